@@ -1,0 +1,76 @@
+#include "kernels.hpp"
+
+#include <algorithm>
+
+namespace fastprop {
+
+template <class T>
+void dense_forward_plain(T* z_next, const T* a, const T* W, const T* b, std::size_t t,
+                         std::size_t l_in, std::size_t l_out) {
+    for (std::size_t s = 0; s < t; ++s) {
+        const T* a_s = a + s * l_in;
+        for (std::size_t j = 0; j < l_out; ++j) {
+            const T* W_j = W + j * l_in;
+            T z = b ? b[j] : T(0);
+            for (std::size_t k = 0; k < l_in; ++k) z += W_j[k] * a_s[k];
+            z_next[s * l_out + j] = z;
+        }
+    }
+}
+
+template <class T>
+void dense_backward_plain(T* dE_da, T* dE_dW, T* dE_db, const T* delta_next, const T* a,
+                          const T* W, std::size_t t, std::size_t l_in, std::size_t l_out,
+                          bool accumulate) {
+    if (!accumulate) {
+        std::fill(dE_dW, dE_dW + l_out * l_in, T(0));
+        if (dE_db) std::fill(dE_db, dE_db + l_out, T(0));
+    }
+    for (std::size_t s = 0; s < t; ++s) {
+        const T* delta_s = delta_next + s * l_out;
+        const T* a_s = a + s * l_in;
+        for (std::size_t j = 0; j < l_out; ++j) {
+            T* dW_j = dE_dW + j * l_in;
+            for (std::size_t k = 0; k < l_in; ++k) dW_j[k] += delta_s[j] * a_s[k];
+            if (dE_db) dE_db[j] += delta_s[j];
+        }
+    }
+    if (!dE_da) return;
+    for (std::size_t s = 0; s < t; ++s) {
+        const T* delta_s = delta_next + s * l_out;
+        T* da_s = dE_da + s * l_in;
+        std::fill(da_s, da_s + l_in, T(0));
+        for (std::size_t j = 0; j < l_out; ++j) {
+            const T* W_j = W + j * l_in;
+            for (std::size_t k = 0; k < l_in; ++k) da_s[k] += delta_s[j] * W_j[k];
+        }
+    }
+}
+
+// Until a blocked matrix-matrix product sits beside them, the plain loops are the kernels.
+template <class T>
+void dense_forward(T* z_next, const T* a, const T* W, const T* b, std::size_t t,
+                   std::size_t l_in, std::size_t l_out) {
+    dense_forward_plain(z_next, a, W, b, t, l_in, l_out);
+}
+
+template <class T>
+void dense_backward(T* dE_da, T* dE_dW, T* dE_db, const T* delta_next, const T* a, const T* W,
+                    std::size_t t, std::size_t l_in, std::size_t l_out, bool accumulate) {
+    dense_backward_plain(dE_da, dE_dW, dE_db, delta_next, a, W, t, l_in, l_out, accumulate);
+}
+
+#define FASTPROP_INSTANTIATE(T)                                                               \
+    template void dense_forward<T>(T*, const T*, const T*, const T*, std::size_t, std::size_t, \
+                                   std::size_t);                                              \
+    template void dense_backward<T>(T*, T*, T*, const T*, const T*, const T*, std::size_t,     \
+                                    std::size_t, std::size_t, bool);                          \
+    template void dense_forward_plain<T>(T*, const T*, const T*, const T*, std::size_t,        \
+                                         std::size_t, std::size_t);                           \
+    template void dense_backward_plain<T>(T*, T*, T*, const T*, const T*, const T*,            \
+                                          std::size_t, std::size_t, std::size_t, bool);
+FASTPROP_INSTANTIATE(float)
+FASTPROP_INSTANTIATE(double)
+#undef FASTPROP_INSTANTIATE
+
+}  // namespace fastprop

@@ -1,0 +1,34 @@
+// Per-layer passes on raw row-major buffers: samples are rows, t of them.
+//
+// Outputs first, then inputs, then sizes. Each kernel *writes* its outputs (or adds to
+// them when `accumulate`, for a batch processed in chunks), summing over samples inside,
+// always in sample order, so a result does not depend on how the work is split.
+#pragma once
+
+#include <cstddef>
+
+namespace fastprop {
+
+// z_{i+1} = a_i W_iᵀ + b_i    a_i (t, l_in), W_i (l_out, l_in), b_i (l_out) or null -> (t, l_out)
+template <class T>
+void dense_forward(T* z_next, const T* a, const T* W, const T* b, std::size_t t,
+                   std::size_t l_in, std::size_t l_out);
+
+// forward was z_{i+1} = a_i W_iᵀ + b_i, so with delta_next = δ_{i+1} (t, l_out):
+//   dE_dW = δ_{i+1}ᵀ a_i (l_out, l_in)   dE_db = Σ_s δ_{i+1} (l_out)   dE_da = δ_{i+1} W_i (t, l_in)
+// dE_db may be null (no bias) and dE_da null (i = 0, nothing below to propagate to).
+// dE_dW and dE_db are added to when `accumulate`; dE_da is always written.
+template <class T>
+void dense_backward(T* dE_da, T* dE_dW, T* dE_db, const T* delta_next, const T* a, const T* W,
+                    std::size_t t, std::size_t l_in, std::size_t l_out, bool accumulate);
+
+// The same two passes as plain loops: the definition the fast kernels are tested against.
+template <class T>
+void dense_forward_plain(T* z_next, const T* a, const T* W, const T* b, std::size_t t,
+                         std::size_t l_in, std::size_t l_out);
+template <class T>
+void dense_backward_plain(T* dE_da, T* dE_dW, T* dE_db, const T* delta_next, const T* a,
+                          const T* W, std::size_t t, std::size_t l_in, std::size_t l_out,
+                          bool accumulate);
+
+}  // namespace fastprop

@@ -1,0 +1,92 @@
+// The error E of a batch and δ_n = ∂E/∂z_n, side by side for each loss.
+//
+// "sse" is the model's own E = Σ_s ||y_s − z_n,s||², δ_n = −2(y − z_n). The others follow
+// torch.nn: "mse" is the mean over all t·l_n elements, "cross_entropy" is the mean over
+// samples of −Σ_j p_j log softmax(z_n)_j for target probabilities p.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <stdexcept>
+#include <string>
+
+namespace fastprop {
+
+enum class Loss { sse, mse, cross_entropy };
+
+constexpr const char* loss_names = "sse, mse, cross_entropy";
+
+inline Loss loss_from_name(const std::string& name) {
+    if (name == "sse") return Loss::sse;
+    if (name == "mse") return Loss::mse;
+    if (name == "cross_entropy") return Loss::cross_entropy;
+    throw std::invalid_argument("loss must be one of " + std::string(loss_names) + "; got '" +
+                                name + "'");
+}
+
+inline const char* loss_name(Loss loss) {
+    switch (loss) {
+        case Loss::sse: return "sse";
+        case Loss::mse: return "mse";
+        case Loss::cross_entropy: return "cross_entropy";
+    }
+    return "?";
+}
+
+// A mean loss divides by the batch size, so a sum over minibatches must weight each by its rows.
+inline bool is_mean(Loss loss) { return loss != Loss::sse; }
+
+// E of `rows` samples out of a batch of t (t matters for the means) and δ_n for them.
+//   z_n, Y, delta_n: (rows, l_n)
+// E is accumulated in double so that a float32 network still reports its loss accurately.
+template <class T>
+double loss_and_delta(Loss loss, T* delta_n, const T* z_n, const T* Y, std::size_t rows,
+                      std::size_t l_n, std::size_t t) {
+    double E = 0.0;
+    const std::size_t count = rows * l_n;
+    switch (loss) {
+        case Loss::sse:  // E = Σ ||y − z_n||², δ_n = −2(y − z_n)
+            for (std::size_t k = 0; k < count; ++k) {
+                const T r = Y[k] - z_n[k];
+                E += double(r) * double(r);
+                delta_n[k] = T(-2) * r;
+            }
+            return E;
+        case Loss::mse: {  // E = Σ ||y − z_n||² / (t l_n), δ_n = −2(y − z_n) / (t l_n)
+            const T scale = T(-2) / T(double(t) * double(l_n));
+            for (std::size_t k = 0; k < count; ++k) {
+                const T r = Y[k] - z_n[k];
+                E += double(r) * double(r);
+                delta_n[k] = scale * r;
+            }
+            return E / (double(t) * double(l_n));
+        }
+        case Loss::cross_entropy: {
+            // E_s = lse(z) Σ_j p_j − Σ_j p_j z_j with lse(z) = log Σ_j e^{z_j}, taken stably
+            // about max_j z_j; δ_s = (softmax(z) Σ_j p_j − p) / t.
+            const T inv_t = T(1) / T(double(t));
+            for (std::size_t s = 0; s < rows; ++s) {
+                const T* z = z_n + s * l_n;
+                const T* p = Y + s * l_n;
+                T* d = delta_n + s * l_n;
+                const T z_max = *std::max_element(z, z + l_n);
+                T sum_exp = 0, sum_p = 0, p_dot_z = 0;
+                for (std::size_t j = 0; j < l_n; ++j) {
+                    d[j] = std::exp(z[j] - z_max);
+                    sum_exp += d[j];
+                    sum_p += p[j];
+                    p_dot_z += p[j] * (z[j] - z_max);
+                }
+                const T log_sum_exp = std::log(sum_exp);  // lse(z) − max z
+                E += double(log_sum_exp) * double(sum_p) - double(p_dot_z);
+                for (std::size_t j = 0; j < l_n; ++j)
+                    d[j] = (d[j] / sum_exp * sum_p - p[j]) * inv_t;
+            }
+            return E / double(t);
+        }
+    }
+    throw std::logic_error("unknown loss");
+}
+
+}  // namespace fastprop

@@ -1,0 +1,31 @@
+"""fastprop: feedforward neural networks trained by backpropagation in a fast C++ core.
+
+The model: layers 0..n with sizes l_0..l_n, z_{i+1} = W_i a_i (+ b_i), a_i = σ(z_i) for the
+hidden layers, a_0 = x, output z_n, error E = Σ_samples ||y − z_n||². See :class:`Network`.
+:mod:`fastprop.reference` is the same model in plain NumPy and imports without the extension.
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("fastprop")
+except PackageNotFoundError:  # running from a source tree
+    __version__ = "0+unknown"
+
+__all__ = ["Network", "Trace", "__version__"]
+
+try:
+    from .network import Network, Trace
+except ImportError as _error:  # the compiled core is missing; fastprop.reference still works
+    if "_core" not in str(_error):
+        raise
+    _missing_core = _error
+
+    def __getattr__(name: str):
+        if name in ("Network", "Trace"):
+            raise ImportError(
+                "fastprop's compiled core (fastprop._core) is not built: install the package "
+                "with `pip install .` from the source tree, which compiles it. "
+                "fastprop.reference works without it."
+            ) from _missing_core
+        raise AttributeError(f"module 'fastprop' has no attribute {name!r}")

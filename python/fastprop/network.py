@@ -1,0 +1,444 @@
+"""fastprop.Network: the user-facing network, a thin layer over the C++ core."""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
+
+from . import _core
+from .reference import ACTIVATIONS, LOSSES
+
+__all__ = ["Network", "Trace"]
+
+_DTYPES = {np.dtype(np.float64): _core.Network64, np.dtype(np.float32): _core.Network32}
+
+
+class Trace(NamedTuple):
+    """Every z_i and a_i of a forward pass, indexed by layer as in the model.
+
+    ``z[i]`` for 1 ≤ i ≤ n (``z[0]`` is None) and ``a[i]`` for 0 ≤ i ≤ n−1 (``a[0]`` is the
+    input, ``a[n]`` is None): arrays of shape (t, l_i), or (l_i,) for a single sample.
+    """
+
+    z: list[np.ndarray | None]
+    a: list[np.ndarray | None]
+
+
+class Network:
+    """A feedforward network trained by backpropagation in fastprop's C++ core.
+
+    Layers 0..n have sizes ``layers = (l_0, ..., l_n)``. For a sample x (a row of X):
+
+        z_{i+1} = W_i a_i (+ b_i),   a_i = σ(z_i) for 1 ≤ i ≤ n−1,   a_0 = x,
+
+    and the output is z_n, with no activation. The error of a batch is, for the default
+    ``loss="sse"``, E = Σ_samples ||y − z_n||².
+
+    Parameters
+    ----------
+    layers : sequence of int
+        Layer sizes (l_0, ..., l_n), at least two, each ≥ 1.
+    activation : str or sequence of str, default "sigmoid"
+        σ of the hidden layers: one name for all, or a list of n−1 names, one per hidden
+        layer. One of "sigmoid", "tanh", "relu", "leaky_relu" (slope 0.01), "softplus",
+        "identity".
+    bias : bool, default False
+        Add b_i to every layer. False reproduces the classic model exactly.
+    dtype : "float64" or "float32", default "float64"
+        Precision of the parameters and of every computation.
+    seed : int or None
+        Seed of the deterministic initialisation (Glorot uniform, He uniform before relu and
+        leaky_relu; zero biases). None draws a fresh seed, kept in ``net.seed``.
+    loss : str, default "sse"
+        "sse" (the model's E), "mse" (mean over all t·l_n elements, as torch.nn.MSELoss) or
+        "cross_entropy" (softmax of z_n, mean over samples of −Σ_j y_j log p_j, as
+        torch.nn.CrossEntropyLoss with target probabilities).
+
+    Attributes
+    ----------
+    params : ndarray
+        1-D writable view of the one parameter buffer: W_0, b_0, W_1, b_1, ... (no b_i
+        without bias), each W_i row-major. ``weights`` and ``biases`` alias into it.
+    history : ndarray
+        E of every epoch of the last :meth:`fit`, so far if it was interrupted.
+
+    Examples
+    --------
+    >>> import numpy as np, fastprop
+    >>> X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=float)
+    >>> Y = np.array([[0], [1], [1], [0]], dtype=float)
+    >>> net = fastprop.Network([2, 4, 1], seed=0)
+    >>> losses = net.fit(X, Y, epochs=5000, lr=0.5)
+    >>> bool(losses[-1] < 0.05)
+    True
+    """
+
+    def __init__(
+        self,
+        layers: Sequence[int],
+        activation: str | Sequence[str] = "sigmoid",
+        bias: bool = False,
+        dtype: DTypeLike = "float64",
+        seed: int | None = None,
+        loss: str = "sse",
+    ) -> None:
+        layers = _check_layers(layers)
+        self._activations = _check_activations(activation, len(layers) - 1)
+        self._bias = _check_bool(bias, "bias")
+        self._dtype = _check_dtype(dtype)
+        self._loss = _check_name(loss, LOSSES, "loss")
+        self._seed = _fresh_seed() if seed is None else _check_seed(seed)
+        core_class = _DTYPES[self._dtype]
+        self._core = core_class(list(layers), list(self._activations), self._bias, self._loss,
+                                self._seed)
+        self.history = np.empty(0)
+
+    # ------------------------------------------------------------------ description
+    @property
+    def layers(self) -> tuple[int, ...]:
+        """(l_0, ..., l_n)."""
+        return tuple(self._core.layers)
+
+    @property
+    def n(self) -> int:
+        """Number of weight matrices W_0 … W_{n−1}."""
+        return len(self._core.layers) - 1
+
+    @property
+    def activations(self) -> tuple[str, ...]:
+        """σ_1 … σ_{n−1}, one name per hidden layer."""
+        return self._activations
+
+    @property
+    def activation(self) -> str | tuple[str, ...]:
+        """The hidden activation as given: one name when all layers share it."""
+        names = set(self._activations)
+        return self._activations[0] if len(names) == 1 else self._activations
+
+    @property
+    def bias(self) -> bool:
+        return self._bias
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._dtype
+
+    @property
+    def loss_name(self) -> str:
+        return self._loss
+
+    @property
+    def seed(self) -> int:
+        """The initialisation seed (drawn at construction when none was given)."""
+        return self._seed
+
+    @property
+    def n_params(self) -> int:
+        return int(self._core.n_params)
+
+    def __repr__(self) -> str:
+        return (f"Network(layers={self.layers}, activation={self.activation!r}, "
+                f"bias={self.bias}, dtype='{self.dtype.name}', loss='{self.loss_name}')")
+
+    # ------------------------------------------------------------------ parameters
+    @property
+    def params(self) -> np.ndarray:
+        """1-D writable view of every parameter: W_0, (b_0,) W_1, (b_1,) ..."""
+        return self._core.params
+
+    @params.setter
+    def params(self, values: ArrayLike) -> None:
+        values = _real_array(values, "params")
+        if values.shape != (self.n_params,):
+            raise ValueError(f"params must have shape ({self.n_params},), got {values.shape}")
+        self._core.params[...] = values
+
+    @property
+    def weights(self) -> list[np.ndarray]:
+        """W_0 … W_{n−1}: writable views of shape (l_{i+1}, l_i) into :attr:`params`."""
+        p = self._core.params
+        return [p[W:W + l_out * l_in].reshape(l_out, l_in)
+                for l_in, l_out, W, _ in self._core.slices]
+
+    @property
+    def biases(self) -> list[np.ndarray]:
+        """b_0 … b_{n−1}: writable views of shape (l_{i+1},) into :attr:`params`; [] without bias."""
+        if not self._bias:
+            return []
+        p = self._core.params
+        return [p[b:b + l_out] for _, l_out, _, b in self._core.slices]
+
+    def init(self, seed: int | None = None) -> None:
+        """Draw the parameters again, as a new network with this ``seed`` would have them."""
+        self._seed = _fresh_seed() if seed is None else _check_seed(seed)
+        self._core.init(self._seed)
+
+    def _split(self, flat: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Views of a flat buffer in the parameter layout, shaped like weights and biases."""
+        dW = [flat[W:W + l_out * l_in].reshape(l_out, l_in)
+              for l_in, l_out, W, _ in self._core.slices]
+        db = [flat[b:b + l_out] for _, l_out, _, b in self._core.slices] if self._bias else []
+        return dW, db
+
+    # ------------------------------------------------------------------ computation
+    def forward(self, X: ArrayLike) -> np.ndarray:
+        """z_n for X of shape (t, l_0): shape (t, l_n); for one sample of shape (l_0,): (l_n,)."""
+        X, single = self._inputs(X)
+        out = self._core.forward(X)
+        return out[0] if single else out
+
+    __call__ = forward
+
+    def trace(self, X: ArrayLike) -> Trace:
+        """Every z_i and a_i of a forward pass (for teaching and debugging); see :class:`Trace`."""
+        X, single = self._inputs(X)
+        z, a = self._core.trace(X)
+        z, a = [None, *z], [X, *a, None]
+        if single:
+            z = [None if v is None else v[0] for v in z]
+            a = [None if v is None else v[0] for v in a]
+        return Trace(z, a)
+
+    def loss(self, X: ArrayLike, Y: ArrayLike) -> float:
+        """E of the batch; for "sse", the sum over samples of ||y − z_n||²."""
+        return float(self._core.loss(*self._batch(X, Y)))
+
+    def gradient(self, X: ArrayLike, Y: ArrayLike) -> tuple[float, list[np.ndarray], list[np.ndarray]]:
+        """(E, dW, db): dW[i] = ∂E/∂W_i shaped like W_i, db[i] = ∂E/∂b_i ([] without bias).
+
+        Gradients are summed over the samples. An empty batch gives E = 0 and zero gradients.
+        """
+        E, flat = self._core.gradient(*self._batch(X, Y))
+        dW, db = self._split(flat)
+        return float(E), dW, db
+
+    def step(self, X: ArrayLike, Y: ArrayLike, lr: float) -> float:
+        """One gradient-descent step on the whole batch, W_i −= lr·∂E/∂W_i (and b_i).
+
+        Returns E before the step.
+        """
+        lr = _check_positive(lr, "lr")
+        return float(self._core.step(*self._batch(X, Y), lr))
+
+    def fit(
+        self,
+        X: ArrayLike,
+        Y: ArrayLike,
+        epochs: int,
+        lr: float,
+        *,
+        batch_size: int | None = None,
+        shuffle: bool = True,
+        seed: int | None = None,
+        callback: Callable[[int, dict[str, Any]], Any] | None = None,
+    ) -> np.ndarray:
+        """Train by gradient descent; the whole loop runs in C++ without the GIL.
+
+        Parameters
+        ----------
+        X, Y : array-like of shape (t, l_0) and (t, l_n)
+        epochs : int
+            Passes over the data (0 does nothing).
+        lr : float
+            Learning rate m > 0 of the update W_i −= m ∂E/∂W_i.
+        batch_size : int or None
+            None: classic full-batch descent, one update per epoch on the gradient summed
+            over all t samples. An int: minibatches of that many rows (the last may be
+            smaller), one update each.
+        shuffle : bool, default True
+            With minibatches, permute the samples every epoch (from ``seed``).
+        seed : int or None
+            Seed of the permutations; None draws one.
+        callback : callable(epoch, logs) or None
+            Called after every epoch with ``logs = {"loss": E}``; returning False stops.
+            Without it Python is not called back at all.
+
+        Returns
+        -------
+        ndarray of float64, shape (epochs,)
+            E of every epoch: with minibatches, the sum (for a mean loss, the row-weighted
+            mean) of the minibatch losses, each taken before its update. Also kept in
+            :attr:`history`.
+
+        Raises
+        ------
+        FloatingPointError
+            When a loss becomes NaN or infinite; the parameters stay at the last finite state.
+        KeyboardInterrupt
+            On Ctrl-C, between two updates; the parameters stay at the last completed update
+            and :attr:`history` holds the completed epochs.
+        """
+        X, Y = self._batch(X, Y)
+        if X.shape[0] == 0:
+            raise ValueError("fit needs at least one sample, got X with 0 rows")
+        epochs = _check_count(epochs, "epochs")
+        lr = _check_positive(lr, "lr")
+        if batch_size is None:
+            batch = 0
+        else:
+            batch = _check_count(batch_size, "batch_size")
+            if batch == 0:
+                raise ValueError("batch_size must be a positive integer or None, got 0")
+        shuffle = _check_bool(shuffle, "shuffle")
+        seed = _fresh_seed() if seed is None else _check_seed(seed)
+        errors: list[BaseException] = []
+        epoch_end = None
+        if callback is not None:
+            if not callable(callback):
+                raise TypeError(f"callback must be callable or None, got {type(callback).__name__}")
+
+            def epoch_end(epoch: int, E: float) -> bool:
+                try:
+                    return callback(epoch, {"loss": E}) is not False
+                except BaseException as error:  # re-raised below, after the history is kept
+                    errors.append(error)
+                    return False
+
+        history, stop, error = self._core.fit(X, Y, epochs, lr, batch, shuffle, seed, epoch_end)
+        self.history = history
+        if errors:
+            raise errors[0]
+        if error is not None:
+            raise error
+        if stop == "non_finite":
+            raise FloatingPointError(
+                f"the loss became NaN or infinite in epoch {len(history)}; parameters are "
+                f"left at the last finite state (try a smaller lr)")
+        return history
+
+    # ------------------------------------------------------------------ persistence
+    def __getstate__(self) -> dict[str, Any]:
+        return {"layers": self.layers, "activation": list(self._activations), "bias": self._bias,
+                "dtype": self._dtype.name, "seed": self._seed, "loss": self._loss,
+                "params": self.params.copy(), "history": self.history}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["layers"], state["activation"], state["bias"], state["dtype"],
+                      state["seed"], state["loss"])
+        self.params = state["params"]
+        self.history = state["history"]
+
+    # ------------------------------------------------------------------ conversion
+    def _inputs(self, X: ArrayLike) -> tuple[np.ndarray, bool]:
+        """X as a C-contiguous (t, l_0) array of the network's dtype; True for one sample."""
+        X = _real_array(X, "X")
+        l_0 = self.layers[0]
+        if X.ndim == 1 and X.shape[0] == l_0:
+            return self._convert(X[np.newaxis, :]), True
+        if X.ndim != 2 or X.shape[1] != l_0:
+            raise ValueError(f"X must have shape (t, {l_0}) or ({l_0},), got {X.shape}")
+        return self._convert(X), False
+
+    def _batch(self, X: ArrayLike, Y: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+        """X (t, l_0) and Y (t, l_n), converted; a single sample becomes a batch of one."""
+        X, single = self._inputs(X)
+        Y = _real_array(Y, "Y")
+        l_n = self.layers[-1]
+        if single and Y.shape == (l_n,):
+            Y = Y[np.newaxis, :]
+        if Y.ndim != 2 or Y.shape[1] != l_n:
+            hint = " (use Y.reshape(-1, 1) for a single output)" if Y.ndim == 1 and l_n == 1 else ""
+            raise ValueError(f"Y must have shape (t, {l_n}), got {Y.shape}{hint}")
+        if Y.shape[0] != X.shape[0]:
+            raise ValueError(f"X and Y must have the same number of rows (samples), got "
+                             f"{X.shape[0]} and {Y.shape[0]}")
+        return X, self._convert(Y)
+
+    def _convert(self, A: np.ndarray) -> np.ndarray:
+        # A copy only when the dtype, byte order, alignment or memory order needs one.
+        return np.require(A, dtype=self._dtype, requirements=("C", "A"))
+
+
+# ---------------------------------------------------------------------- validation
+def _real_array(A: ArrayLike, name: str) -> np.ndarray:
+    if isinstance(A, (str, bytes)):
+        raise TypeError(f"{name} must be an array of real numbers, got {type(A).__name__}")
+    try:
+        arr = np.asarray(A)
+    except (ValueError, TypeError) as error:
+        raise ValueError(f"{name} must be a rectangular array of real numbers: {error}") from None
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold real numbers (bool, int or float), got dtype "
+                        f"{arr.dtype}")
+    return arr
+
+
+def _check_layers(layers: Sequence[int]) -> tuple[int, ...]:
+    if isinstance(layers, (str, bytes)) or not isinstance(layers, (Sequence, np.ndarray)):
+        raise TypeError(f"layers must be a sequence of ints (l_0, ..., l_n), got "
+                        f"{type(layers).__name__}")
+    sizes = []
+    for i, size in enumerate(layers):
+        if isinstance(size, (bool, np.bool_)) or not isinstance(size, numbers.Integral):
+            raise TypeError(f"layer sizes must be integers, got l_{i} = {size!r}")
+        if size < 1:
+            raise ValueError(f"layer sizes must be >= 1, got l_{i} = {size}")
+        sizes.append(int(size))
+    if len(sizes) < 2:
+        raise ValueError(f"layers must list at least 2 sizes (l_0, ..., l_n), got {len(sizes)}")
+    return tuple(sizes)
+
+
+def _check_name(name: str, valid: Sequence[str], what: str) -> str:
+    if not isinstance(name, str) or name not in valid:
+        raise ValueError(f"{what} must be one of {', '.join(valid)}; got {name!r}")
+    return name
+
+
+def _check_activations(activation: str | Sequence[str], n: int) -> tuple[str, ...]:
+    if isinstance(activation, str):
+        return (_check_name(activation, ACTIVATIONS, "activation"),) * (n - 1)
+    names = tuple(activation)
+    if len(names) != n - 1:
+        raise ValueError(f"activation must be one name or a list of n-1 = {n - 1} names (one "
+                         f"per hidden layer), got {len(names)}")
+    return tuple(_check_name(a, ACTIVATIONS, "activation") for a in names)
+
+
+def _check_dtype(dtype: DTypeLike) -> np.dtype:
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        dt = None
+    if dt not in _DTYPES:
+        raise ValueError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
+    return dt
+
+
+def _check_bool(value: Any, name: str) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def _check_seed(seed: Any) -> int:
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"seed must be an int or None, got {type(seed).__name__}")
+    if not 0 <= seed < 2**64:
+        raise ValueError(f"seed must be in [0, 2**64), got {seed}")
+    return int(seed)
+
+
+def _fresh_seed() -> int:
+    return int(np.random.SeedSequence().generate_state(1, np.uint64)[0])
+
+
+def _check_count(value: Any, name: str) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0, got {value}")
+    return int(value)
+
+
+def _check_positive(value: Any, name: str) -> float:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a finite number > 0, got {value}")
+    return float(value)

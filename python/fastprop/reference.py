@@ -1,0 +1,234 @@
+"""The model, written out in NumPy one equation per line: fastprop's ground truth.
+
+Nothing here is compiled or fast. Every function takes the parameters explicitly —
+``W`` (a list of the n matrices W_i, each of shape (l_{i+1}, l_i)) and ``b`` (a list of the
+n vectors b_i, or an empty list when there is no bias) — and works one sample at a time,
+exactly as the equations read:
+
+    z_{i+1} = W_i a_i (+ b_i),   a_i = σ(z_i) for 1 ≤ i ≤ n−1,   a_0 = x,   output z_n
+    E = Σ_samples ||y − z_n||²
+    δ_n = ∂E/∂z_n = −2(y − z_n)
+    for i = n−1 … 0:   ∂E/∂W_i = δ_{i+1} a_iᵀ (summed over samples),   ∂E/∂b_i = δ_{i+1},
+                       δ_i = (W_iᵀ δ_{i+1}) ⊙ σ'(z_i)  for i ≥ 1
+
+The C++ core evaluates the same quantities batched (different order, same meaning) and is
+tested against this module, which is itself tested against finite differences. It imports
+without the compiled extension.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "softplus", "identity")
+LOSSES = ("sse", "mse", "cross_entropy")
+LEAKY_RELU_SLOPE = 0.01  # as torch.nn.LeakyReLU
+
+__all__ = [
+    "ACTIVATIONS",
+    "LOSSES",
+    "sigma",
+    "sigma_prime",
+    "forward",
+    "forward_trace",
+    "loss",
+    "gradient",
+    "step",
+    "fit",
+    "init_params",
+]
+
+
+def sigma(name: str, z: np.ndarray) -> np.ndarray:
+    """a = σ(z) elementwise, stable for every finite z (no overflow in exp)."""
+    if name == "sigmoid":
+        e = np.exp(-np.abs(z))  # never exp of a positive number
+        return np.where(z >= 0, 1 / (1 + e), e / (1 + e))
+    if name == "tanh":
+        return np.tanh(z)
+    if name == "relu":
+        return np.where(z < 0, 0, z).astype(z.dtype)
+    if name == "leaky_relu":
+        return np.where(z < 0, z.dtype.type(LEAKY_RELU_SLOPE) * z, z)
+    if name == "softplus":
+        return np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))
+    if name == "identity":
+        return z
+    raise ValueError(f"activation must be one of {', '.join(ACTIVATIONS)}; got {name!r}")
+
+
+def sigma_prime(name: str, z: np.ndarray) -> np.ndarray:
+    """σ'(z) elementwise."""
+    if name == "sigmoid":
+        s = sigma("sigmoid", z)
+        return s * (1 - s)
+    if name == "tanh":
+        return 1 - np.tanh(z) ** 2
+    if name == "relu":
+        return (z > 0).astype(z.dtype)
+    if name == "leaky_relu":
+        return np.where(z > 0, 1, z.dtype.type(LEAKY_RELU_SLOPE)).astype(z.dtype)
+    if name == "softplus":
+        return sigma("sigmoid", z)
+    if name == "identity":
+        return np.ones_like(z)
+    raise ValueError(f"activation must be one of {', '.join(ACTIVATIONS)}; got {name!r}")
+
+
+def _hidden_activations(activation: str | Sequence[str], n: int) -> list[str]:
+    """σ_1 … σ_{n−1} as a list indexed by layer: names[i] is σ_i (names[0] unused)."""
+    names = [activation] * (n - 1) if isinstance(activation, str) else list(activation)
+    if len(names) != n - 1:
+        raise ValueError(f"expected {n - 1} hidden activations, got {len(names)}")
+    return [""] + names
+
+
+def forward_trace(W, b, activation, x):
+    """Every z_i and a_i of one sample x: lists indexed by layer (z[0] and a[n] are None)."""
+    n = len(W)
+    sig = _hidden_activations(activation, n)
+    z, a = [None], [x]  # a_0 = x
+    for i in range(n):
+        z.append(W[i] @ a[i] + (b[i] if b else 0))  # z_{i+1} = W_i a_i (+ b_i)
+        a.append(sigma(sig[i + 1], z[i + 1]) if i + 1 < n else None)  # a_i = σ(z_i)
+    return z, a
+
+
+def forward(W, b, activation, X):
+    """z_n for every sample (row) of X: shape (t, l_n)."""
+    X = np.asarray(X)
+    out = np.empty((X.shape[0], W[-1].shape[0]), dtype=W[-1].dtype)
+    for s, x in enumerate(X):
+        z, _ = forward_trace(W, b, activation, x)
+        out[s] = z[-1]
+    return out
+
+
+def _loss_and_delta(loss_name, z_n, y, t):
+    """E of one sample and δ_n = ∂E/∂z_n (t: the batch size, for the mean losses)."""
+    if loss_name == "sse":
+        r = y - z_n
+        return float(np.sum(r.astype(np.float64) ** 2)), -2 * r  # E = ||y − z_n||², δ_n = −2(y − z_n)
+    if loss_name == "mse":
+        r = y - z_n
+        m = t * z_n.size
+        return float(np.sum(r.astype(np.float64) ** 2)) / m, (-2 * r) / z_n.dtype.type(m)
+    if loss_name == "cross_entropy":
+        shifted = z_n - np.max(z_n)
+        log_softmax = shifted - np.log(np.sum(np.exp(shifted)))
+        E = -float(np.sum(y.astype(np.float64) * log_softmax)) / t
+        return E, (np.exp(log_softmax) * np.sum(y) - y) / z_n.dtype.type(t)
+    raise ValueError(f"loss must be one of {', '.join(LOSSES)}; got {loss_name!r}")
+
+
+def gradient(W, b, activation, X, Y, loss="sse"):
+    """(E, dE_dW, dE_db): E and its gradients, each summed over the samples (rows of X, Y)."""
+    n = len(W)
+    sig = _hidden_activations(activation, n)
+    dE_dW = [np.zeros_like(W_i) for W_i in W]
+    dE_db = [np.zeros_like(b_i) for b_i in b] if b else []
+    E = 0.0
+    t = len(X)
+    for x, y in zip(X, Y):
+        z, a = forward_trace(W, b, activation, x)
+        E_s, delta_n = _loss_and_delta(loss, z[n], y, t)
+        E += E_s
+        delta = {n: delta_n}  # δ_n = ∂E/∂z_n
+        for i in range(n - 1, -1, -1):
+            dE_dW[i] += np.outer(delta[i + 1], a[i])  # ∂E/∂W_i = δ_{i+1} a_iᵀ
+            if b:
+                dE_db[i] += delta[i + 1]  # ∂E/∂b_i = δ_{i+1}
+            if i >= 1:
+                delta[i] = (W[i].T @ delta[i + 1]) * sigma_prime(sig[i], z[i])  # δ_i
+    return E, dE_dW, dE_db
+
+
+def loss(W, b, activation, X, Y, loss="sse"):
+    """E of the batch: for "sse", the sum over samples of ||y − z_n||²."""
+    n = len(W)
+    t = len(X)
+    return sum(_loss_and_delta(loss, forward_trace(W, b, activation, x)[0][n], y, t)[0]
+               for x, y in zip(X, Y))
+
+
+def step(W, b, activation, X, Y, lr, loss="sse"):
+    """One gradient-descent step on the batch, in place: W_i += −lr ∂E/∂W_i. Returns E before."""
+    E, dE_dW, dE_db = gradient(W, b, activation, X, Y, loss)
+    for i in range(len(W)):
+        W[i] -= W[i].dtype.type(lr) * dE_dW[i]  # dW_i = −m ∂E/∂W_i
+        if b:
+            b[i] -= b[i].dtype.type(lr) * dE_db[i]
+    return E
+
+
+class SplitMix64:
+    """The core's generator (cpp/random.hpp), so a seed means the same numbers here."""
+
+    _MASK = (1 << 64) - 1
+
+    def __init__(self, seed: int):
+        self.state = seed & self._MASK
+
+    def next(self) -> int:
+        self.state = (self.state + 0x9E3779B97F4A7C15) & self._MASK
+        x = self.state
+        x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & self._MASK
+        x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & self._MASK
+        return x ^ (x >> 31)
+
+    def uniform(self) -> float:
+        return (self.next() >> 11) * 2.0**-53
+
+    def below(self, bound: int) -> int:
+        threshold = ((1 << 64) - bound) % bound
+        r = self.next()
+        while r < threshold:
+            r = self.next()
+        return r % bound
+
+
+def init_params(layers, activation="sigmoid", bias=False, dtype="float64", seed=0):
+    """(W, b) as the core initialises them from ``seed`` (Glorot, or He before relu)."""
+    n = len(layers) - 1
+    sig = _hidden_activations(activation, n)
+    rng = SplitMix64(seed)
+    W, b = [], []
+    for i in range(n):
+        l_in, l_out = layers[i], layers[i + 1]
+        following = i + 1 if i + 1 < n else n - 1  # σ after W_i (the output: σ_{n−1})
+        he = following >= 1 and sig[following] in ("relu", "leaky_relu")
+        r = np.sqrt(6.0 / l_in) if he else np.sqrt(6.0 / (l_in + l_out))
+        values = [(2 * rng.uniform() - 1) * r for _ in range(l_out * l_in)]
+        W.append(np.array(values, dtype=dtype).reshape(l_out, l_in))
+        if bias:
+            b.append(np.zeros(l_out, dtype=dtype))
+    return W, b
+
+
+def fit(W, b, activation, X, Y, epochs, lr, loss="sse", batch_size=None, shuffle=False, seed=0):
+    """``epochs`` passes of gradient descent, in place; the E of each epoch, as an array.
+
+    batch_size None is the classic full batch. With minibatches, an epoch's E is the sum
+    (for a mean loss, the row-weighted mean) of its minibatch losses, each before its update;
+    shuffle permutes the samples every epoch with the core's generator and Fisher–Yates.
+    """
+    X, Y = np.asarray(X), np.asarray(Y)
+    t = len(X)
+    batch = t if batch_size is None else min(batch_size, t)
+    order = list(range(t))
+    rng = SplitMix64(seed)
+    history = []
+    for _ in range(epochs):
+        if shuffle and batch < t:
+            for k in range(t, 1, -1):
+                j = rng.below(k)
+                order[k - 1], order[j] = order[j], order[k - 1]
+        E_epoch = 0.0
+        for r0 in range(0, t, batch):
+            rows = order[r0:r0 + batch]
+            E = step(W, b, activation, X[rows], Y[rows], lr, loss)
+            E_epoch += E * len(rows) / t if loss != "sse" else E
+        history.append(E_epoch)
+    return np.array(history)
