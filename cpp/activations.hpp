@@ -1,7 +1,8 @@
 // Hidden-layer activations: σ and σ' side by side, stable for every finite z.
 //
-// a_i = σ(z_i) for hidden layers; the backward pass needs σ'(z_i). Each σ' is written in
-// whichever of z_i or a_i = σ(z_i) gives it exactly and cheaply, so both are passed.
+// a_i = σ(z_i) for hidden layers; the backward pass needs σ'(z_i). Each σ' is taken from z
+// in a form that stays exact where it is tiny: σ(z)(1 − σ(z)) from a rounded σ(z) = 1 would
+// give 0 instead of e^{−z}.
 #pragma once
 
 #include <algorithm>
@@ -77,16 +78,27 @@ template <class T> void apply_sigma(Activation f, T* a, const T* z, std::size_t 
     }
 }
 
-// delta ⊙= σ'(z), with a = σ(z) from the forward pass.
-template <class T>
-void apply_sigma_prime(Activation f, T* delta, const T* z, const T* a, std::size_t count) {
+// σ'(z) = σ(z) σ(−z) = e / (1 + e)² with e = e^{−|z|}.
+template <class T> inline T sigmoid_prime(T z) {
+    const T e = std::exp(-std::abs(z));
+    return e / ((T(1) + e) * (T(1) + e));
+}
+
+// tanh'(z) = 1 − tanh²(z) = 4e / (1 + e)² with e = e^{−2|z|}.
+template <class T> inline T tanh_prime(T z) {
+    const T e = std::exp(T(-2) * std::abs(z));
+    return T(4) * e / ((T(1) + e) * (T(1) + e));
+}
+
+// delta ⊙= σ'(z).
+template <class T> void apply_sigma_prime(Activation f, T* delta, const T* z, std::size_t count) {
     const T slope = T(leaky_relu_slope);
     switch (f) {
-        case Activation::sigmoid:  // σ' = σ(1 − σ)
-            for (std::size_t k = 0; k < count; ++k) delta[k] *= a[k] * (T(1) - a[k]);
+        case Activation::sigmoid:
+            for (std::size_t k = 0; k < count; ++k) delta[k] *= sigmoid_prime(z[k]);
             break;
-        case Activation::tanh:  // tanh' = 1 − tanh²
-            for (std::size_t k = 0; k < count; ++k) delta[k] *= T(1) - a[k] * a[k];
+        case Activation::tanh:
+            for (std::size_t k = 0; k < count; ++k) delta[k] *= tanh_prime(z[k]);
             break;
         case Activation::relu:
             for (std::size_t k = 0; k < count; ++k) delta[k] *= z[k] > T(0) ? T(1) : T(0);

@@ -105,7 +105,7 @@ double backward_rows(const Network<T>& net, const T* x, const T* y, std::size_t 
         T* dE_db = L.bias() ? dE_dparams + s.b : nullptr;
         dense_backward(i >= 1 ? ws.delta(i) : nullptr, dE_dparams + s.W, dE_db, ws.delta(i + 1),
                        a_i, net.W(i), rows, s.l_in, s.l_out, accumulate);
-        if (i >= 1) apply_sigma_prime(net.sigma(i), ws.delta(i), ws.z(i), ws.a(i), rows * s.l_in);
+        if (i >= 1) apply_sigma_prime(net.sigma(i), ws.delta(i), ws.z(i), rows * s.l_in);
     }
     return E;
 }

@@ -60,12 +60,13 @@ def sigma(name: str, z: np.ndarray) -> np.ndarray:
 
 
 def sigma_prime(name: str, z: np.ndarray) -> np.ndarray:
-    """σ'(z) elementwise."""
+    """σ'(z) elementwise, exact also where it is tiny (large |z|)."""
     if name == "sigmoid":
-        s = sigma("sigmoid", z)
-        return s * (1 - s)
+        e = np.exp(-np.abs(z))
+        return e / (1 + e) ** 2  # σ(z) σ(−z)
     if name == "tanh":
-        return 1 - np.tanh(z) ** 2
+        e = np.exp(-2 * np.abs(z))
+        return 4 * e / (1 + e) ** 2  # 1 − tanh²(z)
     if name == "relu":
         return (z > 0).astype(z.dtype)
     if name == "leaky_relu":
