@@ -1,0 +1,210 @@
+"""Every documented error: the exception type and a message naming what was expected and given."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import fastprop
+
+
+@pytest.fixture
+def net():
+    return fastprop.Network([3, 4, 2], seed=0)
+
+
+@pytest.mark.parametrize("layers, error, message", [
+    ([3], ValueError, r"at least 2 sizes .* got 1"),
+    ([], ValueError, r"at least 2 sizes .* got 0"),
+    ([3, 0, 2], ValueError, r"layer sizes must be >= 1, got l_1 = 0"),
+    ([3, -4, 2], ValueError, r"layer sizes must be >= 1, got l_1 = -4"),
+    ([3, 2.5, 2], TypeError, r"layer sizes must be integers, got l_1 = 2.5"),
+    ([3, True, 2], TypeError, r"layer sizes must be integers, got l_1 = True"),
+    ("3,4", TypeError, r"layers must be a sequence of ints .* got str"),
+    (5, TypeError, r"layers must be a sequence of ints .* got int"),
+])
+def test_bad_layers(layers, error, message):
+    with pytest.raises(error, match=message):
+        fastprop.Network(layers)
+
+
+def test_layers_accepts_numpy_integers():
+    assert fastprop.Network(np.array([3, 4, 2]), seed=0).layers == (3, 4, 2)
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"activation": "swish"}, ValueError,
+     r"activation must be one of sigmoid, tanh, relu, leaky_relu, softplus, identity; got 'swish'"),
+    ({"activation": ["tanh"]}, ValueError, r"n-1 = 2 names .* got 1"),
+    ({"activation": ["tanh", "nope"]}, ValueError, r"activation must be one of .*got 'nope'"),
+    ({"dtype": "float16"}, ValueError, r"dtype must be 'float64' or 'float32', got 'float16'"),
+    ({"dtype": "banana"}, ValueError, r"dtype must be 'float64' or 'float32', got 'banana'"),
+    ({"dtype": int}, ValueError, r"dtype must be 'float64' or 'float32'"),
+    ({"loss": "hinge"}, ValueError, r"loss must be one of sse, mse, cross_entropy; got 'hinge'"),
+    ({"bias": "yes"}, TypeError, r"bias must be True or False, got 'yes'"),
+    ({"seed": -1}, ValueError, r"seed must be in \[0, 2\*\*64\), got -1"),
+    ({"seed": 1.5}, TypeError, r"seed must be an int or None, got float"),
+])
+def test_bad_constructor_arguments(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        fastprop.Network([3, 4, 4, 2], **kwargs)
+
+
+@pytest.mark.parametrize("dtype", ["float32", np.float32, np.dtype("float64"), "f8"])
+def test_dtype_spellings(dtype):
+    assert fastprop.Network([1, 1], dtype=dtype, seed=0).dtype == np.dtype(dtype)
+
+
+@pytest.mark.parametrize("X, message", [
+    (np.zeros((5, 4)), r"X must have shape \(t, 3\) or \(3,\), got \(5, 4\)"),
+    (np.zeros(4), r"X must have shape \(t, 3\) or \(3,\), got \(4,\)"),
+    (np.zeros((2, 5, 3)), r"X must have shape \(t, 3\) or \(3,\), got \(2, 5, 3\)"),
+    (np.float64(1.0), r"X must have shape \(t, 3\) or \(3,\), got \(\)"),
+    ([[1, 2, 3], [4, 5]], r"X must be a rectangular array of real numbers"),
+])
+def test_forward_bad_shapes(net, X, message):
+    with pytest.raises(ValueError, match=message):
+        net.forward(X)
+
+
+@pytest.mark.parametrize("X, message", [
+    (np.array([["a", "b", "c"]]), r"X must hold real numbers \(bool, int or float\), got dtype <U1"),
+    (np.zeros((2, 3), dtype=complex), r"X must hold real numbers .* got dtype complex128"),
+    (np.array([[object(), 1, 2]]), r"X must hold real numbers .* got dtype object"),
+    ("abc", r"X must be an array of real numbers, got str"),
+])
+def test_forward_non_numeric(net, X, message):
+    with pytest.raises(TypeError, match=message):
+        net.forward(X)
+
+
+@pytest.mark.parametrize("method", ["loss", "gradient", "step", "fit"])
+@pytest.mark.parametrize("X, Y, message", [
+    (np.zeros((5, 3)), np.zeros((5, 3)), r"Y must have shape \(t, 2\), got \(5, 3\)"),
+    (np.zeros((5, 3)), np.zeros((4, 2)), r"same number of rows \(samples\), got 5 and 4"),
+    (np.zeros((5, 3)), np.zeros((5, 2, 1)), r"Y must have shape \(t, 2\), got \(5, 2, 1\)"),
+    (np.zeros((5, 4)), np.zeros((5, 2)), r"X must have shape \(t, 3\)"),
+])
+def test_training_calls_bad_shapes(net, method, X, Y, message):
+    args = {"loss": (), "gradient": (), "step": (0.1,), "fit": (1, 0.1)}[method]
+    with pytest.raises(ValueError, match=message):
+        getattr(net, method)(X, Y, *args)
+
+
+def test_single_output_hint():
+    net = fastprop.Network([2, 1], seed=0)
+    with pytest.raises(ValueError, match=r"got \(4,\) \(use Y.reshape\(-1, 1\)"):
+        net.loss(np.zeros((4, 2)), np.zeros(4))
+
+
+@pytest.mark.parametrize("lr, error, message", [
+    (0.0, ValueError, r"lr must be a finite number > 0, got 0.0"),
+    (-1, ValueError, r"lr must be a finite number > 0, got -1"),
+    (float("nan"), ValueError, r"lr must be a finite number > 0, got nan"),
+    (float("inf"), ValueError, r"lr must be a finite number > 0, got inf"),
+    ("0.1", TypeError, r"lr must be a real number, got str"),
+])
+def test_bad_learning_rate(net, lr, error, message):
+    X, Y = np.zeros((2, 3)), np.zeros((2, 2))
+    with pytest.raises(error, match=message):
+        net.step(X, Y, lr)
+    with pytest.raises(error, match=message):
+        net.fit(X, Y, 1, lr)
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"epochs": -1}, ValueError, r"epochs must be >= 0, got -1"),
+    ({"epochs": 2.0}, TypeError, r"epochs must be an int, got float"),
+    ({"batch_size": 0}, ValueError, r"batch_size must be a positive integer or None, got 0"),
+    ({"batch_size": -3}, ValueError, r"batch_size must be >= 0, got -3"),
+    ({"batch_size": 1.5}, TypeError, r"batch_size must be an int, got float"),
+    ({"shuffle": 1}, TypeError, r"shuffle must be True or False, got 1"),
+    ({"callback": 3}, TypeError, r"callback must be callable or None, got int"),
+])
+def test_bad_fit_options(net, kwargs, error, message):
+    options = {"epochs": 1, "lr": 0.1, **kwargs}
+    with pytest.raises(error, match=message):
+        net.fit(np.zeros((2, 3)), np.zeros((2, 2)), **options)
+
+
+def test_fit_refuses_an_empty_batch(net):
+    with pytest.raises(ValueError, match=r"fit needs at least one sample, got X with 0 rows"):
+        net.fit(np.zeros((0, 3)), np.zeros((0, 2)), 1, 0.1)
+
+
+def test_empty_batch_is_a_sum_over_nothing(net):
+    X, Y = np.zeros((0, 3)), np.zeros((0, 2))
+    assert net.forward(X).shape == (0, 2)
+    assert net.loss(X, Y) == 0.0
+    E, dW, _ = net.gradient(X, Y)
+    assert E == 0.0 and all(np.all(g == 0) for g in dW)
+
+
+def test_nan_stops_fit_at_the_last_finite_state(net):
+    X = np.ones((4, 3))
+    Y = np.ones((4, 2))
+    Y[2, 1] = np.nan
+    before = net.params.copy()
+    with pytest.raises(FloatingPointError, match=r"NaN or infinite in epoch 0"):
+        net.fit(X, Y, 10, 0.1)
+    np.testing.assert_array_equal(net.params, before)
+    assert len(net.history) == 0
+
+
+def test_divergence_stops_fit_naming_the_epoch(rng):
+    net = fastprop.Network([3, 8, 2], "identity", seed=0)
+    X = rng.standard_normal((50, 3)) * 10
+    Y = rng.standard_normal((50, 2))
+    with pytest.raises(FloatingPointError, match=r"in epoch \d+") as info:
+        net.fit(X, Y, 10_000, 1.0)
+    assert np.all(np.isfinite(net.params))
+    assert f"epoch {len(net.history)}" in str(info.value)
+    assert np.all(np.isfinite(net.history))
+
+
+def test_nan_input_propagates_without_error(net):
+    X = np.array([[np.nan, 0, 0], [1, 2, 3]])
+    z = net.forward(X)
+    assert np.all(np.isnan(z[0])) and np.all(np.isfinite(z[1]))
+    E, dW, _ = net.gradient(X, np.zeros((2, 2)))
+    assert np.isnan(E)
+
+
+@pytest.mark.parametrize("make", [
+    lambda X: np.asfortranarray(X),
+    lambda X: X[::-1],
+    lambda X: np.repeat(X, 2, axis=1)[:, ::2],
+    lambda X: X.astype(">f8"),
+    lambda X: X.astype(np.float32),
+    lambda X: (X * 10).astype(np.int64),
+    lambda X: X > 0,
+    lambda X: X.tolist(),
+])
+def test_any_memory_layout_and_real_dtype_gives_the_right_answer(net, rng, make):
+    X = rng.standard_normal((6, 3))
+    Xm = make(X)
+    expected = net.forward(np.array(np.asarray(Xm), dtype=np.float64))
+    np.testing.assert_array_equal(net.forward(Xm), expected)
+
+
+def test_read_only_input(net, rng):
+    X = rng.standard_normal((4, 3))
+    X.setflags(write=False)
+    np.testing.assert_array_equal(net.forward(X), net.forward(X.copy()))
+
+
+def test_callback_exception_propagates_and_keeps_history(net):
+    def callback(epoch, logs):
+        if epoch == 2:
+            raise RuntimeError("stop here")
+
+    with pytest.raises(RuntimeError, match="stop here"):
+        net.fit(np.ones((2, 3)), np.ones((2, 2)), 10, 0.1, callback=callback)
+    assert len(net.history) == 3
+
+
+def test_callback_returning_false_stops(net):
+    seen = []
+    history = net.fit(np.ones((2, 3)), np.ones((2, 2)), 10, 0.1,
+                      callback=lambda epoch, logs: seen.append(logs["loss"]) or epoch < 3)
+    assert len(history) == 4 and list(history) == seen
