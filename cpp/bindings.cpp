@@ -5,7 +5,10 @@
 
 #include <chrono>
 #include <cstdint>
+#include <atomic>
 #include <mutex>
+#include <optional>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -36,6 +39,8 @@ template <class T> struct Bound {
     fp::Network<T> net;
     fp::Workspace<T> ws;
     std::mutex mutex;
+    std::atomic<std::thread::id> owner{};  // the thread inside the core, while one is
+    std::vector<T> saved;                  // parameters set aside by loss_and_grad
 };
 
 std::size_t rows(const py::array& a) { return static_cast<std::size_t>(a.shape(0)); }
@@ -75,24 +80,87 @@ const char* stop_name(fp::Stop stop) {
         case fp::Stop::interrupted: return "interrupted";
         case fp::Stop::callback: return "callback";
         case fp::Stop::non_finite: return "non_finite";
+        case fp::Stop::early_stopping: return "early_stopping";
     }
     return "?";
 }
 
-// Runs `work` on the network without the GIL; an interruption re-raises the exception the
-// signal handler set.
+// Runs work(workspace) on the network without the GIL, one thread at a time. A call from
+// inside fit's own callback (the same thread, already inside) gets a workspace of its own,
+// so that it cannot disturb the fit around it. An interruption re-raises the exception
+// that the signal handler set.
 template <class T, class Work> void run_nogil(Bound<T>& self, Work&& work) {
     bool interrupted = false;
     {
         py::gil_scoped_release no_gil;
-        std::lock_guard<std::mutex> lock(self.mutex);
         try {
-            work();
+            if (self.owner.load() == std::this_thread::get_id()) {
+                fp::Workspace<T> own;
+                work(own);
+            } else {
+                std::lock_guard<std::mutex> lock(self.mutex);
+                self.owner = std::this_thread::get_id();
+                struct Leave {
+                    std::atomic<std::thread::id>& owner;
+                    ~Leave() { owner = std::thread::id(); }
+                } leave{self.owner};
+                work(self.ws);
+            }
         } catch (const fp::Interrupted&) {
             interrupted = true;
         }
     }
     if (interrupted) throw py::error_already_set();
+}
+
+fp::OptimizerConfig optimizer_config(const py::dict& d) {
+    fp::OptimizerConfig c;
+    const auto method = d["method"].cast<std::string>();
+    if (method == "sgd") c.method = fp::Method::sgd;
+    else if (method == "adam") c.method = fp::Method::adam;
+    else if (method == "adamw") c.method = fp::Method::adamw;
+    else if (method == "rprop") c.method = fp::Method::rprop;
+    else throw std::invalid_argument("unknown optimiser method '" + method + "'");
+    auto get = [&d](const char* key, double fallback) {
+        return d.contains(key) ? d[key].cast<double>() : fallback;
+    };
+    c.lr = get("lr", c.lr);
+    c.weight_decay = get("weight_decay", c.weight_decay);
+    c.momentum = get("momentum", c.momentum);
+    c.nesterov = d.contains("nesterov") && d["nesterov"].cast<bool>();
+    c.beta1 = get("beta1", c.beta1);
+    c.beta2 = get("beta2", c.beta2);
+    c.eps = get("eps", c.eps);
+    c.eta_minus = get("eta_minus", c.eta_minus);
+    c.eta_plus = get("eta_plus", c.eta_plus);
+    c.step_min = get("step_min", c.step_min);
+    c.step_max = get("step_max", c.step_max);
+    return c;
+}
+
+// The optimiser state arrays m and v (or None), each n_params entries of T.
+template <class T>
+fp::OptimizerState<T> optimizer_state(const fp::OptimizerConfig& c, py::object m, py::object v,
+                                      std::uint64_t steps, std::size_t n_params) {
+    fp::OptimizerState<T> state;
+    state.steps = steps;
+    const int needed = fp::state_buffers(c);
+    auto buffer = [n_params](py::object a, const char* name) -> T* {
+        if (a.is_none()) throw std::invalid_argument(std::string("optimiser state ") + name + " is missing");
+        // No conversion: the state is updated in place, in the caller's array.
+        if (!py::isinstance<py::array_t<T>>(a))
+            throw std::invalid_argument(std::string("optimiser state ") + name +
+                                        " must be an array of the network's dtype");
+        auto arr = py::reinterpret_borrow<py::array_t<T>>(a);
+        if (arr.ndim() != 1 || static_cast<std::size_t>(arr.shape(0)) != n_params ||
+            !(arr.flags() & py::array::c_style) || !arr.writeable())
+            throw std::invalid_argument(std::string("optimiser state ") + name +
+                                        " must be a writable contiguous array of n_params entries");
+        return arr.mutable_data();
+    };
+    if (needed >= 1) state.m = buffer(m, "m");
+    if (needed >= 2) state.v = buffer(v, "v");
+    return state;
 }
 
 template <class T> void bind_network(py::module_& m, const char* name) {
@@ -123,7 +191,7 @@ template <class T> void bind_network(py::module_& m, const char* name) {
                                       self_obj);
             })
         .def("init", [](B& self, std::uint64_t seed) {
-            run_nogil(self, [&] { self.net.init(seed); });
+            run_nogil(self, [&](fp::Workspace<T>&) { self.net.init(seed); });
         })
         .def("forward",
              [](B& self, Array<T> X) {
@@ -132,7 +200,7 @@ template <class T> void bind_network(py::module_& m, const char* name) {
                  const T* x = X.data();
                  T* z_n = out.mutable_data();
                  SignalPoll poll;
-                 run_nogil(self, [&] { fp::forward(self.net, x, rows(X), z_n, self.ws, poll); });
+                 run_nogil(self, [&](fp::Workspace<T>& ws) { fp::forward(self.net, x, rows(X), z_n, ws, poll); });
                  return out;
              })
         .def("trace",
@@ -141,7 +209,7 @@ template <class T> void bind_network(py::module_& m, const char* name) {
                  const std::size_t t = rows(X), n = self.net.n();
                  const T* x = X.data();
                  fp::Workspace<T> ws;  // its own: a trace holds the whole batch at once
-                 run_nogil(self, [&] { fp::forward_trace(self.net, x, t, ws); });
+                 run_nogil(self, [&](fp::Workspace<T>&) { fp::forward_trace(self.net, x, t, ws); });
                  py::list z, a;
                  for (std::size_t i = 1; i <= n; ++i) {
                      const auto l_i = static_cast<py::ssize_t>(self.net.layout().layers()[i]);
@@ -165,7 +233,7 @@ template <class T> void bind_network(py::module_& m, const char* name) {
                  const T *x = X.data(), *y = Y.data();
                  double E = 0;
                  SignalPoll poll;
-                 run_nogil(self, [&] { E = fp::loss(self.net, x, y, rows(X), self.ws, poll); });
+                 run_nogil(self, [&](fp::Workspace<T>& ws) { E = fp::loss(self.net, x, y, rows(X), ws, poll); });
                  return E;
              })
         .def("gradient",
@@ -178,60 +246,134 @@ template <class T> void bind_network(py::module_& m, const char* name) {
                  T* g = grad.mutable_data();
                  double E = 0;
                  SignalPoll poll;
-                 run_nogil(self, [&] {
-                     E = fp::gradient(self.net, x, y, rows(X), g, self.ws, poll);
+                 run_nogil(self, [&](fp::Workspace<T>& ws) {
+                     E = fp::gradient(self.net, x, y, rows(X), g, ws, poll);
+                 });
+                 return py::make_tuple(E, grad);
+             })
+        .def("loss_and_grad",
+             [](B& self, Array<T> X, Array<T> Y, py::object params) {
+                 require_matrix(X, self.net.layout().l_in(), "X");
+                 require_matrix(Y, self.net.layout().l_out(), "Y");
+                 require_same_rows(X, Y);
+                 const std::size_t n_params = self.net.n_params();
+                 std::optional<Array<T>> p;
+                 if (!params.is_none()) {
+                     p = params.cast<Array<T>>();
+                     if (p->ndim() != 1 || static_cast<std::size_t>(p->shape(0)) != n_params)
+                         throw std::invalid_argument("params must have shape (" +
+                                                     std::to_string(n_params) + ",)");
+                 }
+                 Array<T> grad({static_cast<py::ssize_t>(n_params)});
+                 const T *x = X.data(), *y = Y.data(), *other = p ? p->data() : nullptr;
+                 T* g = grad.mutable_data();
+                 double E = 0;
+                 SignalPoll poll;
+                 run_nogil(self, [&](fp::Workspace<T>& ws) {
+                     if (!other) {
+                         E = fp::gradient(self.net, x, y, rows(X), g, ws, poll);
+                         return;
+                     }
+                     // Evaluate at the given parameters, then put the network's back.
+                     T* own = self.net.params();
+                     self.saved.assign(own, own + n_params);
+                     std::copy(other, other + n_params, own);
+                     try {
+                         E = fp::gradient(self.net, x, y, rows(X), g, ws, poll);
+                     } catch (...) {
+                         std::copy(self.saved.begin(), self.saved.end(), own);
+                         throw;
+                     }
+                     std::copy(self.saved.begin(), self.saved.end(), own);
                  });
                  return py::make_tuple(E, grad);
              })
         .def("step",
-             [](B& self, Array<T> X, Array<T> Y, double lr) {
+             [](B& self, Array<T> X, Array<T> Y, const py::dict& optimizer, py::object m,
+                py::object v, std::uint64_t steps) {
                  require_matrix(X, self.net.layout().l_in(), "X");
                  require_matrix(Y, self.net.layout().l_out(), "Y");
                  require_same_rows(X, Y);
+                 const fp::OptimizerConfig config = optimizer_config(optimizer);
+                 fp::OptimizerState<T> state =
+                     optimizer_state<T>(config, m, v, steps, self.net.n_params());
                  const T *x = X.data(), *y = Y.data();
                  double E = 0;
                  SignalPoll poll;
-                 run_nogil(self, [&] {
-                     E = fp::step(self.net, x, y, rows(X), fp::Sgd<T>{T(lr)}, self.ws, poll);
+                 run_nogil(self, [&](fp::Workspace<T>& ws) {
+                     E = fp::step(self.net, x, y, rows(X), config, state, ws, poll);
                  });
-                 return E;
+                 return py::make_tuple(E, state.steps);
              })
         .def(
             "fit",
-            [](B& self, Array<T> X, Array<T> Y, std::size_t epochs, double lr,
-               std::size_t batch_size, bool shuffle, std::uint64_t seed, py::object epoch_end) {
-                require_matrix(X, self.net.layout().l_in(), "X");
-                require_matrix(Y, self.net.layout().l_out(), "Y");
+            [](B& self, Array<T> X, Array<T> Y, std::size_t epochs, std::size_t batch_size,
+               bool shuffle, std::uint64_t seed, py::object X_val, py::object Y_val,
+               std::size_t patience, double min_delta, bool restore_best,
+               const py::dict& optimizer, py::object m, py::object v, std::uint64_t steps,
+               py::object epoch_end) {
+                const fp::Layout& L = self.net.layout();
+                require_matrix(X, L.l_in(), "X");
+                require_matrix(Y, L.l_out(), "Y");
                 require_same_rows(X, Y);
-                py::array_t<double> E(static_cast<py::ssize_t>(epochs));
-                double* E_per_epoch = E.mutable_data();
+                fp::FitOptions<T> options;
+                options.epochs = epochs;
+                options.batch_size = batch_size;
+                options.shuffle = shuffle;
+                options.seed = seed;
+                options.patience = patience;
+                options.min_delta = min_delta;
+                options.restore_best = restore_best;
+                std::optional<Array<T>> xv, yv;
+                if (!X_val.is_none()) {
+                    xv = X_val.cast<Array<T>>();
+                    yv = Y_val.cast<Array<T>>();
+                    require_matrix(*xv, L.l_in(), "X_val");
+                    require_matrix(*yv, L.l_out(), "Y_val");
+                    require_same_rows(*xv, *yv);
+                    options.X_val = xv->data();
+                    options.Y_val = yv->data();
+                    options.t_val = rows(*xv);
+                }
+                const fp::OptimizerConfig config = optimizer_config(optimizer);
+                fp::OptimizerState<T> state = optimizer_state<T>(config, m, v, steps, self.net.n_params());
+
+                const auto count = static_cast<py::ssize_t>(epochs);
+                py::array_t<double> E(count), E_val(xv ? count : 0), seconds(count);
+                fp::FitRecord record{E.mutable_data(), xv ? E_val.mutable_data() : nullptr,
+                                     seconds.mutable_data()};
                 const T *x = X.data(), *y = Y.data();
                 SignalPoll poll;
                 fp::FitHooks hooks;
                 hooks.poll = std::ref(poll);
                 if (!epoch_end.is_none())
-                    hooks.epoch_end = [&epoch_end](std::size_t epoch, double E_epoch) {
+                    hooks.epoch_end = [&epoch_end](std::size_t epoch, double E_epoch,
+                                                   double E_val_epoch, double elapsed) {
                         py::gil_scoped_acquire gil;
-                        return epoch_end(epoch, E_epoch).template cast<bool>();
+                        return epoch_end(epoch, E_epoch, E_val_epoch, elapsed).template cast<bool>();
                     };
-                fp::FitOptions options;
-                options.epochs = epochs;
-                options.batch_size = batch_size;
-                options.shuffle = shuffle;
-                options.seed = seed;
                 fp::FitResult result;
-                run_nogil(self, [&] {
-                    result = fp::fit(self.net, x, y, rows(X), options, fp::Sgd<T>{T(lr)},
-                                     E_per_epoch, self.ws, hooks);
+                run_nogil(self, [&](fp::Workspace<T>& ws) {
+                    result = fp::fit(self.net, x, y, rows(X), options, config, state, record, ws,
+                                     hooks);
                 });
                 py::object error = py::none();
                 if (result.stop == fp::Stop::interrupted && PyErr_Occurred())
                     error = py::error_already_set().value();
-                E.resize({static_cast<py::ssize_t>(result.epochs)});
-                return py::make_tuple(E, stop_name(result.stop), error);
+                const auto done = static_cast<py::ssize_t>(result.epochs);
+                py::slice first(0, done, 1);
+                return py::dict(py::arg("loss") = E[first],
+                                py::arg("val_loss") = xv ? py::object(E_val[first]) : py::none(),
+                                py::arg("time") = seconds[first],
+                                py::arg("stop") = stop_name(result.stop),
+                                py::arg("best_epoch") = result.best_epoch,
+                                py::arg("steps") = state.steps, py::arg("error") = error);
             },
-            py::arg("X"), py::arg("Y"), py::arg("epochs"), py::arg("lr"), py::arg("batch_size"),
-            py::arg("shuffle"), py::arg("seed"), py::arg("epoch_end"));
+            py::arg("X"), py::arg("Y"), py::arg("epochs"), py::arg("batch_size"),
+            py::arg("shuffle"), py::arg("seed"), py::arg("X_val"), py::arg("Y_val"),
+            py::arg("patience"), py::arg("min_delta"), py::arg("restore_best"),
+            py::arg("optimizer"), py::arg("m"), py::arg("v"), py::arg("steps"),
+            py::arg("epoch_end"));
 }
 
 }  // namespace

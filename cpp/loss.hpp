@@ -1,8 +1,10 @@
 // The error E of a batch and δ_n = ∂E/∂z_n, side by side for each loss.
 //
 // "sse" is the model's own E = Σ_s ||y_s − z_n,s||², δ_n = −2(y − z_n). The others follow
-// torch.nn: "mse" is the mean over all t·l_n elements, "cross_entropy" is the mean over
-// samples of −Σ_j p_j log softmax(z_n)_j for target probabilities p.
+// torch.nn: "mse" is the mean over all t·l_n elements (MSELoss), "cross_entropy" the mean
+// over samples of −Σ_j p_j log softmax(z_n)_j for target probabilities p (CrossEntropyLoss),
+// "binary_cross_entropy" the mean over all t·l_n elements of −y log σ(z) − (1 − y) log(1 − σ(z))
+// (BCEWithLogitsLoss).
 #pragma once
 
 #include <algorithm>
@@ -13,14 +15,15 @@
 
 namespace fastprop {
 
-enum class Loss { sse, mse, cross_entropy };
+enum class Loss { sse, mse, cross_entropy, binary_cross_entropy };
 
-constexpr const char* loss_names = "sse, mse, cross_entropy";
+constexpr const char* loss_names = "sse, mse, cross_entropy, binary_cross_entropy";
 
 inline Loss loss_from_name(const std::string& name) {
     if (name == "sse") return Loss::sse;
     if (name == "mse") return Loss::mse;
     if (name == "cross_entropy") return Loss::cross_entropy;
+    if (name == "binary_cross_entropy") return Loss::binary_cross_entropy;
     throw std::invalid_argument("loss must be one of " + std::string(loss_names) + "; got '" +
                                 name + "'");
 }
@@ -30,6 +33,7 @@ inline const char* loss_name(Loss loss) {
         case Loss::sse: return "sse";
         case Loss::mse: return "mse";
         case Loss::cross_entropy: return "cross_entropy";
+        case Loss::binary_cross_entropy: return "binary_cross_entropy";
     }
     return "?";
 }
@@ -84,6 +88,19 @@ double loss_and_delta(Loss loss, T* delta_n, const T* z_n, const T* Y, std::size
                     d[j] = (d[j] / sum_exp * sum_p - p[j]) * inv_t;
             }
             return E / double(t);
+        }
+        case Loss::binary_cross_entropy: {
+            // −y log σ(z) − (1 − y) log(1 − σ(z)) = max(z, 0) − y z + log1p(e^{−|z|}),
+            // δ = (σ(z) − y) / (t l_n).
+            const T inv_count = T(1) / T(double(t) * double(l_n));
+            for (std::size_t k = 0; k < count; ++k) {
+                const T z = z_n[k];
+                const T e = std::exp(-std::abs(z));
+                E += double(std::max(z, T(0)) - Y[k] * z + std::log1p(e));
+                const T sigma_z = z >= T(0) ? T(1) / (T(1) + e) : e / (T(1) + e);
+                delta_n[k] = (sigma_z - Y[k]) * inv_count;
+            }
+            return E / (double(t) * double(l_n));
         }
     }
     throw std::logic_error("unknown loss");

@@ -1,7 +1,9 @@
 #include "network.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <limits>
 #include <numeric>
 
 #include "kernels.hpp"
@@ -170,22 +172,62 @@ double gradient(const Network<T>& net, const T* X, const T* Y, std::size_t t, T*
 }
 
 template <class T>
-double step(Network<T>& net, const T* X, const T* Y, std::size_t t, const Sgd<T>& sgd,
-            Workspace<T>& ws, const Poll& poll) {
+double step(Network<T>& net, const T* X, const T* Y, std::size_t t, const OptimizerConfig& config,
+            OptimizerState<T>& state, Workspace<T>& ws, const Poll& poll) {
     ws.reserve(net.layout(), 0);
     const double E = gradient(net, X, Y, t, ws.grad.data(), ws, poll);
-    sgd.update(net.params(), ws.grad.data(), net.n_params());
+    update(config, state, net.params(), ws.grad.data(), net.n_params());
     return E;
 }
 
+namespace {
+
+// Tracks the monitored loss for early stopping; keeps the best parameters when asked.
+template <class T> class EarlyStopping {
+public:
+    EarlyStopping(const FitOptions<T>& options, Workspace<T>& ws) : options_(options), ws_(ws) {}
+
+    // After epoch `epoch` with monitored loss `E`; true when training should stop.
+    bool stop_after(std::size_t epoch, double E, const Network<T>& net) {
+        if (options_.patience == 0) return false;
+        if (std::isfinite(E) && E < best_E_ - options_.min_delta) {
+            best_E_ = E;
+            best_epoch_ = epoch;
+            waited_ = 0;
+            if (options_.restore_best) ws_.best.assign(net.params(), net.params() + net.n_params());
+            return false;
+        }
+        return ++waited_ >= options_.patience;
+    }
+
+    void restore(Network<T>& net) const {
+        if (options_.patience > 0 && options_.restore_best && !ws_.best.empty())
+            std::copy(ws_.best.begin(), ws_.best.end(), net.params());
+    }
+
+    std::size_t best_epoch() const { return best_epoch_; }
+
+private:
+    const FitOptions<T>& options_;
+    Workspace<T>& ws_;
+    double best_E_ = std::numeric_limits<double>::infinity();
+    std::size_t best_epoch_ = 0, waited_ = 0;
+};
+
+}  // namespace
+
 template <class T>
-FitResult fit(Network<T>& net, const T* X, const T* Y, std::size_t t, const FitOptions& options,
-              const Sgd<T>& sgd, double* E_per_epoch, Workspace<T>& ws, const FitHooks& hooks) {
+FitResult fit(Network<T>& net, const T* X, const T* Y, std::size_t t, const FitOptions<T>& options,
+              const OptimizerConfig& config, OptimizerState<T>& state, const FitRecord& record,
+              Workspace<T>& ws, const FitHooks& hooks) {
+    using clock = std::chrono::steady_clock;
+    const auto start = clock::now();
     const Layout& L = net.layout();
     const std::size_t l_0 = L.l_in(), l_n = L.l_out();
     const std::size_t batch = options.batch_size == 0 ? t : std::min(options.batch_size, t);
     const bool gather = options.shuffle && batch < t;
     ws.reserve(L, std::min(batch, Workspace<T>::chunk_rows(L)));
+    ws.best.clear();
     if (gather) {
         ws.x.resize(batch * l_0);
         ws.y.resize(batch * l_n);
@@ -193,6 +235,7 @@ FitResult fit(Network<T>& net, const T* X, const T* Y, std::size_t t, const FitO
         std::iota(ws.order.begin(), ws.order.end(), std::size_t(0));
     }
     SplitMix64 rng(options.seed);
+    EarlyStopping<T> early(options, ws);
     FitResult result;
     for (std::size_t epoch = 0; epoch < options.epochs; ++epoch) {
         if (gather)  // Fisher–Yates, continuing from the previous epoch's order
@@ -220,13 +263,26 @@ FitResult fit(Network<T>& net, const T* X, const T* Y, std::size_t t, const FitO
                 result.stop = Stop::non_finite;
                 return result;
             }
-            sgd.update(net.params(), ws.grad.data(), net.n_params());
+            update(config, state, net.params(), ws.grad.data(), net.n_params());
             E_epoch += is_mean(net.loss()) ? E * double(rows) / double(t) : E;
         }
-        E_per_epoch[epoch] = E_epoch;
+        const double E_val = options.t_val > 0
+                                 ? loss(net, options.X_val, options.Y_val, options.t_val, ws)
+                                 : std::numeric_limits<double>::quiet_NaN();
+        const double seconds = std::chrono::duration<double>(clock::now() - start).count();
+        record.E[epoch] = E_epoch;
+        if (record.E_val) record.E_val[epoch] = E_val;
+        if (record.seconds) record.seconds[epoch] = seconds;
         result.epochs = epoch + 1;
-        if (hooks.epoch_end && !hooks.epoch_end(epoch, E_epoch)) {
+        const bool stop_early = early.stop_after(epoch, options.t_val > 0 ? E_val : E_epoch, net);
+        result.best_epoch = early.best_epoch();
+        if (hooks.epoch_end && !hooks.epoch_end(epoch, E_epoch, E_val, seconds)) {
             result.stop = Stop::callback;
+            return result;
+        }
+        if (stop_early) {
+            early.restore(net);
+            result.stop = Stop::early_stopping;
             return result;
         }
     }
@@ -243,10 +299,12 @@ FitResult fit(Network<T>& net, const T* X, const T* Y, std::size_t t, const FitO
                             const Poll&);                                                       \
     template double gradient<T>(const Network<T>&, const T*, const T*, std::size_t, T*,         \
                                 Workspace<T>&, const Poll&);                                    \
-    template double step<T>(Network<T>&, const T*, const T*, std::size_t, const Sgd<T>&,        \
-                            Workspace<T>&, const Poll&);                                        \
-    template FitResult fit<T>(Network<T>&, const T*, const T*, std::size_t, const FitOptions&,  \
-                              const Sgd<T>&, double*, Workspace<T>&, const FitHooks&);
+    template double step<T>(Network<T>&, const T*, const T*, std::size_t,                      \
+                            const OptimizerConfig&, OptimizerState<T>&, Workspace<T>&,          \
+                            const Poll&);                                                       \
+    template FitResult fit<T>(Network<T>&, const T*, const T*, std::size_t,                     \
+                              const FitOptions<T>&, const OptimizerConfig&, OptimizerState<T>&, \
+                              const FitRecord&, Workspace<T>&, const FitHooks&);
 FASTPROP_INSTANTIATE(float)
 FASTPROP_INSTANTIATE(double)
 #undef FASTPROP_INSTANTIATE

@@ -66,6 +66,7 @@ public:
     T* delta(std::size_t i) { return table_.data() + delta_[i]; }  // (rows, l_i), 1 <= i <= n
 
     std::vector<T> grad;              // ∂E/∂params, in the parameter buffer's layout
+    std::vector<T> best;              // parameters of the best epoch, for early stopping
     std::vector<T> x, y;              // a shuffled minibatch, gathered: (rows, l_0), (rows, l_n)
     std::vector<std::size_t> order;   // the sample order of the current epoch
 
@@ -104,36 +105,51 @@ template <class T>
 double gradient(const Network<T>& net, const T* X, const T* Y, std::size_t t, T* dE_dparams,
                 Workspace<T>& ws, const Poll& poll = {});
 
-// One gradient-descent step on the t samples; returns E before the step.
+// One update of the parameters from the gradient of the t samples; returns E before it.
 template <class T>
-double step(Network<T>& net, const T* X, const T* Y, std::size_t t, const Sgd<T>& sgd,
-            Workspace<T>& ws, const Poll& poll = {});
+double step(Network<T>& net, const T* X, const T* Y, std::size_t t, const OptimizerConfig& config,
+            OptimizerState<T>& state, Workspace<T>& ws, const Poll& poll = {});
 
-struct FitOptions {
+template <class T> struct FitOptions {
     std::size_t epochs = 1;
     std::size_t batch_size = 0;  // 0: the whole batch, the classic full-batch descent
     bool shuffle = false;        // permute the samples every epoch (minibatches only)
     std::uint64_t seed = 0;      // of the permutations
+    const T* X_val = nullptr;    // validation set (t_val, l_0), (t_val, l_n); E_val after
+    const T* Y_val = nullptr;    // every epoch when t_val > 0
+    std::size_t t_val = 0;
+    std::size_t patience = 0;    // > 0: stop after this many epochs without improvement of
+    double min_delta = 0.0;      // the monitored loss (E_val, else E) by more than min_delta
+    bool restore_best = true;    // and then go back to the parameters of the best epoch
 };
 
-enum class Stop { done, interrupted, callback, non_finite };
+enum class Stop { done, interrupted, callback, non_finite, early_stopping };
+
+// Per-epoch records, each an array of `epochs` entries (E_val may be null without validation).
+struct FitRecord {
+    double* E = nullptr;
+    double* E_val = nullptr;
+    double* seconds = nullptr;  // wall time since fit began, at the end of each epoch
+};
 
 struct FitResult {
-    std::size_t epochs = 0;  // completed epochs, whose E are written
+    std::size_t epochs = 0;  // completed epochs, whose records are written
     Stop stop = Stop::done;
+    std::size_t best_epoch = 0;  // of the monitored loss, when patience > 0
 };
 
 struct FitHooks {
-    Poll poll;                                                  // between two updates
-    std::function<bool(std::size_t epoch, double E)> epoch_end;  // false stops training
+    Poll poll;  // between two updates
+    std::function<bool(std::size_t epoch, double E, double E_val, double seconds)> epoch_end;
 };
 
-// `epochs` passes over the t samples, one update per minibatch. E_per_epoch[e] receives
-// the loss of epoch e: the sum (for a mean loss, the row-weighted mean) of the minibatch
-// losses, each taken before its update. A non-finite minibatch loss stops training before
-// its update, so the parameters stay at the last finite state.
+// `epochs` passes over the t samples, one update per minibatch. record.E[e] receives the
+// loss of epoch e: the sum (for a mean loss, the row-weighted mean) of the minibatch losses,
+// each taken before its update. A non-finite minibatch loss stops training before its
+// update, so the parameters stay at the last finite state.
 template <class T>
-FitResult fit(Network<T>& net, const T* X, const T* Y, std::size_t t, const FitOptions& options,
-              const Sgd<T>& sgd, double* E_per_epoch, Workspace<T>& ws, const FitHooks& hooks);
+FitResult fit(Network<T>& net, const T* X, const T* Y, std::size_t t, const FitOptions<T>& options,
+              const OptimizerConfig& config, OptimizerState<T>& state, const FitRecord& record,
+              Workspace<T>& ws, const FitHooks& hooks);
 
 }  // namespace fastprop

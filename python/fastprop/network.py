@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import math
 import numbers
+import sys
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
-from . import _core
+from . import _core, optim
 from .reference import ACTIVATIONS, LOSSES
 
-__all__ = ["Network", "Trace"]
+__all__ = ["Network", "Trace", "History"]
 
 _DTYPES = {np.dtype(np.float64): _core.Network64, np.dtype(np.float32): _core.Network32}
 
@@ -27,6 +29,86 @@ class Trace(NamedTuple):
 
     z: list[np.ndarray | None]
     a: list[np.ndarray | None]
+
+
+class History(np.ndarray):
+    """The loss of every epoch of a :meth:`Network.fit`: a float64 array, with more attached.
+
+    Attributes
+    ----------
+    val_loss : ndarray or None
+        The loss on the validation data after every epoch, when there was any.
+    time : ndarray
+        Wall-clock seconds since fit began, at the end of every epoch.
+    best_epoch : int or None
+        With ``patience``: the epoch of the best monitored loss (0-based).
+    stop : str
+        Why training ended: "done", "early_stopping" or "callback".
+
+    Arrays derived from it (slices, arithmetic) are plain data without these attributes.
+    """
+
+    val_loss: np.ndarray | None
+    time: np.ndarray
+    best_epoch: int | None
+    stop: str
+
+    def __new__(cls, loss: np.ndarray, val_loss: np.ndarray | None = None,
+                time: np.ndarray | None = None, best_epoch: int | None = None,
+                stop: str = "done") -> "History":
+        obj = np.asarray(loss, dtype=np.float64).view(cls)
+        obj.val_loss = val_loss
+        obj.time = np.zeros(len(obj)) if time is None else time
+        obj.best_epoch = best_epoch
+        obj.stop = stop
+        return obj
+
+    def __array_finalize__(self, obj: Any) -> None:
+        self.val_loss, self.time, self.best_epoch, self.stop = None, None, None, "done"
+
+    def __reduce__(self):
+        return (History, (np.asarray(self), self.val_loss, self.time, self.best_epoch, self.stop))
+
+
+class _Progress:
+    """A live progress bar for fit: tqdm when installed, a plain one-line bar otherwise."""
+
+    def __init__(self, epochs: int, samples: int) -> None:
+        self.epochs, self.samples = epochs, samples
+        self.last = 0.0
+        try:
+            from tqdm import tqdm
+        except ImportError:
+            self.bar = None
+        else:
+            self.bar = tqdm(total=epochs, unit="epoch", dynamic_ncols=True)
+
+    def update(self, epoch: int, logs: dict[str, Any]) -> None:
+        seconds = logs["time"]
+        rate = self.samples * (epoch + 1) / seconds if seconds > 0 else float("inf")
+        info = f"loss {logs['loss']:.4g}"
+        if "val_loss" in logs:
+            info += f", val {logs['val_loss']:.4g}"
+        info += f", {rate:,.0f} samples/s"
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix_str(info, refresh=False)
+            return
+        now = time.perf_counter()
+        if now - self.last < 0.1 and epoch + 1 < self.epochs:
+            return  # at most ten redraws a second
+        self.last = now
+        done = (epoch + 1) / self.epochs
+        eta = seconds / done - seconds
+        bar = "#" * int(24 * done)
+        sys.stderr.write(f"\repoch {epoch + 1}/{self.epochs} [{bar:<24}] {info}, ETA {eta:.1f} s ")
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        else:
+            sys.stderr.write("\n")
 
 
 class Network:
@@ -55,17 +137,20 @@ class Network:
         Seed of the deterministic initialisation (Glorot uniform, He uniform before relu and
         leaky_relu; zero biases). None draws a fresh seed, kept in ``net.seed``.
     loss : str, default "sse"
-        "sse" (the model's E), "mse" (mean over all t·l_n elements, as torch.nn.MSELoss) or
+        "sse" (the model's E), "mse" (mean over all t·l_n elements, as torch.nn.MSELoss),
         "cross_entropy" (softmax of z_n, mean over samples of −Σ_j y_j log p_j, as
-        torch.nn.CrossEntropyLoss with target probabilities).
+        torch.nn.CrossEntropyLoss; Y as target probabilities (t, l_n) or integer labels
+        (t,)) or "binary_cross_entropy" (sigmoid of z_n, mean over all t·l_n elements, as
+        torch.nn.BCEWithLogitsLoss).
 
     Attributes
     ----------
     params : ndarray
         1-D writable view of the one parameter buffer: W_0, b_0, W_1, b_1, ... (no b_i
         without bias), each W_i row-major. ``weights`` and ``biases`` alias into it.
-    history : ndarray
-        E of every epoch of the last :meth:`fit`, so far if it was interrupted.
+    history : History
+        E of every epoch of the last :meth:`fit` (so far, if it was interrupted), with the
+        validation loss and the wall time.
 
     Examples
     --------
@@ -96,7 +181,7 @@ class Network:
         core_class = _DTYPES[self._dtype]
         self._core = core_class(list(layers), list(self._activations), self._bias, self._loss,
                                 self._seed)
-        self.history = np.empty(0)
+        self.history = History(np.empty(0))
 
     # ------------------------------------------------------------------ description
     @property
@@ -217,52 +302,114 @@ class Network:
         dW, db = self._split(flat)
         return float(E), dW, db
 
-    def step(self, X: ArrayLike, Y: ArrayLike, lr: float) -> float:
-        """One gradient-descent step on the whole batch, W_i −= lr·∂E/∂W_i (and b_i).
+    def loss_and_grad(self, X: ArrayLike, Y: ArrayLike,
+                      params: ArrayLike | None = None) -> tuple[float, np.ndarray]:
+        """(E, ∂E/∂params) as one flat array in the layout of :attr:`params`.
 
-        Returns E before the step.
+        With ``params`` given, both are evaluated at those parameters instead of the
+        network's, which stay as they are. Ready for outside optimisers::
+
+            scipy.optimize.minimize(lambda p: net.loss_and_grad(X, Y, p), net.params.copy(),
+                                    jac=True, method="L-BFGS-B")
         """
-        lr = _check_positive(lr, "lr")
-        return float(self._core.step(*self._batch(X, Y), lr))
+        X, Y = self._batch(X, Y)
+        if params is not None:
+            params = _real_array(params, "params")
+            if params.shape != (self.n_params,):
+                raise ValueError(f"params must have shape ({self.n_params},), got {params.shape}")
+            params = self._convert(params)
+        E, flat = self._core.loss_and_grad(X, Y, params)
+        return float(E), flat
+
+    def step(self, X: ArrayLike, Y: ArrayLike, lr: float | None = None, *,
+             optimizer: optim.Optimizer | None = None) -> float:
+        """One update on the whole batch; returns E before it.
+
+        By default plain gradient descent, W_i −= lr·∂E/∂W_i (and b_i). With an
+        ``optimizer`` object (its state carried from call to call), its update instead;
+        ``lr``, when given, then overrides the optimiser's.
+        """
+        if optimizer is None:
+            if lr is None:
+                raise TypeError("step needs lr (or an optimizer object)")
+            optimizer = optim.SGD(lr=_check_positive(lr, "lr"))
+        elif not isinstance(optimizer, optim.Optimizer):
+            raise TypeError(f"optimizer must be a fastprop.optim.Optimizer, got "
+                            f"{type(optimizer).__name__}")
+        config = optimizer.config()
+        if lr is not None:
+            config["lr"] = _check_positive(lr, "lr")
+        X, Y = self._batch(X, Y)
+        m, v = optimizer.state_for(self.n_params, self._dtype)
+        E, optimizer.steps = self._core.step(X, Y, config, m, v, optimizer.steps)
+        return float(E)
 
     def fit(
         self,
         X: ArrayLike,
         Y: ArrayLike,
         epochs: int,
-        lr: float,
+        lr: float | None = None,
         *,
+        optimizer: str | optim.Optimizer = "sgd",
         batch_size: int | None = None,
         shuffle: bool = True,
         seed: int | None = None,
+        validation_data: tuple[ArrayLike, ArrayLike] | None = None,
+        validation_fraction: float | None = None,
+        patience: int | None = None,
+        min_delta: float = 0.0,
+        restore_best: bool = True,
         callback: Callable[[int, dict[str, Any]], Any] | None = None,
-    ) -> np.ndarray:
-        """Train by gradient descent; the whole loop runs in C++ without the GIL.
+        verbose: bool = False,
+        **hyperparameters: Any,
+    ) -> History:
+        """Train; the whole loop (gather, forward, backward, update) runs in C++ without the GIL.
 
         Parameters
         ----------
         X, Y : array-like of shape (t, l_0) and (t, l_n)
+            For ``loss="cross_entropy"``, Y may also be integer class labels of shape (t,).
         epochs : int
             Passes over the data (0 does nothing).
-        lr : float
-            Learning rate m > 0 of the update W_i −= m ∂E/∂W_i.
+        lr : float or None
+            Learning rate; None takes the optimiser's default (0.01 for "sgd", "momentum",
+            "nesterov" and "rprop", 0.001 for "adam" and "adamw", as torch.optim).
+        optimizer : str or fastprop.optim.Optimizer, default "sgd"
+            "sgd" (the model's W_i −= lr·∂E/∂W_i), "momentum", "nesterov", "adam", "adamw",
+            "rprop" (see :mod:`fastprop.optim`), with keyword ``hyperparameters`` as in
+            torch.optim (momentum, nesterov, betas, eps, weight_decay, etas, step_sizes).
+            An optimiser object keeps its state across fit calls.
         batch_size : int or None
-            None: classic full-batch descent, one update per epoch on the gradient summed
-            over all t samples. An int: minibatches of that many rows (the last may be
-            smaller), one update each.
+            None: full batch, one update per epoch on the gradient summed over all t samples
+            (the classic method). An int: minibatches of that many rows, the last possibly
+            smaller, one update each.
         shuffle : bool, default True
             With minibatches, permute the samples every epoch (from ``seed``).
         seed : int or None
             Seed of the permutations; None draws one.
+        validation_data : (X_val, Y_val) or None
+            Evaluated after every epoch (``history.val_loss``).
+        validation_fraction : float or None
+            Instead of validation_data: hold out this fraction (0, 1) of the rows, the last
+            ones, as validation data.
+        patience : int or None
+            Early stopping: stop after this many epochs in which the validation loss (the
+            training loss, without validation) did not improve by more than ``min_delta``;
+            with ``restore_best``, go back to the parameters of the best epoch.
         callback : callable(epoch, logs) or None
-            Called after every epoch with ``logs = {"loss": E}``; returning False stops.
-            Without it Python is not called back at all.
+            Called after every epoch with ``logs = {"loss", "val_loss" (with validation),
+            "time"}``; returning False stops. Without callback, verbose and validation,
+            Python is not called back at all.
+        verbose : bool
+            Show a live progress bar (tqdm when installed, a plain one otherwise).
 
         Returns
         -------
-        ndarray of float64, shape (epochs,)
-            E of every epoch: with minibatches, the sum (for a mean loss, the row-weighted
-            mean) of the minibatch losses, each taken before its update. Also kept in
+        History
+            E of every epoch, a float64 array: with minibatches, the sum (for a mean loss,
+            the row-weighted mean) of the minibatch losses, each taken before its update.
+            Its ``val_loss``, ``time``, ``best_epoch`` and ``stop`` say more. Also kept in
             :attr:`history`.
 
         Raises
@@ -277,39 +424,90 @@ class Network:
         if X.shape[0] == 0:
             raise ValueError("fit needs at least one sample, got X with 0 rows")
         epochs = _check_count(epochs, "epochs")
-        lr = _check_positive(lr, "lr")
-        if batch_size is None:
-            batch = 0
+        if lr is not None:
+            lr = _check_positive(lr, "lr")
+        if isinstance(optimizer, optim.Optimizer):
+            if hyperparameters:
+                raise TypeError(f"hyperparameters {sorted(hyperparameters)} go to the optimizer "
+                                f"object's constructor, not to fit")
+            opt = optimizer
         else:
-            batch = _check_count(batch_size, "batch_size")
-            if batch == 0:
-                raise ValueError("batch_size must be a positive integer or None, got 0")
+            opt = optim.make(optimizer, lr, **hyperparameters)
+        config = opt.config()
+        if lr is not None:
+            config["lr"] = lr
+        batch = 0 if batch_size is None else _check_count(batch_size, "batch_size")
+        if batch_size is not None and batch == 0:
+            raise ValueError("batch_size must be a positive integer or None, got 0")
         shuffle = _check_bool(shuffle, "shuffle")
         seed = _fresh_seed() if seed is None else _check_seed(seed)
-        errors: list[BaseException] = []
-        epoch_end = None
-        if callback is not None:
-            if not callable(callback):
-                raise TypeError(f"callback must be callable or None, got {type(callback).__name__}")
+        X, Y, X_val, Y_val = self._validation(X, Y, validation_data, validation_fraction)
+        patience = 0 if patience is None else _check_count(patience, "patience")
+        min_delta = _check_nonnegative(min_delta, "min_delta")
+        restore_best = _check_bool(restore_best, "restore_best")
+        if callback is not None and not callable(callback):
+            raise TypeError(f"callback must be callable or None, got {type(callback).__name__}")
+        verbose = _check_bool(verbose, "verbose")
 
-            def epoch_end(epoch: int, E: float) -> bool:
+        errors: list[BaseException] = []
+        progress = _Progress(epochs, len(X)) if verbose and epochs > 0 else None
+        epoch_end = None
+        if callback is not None or progress is not None:
+
+            def epoch_end(epoch: int, E: float, E_val: float, seconds: float) -> bool:
+                logs = {"loss": E, "time": seconds}
+                if X_val is not None:
+                    logs["val_loss"] = E_val
                 try:
-                    return callback(epoch, {"loss": E}) is not False
+                    if progress is not None:
+                        progress.update(epoch, logs)
+                    return callback is None or callback(epoch, logs) is not False
                 except BaseException as error:  # re-raised below, after the history is kept
                     errors.append(error)
                     return False
 
-        history, stop, error = self._core.fit(X, Y, epochs, lr, batch, shuffle, seed, epoch_end)
-        self.history = history
+        m, v = opt.state_for(self.n_params, self._dtype)
+        try:
+            out = self._core.fit(X, Y, epochs, batch, shuffle, seed, X_val, Y_val, patience,
+                                 min_delta, restore_best, config, m, v, opt.steps, epoch_end)
+        finally:
+            if progress is not None:
+                progress.close()
+        opt.steps = out["steps"]
+        stop = out["stop"]
+        self.history = History(out["loss"], out["val_loss"], out["time"],
+                               out["best_epoch"] if patience else None,
+                               stop if stop in ("done", "early_stopping", "callback") else "done")
         if errors:
             raise errors[0]
-        if error is not None:
-            raise error
+        if out["error"] is not None:
+            raise out["error"]
         if stop == "non_finite":
             raise FloatingPointError(
-                f"the loss became NaN or infinite in epoch {len(history)}; parameters are "
+                f"the loss became NaN or infinite in epoch {len(self.history)}; parameters are "
                 f"left at the last finite state (try a smaller lr)")
-        return history
+        return self.history
+
+    def _validation(self, X, Y, validation_data, validation_fraction):
+        """(X, Y, X_val, Y_val): the training rows and the validation set, or None."""
+        if validation_data is not None and validation_fraction is not None:
+            raise ValueError("give validation_data or validation_fraction, not both")
+        if validation_fraction is not None:
+            fraction = _check_nonnegative(validation_fraction, "validation_fraction")
+            n_val = int(round(fraction * len(X)))
+            if not 0 < fraction < 1 or n_val < 1 or n_val >= len(X):
+                raise ValueError(f"validation_fraction must leave at least one row on each side "
+                                 f"of the split, in (0, 1); got {validation_fraction} for "
+                                 f"{len(X)} rows")
+            return X[:-n_val], Y[:-n_val], X[-n_val:], Y[-n_val:]
+        if validation_data is None:
+            return X, Y, None, None
+        try:
+            X_val, Y_val = validation_data
+        except (TypeError, ValueError):
+            raise TypeError("validation_data must be a pair (X_val, Y_val)") from None
+        X_val, Y_val = self._batch(X_val, Y_val)
+        return X, Y, X_val, Y_val
 
     # ------------------------------------------------------------------ persistence
     def __getstate__(self) -> dict[str, Any]:
@@ -339,7 +537,9 @@ class Network:
         X, single = self._inputs(X)
         Y = _real_array(Y, "Y")
         l_n = self.layers[-1]
-        if single and Y.shape == (l_n,):
+        if self._loss == "cross_entropy" and Y.dtype.kind in "iu" and Y.ndim <= 1:
+            Y = self._one_hot(Y.reshape(-1), l_n)
+        elif single and Y.shape == (l_n,):
             Y = Y[np.newaxis, :]
         if Y.ndim != 2 or Y.shape[1] != l_n:
             hint = " (use Y.reshape(-1, 1) for a single output)" if Y.ndim == 1 and l_n == 1 else ""
@@ -348,6 +548,16 @@ class Network:
             raise ValueError(f"X and Y must have the same number of rows (samples), got "
                              f"{X.shape[0]} and {Y.shape[0]}")
         return X, self._convert(Y)
+
+    @staticmethod
+    def _one_hot(labels: np.ndarray, l_n: int) -> np.ndarray:
+        """Integer class labels (t,) as target probabilities (t, l_n)."""
+        if labels.size and (labels.min() < 0 or labels.max() >= l_n):
+            raise ValueError(f"class labels must be integers in [0, {l_n}) for l_n = {l_n} "
+                             f"outputs, got values from {labels.min()} to {labels.max()}")
+        Y = np.zeros((labels.size, l_n))
+        Y[np.arange(labels.size), labels] = 1
+        return Y
 
     def _convert(self, A: np.ndarray) -> np.ndarray:
         # A copy only when the dtype, byte order, alignment or memory order needs one.
@@ -434,6 +644,14 @@ def _check_count(value: Any, name: str) -> int:
     if value < 0:
         raise ValueError(f"{name} must be >= 0, got {value}")
     return int(value)
+
+
+def _check_nonnegative(value: Any, name: str) -> float:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    if not (math.isfinite(value) and value >= 0):
+        raise ValueError(f"{name} must be a finite number >= 0, got {value}")
+    return float(value)
 
 
 def _check_positive(value: Any, name: str) -> float:

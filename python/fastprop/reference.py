@@ -23,7 +23,7 @@ from collections.abc import Sequence
 import numpy as np
 
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "softplus", "identity")
-LOSSES = ("sse", "mse", "cross_entropy")
+LOSSES = ("sse", "mse", "cross_entropy", "binary_cross_entropy")
 LEAKY_RELU_SLOPE = 0.01  # as torch.nn.LeakyReLU
 
 __all__ = [
@@ -38,6 +38,7 @@ __all__ = [
     "step",
     "fit",
     "init_params",
+    "Optimizer",
 ]
 
 
@@ -121,6 +122,10 @@ def _loss_and_delta(loss_name, z_n, y, t):
         log_softmax = shifted - np.log(np.sum(np.exp(shifted)))
         E = -float(np.sum(y.astype(np.float64) * log_softmax)) / t
         return E, (np.exp(log_softmax) * np.sum(y) - y) / z_n.dtype.type(t)
+    if loss_name == "binary_cross_entropy":
+        m = t * z_n.size
+        terms = np.maximum(z_n, 0) - y * z_n + np.log1p(np.exp(-np.abs(z_n)))
+        return float(np.sum(terms.astype(np.float64))) / m, (sigma("sigmoid", z_n) - y) / z_n.dtype.type(m)
     raise ValueError(f"loss must be one of {', '.join(LOSSES)}; got {loss_name!r}")
 
 
@@ -154,9 +159,70 @@ def loss(W, b, activation, X, Y, loss="sse"):
                for x, y in zip(X, Y))
 
 
-def step(W, b, activation, X, Y, lr, loss="sse"):
-    """One gradient-descent step on the batch, in place: W_i += −lr ∂E/∂W_i. Returns E before."""
+class Optimizer:
+    """The update rules of fastprop.optim, as torch.optim writes them, on a list of arrays.
+
+    method: "sgd" (with momentum and nesterov), "adam", "adamw" or "rprop".
+    """
+
+    def __init__(self, method="sgd", lr=0.01, weight_decay=0.0, momentum=0.0, nesterov=False,
+                 betas=(0.9, 0.999), eps=1e-8, etas=(0.5, 1.2), step_sizes=(1e-6, 50.0)):
+        self.method, self.lr, self.weight_decay = method, lr, weight_decay
+        self.momentum, self.nesterov = momentum, nesterov
+        self.betas, self.eps, self.etas, self.step_sizes = betas, eps, etas, step_sizes
+        self.steps = 0
+        self.m, self.v = None, None
+
+    def update(self, params, grads):
+        """One update of every array in params (in place) from grads of the same shapes."""
+        self.steps += 1
+        if self.m is None:
+            self.m = [np.zeros_like(p) for p in params]
+            self.v = [np.full_like(p, self.lr) if self.method == "rprop" else np.zeros_like(p)
+                      for p in params]
+        for p, g, m, v in zip(params, grads, self.m, self.v):
+            getattr(self, "_" + self.method.replace("adamw", "adam"))(p, g, m, v)
+
+    def _sgd(self, p, g, m, v):
+        d = g + self.weight_decay * p
+        if self.momentum:
+            m[...] = d if self.steps == 1 else self.momentum * m + d  # b = μ b + d
+            d = d + self.momentum * m if self.nesterov else m
+        p -= p.dtype.type(self.lr) * d
+
+    def _adam(self, p, g, m, v):
+        beta1, beta2 = self.betas
+        if self.method == "adamw":
+            p *= p.dtype.type(1 - self.lr * self.weight_decay)  # decoupled decay
+            d = g
+        else:
+            d = g + self.weight_decay * p  # L2
+        m += (1 - beta1) * (d - m)  # m = β1 m + (1 − β1) g
+        v[...] = beta2 * v + (1 - beta2) * d * d  # v = β2 v + (1 − β2) g²
+        step_size = self.lr / (1 - beta1**self.steps)
+        denom = np.sqrt(v) / np.sqrt(1 - beta2**self.steps) + self.eps
+        p -= p.dtype.type(step_size) * (m / denom)
+
+    def _rprop(self, p, g, m, v):
+        eta_minus, eta_plus = self.etas
+        d = g + self.weight_decay * p
+        agreement = d * m  # same sign as the previous gradient?
+        factor = np.where(agreement > 0, eta_plus, np.where(agreement < 0, eta_minus, 1))
+        v[...] = np.clip(v * factor, *self.step_sizes)
+        d = np.where(agreement < 0, 0, d)  # a sign change: no step, forget the gradient
+        p -= np.sign(d) * v
+        m[...] = d
+
+
+def step(W, b, activation, X, Y, lr, loss="sse", optimizer=None):
+    """One update on the batch, in place; returns E before it.
+
+    Without optimizer, gradient descent: W_i += dW_i = −lr ∂E/∂W_i (and b_i).
+    """
     E, dE_dW, dE_db = gradient(W, b, activation, X, Y, loss)
+    if optimizer is not None:
+        optimizer.update(W + b, dE_dW + dE_db)
+        return E
     for i in range(len(W)):
         W[i] -= W[i].dtype.type(lr) * dE_dW[i]  # dW_i = −m ∂E/∂W_i
         if b:
@@ -208,7 +274,8 @@ def init_params(layers, activation="sigmoid", bias=False, dtype="float64", seed=
     return W, b
 
 
-def fit(W, b, activation, X, Y, epochs, lr, loss="sse", batch_size=None, shuffle=False, seed=0):
+def fit(W, b, activation, X, Y, epochs, lr, loss="sse", batch_size=None, shuffle=False, seed=0,
+        optimizer=None):
     """``epochs`` passes of gradient descent, in place; the E of each epoch, as an array.
 
     batch_size None is the classic full batch. With minibatches, an epoch's E is the sum
@@ -229,7 +296,7 @@ def fit(W, b, activation, X, Y, epochs, lr, loss="sse", batch_size=None, shuffle
         E_epoch = 0.0
         for r0 in range(0, t, batch):
             rows = order[r0:r0 + batch]
-            E = step(W, b, activation, X[rows], Y[rows], lr, loss)
+            E = step(W, b, activation, X[rows], Y[rows], lr, loss, optimizer)
             E_epoch += E * len(rows) / t if loss != "sse" else E
         history.append(E_epoch)
     return np.array(history)

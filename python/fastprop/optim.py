@@ -1,0 +1,196 @@
+"""Optimisers for :meth:`fastprop.Network.fit`, with torch.optim's names and semantics.
+
+An optimiser object holds its hyperparameters and its state (momentum buffers, moments,
+step sizes: arrays in the layout of ``net.params``), so passing the same object to several
+``fit`` calls continues where the last one stopped. By name, ``fit(optimizer="adam",
+betas=...)`` makes a fresh one each call. The update itself runs in the C++ core, one fused
+loop over the flat parameter buffer.
+
+=========== ================================================ ==========================
+name        update (g = ∂E/∂p + weight_decay·p)              class
+=========== ================================================ ==========================
+"sgd"       p −= lr·g                                        ``SGD()``
+"momentum"  b = μ b + g;  p −= lr·b   (μ = 0.9)               ``SGD(momentum=0.9)``
+"nesterov"  b = μ b + g;  p −= lr·(g + μ b)                   ``SGD(momentum=0.9, nesterov=True)``
+"adam"      Adam with bias correction (torch.optim.Adam)      ``Adam()``
+"adamw"     Adam with decoupled decay p ← p(1 − lr·λ)         ``AdamW()``
+"rprop"     sign-based steps, adapted per parameter           ``Rprop()``
+=========== ================================================ ==========================
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import numbers
+from typing import Any
+
+import numpy as np
+
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "Rprop", "make", "OPTIMIZERS"]
+
+
+def _real(value: Any, name: str, *, low: float = 0.0, low_open: bool = False,
+          high: float = math.inf, high_open: bool = False) -> float:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    value = float(value)
+    ok = (value > low if low_open else value >= low) and (value < high if high_open else value <= high)
+    if not (math.isfinite(value) and ok):
+        interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open or high == math.inf else ']'}"
+        raise ValueError(f"{name} must be a finite number in {interval}, got {value}")
+    return value
+
+
+def _pair(value: Any, name: str) -> tuple[float, float]:
+    try:
+        first, second = value
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a pair of numbers, got {value!r}") from None
+    return first, second
+
+
+class Optimizer:
+    """Base class: hyperparameters, and state arrays created for a network at first use."""
+
+    method = ""
+
+    def __init__(self, lr: float, weight_decay: float = 0.0) -> None:
+        self.lr = _real(lr, "lr", low_open=True)
+        self.weight_decay = _real(weight_decay, "weight_decay")
+        self.steps = 0
+        self.state: dict[str, np.ndarray] = {}
+
+    def config(self) -> dict[str, Any]:
+        """The hyperparameters as the core reads them."""
+        return {"method": self.method, "lr": self.lr, "weight_decay": self.weight_decay}
+
+    def _buffers(self) -> int:
+        return 2
+
+    def state_for(self, n_params: int, dtype: np.dtype) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """(m, v) for a network of n_params parameters: kept, or made new and zero."""
+        m = self.state.get("m")
+        if m is not None and (m.shape != (n_params,) or m.dtype != dtype):
+            raise ValueError(f"this {type(self).__name__} holds state for {m.size} parameters of "
+                             f"{m.dtype}; the network has {n_params} of {dtype}. Use a new "
+                             f"optimiser (or call reset()) for another network")
+        needed = self._buffers()
+        for key in ("m", "v")[:needed]:
+            if key not in self.state:
+                self.state[key] = np.zeros(n_params, dtype=dtype)
+        return self.state.get("m"), self.state.get("v")
+
+    def reset(self) -> None:
+        """Forget the state (momentum, moments, step sizes) and the step count."""
+        self.steps = 0
+        self.state = {}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.config().items() if k != "method")
+        return f"{type(self).__name__}({args})"
+
+
+class SGD(Optimizer):
+    """Gradient descent, optionally with (Nesterov) momentum, as torch.optim.SGD (dampening 0)."""
+
+    method = "sgd"
+
+    def __init__(self, lr: float = 0.01, momentum: float = 0.0, nesterov: bool = False,
+                 weight_decay: float = 0.0) -> None:
+        super().__init__(lr, weight_decay)
+        self.momentum = _real(momentum, "momentum", high=1.0)
+        if not isinstance(nesterov, (bool, np.bool_)):
+            raise TypeError(f"nesterov must be True or False, got {nesterov!r}")
+        if nesterov and self.momentum == 0:
+            raise ValueError("nesterov needs a momentum > 0")
+        self.nesterov = bool(nesterov)
+
+    def config(self) -> dict[str, Any]:
+        return {**super().config(), "momentum": self.momentum, "nesterov": self.nesterov}
+
+    def _buffers(self) -> int:
+        return 1 if self.momentum else 0
+
+
+class Adam(Optimizer):
+    """Adam, as torch.optim.Adam: weight_decay is L2 added to the gradient."""
+
+    method = "adam"
+
+    def __init__(self, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.0) -> None:
+        super().__init__(lr, weight_decay)
+        beta1, beta2 = _pair(betas, "betas")
+        self.betas = (_real(beta1, "betas[0]", high=1.0, high_open=True),
+                      _real(beta2, "betas[1]", high=1.0, high_open=True))
+        self.eps = _real(eps, "eps")
+
+    def config(self) -> dict[str, Any]:
+        return {**super().config(), "beta1": self.betas[0], "beta2": self.betas[1],
+                "eps": self.eps}
+
+
+class AdamW(Adam):
+    """AdamW, as torch.optim.AdamW: decoupled weight decay p ← p(1 − lr·λ) before Adam."""
+
+    method = "adamw"
+
+    def __init__(self, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.01) -> None:
+        super().__init__(lr, betas, eps, weight_decay)
+
+
+class Rprop(Optimizer):
+    """Resilient backpropagation, as torch.optim.Rprop; best with full batches.
+
+    Step sizes start at ``lr``, grow by etas[1] while the gradient keeps its sign, shrink by
+    etas[0] when it flips (and that step is skipped), within step_sizes.
+    """
+
+    method = "rprop"
+
+    def __init__(self, lr: float = 0.01, etas: tuple[float, float] = (0.5, 1.2),
+                 step_sizes: tuple[float, float] = (1e-6, 50.0), weight_decay: float = 0.0) -> None:
+        super().__init__(lr, weight_decay)
+        eta_minus, eta_plus = _pair(etas, "etas")
+        self.etas = (_real(eta_minus, "etas[0]", low_open=True, high=1.0, high_open=True),
+                     _real(eta_plus, "etas[1]", low=1.0, low_open=True))
+        step_min, step_max = _pair(step_sizes, "step_sizes")
+        self.step_sizes = (_real(step_min, "step_sizes[0]"), _real(step_max, "step_sizes[1]"))
+        if self.step_sizes[0] > self.step_sizes[1]:
+            raise ValueError(f"step_sizes must be (min, max) with min <= max, got {step_sizes}")
+
+    def config(self) -> dict[str, Any]:
+        return {**super().config(), "eta_minus": self.etas[0], "eta_plus": self.etas[1],
+                "step_min": self.step_sizes[0], "step_max": self.step_sizes[1]}
+
+
+OPTIMIZERS: dict[str, tuple[type[Optimizer], dict[str, Any]]] = {
+    "sgd": (SGD, {}),
+    "momentum": (SGD, {"momentum": 0.9}),
+    "nesterov": (SGD, {"momentum": 0.9, "nesterov": True}),
+    "adam": (Adam, {}),
+    "adamw": (AdamW, {}),
+    "rprop": (Rprop, {}),
+}
+
+
+def make(name: str, lr: float | None = None, **hyperparameters: Any) -> Optimizer:
+    """An optimiser by name, with keyword hyperparameters (lr None: the optimiser's default)."""
+    if not isinstance(name, str) or name not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)} (or an "
+                         f"Optimizer object); got {name!r}")
+    cls, preset = OPTIMIZERS[name]
+    arguments = {**preset, **hyperparameters}
+    if lr is not None:
+        arguments["lr"] = lr
+    try:
+        return cls(**arguments)
+    except TypeError as error:
+        if "unexpected keyword argument" not in str(error):
+            raise
+        key = str(error).split("'")[1]
+        valid = list(inspect.signature(cls).parameters)
+        raise TypeError(f"optimizer {name!r} takes no hyperparameter {key!r}; it takes "
+                        f"{', '.join(valid)}") from None
