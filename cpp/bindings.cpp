@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "lm.hpp"
 #include "network.hpp"
 
 namespace py = pybind11;
@@ -81,6 +82,7 @@ const char* stop_name(fp::Stop stop) {
         case fp::Stop::callback: return "callback";
         case fp::Stop::non_finite: return "non_finite";
         case fp::Stop::early_stopping: return "early_stopping";
+        case fp::Stop::converged: return "converged";
     }
     return "?";
 }
@@ -162,6 +164,76 @@ fp::OptimizerState<T> optimizer_state(const fp::OptimizerConfig& c, py::object m
     if (needed >= 2) state.v = buffer(v, "v");
     return state;
 }
+
+// What every fit binding shares: the checked data, the options of validation and early
+// stopping, the record arrays, and the hooks that call back into Python.
+template <class T> struct FitCall {
+    FitCall(Bound<T>& self, Array<T> X_, Array<T> Y_, std::size_t epochs, py::object X_val,
+            py::object Y_val, std::size_t patience, double min_delta, bool restore_best,
+            py::object epoch_end_)
+        : X(std::move(X_)), Y(std::move(Y_)), epoch_end(std::move(epoch_end_)) {
+        const fp::Layout& L = self.net.layout();
+        require_matrix(X, L.l_in(), "X");
+        require_matrix(Y, L.l_out(), "Y");
+        require_same_rows(X, Y);
+        x = X.data();
+        y = Y.data();
+        t = rows(X);
+        options.epochs = epochs;
+        options.patience = patience;
+        options.min_delta = min_delta;
+        options.restore_best = restore_best;
+        if (!X_val.is_none()) {
+            X_v = X_val.cast<Array<T>>();
+            Y_v = Y_val.cast<Array<T>>();
+            require_matrix(*X_v, L.l_in(), "X_val");
+            require_matrix(*Y_v, L.l_out(), "Y_val");
+            require_same_rows(*X_v, *Y_v);
+            options.X_val = X_v->data();
+            options.Y_val = Y_v->data();
+            options.t_val = rows(*X_v);
+        }
+        const auto count = static_cast<py::ssize_t>(epochs);
+        E = py::array_t<double>(count);
+        E_val = py::array_t<double>(X_v ? count : 0);
+        seconds = py::array_t<double>(count);
+        record = {E.mutable_data(), X_v ? E_val.mutable_data() : nullptr, seconds.mutable_data()};
+        hooks.poll = std::ref(poll);
+        if (!epoch_end.is_none())
+            hooks.epoch_end = [this](std::size_t epoch, double E_epoch, double E_val_epoch,
+                                     double elapsed) {
+                py::gil_scoped_acquire gil;
+                return epoch_end(epoch, E_epoch, E_val_epoch, elapsed).template cast<bool>();
+            };
+    }
+
+    // The records of the completed epochs, why training stopped, and the exception a
+    // signal handler raised if it was interrupted.
+    py::dict finish(const fp::FitResult& result) {
+        py::object error = py::none();
+        if (result.stop == fp::Stop::interrupted && PyErr_Occurred())
+            error = py::error_already_set().value();
+        py::slice done(0, static_cast<py::ssize_t>(result.epochs), 1);
+        return py::dict(py::arg("loss") = E[done],
+                        py::arg("val_loss") = X_v ? py::object(E_val[done]) : py::none(),
+                        py::arg("time") = seconds[done], py::arg("stop") = stop_name(result.stop),
+                        py::arg("best_epoch") = result.best_epoch, py::arg("error") = error);
+    }
+
+    FitCall(const FitCall&) = delete;
+    FitCall& operator=(const FitCall&) = delete;
+
+    Array<T> X, Y;
+    std::optional<Array<T>> X_v, Y_v;
+    const T *x = nullptr, *y = nullptr;
+    std::size_t t = 0;
+    fp::FitOptions<T> options;
+    py::array_t<double> E, E_val, seconds;
+    fp::FitRecord record;
+    SignalPoll poll;
+    fp::FitHooks hooks;
+    py::object epoch_end;
+};
 
 template <class T> void bind_network(py::module_& m, const char* name) {
     using B = Bound<T>;
@@ -312,67 +384,65 @@ template <class T> void bind_network(py::module_& m, const char* name) {
                std::size_t patience, double min_delta, bool restore_best,
                const py::dict& optimizer, py::object m, py::object v, std::uint64_t steps,
                py::object epoch_end) {
-                const fp::Layout& L = self.net.layout();
-                require_matrix(X, L.l_in(), "X");
-                require_matrix(Y, L.l_out(), "Y");
-                require_same_rows(X, Y);
-                fp::FitOptions<T> options;
-                options.epochs = epochs;
-                options.batch_size = batch_size;
-                options.shuffle = shuffle;
-                options.seed = seed;
-                options.patience = patience;
-                options.min_delta = min_delta;
-                options.restore_best = restore_best;
-                std::optional<Array<T>> xv, yv;
-                if (!X_val.is_none()) {
-                    xv = X_val.cast<Array<T>>();
-                    yv = Y_val.cast<Array<T>>();
-                    require_matrix(*xv, L.l_in(), "X_val");
-                    require_matrix(*yv, L.l_out(), "Y_val");
-                    require_same_rows(*xv, *yv);
-                    options.X_val = xv->data();
-                    options.Y_val = yv->data();
-                    options.t_val = rows(*xv);
-                }
                 const fp::OptimizerConfig config = optimizer_config(optimizer);
-                fp::OptimizerState<T> state = optimizer_state<T>(config, m, v, steps, self.net.n_params());
-
-                const auto count = static_cast<py::ssize_t>(epochs);
-                py::array_t<double> E(count), E_val(xv ? count : 0), seconds(count);
-                fp::FitRecord record{E.mutable_data(), xv ? E_val.mutable_data() : nullptr,
-                                     seconds.mutable_data()};
-                const T *x = X.data(), *y = Y.data();
-                SignalPoll poll;
-                fp::FitHooks hooks;
-                hooks.poll = std::ref(poll);
-                if (!epoch_end.is_none())
-                    hooks.epoch_end = [&epoch_end](std::size_t epoch, double E_epoch,
-                                                   double E_val_epoch, double elapsed) {
-                        py::gil_scoped_acquire gil;
-                        return epoch_end(epoch, E_epoch, E_val_epoch, elapsed).template cast<bool>();
-                    };
+                fp::OptimizerState<T> state =
+                    optimizer_state<T>(config, m, v, steps, self.net.n_params());
+                FitCall<T> call(self, X, Y, epochs, X_val, Y_val, patience, min_delta,
+                                restore_best, epoch_end);
+                call.options.batch_size = batch_size;
+                call.options.shuffle = shuffle;
+                call.options.seed = seed;
                 fp::FitResult result;
                 run_nogil(self, [&](fp::Workspace<T>& ws) {
-                    result = fp::fit(self.net, x, y, rows(X), options, config, state, record, ws,
-                                     hooks);
+                    result = fp::fit(self.net, call.x, call.y, call.t, call.options, config, state,
+                                     call.record, ws, call.hooks);
                 });
-                py::object error = py::none();
-                if (result.stop == fp::Stop::interrupted && PyErr_Occurred())
-                    error = py::error_already_set().value();
-                const auto done = static_cast<py::ssize_t>(result.epochs);
-                py::slice first(0, done, 1);
-                return py::dict(py::arg("loss") = E[first],
-                                py::arg("val_loss") = xv ? py::object(E_val[first]) : py::none(),
-                                py::arg("time") = seconds[first],
-                                py::arg("stop") = stop_name(result.stop),
-                                py::arg("best_epoch") = result.best_epoch,
-                                py::arg("steps") = state.steps, py::arg("error") = error);
+                py::dict out = call.finish(result);
+                out["steps"] = state.steps;
+                return out;
             },
             py::arg("X"), py::arg("Y"), py::arg("epochs"), py::arg("batch_size"),
             py::arg("shuffle"), py::arg("seed"), py::arg("X_val"), py::arg("Y_val"),
             py::arg("patience"), py::arg("min_delta"), py::arg("restore_best"),
             py::arg("optimizer"), py::arg("m"), py::arg("v"), py::arg("steps"),
+            py::arg("epoch_end"))
+        .def("jacobian",
+             [](B& self, Array<T> X) {
+                 require_matrix(X, self.net.layout().l_in(), "X");
+                 const std::size_t t = rows(X);
+                 py::array_t<double> J({static_cast<py::ssize_t>(t * self.net.layout().l_out()),
+                                        static_cast<py::ssize_t>(self.net.n_params())});
+                 const T* x = X.data();
+                 double* j = J.mutable_data();
+                 SignalPoll poll;
+                 run_nogil(self, [&](fp::Workspace<T>& ws) {
+                     fp::jacobian(self.net, x, t, j, ws, poll);
+                 });
+                 return J;
+             })
+        .def(
+            "fit_lm",
+            [](B& self, Array<T> X, Array<T> Y, std::size_t epochs, py::object X_val,
+               py::object Y_val, std::size_t patience, double min_delta, bool restore_best,
+               const py::dict& lm, py::object epoch_end) {
+                fp::LmConfig config;
+                config.mu = lm["mu"].cast<double>();
+                config.mu_dec = lm["mu_dec"].cast<double>();
+                config.mu_inc = lm["mu_inc"].cast<double>();
+                config.mu_max = lm["mu_max"].cast<double>();
+                FitCall<T> call(self, X, Y, epochs, X_val, Y_val, patience, min_delta,
+                                restore_best, epoch_end);
+                fp::FitResult result;
+                run_nogil(self, [&](fp::Workspace<T>& ws) {
+                    result = fp::fit_lm(self.net, call.x, call.y, call.t, call.options, config,
+                                        call.record, ws, call.hooks);
+                });
+                py::dict out = call.finish(result);
+                out["mu"] = config.mu;
+                return out;
+            },
+            py::arg("X"), py::arg("Y"), py::arg("epochs"), py::arg("X_val"), py::arg("Y_val"),
+            py::arg("patience"), py::arg("min_delta"), py::arg("restore_best"), py::arg("lm"),
             py::arg("epoch_end"));
 }
 

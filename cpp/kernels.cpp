@@ -22,27 +22,31 @@ template <class T>
 void dense_backward_plain(T* dE_da, T* dE_dW, T* dE_db, const T* delta_next, const T* a,
                           const T* W, std::size_t t, std::size_t l_in, std::size_t l_out,
                           bool accumulate) {
-    if (!accumulate) {
-        std::fill(dE_dW, dE_dW + l_out * l_in, T(0));
-        if (dE_db) std::fill(dE_db, dE_db + l_out, T(0));
-    }
-    for (std::size_t s = 0; s < t; ++s) {
-        const T* delta_s = delta_next + s * l_out;
-        const T* a_s = a + s * l_in;
-        for (std::size_t j = 0; j < l_out; ++j) {
-            T* dW_j = dE_dW + j * l_in;
-            for (std::size_t k = 0; k < l_in; ++k) dW_j[k] += delta_s[j] * a_s[k];
-            if (dE_db) dE_db[j] += delta_s[j];
+    if (dE_dW) {
+        if (!accumulate) std::fill(dE_dW, dE_dW + l_out * l_in, T(0));
+        for (std::size_t s = 0; s < t; ++s) {
+            const T* delta_s = delta_next + s * l_out;
+            const T* a_s = a + s * l_in;
+            for (std::size_t j = 0; j < l_out; ++j) {
+                T* dW_j = dE_dW + j * l_in;
+                for (std::size_t k = 0; k < l_in; ++k) dW_j[k] += delta_s[j] * a_s[k];
+            }
         }
     }
-    if (!dE_da) return;
-    for (std::size_t s = 0; s < t; ++s) {
-        const T* delta_s = delta_next + s * l_out;
-        T* da_s = dE_da + s * l_in;
-        std::fill(da_s, da_s + l_in, T(0));
-        for (std::size_t j = 0; j < l_out; ++j) {
-            const T* W_j = W + j * l_in;
-            for (std::size_t k = 0; k < l_in; ++k) da_s[k] += delta_s[j] * W_j[k];
+    if (dE_db) {
+        if (!accumulate) std::fill(dE_db, dE_db + l_out, T(0));
+        for (std::size_t s = 0; s < t; ++s)
+            for (std::size_t j = 0; j < l_out; ++j) dE_db[j] += delta_next[s * l_out + j];
+    }
+    if (dE_da) {
+        for (std::size_t s = 0; s < t; ++s) {
+            const T* delta_s = delta_next + s * l_out;
+            T* da_s = dE_da + s * l_in;
+            std::fill(da_s, da_s + l_in, T(0));
+            for (std::size_t j = 0; j < l_out; ++j) {
+                const T* W_j = W + j * l_in;
+                for (std::size_t k = 0; k < l_in; ++k) da_s[k] += delta_s[j] * W_j[k];
+            }
         }
     }
 }

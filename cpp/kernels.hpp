@@ -16,7 +16,8 @@ void dense_forward(T* z_next, const T* a, const T* W, const T* b, std::size_t t,
 
 // forward was z_{i+1} = a_i W_iᵀ + b_i, so with delta_next = δ_{i+1} (t, l_out):
 //   dE_dW = δ_{i+1}ᵀ a_i (l_out, l_in)   dE_db = Σ_s δ_{i+1} (l_out)   dE_da = δ_{i+1} W_i (t, l_in)
-// dE_db may be null (no bias) and dE_da null (i = 0, nothing below to propagate to).
+// dE_db may be null (no bias), dE_da null (i = 0, nothing below to propagate to) and dE_dW
+// null (only δ is wanted, as when building a Jacobian).
 // dE_dW and dE_db are added to when `accumulate`; dE_da is always written.
 template <class T>
 void dense_backward(T* dE_da, T* dE_dW, T* dE_db, const T* delta_next, const T* a, const T* W,

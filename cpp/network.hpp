@@ -123,7 +123,8 @@ template <class T> struct FitOptions {
     bool restore_best = true;    // and then go back to the parameters of the best epoch
 };
 
-enum class Stop { done, interrupted, callback, non_finite, early_stopping };
+// converged: Levenberg–Marquardt's damping grew past its limit without finding a better point.
+enum class Stop { done, interrupted, callback, non_finite, early_stopping, converged };
 
 // Per-epoch records, each an array of `epochs` entries (E_val may be null without validation).
 struct FitRecord {

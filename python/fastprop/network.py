@@ -43,7 +43,8 @@ class History(np.ndarray):
     best_epoch : int or None
         With ``patience``: the epoch of the best monitored loss (0-based).
     stop : str
-        Why training ended: "done", "early_stopping" or "callback".
+        Why training ended: "done", "early_stopping", "callback", or "converged"
+        (Levenberg–Marquardt found no better point).
 
     Arrays derived from it (slices, arithmetic) are plain data without these attributes.
     """
@@ -321,6 +322,15 @@ class Network:
         E, flat = self._core.loss_and_grad(X, Y, params)
         return float(E), flat
 
+    def jacobian(self, X: ArrayLike) -> np.ndarray:
+        """J = ∂z_n/∂params, float64 of shape (t·l_n, n_params): row s·l_n + j is the
+        gradient of output j of sample s, in the layout of :attr:`params`.
+
+        Computed by backpropagation, one backward pass per output unit (δ_n = e_j).
+        """
+        X, _ = self._inputs(X)
+        return self._core.jacobian(X)
+
     def step(self, X: ArrayLike, Y: ArrayLike, lr: float | None = None, *,
              optimizer: optim.Optimizer | None = None) -> float:
         """One update on the whole batch; returns E before it.
@@ -375,11 +385,13 @@ class Network:
         lr : float or None
             Learning rate; None takes the optimiser's default (0.01 for "sgd", "momentum",
             "nesterov" and "rprop", 0.001 for "adam" and "adamw", as torch.optim).
-        optimizer : str or fastprop.optim.Optimizer, default "sgd"
+        optimizer : str or optimiser object, default "sgd"
             "sgd" (the model's W_i −= lr·∂E/∂W_i), "momentum", "nesterov", "adam", "adamw",
             "rprop" (see :mod:`fastprop.optim`), with keyword ``hyperparameters`` as in
-            torch.optim (momentum, nesterov, betas, eps, weight_decay, etas, step_sizes).
-            An optimiser object keeps its state across fit calls.
+            torch.optim (momentum, nesterov, betas, eps, weight_decay, etas, step_sizes);
+            or "lm", Levenberg–Marquardt (full batch, "sse"/"mse" losses, at most 4096
+            parameters; hyperparameters mu, mu_dec, mu_inc, mu_max). An optimiser object
+            keeps its state across fit calls.
         batch_size : int or None
             None: full batch, one update per epoch on the gradient summed over all t samples
             (the classic method). An int: minibatches of that many rows, the last possibly
@@ -426,7 +438,7 @@ class Network:
         epochs = _check_count(epochs, "epochs")
         if lr is not None:
             lr = _check_positive(lr, "lr")
-        if isinstance(optimizer, optim.Optimizer):
+        if isinstance(optimizer, (optim.Optimizer, optim.LevenbergMarquardt)):
             if hyperparameters:
                 raise TypeError(f"hyperparameters {sorted(hyperparameters)} go to the optimizer "
                                 f"object's constructor, not to fit")
@@ -434,8 +446,11 @@ class Network:
         else:
             opt = optim.make(optimizer, lr, **hyperparameters)
         config = opt.config()
-        if lr is not None:
+        lm = isinstance(opt, optim.LevenbergMarquardt)
+        if lr is not None and not lm:
             config["lr"] = lr
+        if lm and batch_size is not None:
+            raise ValueError("optimizer 'lm' works on the whole batch: batch_size must be None")
         batch = 0 if batch_size is None else _check_count(batch_size, "batch_size")
         if batch_size is not None and batch == 0:
             raise ValueError("batch_size must be a positive integer or None, got 0")
@@ -466,18 +481,23 @@ class Network:
                     errors.append(error)
                     return False
 
-        m, v = opt.state_for(self.n_params, self._dtype)
         try:
-            out = self._core.fit(X, Y, epochs, batch, shuffle, seed, X_val, Y_val, patience,
-                                 min_delta, restore_best, config, m, v, opt.steps, epoch_end)
+            if lm:
+                out = self._core.fit_lm(X, Y, epochs, X_val, Y_val, patience, min_delta,
+                                        restore_best, config, epoch_end)
+                opt.mu = out["mu"]
+            else:
+                m, v = opt.state_for(self.n_params, self._dtype)
+                out = self._core.fit(X, Y, epochs, batch, shuffle, seed, X_val, Y_val, patience,
+                                     min_delta, restore_best, config, m, v, opt.steps, epoch_end)
+                opt.steps = out["steps"]
         finally:
             if progress is not None:
                 progress.close()
-        opt.steps = out["steps"]
         stop = out["stop"]
         self.history = History(out["loss"], out["val_loss"], out["time"],
                                out["best_epoch"] if patience else None,
-                               stop if stop in ("done", "early_stopping", "callback") else "done")
+                               stop if stop in ("early_stopping", "callback", "converged") else "done")
         if errors:
             raise errors[0]
         if out["error"] is not None:

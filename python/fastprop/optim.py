@@ -15,6 +15,7 @@ name        update (g = ∂E/∂p + weight_decay·p)              class
 "adam"      Adam with bias correction (torch.optim.Adam)      ``Adam()``
 "adamw"     Adam with decoupled decay p ← p(1 − lr·λ)         ``AdamW()``
 "rprop"     sign-based steps, adapted per parameter           ``Rprop()``
+"lm"        Levenberg–Marquardt: (JᵀJ + μI) Δ = Jᵀ(y − z_n)    ``LevenbergMarquardt()``
 =========== ================================================ ==========================
 """
 
@@ -27,7 +28,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "Rprop", "make", "OPTIMIZERS"]
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "Rprop", "LevenbergMarquardt", "make",
+           "OPTIMIZERS"]
 
 
 def _real(value: Any, name: str, *, low: float = 0.0, low_open: bool = False,
@@ -166,23 +168,58 @@ class Rprop(Optimizer):
                 "step_min": self.step_sizes[0], "step_max": self.step_sizes[1]}
 
 
-OPTIMIZERS: dict[str, tuple[type[Optimizer], dict[str, Any]]] = {
+class LevenbergMarquardt:
+    """Levenberg–Marquardt, the second-order method for sum-of-squares errors.
+
+    Each epoch is one iteration on the whole batch: with residuals r = y − z_n and the
+    Jacobian J = ∂z_n/∂params (computed by backpropagation, one backward pass per output
+    unit), it solves (JᵀJ + μI) Δ = Jᵀr and moves the parameters by Δ when that lowers E,
+    then μ ← μ·mu_dec; otherwise it retries with μ ← μ·mu_inc. Past mu_max no step helps
+    and training stops (``history.stop == "converged"``). Defaults are MATLAB trainlm's.
+
+    Only for the losses "sse" and "mse" and networks of at most 4096 parameters (the
+    normal matrix JᵀJ has n_params² entries). μ is kept across fit calls.
+    """
+
+    method = "lm"
+    max_params = 4096
+
+    def __init__(self, mu: float = 1e-3, mu_dec: float = 0.1, mu_inc: float = 10.0,
+                 mu_max: float = 1e10) -> None:
+        self.mu = _real(mu, "mu", low_open=True)
+        self.mu_dec = _real(mu_dec, "mu_dec", low_open=True, high=1.0, high_open=True)
+        self.mu_inc = _real(mu_inc, "mu_inc", low=1.0, low_open=True)
+        self.mu_max = _real(mu_max, "mu_max", low_open=True)
+
+    def config(self) -> dict[str, Any]:
+        return {"mu": self.mu, "mu_dec": self.mu_dec, "mu_inc": self.mu_inc,
+                "mu_max": self.mu_max}
+
+    def __repr__(self) -> str:
+        return "LevenbergMarquardt(" + ", ".join(f"{k}={v!r}" for k, v in self.config().items()) + ")"
+
+
+OPTIMIZERS: dict[str, tuple[type, dict[str, Any]]] = {
     "sgd": (SGD, {}),
     "momentum": (SGD, {"momentum": 0.9}),
     "nesterov": (SGD, {"momentum": 0.9, "nesterov": True}),
     "adam": (Adam, {}),
     "adamw": (AdamW, {}),
     "rprop": (Rprop, {}),
+    "lm": (LevenbergMarquardt, {}),
 }
 
 
-def make(name: str, lr: float | None = None, **hyperparameters: Any) -> Optimizer:
+def make(name: str, lr: float | None = None,
+         **hyperparameters: Any) -> Optimizer | LevenbergMarquardt:
     """An optimiser by name, with keyword hyperparameters (lr None: the optimiser's default)."""
     if not isinstance(name, str) or name not in OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)} (or an "
                          f"Optimizer object); got {name!r}")
     cls, preset = OPTIMIZERS[name]
     arguments = {**preset, **hyperparameters}
+    if lr is not None and cls is LevenbergMarquardt:
+        raise TypeError("optimizer 'lm' takes no lr: its step comes from the damping mu")
     if lr is not None:
         arguments["lr"] = lr
     try:

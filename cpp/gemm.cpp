@@ -1,0 +1,327 @@
+// Blocked gemm after Goto / BLIS: for each (NC) column block of C and (KC) slice of k, pack
+// op(B) (KC, NC) once into panels of NR columns, then sweep (MC) row blocks of A, which the
+// micro-kernel reads in place (a broadcast load takes any stride, so A needs no packing).
+// Threads split C into disjoint column (else row) ranges; k is never split, so every C element
+// is summed in the same order whatever the thread count.
+#include "gemm.hpp"
+
+#include <atomic>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <new>
+
+#include "threads.hpp"
+
+namespace fastprop {
+namespace {
+
+using gemm_detail::Kernels;
+using std::size_t;
+
+size_t min_size(size_t a, size_t b) { return a < b ? a : b; }
+size_t ceil_div(size_t a, size_t b) { return (a + b - 1) / b; }
+
+// ---------------------------------------------------------------------------------------------
+// Portable kernels: the same layout and loop nest as gemm_avx2.cpp in plain C++ (SSE2 at most
+// after auto-vectorisation), for CPUs without AVX2 + FMA.
+
+constexpr size_t portable_MR = 4;
+template <class T> constexpr size_t portable_NR = 16 / sizeof(T) * 2;  // two SSE registers
+
+template <class T, size_t mr>
+void portable_micro_kernel(size_t kc, const T* A, size_t rs_a, size_t cs_a, const T* Bp, T* C,
+                           size_t ldc, size_t nr, bool add) {
+    constexpr size_t NR = portable_NR<T>;
+    T c[mr][NR] = {};
+    for (size_t k = 0; k < kc; ++k) {
+        const T* b = Bp + k * NR;
+        for (size_t r = 0; r < mr; ++r) {
+            const T a_rk = A[r * rs_a + k * cs_a];
+            for (size_t j = 0; j < NR; ++j) c[r][j] += a_rk * b[j];
+        }
+    }
+    for (size_t r = 0; r < mr; ++r)
+        for (size_t j = 0; j < nr; ++j) C[r * ldc + j] = add ? C[r * ldc + j] + c[r][j] : c[r][j];
+}
+
+template <class T>
+void portable_macro_kernel(size_t mc, size_t nc, size_t kc, const T* A, size_t ps_a,
+                           size_t rs_a, size_t cs_a, const T* Bp, T* C, size_t ldc, bool add) {
+    constexpr size_t NR = portable_NR<T>;
+    constexpr size_t MR = portable_MR;
+    for (size_t jr = 0; jr < nc; jr += NR) {
+        const size_t nr = min_size(NR, nc - jr);
+        const T* b = Bp + jr * kc;
+        T* c = C + jr;
+        const T* a = A;
+        size_t ir = 0;
+        for (; ir + MR <= mc; ir += MR, a += ps_a)
+            portable_micro_kernel<T, MR>(kc, a, rs_a, cs_a, b, c + ir * ldc, ldc, nr, add);
+        c += ir * ldc;
+        switch (mc - ir) {
+            case 3: portable_micro_kernel<T, 3>(kc, a, rs_a, cs_a, b, c, ldc, nr, add); break;
+            case 2: portable_micro_kernel<T, 2>(kc, a, rs_a, cs_a, b, c, ldc, nr, add); break;
+            case 1: portable_micro_kernel<T, 1>(kc, a, rs_a, cs_a, b, c, ldc, nr, add); break;
+            default: break;
+        }
+    }
+}
+
+template <class T>
+void portable_pack_b(T* Bp, Trans tb, const T* B, size_t ldb, size_t k0, size_t kc, size_t j0,
+                     size_t nc) {
+    constexpr size_t NR = portable_NR<T>;
+    for (size_t jr = 0; jr < nc; jr += NR) {
+        const size_t nr = min_size(NR, nc - jr);
+        T* dst = Bp + jr * kc;
+        for (size_t k = 0; k < kc; ++k) {
+            for (size_t j = 0; j < nr; ++j)
+                dst[k * NR + j] = tb == Trans::N ? B[(k0 + k) * ldb + j0 + jr + j]
+                                                 : B[(j0 + jr + j) * ldb + k0 + k];
+            for (size_t j = nr; j < NR; ++j) dst[k * NR + j] = T(0);
+        }
+    }
+}
+
+template <class T>
+void portable_pack_a(T* Ap, Trans ta, const T* A, size_t lda, size_t i0, size_t mc, size_t k0,
+                     size_t kc) {
+    constexpr size_t MR = portable_MR;
+    for (size_t ir = 0; ir < mc; ir += MR, Ap += MR * kc) {
+        const size_t mr = min_size(MR, mc - ir);
+        for (size_t k = 0; k < kc; ++k)
+            for (size_t r = 0; r < mr; ++r)
+                Ap[k * MR + r] = ta == Trans::T ? A[(k0 + k) * lda + i0 + ir + r]
+                                                : A[(i0 + ir + r) * lda + k0 + k];
+    }
+}
+
+template <class T>
+const Kernels<T>& portable_kernels() {
+    static const Kernels<T> kernels{portable_MR, portable_NR<T>, 64, 256, 1024,
+                                    &portable_pack_b<T>, &portable_pack_a<T>,
+                                    &portable_macro_kernel<T>};
+    return kernels;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Run-time choice of kernels
+
+std::atomic<bool> g_force_portable{false};
+
+bool cpu_has_avx2_fma() {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+    return false;
+#endif
+}
+
+template <class T> const Kernels<T>& avx2_kernels();
+template <> const Kernels<float>& avx2_kernels<float>() { return gemm_detail::avx2_kernels_f32(); }
+template <> const Kernels<double>& avx2_kernels<double>() { return gemm_detail::avx2_kernels_f64(); }
+
+template <class T>
+const Kernels<T>& kernels_base() {
+    static const bool avx2 = cpu_has_avx2_fma();
+    if (avx2 && !g_force_portable.load(std::memory_order_relaxed)) return avx2_kernels<T>();
+    return portable_kernels<T>();
+}
+template <class T>
+const Kernels<T>& kernels() {  // TUNING HACK
+    static Kernels<T> k = [] { Kernels<T> x = kernels_base<T>(); const char* s = std::getenv(sizeof(T) == 4 ? "FP_BLK32" : "FP_BLK64");
+        if (s) { unsigned long a, b, c; if (std::sscanf(s, "%lu,%lu,%lu", &a, &b, &c) == 3) { x.MC = a; x.KC = b; x.NC = c; } } return x; }();
+    if (g_force_portable.load()) return portable_kernels<T>();
+    return k;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Packing buffer: one per thread (user threads and pool workers alike), grown to the largest
+// block seen and then reused, so steady-state calls allocate nothing.
+
+class PackBuffer {
+public:
+    PackBuffer() = default;
+    PackBuffer(const PackBuffer&) = delete;
+    PackBuffer& operator=(const PackBuffer&) = delete;
+    ~PackBuffer() { release(); }
+
+    void* get(size_t bytes) {
+        if (bytes > capacity_) {
+            release();
+            size_t grown = 4096;  // powers of two: a handful of growths over a process
+            while (grown < bytes) grown *= 2;
+            data_ = ::operator new(grown, alignment);
+            capacity_ = grown;
+        }
+        return data_;
+    }
+
+private:
+    static constexpr std::align_val_t alignment{64};  // aligned ymm loads of the panels
+    void release() {
+        if (data_ != nullptr) ::operator delete(data_, alignment);
+        data_ = nullptr;
+        capacity_ = 0;
+    }
+    void* data_ = nullptr;
+    size_t capacity_ = 0;
+};
+
+thread_local PackBuffer t_pack_buffer;
+
+// ---------------------------------------------------------------------------------------------
+// Direct path for tiny products, where packing and blocking cost more than the arithmetic:
+// C[i][j] = Σ_k op(A)[i][k] op(B)[k][j], k ascending from zero, then + C when accumulating.
+
+template <class T>
+void gemm_direct(Trans ta, Trans tb, size_t M, size_t N, size_t K, const T* A, size_t lda,
+                 const T* B, size_t ldb, bool accumulate, T* C, size_t ldc) {
+    const size_t rs_a = ta == Trans::N ? lda : 1, cs_a = ta == Trans::N ? 1 : lda;
+    const size_t rs_b = tb == Trans::N ? ldb : 1, cs_b = tb == Trans::N ? 1 : ldb;
+    for (size_t i = 0; i < M; ++i) {
+        const T* a = A + i * rs_a;
+        T* c = C + i * ldc;
+        for (size_t j = 0; j < N; ++j) {
+            const T* b = B + j * cs_b;
+            T sum = T(0);
+            for (size_t k = 0; k < K; ++k) sum += a[k * cs_a] * b[k * rs_b];
+            c[j] = accumulate ? c[j] + sum : sum;
+        }
+    }
+}
+
+// Below this many multiply-adds the direct loop wins (measured, bench_gemm.cpp).
+constexpr size_t direct_max_work = 4096;
+
+// ---------------------------------------------------------------------------------------------
+// Blocked path
+
+template <class T>
+struct Job {
+    const Kernels<T>* kernels;
+    Trans ta, tb;
+    size_t M, N, K;
+    const T* A;
+    size_t lda;
+    const T* B;
+    size_t ldb;
+    bool accumulate;
+    T* C;
+    size_t ldc;
+    size_t kc;              // nominal k slice, a function of K alone (the summation order)
+    bool pack_a;            // copy A blocks into MR-row panels first
+    size_t tasks_n;         // C split into tasks_m x tasks_n rectangles
+    size_t m_step, n_step;  // their sizes, multiples of MR and NR
+};
+
+// C[m0:m1, n0:n1] of the job, on the calling thread.
+template <class T>
+void gemm_block(const Job<T>& job, size_t m0, size_t m1, size_t n0, size_t n1) {
+    const Kernels<T>& kern = *job.kernels;
+    const size_t nc_max = ceil_div(min_size(kern.NC, n1 - n0), kern.NR) * kern.NR;
+    const size_t mc_max = ceil_div(min_size(kern.MC, m1 - m0), kern.MR) * kern.MR;
+    const size_t b_size = job.kc * nc_max, a_size = job.pack_a ? job.kc * mc_max : 0;
+    T* Bp = static_cast<T*>(t_pack_buffer.get((b_size + a_size) * sizeof(T)));
+    T* Ap = Bp + b_size;  // b_size is a multiple of NR, so Ap stays 64-byte aligned
+    const bool a_rows = job.ta == Trans::N;  // A (M, K) row-major, else A (K, M)
+    const size_t rs_a = a_rows ? job.lda : 1, cs_a = a_rows ? 1 : job.lda;
+    for (size_t jc = n0; jc < n1; jc += kern.NC) {
+        const size_t nc = min_size(kern.NC, n1 - jc);
+        for (size_t p = 0; p < job.K; p += job.kc) {
+            const size_t kc = min_size(job.kc, job.K - p);
+            kern.pack_b(Bp, job.tb, job.B, job.ldb, p, kc, jc, nc);
+            // the first slice writes C unless accumulating; later slices add to it
+            const bool add = job.accumulate || p > 0;
+            for (size_t ic = m0; ic < m1; ic += kern.MC) {
+                const size_t mc = min_size(kern.MC, m1 - ic);
+                T* c = job.C + ic * job.ldc + jc;
+                if (job.pack_a) {
+                    kern.pack_a(Ap, job.ta, job.A, job.lda, ic, mc, p, kc);
+                    kern.macro_kernel(mc, nc, kc, Ap, kern.MR * kc, 1, kern.MR, Bp, c, job.ldc,
+                                      add);
+                } else {
+                    kern.macro_kernel(mc, nc, kc, job.A + ic * rs_a + p * cs_a, kern.MR * rs_a,
+                                      rs_a, cs_a, Bp, c, job.ldc, add);
+                }
+            }
+        }
+    }
+}
+
+template <class T>
+void gemm_task(void* context, size_t i) {
+    const Job<T>& job = *static_cast<const Job<T>*>(context);
+    const size_t m0 = i / job.tasks_n * job.m_step, n0 = i % job.tasks_n * job.n_step;
+    gemm_block(job, m0, min_size(job.M, m0 + job.m_step), n0, min_size(job.N, n0 + job.n_step));
+}
+
+// Below this many multiply-adds per thread, handing work to the pool costs more than it saves.
+constexpr size_t parallel_min_work_per_thread = size_t(1) << 18;
+
+bool pack_a_policy(size_t M, size_t N, size_t K, Trans ta, size_t lda) {
+    (void)M; (void)N; (void)K; (void)lda;
+    static const int env = [] { const char* s = std::getenv("FASTPROP_PACK_A"); return s ? std::atoi(s) : -1; }();
+    if (env >= 0) return env == 1;
+    return ta == Trans::T;
+}
+
+template <class T>
+void gemm_blocked(Trans ta, Trans tb, size_t M, size_t N, size_t K, const T* A, size_t lda,
+                  const T* B, size_t ldb, bool accumulate, T* C, size_t ldc) {
+    const Kernels<T>& kern = kernels<T>();
+    // Even k slices of at most KC, so no short last slice.
+    const size_t kc = ceil_div(K, ceil_div(K, kern.KC));
+    Job<T> job{&kern, ta, tb, M, N, K, A, lda, B, ldb, accumulate, C, ldc, kc, false, 1, M, N};
+    job.pack_a = pack_a_policy(M, N, K, ta, lda);
+
+    const size_t work = M * N * K;
+    size_t threads = min_size(get_num_threads(), work / parallel_min_work_per_thread);
+    if (threads > 1) {
+        // Split columns first: each thread then packs only its own part of B. Rows next,
+        // where each thread packs all of B, so only when the columns run out.
+        const size_t n_panels = ceil_div(N, kern.NR), m_panels = ceil_div(M, kern.MR);
+        const size_t tasks_n = min_size(threads, n_panels);
+        const size_t tasks_m = min_size(threads / tasks_n, m_panels);
+        job.n_step = ceil_div(n_panels, tasks_n) * kern.NR;
+        job.m_step = ceil_div(m_panels, tasks_m) * kern.MR;
+        job.tasks_n = ceil_div(N, job.n_step);
+        const size_t tasks = job.tasks_n * ceil_div(M, job.m_step);
+        if (tasks > 1) {
+            threads::parallel_for(tasks, &gemm_task<T>, &job);
+            return;
+        }
+    }
+    gemm_block(job, 0, M, 0, N);
+}
+
+}  // namespace
+
+namespace gemm_detail {
+void use_portable_kernels(bool portable) { g_force_portable.store(portable); }
+}  // namespace gemm_detail
+
+template <class T>
+void gemm(Trans ta, Trans tb, size_t M, size_t N, size_t K, const T* A, size_t lda, const T* B,
+          size_t ldb, bool accumulate, T* C, size_t ldc) {
+    if (M == 0 || N == 0) return;
+    if (K == 0) {
+        if (!accumulate)
+            for (size_t i = 0; i < M; ++i)
+                for (size_t j = 0; j < N; ++j) C[i * ldc + j] = T(0);
+        return;
+    }
+    if (M * N * K <= direct_max_work)
+        gemm_direct(ta, tb, M, N, K, A, lda, B, ldb, accumulate, C, ldc);
+    else
+        gemm_blocked(ta, tb, M, N, K, A, lda, B, ldb, accumulate, C, ldc);
+}
+
+template void gemm<float>(Trans, Trans, size_t, size_t, size_t, const float*, size_t,
+                          const float*, size_t, bool, float*, size_t);
+template void gemm<double>(Trans, Trans, size_t, size_t, size_t, const double*, size_t,
+                           const double*, size_t, bool, double*, size_t);
+
+}  // namespace fastprop

@@ -1,0 +1,57 @@
+#pragma once
+#include <cstddef>
+
+namespace fastprop {
+
+enum class Trans { N, T };
+
+// C (M, N) = op(A) op(B) (+ C when accumulate), row-major with leading dimensions.
+// op(A) is (M, K): A is (M, K) with lda>=K when ta == N, (K, M) with lda>=M when ta == T.
+// op(B) is (K, N): B is (K, N) with ldb>=N when tb == N, (N, K) with ldb>=K when tb == T.
+// K == 0 writes zeros (or leaves C when accumulate). M or N == 0 does nothing.
+// Each C element is summed over k in an order fixed by (M, N, K) and the code path (AVX2 or
+// portable) alone, so any thread count gives the same bits.
+template <class T>
+void gemm(Trans ta, Trans tb, std::size_t M, std::size_t N, std::size_t K,
+          const T* A, std::size_t lda, const T* B, std::size_t ldb,
+          bool accumulate, T* C, std::size_t ldc);
+
+// Threads used by gemm (the process-wide pool). 1 <= k; default: the env var
+// FASTPROP_NUM_THREADS if set to a positive integer, else std::thread::hardware_concurrency().
+void set_num_threads(std::size_t k);
+std::size_t get_num_threads();
+
+namespace gemm_detail {
+
+// The pieces of the blocked path that are compiled once per instruction set: gemm.cpp owns
+// the blocking, the threads and the buffers, and calls these through a table picked at run
+// time. Packed B (kc, nc) is stored as ceil(nc / NR) panels of (kc, NR), columns past nc zero.
+template <class T>
+struct Kernels {
+    std::size_t MR, NR;  // register tile of the micro-kernel
+    std::size_t MC, KC, NC;  // cache blocks: A (MC, KC) stays in L2, packed B (KC, NC) in L3
+    // Bp <- op(B)[k0 : k0 + kc, j0 : j0 + nc] in the panel layout above.
+    void (*pack_b)(T* Bp, Trans tb, const T* B, std::size_t ldb, std::size_t k0,
+                   std::size_t kc, std::size_t j0, std::size_t nc);
+    // Ap <- op(A)[i0 : i0 + mc, k0 : k0 + kc] as ceil(mc / MR) panels of (kc, MR): element
+    // (r, k) of panel p at Ap[p * MR * kc + k * MR + r], rows past mc left unset.
+    void (*pack_a)(T* Ap, Trans ta, const T* A, std::size_t lda, std::size_t i0,
+                   std::size_t mc, std::size_t k0, std::size_t kc);
+    // C (mc, nc) = (or +=, when add) A (mc, kc) Bp (kc, nc). A is read where it lies: element
+    // (r, k) of the p-th MR-row panel at A[p * ps_a + r * rs_a + k * cs_a], so A, Aᵀ and
+    // packed A all work (a broadcast load takes any stride).
+    void (*macro_kernel)(std::size_t mc, std::size_t nc, std::size_t kc, const T* A,
+                         std::size_t ps_a, std::size_t rs_a, std::size_t cs_a, const T* Bp,
+                         T* C, std::size_t ldc, bool add);
+};
+
+// Defined in gemm_avx2.cpp, the only translation unit built with -mavx2 -mfma; call only
+// after __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma").
+const Kernels<float>& avx2_kernels_f32();
+const Kernels<double>& avx2_kernels_f64();
+
+// Tests and benchmarks: run the portable kernels even where AVX2 + FMA is available.
+void use_portable_kernels(bool portable);
+
+}  // namespace gemm_detail
+}  // namespace fastprop

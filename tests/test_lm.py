@@ -1,0 +1,117 @@
+"""Levenberg–Marquardt: its Jacobian by backpropagation, its convergence, its limits."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import fastprop
+
+from conftest import ACTIVATIONS
+
+H = 1e-6  # central differences in float64
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+@pytest.mark.parametrize("bias", [False, True])
+def test_jacobian_matches_finite_differences(rng, activation, bias):
+    net = fastprop.Network([3, 5, 4, 2], activation, bias=bias, seed=2)
+    X = rng.standard_normal((4, 3)) + 0.01  # off relu's kink at 0
+    J = net.jacobian(X)
+    assert J.shape == (4 * 2, net.n_params)
+    numeric = np.empty_like(J)
+    for k in range(net.n_params):
+        saved = net.params[k]
+        net.params[k] = saved + H
+        plus = net.forward(X).reshape(-1)  # row s·l_n + j, as J's rows
+        net.params[k] = saved - H
+        minus = net.forward(X).reshape(-1)
+        net.params[k] = saved
+        numeric[:, k] = (plus - minus) / (2 * H)
+    assert np.max(np.abs(numeric)) > 0.1
+    np.testing.assert_allclose(J, numeric, rtol=1e-6, atol=1e-8)
+
+
+def test_jacobian_gives_the_gradient(rng):
+    # ∂E/∂params = −2 Jᵀ (y − z_n) for the model's E.
+    net = fastprop.Network([4, 6, 3], "tanh", bias=True, seed=0)
+    X, Y = rng.standard_normal((7, 4)), rng.standard_normal((7, 3))
+    residual = (Y - net.forward(X)).reshape(-1)
+    E, flat = net.loss_and_grad(X, Y)
+    np.testing.assert_allclose(-2 * net.jacobian(X).T @ residual, flat, rtol=1e-12, atol=1e-12)
+
+
+def sine(rng, t=200):
+    X = rng.uniform(-np.pi, np.pi, size=(t, 1))
+    return X, np.sin(X)
+
+
+def test_lm_converges_in_far_fewer_epochs_than_sgd(rng):
+    X, Y = sine(rng)
+    lm = fastprop.Network([1, 10, 1], "tanh", bias=True, seed=1)
+    sgd = fastprop.Network([1, 10, 1], "tanh", bias=True, seed=1)
+    history_lm = lm.fit(X, Y, 50, optimizer="lm")
+    history_sgd = sgd.fit(X, Y, 3000, lr=5e-4)
+    assert history_lm[0] == pytest.approx(history_sgd[0])  # the same start
+    # Measured: LM reaches a mean squared error of 6.6e-5 in 50 epochs; SGD 3.3e-2 in 3000.
+    assert lm.loss(X, Y) / len(X) < 1e-3
+    assert lm.loss(X, Y) < 0.1 * sgd.loss(X, Y)
+    assert np.all(np.diff(history_lm) <= 0)  # LM only ever accepts a step that lowers E
+
+
+def test_lm_keeps_mu_across_fit_calls(rng):
+    X, Y = sine(rng, 50)
+    once = fastprop.Network([1, 4, 1], "tanh", bias=True, seed=3)
+    twice = fastprop.Network([1, 4, 1], "tanh", bias=True, seed=3)
+    once.fit(X, Y, 6, optimizer="lm")
+    opt = fastprop.optim.LevenbergMarquardt()
+    twice.fit(X, Y, 4, optimizer=opt)
+    mu_after_4 = opt.mu
+    twice.fit(X, Y, 2, optimizer=opt)
+    assert mu_after_4 != 1e-3
+    np.testing.assert_array_equal(once.params, twice.params)
+
+
+def test_lm_works_with_mse_and_float32(rng):
+    X, Y = sine(rng, 100)
+    histories = {}
+    for dtype in ("float64", "float32"):
+        net = fastprop.Network([1, 6, 1], "tanh", bias=True, dtype=dtype, seed=0, loss="mse")
+        histories[dtype] = net.fit(X, Y, 100, optimizer="lm")
+    # Measured: the mean squared error goes from 0.094 to 1.3e-6 in both dtypes.
+    assert histories["float32"][-1] < 1e-4 * histories["float32"][0]
+    np.testing.assert_allclose(histories["float32"][:30], histories["float64"][:30], rtol=1e-3)
+
+
+def test_lm_stops_when_converged():
+    # A linear network on exactly linear data: LM reaches the minimum, then no step helps.
+    X = np.linspace(-1, 1, 20)[:, None]
+    net = fastprop.Network([1, 1], bias=True, seed=0)
+    history = net.fit(X, 3 * X + 1, 200, optimizer="lm")
+    assert history.stop == "converged" and len(history) < 200
+    np.testing.assert_allclose(net.forward([[2.0]]), [7.0], rtol=1e-9)
+
+
+def test_lm_refuses_cross_entropy():
+    net = fastprop.Network([2, 3], loss="cross_entropy", seed=0)
+    with pytest.raises(ValueError, match=r"sum-of-squares loss \(sse or mse\), got cross_entropy"):
+        net.fit(np.zeros((4, 2)), np.zeros(4, dtype=int), 1, optimizer="lm")
+
+
+def test_lm_refuses_networks_above_the_limit():
+    net = fastprop.Network([64, 64, 2], seed=0)  # 4224 parameters
+    with pytest.raises(ValueError, match=r"limited to 4096 parameters .* this network has 4224"):
+        net.fit(np.zeros((4, 64)), np.zeros((4, 2)), 1, optimizer="lm")
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"lr": 0.1}, TypeError, r"optimizer 'lm' takes no lr"),
+    ({"batch_size": 2}, ValueError, r"'lm' works on the whole batch: batch_size must be None"),
+    ({"mu": -1.0}, ValueError, r"mu must be a finite number in \(0, inf\), got -1.0"),
+    ({"mu_dec": 2.0}, ValueError, r"mu_dec must be a finite number in \(0, 1\), got 2.0"),
+    ({"momentum": 0.9}, TypeError, r"optimizer 'lm' takes no hyperparameter 'momentum'"),
+])
+def test_lm_bad_options(kwargs, error, message):
+    net = fastprop.Network([1, 2, 1], seed=0)
+    with pytest.raises(error, match=message):
+        net.fit(np.zeros((4, 1)), np.zeros((4, 1)), 1, optimizer="lm", **kwargs)
