@@ -235,9 +235,9 @@ template <class T> struct FitCall {
     py::object epoch_end;
 };
 
-template <class T> void bind_network(py::module_& m, const char* name) {
+template <class T> void bind_network(py::module_& module, const char* name) {
     using B = Bound<T>;
-    py::class_<B>(m, name)
+    py::class_<B>(module, name)
         .def(py::init<const std::vector<std::size_t>&, const std::vector<std::string>&, bool,
                       const std::string&, std::uint64_t>(),
              py::arg("layers"), py::arg("activations"), py::arg("bias"), py::arg("loss"),

@@ -208,3 +208,13 @@ def test_callback_returning_false_stops(net):
     history = net.fit(np.ones((2, 3)), np.ones((2, 2)), 10, 0.1,
                       callback=lambda epoch, logs: seen.append(logs["loss"]) or epoch < 3)
     assert len(history) == 4 and list(history) == seen
+
+
+def test_network_too_large_for_memory_is_refused_before_allocating():
+    with pytest.raises(MemoryError, match=r"need 20,000,000,000 parameters: .* GiB .* available"):
+        fastprop.Network([100_000, 100_000, 100_000])
+
+
+def test_parameter_count_beyond_64_bits_is_refused():
+    with pytest.raises(ValueError, match=r"more than a 64-bit size can count"):
+        fastprop.Network([2**40, 2**40, 2])

@@ -179,6 +179,7 @@ class Network:
         self._dtype = _check_dtype(dtype)
         self._loss = _check_name(loss, LOSSES, "loss")
         self._seed = _fresh_seed() if seed is None else _check_seed(seed)
+        _check_memory(layers, self._bias, self._dtype)
         core_class = _DTYPES[self._dtype]
         self._core = core_class(list(layers), list(self._activations), self._bias, self._loss,
                                 self._seed)
@@ -612,6 +613,32 @@ def _check_layers(layers: Sequence[int]) -> tuple[int, ...]:
     if len(sizes) < 2:
         raise ValueError(f"layers must list at least 2 sizes (l_0, ..., l_n), got {len(sizes)}")
     return tuple(sizes)
+
+
+def _available_memory() -> int | None:
+    """Bytes of memory available to a new allocation, when the system says (Linux)."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _check_memory(layers: tuple[int, ...], bias: bool, dtype: np.dtype) -> None:
+    """Refuse, before allocating anything, a network whose buffers cannot fit in memory."""
+    n_params = sum(l_out * (l_in + bias) for l_in, l_out in zip(layers, layers[1:]))
+    if n_params >= 2**63:
+        raise ValueError(f"layers {layers} give {n_params} parameters, more than a 64-bit "
+                         f"size can count")
+    needed = 2 * n_params * dtype.itemsize  # the parameters and their gradient
+    available = _available_memory()
+    if available is not None and needed > available:
+        raise MemoryError(f"layers {layers} need {n_params:,} parameters: {needed / 2**30:.1f} GiB "
+                          f"for the parameters and their gradient, but only "
+                          f"{available / 2**30:.1f} GiB of memory is available")
 
 
 def _check_name(name: str, valid: Sequence[str], what: str) -> str:
