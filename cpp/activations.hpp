@@ -54,64 +54,10 @@ template <class T> inline T softplus(T z) {
 }
 
 // a = σ(z) elementwise over count entries. NaN in z gives NaN in a.
-template <class T> void apply_sigma(Activation f, T* a, const T* z, std::size_t count) {
-    const T slope = T(leaky_relu_slope);
-    switch (f) {
-        case Activation::sigmoid:
-            for (std::size_t k = 0; k < count; ++k) a[k] = sigmoid(z[k]);
-            break;
-        case Activation::tanh:
-            for (std::size_t k = 0; k < count; ++k) a[k] = std::tanh(z[k]);
-            break;
-        case Activation::relu:
-            for (std::size_t k = 0; k < count; ++k) a[k] = z[k] < T(0) ? T(0) : z[k];
-            break;
-        case Activation::leaky_relu:
-            for (std::size_t k = 0; k < count; ++k) a[k] = z[k] < T(0) ? slope * z[k] : z[k];
-            break;
-        case Activation::softplus:
-            for (std::size_t k = 0; k < count; ++k) a[k] = softplus(z[k]);
-            break;
-        case Activation::identity:
-            std::copy(z, z + count, a);
-            break;
-    }
-}
+template <class T> void apply_sigma(Activation f, T* a, const T* z, std::size_t count);
 
-// σ'(z) = σ(z) σ(−z) = e / (1 + e)² with e = e^{−|z|}.
-template <class T> inline T sigmoid_prime(T z) {
-    const T e = std::exp(-std::abs(z));
-    return e / ((T(1) + e) * (T(1) + e));
-}
-
-// tanh'(z) = 1 − tanh²(z) = 4e / (1 + e)² with e = e^{−2|z|}.
-template <class T> inline T tanh_prime(T z) {
-    const T e = std::exp(T(-2) * std::abs(z));
-    return T(4) * e / ((T(1) + e) * (T(1) + e));
-}
-
-// delta ⊙= σ'(z).
-template <class T> void apply_sigma_prime(Activation f, T* delta, const T* z, std::size_t count) {
-    const T slope = T(leaky_relu_slope);
-    switch (f) {
-        case Activation::sigmoid:
-            for (std::size_t k = 0; k < count; ++k) delta[k] *= sigmoid_prime(z[k]);
-            break;
-        case Activation::tanh:
-            for (std::size_t k = 0; k < count; ++k) delta[k] *= tanh_prime(z[k]);
-            break;
-        case Activation::relu:
-            for (std::size_t k = 0; k < count; ++k) delta[k] *= z[k] > T(0) ? T(1) : T(0);
-            break;
-        case Activation::leaky_relu:
-            for (std::size_t k = 0; k < count; ++k) delta[k] *= z[k] > T(0) ? T(1) : slope;
-            break;
-        case Activation::softplus:  // softplus' = sigmoid
-            for (std::size_t k = 0; k < count; ++k) delta[k] *= sigmoid(z[k]);
-            break;
-        case Activation::identity:
-            break;
-    }
-}
+// The training pass: a = σ(z), and z overwritten by σ'(z), which is all that the backward
+// pass needs of z_i (δ_i = (W_iᵀ δ_{i+1}) ⊙ σ'(z_i)), computed while e^{−|z|} is at hand.
+template <class T> void apply_sigma_keep_prime(Activation f, T* a, T* z, std::size_t count);
 
 }  // namespace fastprop

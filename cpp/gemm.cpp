@@ -7,8 +7,6 @@
 
 #include <atomic>
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
 #include <new>
 
 #include "threads.hpp"
@@ -124,17 +122,10 @@ template <> const Kernels<float>& avx2_kernels<float>() { return gemm_detail::av
 template <> const Kernels<double>& avx2_kernels<double>() { return gemm_detail::avx2_kernels_f64(); }
 
 template <class T>
-const Kernels<T>& kernels_base() {
+const Kernels<T>& kernels() {
     static const bool avx2 = cpu_has_avx2_fma();
     if (avx2 && !g_force_portable.load(std::memory_order_relaxed)) return avx2_kernels<T>();
     return portable_kernels<T>();
-}
-template <class T>
-const Kernels<T>& kernels() {  // TUNING HACK
-    static Kernels<T> k = [] { Kernels<T> x = kernels_base<T>(); const char* s = std::getenv(sizeof(T) == 4 ? "FP_BLK32" : "FP_BLK64");
-        if (s) { unsigned long a, b, c; if (std::sscanf(s, "%lu,%lu,%lu", &a, &b, &c) == 3) { x.MC = a; x.KC = b; x.NC = c; } } return x; }();
-    if (g_force_portable.load()) return portable_kernels<T>();
-    return k;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -223,7 +214,8 @@ void gemm_block(const Job<T>& job, size_t m0, size_t m1, size_t n0, size_t n1) {
     const Kernels<T>& kern = *job.kernels;
     const size_t nc_max = ceil_div(min_size(kern.NC, n1 - n0), kern.NR) * kern.NR;
     const size_t mc_max = ceil_div(min_size(kern.MC, m1 - m0), kern.MR) * kern.MR;
-    const size_t b_size = job.kc * nc_max, a_size = job.pack_a ? job.kc * mc_max : 0;
+    const size_t b_size = job.kc * nc_max;
+    const size_t a_size = job.pack_a ? job.kc * mc_max + Kernels<T>::pack_a_slack : 0;
     T* Bp = static_cast<T*>(t_pack_buffer.get((b_size + a_size) * sizeof(T)));
     T* Ap = Bp + b_size;  // b_size is a multiple of NR, so Ap stays 64-byte aligned
     const bool a_rows = job.ta == Trans::N;  // A (M, K) row-major, else A (K, M)
@@ -261,11 +253,11 @@ void gemm_task(void* context, size_t i) {
 // Below this many multiply-adds per thread, handing work to the pool costs more than it saves.
 constexpr size_t parallel_min_work_per_thread = size_t(1) << 18;
 
-bool pack_a_policy(size_t M, size_t N, size_t K, Trans ta, size_t lda) {
-    (void)M; (void)N; (void)K; (void)lda;
-    static const int env = [] { const char* s = std::getenv("FASTPROP_PACK_A"); return s ? std::atoi(s) : -1; }();
-    if (env >= 0) return env == 1;
-    return ta == Trans::T;
+// Packing an A block costs about one pass over it and pays back on each of the N / NR panels
+// of B it meets: reading A in place then touches one cache line per k for Aᵀ storage, and for
+// row storage with lda a multiple of 1 KiB its MR rows fall into the same L1 set as each other.
+bool pack_a_policy(size_t N, size_t NR, Trans ta) {
+    return N >= (ta == Trans::T ? 8 : 16) * NR;
 }
 
 template <class T>
@@ -275,7 +267,7 @@ void gemm_blocked(Trans ta, Trans tb, size_t M, size_t N, size_t K, const T* A, 
     // Even k slices of at most KC, so no short last slice.
     const size_t kc = ceil_div(K, ceil_div(K, kern.KC));
     Job<T> job{&kern, ta, tb, M, N, K, A, lda, B, ldb, accumulate, C, ldc, kc, false, 1, M, N};
-    job.pack_a = pack_a_policy(M, N, K, ta, lda);
+    job.pack_a = pack_a_policy(N, kern.NR, ta);
 
     const size_t work = M * N * K;
     size_t threads = min_size(get_num_threads(), work / parallel_min_work_per_thread);

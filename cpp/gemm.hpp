@@ -30,11 +30,13 @@ template <class T>
 struct Kernels {
     std::size_t MR, NR;  // register tile of the micro-kernel
     std::size_t MC, KC, NC;  // cache blocks: A (MC, KC) stays in L2, packed B (KC, NC) in L3
+    static constexpr std::size_t pack_a_slack = 8;
     // Bp <- op(B)[k0 : k0 + kc, j0 : j0 + nc] in the panel layout above.
     void (*pack_b)(T* Bp, Trans tb, const T* B, std::size_t ldb, std::size_t k0,
                    std::size_t kc, std::size_t j0, std::size_t nc);
     // Ap <- op(A)[i0 : i0 + mc, k0 : k0 + kc] as ceil(mc / MR) panels of (kc, MR): element
-    // (r, k) of panel p at Ap[p * MR * kc + k * MR + r], rows past mc left unset.
+    // (r, k) of panel p at Ap[p * MR * kc + k * MR + r], rows past mc left unset; may write
+    // up to pack_a_slack elements past the last panel.
     void (*pack_a)(T* Ap, Trans ta, const T* A, std::size_t lda, std::size_t i0,
                    std::size_t mc, std::size_t k0, std::size_t kc);
     // C (mc, nc) = (or +=, when add) A (mc, kc) Bp (kc, nc). A is read where it lies: element

@@ -220,9 +220,34 @@ void pack_b(T* Bp, Trans tb, const T* B, size_t ldb, size_t k0, size_t kc, size_
     }
 }
 
+// Rows r < MR of (k .. k + lanes) from A (MR rows, stride lda) into panel rows dst[k * MR + r];
+// each store writes lanes values where MR belong, the extra ones overwritten by the next k
+// (or landing in the slack past the buffer end, see Kernels::pack_a).
+void pack_a_rows(float* dst, const float* src, size_t lda) {
+    __m256 v[8];
+    for (size_t r = 0; r < 8; ++r) v[r] = _mm256_loadu_ps(src + (r < MR ? r : MR - 1) * lda);
+    transpose(v);
+    for (size_t k = 0; k < 8; ++k) _mm256_storeu_ps(dst + k * MR, v[k]);
+}
+
+void pack_a_rows(double* dst, const double* src, size_t lda) {
+    __m256d v[4];
+    for (size_t r = 0; r < 4; ++r) v[r] = _mm256_loadu_pd(src + r * lda);
+    transpose(v);
+    const __m256d r4 = _mm256_loadu_pd(src + 4 * lda), r5 = _mm256_loadu_pd(src + 5 * lda);
+    const __m256d even = _mm256_unpacklo_pd(r4, r5), odd = _mm256_unpackhi_pd(r4, r5);
+    const __m128d tail[4] = {_mm256_castpd256_pd128(even), _mm256_castpd256_pd128(odd),
+                             _mm256_extractf128_pd(even, 1), _mm256_extractf128_pd(odd, 1)};
+    for (size_t k = 0; k < 4; ++k) {
+        _mm256_storeu_pd(dst + k * MR, v[k]);
+        _mm_storeu_pd(dst + k * MR + 4, tail[k]);
+    }
+}
+
 template <class T>
 void pack_a(T* Ap, Trans ta, const T* A, size_t lda, size_t i0, size_t mc, size_t k0,
             size_t kc) {
+    constexpr size_t L = Vec<T>::lanes;
     for (size_t ir = 0; ir < mc; ir += MR, Ap += MR * kc) {
         const size_t mr = mc - ir < MR ? mc - ir : MR;
         if (ta == Trans::T) {
@@ -231,9 +256,13 @@ void pack_a(T* Ap, Trans ta, const T* A, size_t lda, size_t i0, size_t mc, size_
             for (size_t k = 0; k < kc; ++k, src += lda)
                 for (size_t r = 0; r < mr; ++r) Ap[k * MR + r] = src[r];
         } else {
+            // op(A)[i][k] = A[i * lda + k]: full panels through register transposes
             const T* src = A + (i0 + ir) * lda + k0;
-            for (size_t r = 0; r < mr; ++r)
-                for (size_t k = 0; k < kc; ++k) Ap[k * MR + r] = src[r * lda + k];
+            size_t k = 0;
+            if (mr == MR)
+                for (; k + L <= kc; k += L) pack_a_rows(Ap + k * MR, src + k, lda);
+            for (; k < kc; ++k)
+                for (size_t r = 0; r < mr; ++r) Ap[k * MR + r] = src[r * lda + k];
         }
     }
 }

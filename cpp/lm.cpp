@@ -12,7 +12,8 @@ namespace fastprop {
 
 namespace {
 
-// Rows of J for `rows` samples whose forward pass is in ws, for output unit j: δ_n = e_j,
+// Rows of J for `rows` samples whose training forward pass (σ' kept) is in ws, for output
+// unit j: δ_n = e_j,
 // δ_i = (δ_{i+1} W_i) ⊙ σ'(z_i), and the row of sample s holds δ_{i+1}[s] a_i[s]ᵀ at the
 // offset of W_i and δ_{i+1}[s] at that of b_i. Row s starts at J_rows + s·ld.
 template <class T>
@@ -40,7 +41,7 @@ void jacobian_rows(const Network<T>& net, const T* x, std::size_t rows, std::siz
         if (i >= 1) {
             dense_backward<T>(ws.delta(i), nullptr, nullptr, delta_next, a_i, net.W(i), rows,
                               sl.l_in, sl.l_out, false);
-            apply_sigma_prime(net.sigma(i), ws.delta(i), ws.z(i), rows * sl.l_in);
+            detail::multiply_prime(ws.delta(i), ws.z(i), rows * sl.l_in);
         }
     }
 }
@@ -106,7 +107,7 @@ double normal_equations(const Network<T>& net, const T* X, const T* Y, std::size
         const std::size_t rows = std::min(block, t - r0);
         const T* x = X + r0 * l_0;
         const T* y = Y + r0 * l_n;
-        detail::forward_rows(net, x, rows, ws, ws.z(n));
+        detail::forward_rows(net, x, rows, ws, ws.z(n), true);
         E += loss_and_delta(net.loss(), ws.delta(n), ws.z(n), y, rows, l_n, t);
         for (std::size_t j = 0; j < l_n; ++j) {
             for (std::size_t s = 0; s < rows; ++s)
@@ -147,7 +148,7 @@ void jacobian(const Network<T>& net, const T* X, std::size_t t, double* J, Works
         detail::check_poll(poll);
         const std::size_t rows = std::min(chunk, t - r0);
         const T* x = X + r0 * L.l_in();
-        detail::forward_rows(net, x, rows, ws, ws.z(net.n()));
+        detail::forward_rows(net, x, rows, ws, ws.z(net.n()), true);
         for (std::size_t j = 0; j < l_n; ++j)
             jacobian_rows(net, x, rows, j, ws, J + (r0 * l_n + j) * P, l_n * P);
     }

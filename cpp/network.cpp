@@ -75,14 +75,14 @@ void forward(const Network<T>& net, const T* X, std::size_t t, T* out, Workspace
     const std::size_t l_0 = net.layout().l_in(), l_n = net.layout().l_out();
     for (std::size_t r0 = 0; r0 < t; r0 += chunk) {
         detail::check_poll(poll);
-        detail::forward_rows(net, X + r0 * l_0, std::min(chunk, t - r0), ws, out + r0 * l_n);
+        detail::forward_rows(net, X + r0 * l_0, std::min(chunk, t - r0), ws, out + r0 * l_n, false);
     }
 }
 
 template <class T>
 void forward_trace(const Network<T>& net, const T* X, std::size_t t, Workspace<T>& ws) {
     ws.reserve(net.layout(), t);
-    detail::forward_rows(net, X, t, ws, ws.z(net.n()));
+    detail::forward_rows(net, X, t, ws, ws.z(net.n()), false);
 }
 
 template <class T>
@@ -95,7 +95,7 @@ double loss(const Network<T>& net, const T* X, const T* Y, std::size_t t, Worksp
     for (std::size_t r0 = 0; r0 < t; r0 += chunk) {
         detail::check_poll(poll);
         const std::size_t rows = std::min(chunk, t - r0);
-        detail::forward_rows(net, X + r0 * L.l_in(), rows, ws, ws.z(net.n()));
+        detail::forward_rows(net, X + r0 * L.l_in(), rows, ws, ws.z(net.n()), false);
         E += loss_and_delta(net.loss(), ws.delta(net.n()), ws.z(net.n()), Y + r0 * L.l_out(), rows,
                             L.l_out(), t);
     }
@@ -114,7 +114,7 @@ double gradient(const Network<T>& net, const T* X, const T* Y, std::size_t t, T*
         detail::check_poll(poll);
         const std::size_t rows = std::min(chunk, t - r0);
         const T* x = X + r0 * L.l_in();
-        detail::forward_rows(net, x, rows, ws, ws.z(net.n()));
+        detail::forward_rows(net, x, rows, ws, ws.z(net.n()), true);
         E += detail::backward_rows(net, x, Y + r0 * L.l_out(), rows, t, ws, dE_dparams, r0 > 0);
     }
     return E;

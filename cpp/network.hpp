@@ -66,7 +66,7 @@ public:
     T* delta(std::size_t i) { return table_.data() + delta_[i]; }  // (rows, l_i), 1 <= i <= n
 
     std::vector<T> grad;              // ∂E/∂params, in the parameter buffer's layout
-    std::vector<T> best;              // parameters of the best epoch, for early stopping
+    std::vector<T> best, start;       // early stopping: the best parameters, an epoch's first
     std::vector<T> x, y;              // a shuffled minibatch, gathered: (rows, l_0), (rows, l_n)
     std::vector<std::size_t> order;   // the sample order of the current epoch
 
@@ -120,7 +120,8 @@ template <class T> struct FitOptions {
     std::size_t t_val = 0;
     std::size_t patience = 0;    // > 0: stop after this many epochs without improvement of
     double min_delta = 0.0;      // the monitored loss (E_val, else E) by more than min_delta
-    bool restore_best = true;    // and then go back to the parameters of the best epoch
+    bool restore_best = true;    // and end at the parameters of the best epoch (also when all
+                                 // epochs ran; not when the callback stopped training)
 };
 
 // converged: Levenberg–Marquardt's damping grew past its limit without finding a better point.

@@ -7,16 +7,18 @@
 #include <cmath>
 #include <limits>
 
+#include "activations.hpp"
 #include "kernels.hpp"
 #include "network.hpp"
 
 namespace fastprop::detail {
 
 // The forward recurrence for `rows` samples: z_{i+1} = a_i W_iᵀ + b_i, a_{i+1} = σ(z_{i+1}).
-// z_n goes to z_n_out, every other z_i and a_i to the table.
+// z_n goes to z_n_out, every other z_i and a_i to the table. For training (keep_prime),
+// the table's z_i is overwritten by σ'(z_i), all that the backward pass needs of it.
 template <class T>
 void forward_rows(const Network<T>& net, const T* x, std::size_t rows, Workspace<T>& ws,
-                  T* z_n_out) {
+                  T* z_n_out, bool keep_prime) {
     const Layout& L = net.layout();
     const std::size_t n = net.n();
     const T* a_i = x;  // a_0 = x
@@ -25,14 +27,22 @@ void forward_rows(const Network<T>& net, const T* x, std::size_t rows, Workspace
         T* z_next = i + 1 == n ? z_n_out : ws.z(i + 1);
         dense_forward(z_next, a_i, net.W(i), net.b(i), rows, s.l_in, s.l_out);
         if (i + 1 < n) {
-            apply_sigma(net.sigma(i + 1), ws.a(i + 1), z_next, rows * s.l_out);
+            if (keep_prime)
+                apply_sigma_keep_prime(net.sigma(i + 1), ws.a(i + 1), z_next, rows * s.l_out);
+            else
+                apply_sigma(net.sigma(i + 1), ws.a(i + 1), z_next, rows * s.l_out);
             a_i = ws.a(i + 1);
         }
     }
 }
 
-// The backward dynamic programme for `rows` samples (of a batch of t), after forward_rows
-// left z_n in ws.z(n):
+// δ ⊙= σ'(z), from the σ' that forward_rows kept in place of z.
+template <class T> void multiply_prime(T* delta, const T* sigma_prime, std::size_t count) {
+    for (std::size_t k = 0; k < count; ++k) delta[k] *= sigma_prime[k];
+}
+
+// The backward dynamic programme for `rows` samples (of a batch of t), after
+// forward_rows(keep_prime) left z_n in ws.z(n) and σ'(z_i) in ws.z(i):
 //   δ_n = ∂E/∂z_n (−2(y − z_n) for the model's E)
 //   for i = n−1 down to 0:  ∂E/∂W_i = δ_{i+1}ᵀ a_i,  ∂E/∂b_i = Σ_s δ_{i+1},
 //                           δ_i = (δ_{i+1} W_i) ⊙ σ'(z_i)  when i >= 1.
@@ -49,7 +59,7 @@ double backward_rows(const Network<T>& net, const T* x, const T* y, std::size_t 
         T* dE_db = L.bias() ? dE_dparams + s.b : nullptr;
         dense_backward(i >= 1 ? ws.delta(i) : nullptr, dE_dparams + s.W, dE_db, ws.delta(i + 1),
                        a_i, net.W(i), rows, s.l_in, s.l_out, accumulate);
-        if (i >= 1) apply_sigma_prime(net.sigma(i), ws.delta(i), ws.z(i), rows * s.l_in);
+        if (i >= 1) multiply_prime(ws.delta(i), ws.z(i), rows * s.l_in);
     }
     return E;
 }
@@ -59,10 +69,18 @@ inline void check_poll(const Poll& poll) {
 }
 
 
-// Tracks the monitored loss for early stopping; keeps the best parameters when asked.
+// Tracks the monitored loss for early stopping, and keeps the parameters it was measured
+// at: the validation loss is taken after an epoch's updates, but an epoch's training loss
+// before each of them, so without validation the best parameters are those at the start of
+// the best epoch (exactly the ones that had that loss, for full-batch training).
 template <class T> class EarlyStopping {
 public:
-    EarlyStopping(const FitOptions<T>& options, Workspace<T>& ws) : options_(options), ws_(ws) {}
+    EarlyStopping(const FitOptions<T>& options, Workspace<T>& ws)
+        : options_(options), ws_(ws), keep_(options.patience > 0 && options.restore_best) {}
+
+    void epoch_begins(const Network<T>& net) {
+        if (keep_ && options_.t_val == 0) ws_.start.assign(net.params(), net.params() + net.n_params());
+    }
 
     // After epoch `epoch` with monitored loss `E`; true when training should stop.
     bool stop_after(std::size_t epoch, double E, const Network<T>& net) {
@@ -71,15 +89,17 @@ public:
             best_E_ = E;
             best_epoch_ = epoch;
             waited_ = 0;
-            if (options_.restore_best) ws_.best.assign(net.params(), net.params() + net.n_params());
+            if (keep_ && options_.t_val > 0)
+                ws_.best.assign(net.params(), net.params() + net.n_params());
+            else if (keep_)
+                ws_.best.swap(ws_.start);
             return false;
         }
         return ++waited_ >= options_.patience;
     }
 
     void restore(Network<T>& net) const {
-        if (options_.patience > 0 && options_.restore_best && !ws_.best.empty())
-            std::copy(ws_.best.begin(), ws_.best.end(), net.params());
+        if (keep_ && !ws_.best.empty()) std::copy(ws_.best.begin(), ws_.best.end(), net.params());
     }
 
     std::size_t best_epoch() const { return best_epoch_; }
@@ -87,10 +107,10 @@ public:
 private:
     const FitOptions<T>& options_;
     Workspace<T>& ws_;
+    const bool keep_;
     double best_E_ = std::numeric_limits<double>::infinity();
     std::size_t best_epoch_ = 0, waited_ = 0;
 };
-
 
 // The epoch loop of every trainer. `epoch_updates(E_epoch)` runs one epoch's updates, sets
 // the epoch's loss and returns Stop::done to go on (or why to stop: interrupted, non_finite,
@@ -101,9 +121,11 @@ FitResult run_epochs(Network<T>& net, const FitOptions<T>& options, const FitRec
     using clock = std::chrono::steady_clock;
     const auto start = clock::now();
     ws.best.clear();
+    ws.start.clear();
     EarlyStopping<T> early(options, ws);
     FitResult result;
     for (std::size_t epoch = 0; epoch < options.epochs; ++epoch) {
+        early.epoch_begins(net);
         double E_epoch = 0.0;
         const Stop stop = epoch_updates(E_epoch);
         if (stop == Stop::interrupted || stop == Stop::non_finite) {
@@ -130,10 +152,12 @@ FitResult run_epochs(Network<T>& net, const FitOptions<T>& options, const FitRec
             return result;
         }
         if (stop != Stop::done) {
+            early.restore(net);
             result.stop = stop;
             return result;
         }
     }
+    early.restore(net);  // all epochs ran: still end at the best parameters
     return result;
 }
 

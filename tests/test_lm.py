@@ -89,7 +89,7 @@ def test_lm_stops_when_converged():
     net = fastprop.Network([1, 1], bias=True, seed=0)
     history = net.fit(X, 3 * X + 1, 200, optimizer="lm")
     assert history.stop == "converged" and len(history) < 200
-    np.testing.assert_allclose(net.forward([[2.0]]), [7.0], rtol=1e-9)
+    np.testing.assert_allclose(net.forward([2.0]), [7.0], rtol=1e-9)
 
 
 def test_lm_refuses_cross_entropy():

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import importlib
 import os
 import sys
 import time
@@ -128,8 +129,9 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--epochs", type=_natural, default=100, help="default 100")
     train.add_argument("--lr", type=float, default=None,
                        help="learning rate (default: the optimizer's)")
-    train.add_argument("--batch-size", type=_natural, default=32, metavar="N",
-                       help="rows per update (default 32; 0 for the full batch)")
+    train.add_argument("--batch-size", type=_natural, default=None, metavar="N",
+                       help="rows per update (default 32, or the full batch for lm; 0 for "
+                            "the full batch)")
     train.add_argument("--test-fraction", type=float, default=0.2, metavar="F",
                        help="rows held out for the test score (default 0.2)")
     train.add_argument("--patience", type=_natural, default=None, metavar="EPOCHS",
@@ -264,21 +266,25 @@ def _real_column(values: np.ndarray, path: str, name: str) -> np.ndarray:
 
 def _numeric(column: np.ndarray, name: str, path: str, what: str) -> np.ndarray:
     """A column as float64; every entry must be a finite number."""
-    if column.dtype.kind in "biuf":
+    try:
         values = column.astype(np.float64)
-    else:
-        values = np.empty(len(column))
-        for s, cell in enumerate(column):
-            try:
-                values[s] = float(cell)
-            except ValueError:
-                raise UsageError(f"{what} column {name!r} of {path} must hold numbers; data "
-                                 f"row {s + 1} holds {str(cell)!r}") from None
+    except ValueError:  # find the first cell that is not a number, for the message
+        s = next(s for s, cell in enumerate(column) if not _is_number(cell))
+        raise UsageError(f"{what} column {name!r} of {path} must hold numbers; data row "
+                         f"{s + 1} holds {str(column[s])!r}") from None
     bad = np.flatnonzero(~np.isfinite(values))
     if bad.size:
         raise UsageError(f"{what} column {name!r} of {path} holds {str(column[bad[0]])!r} in "
                          f"data row {bad[0] + 1}; values must be finite numbers")
     return values
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _class_names(column: np.ndarray) -> np.ndarray:
@@ -428,7 +434,9 @@ def run_train(args: argparse.Namespace) -> int:
     net = Network(layers, activation, bias=args.bias, dtype=args.dtype, seed=args.seed,
                   loss=data.loss)
     _describe(table, data, train_rows, test_rows, net)
-    options: dict[str, Any] = dict(optimizer=args.optimizer, batch_size=args.batch_size or None,
+    batch_size = args.batch_size if args.batch_size is not None else (
+        0 if args.optimizer == "lm" else 32)  # lm works on the whole batch
+    options: dict[str, Any] = dict(optimizer=args.optimizer, batch_size=batch_size or None,
                                    seed=args.seed, verbose=not args.quiet)
     if args.patience is not None:
         options.update(validation_fraction=0.1, patience=args.patience)
@@ -616,7 +624,7 @@ def _seconds_per_call(fn: Callable[[], Any], min_time: float = 0.2) -> float:
 def _bench(argv: list[str]) -> int:
     """Hand the arguments to ``fastprop.bench.main``, when that module exists."""
     try:
-        from . import bench  # type: ignore[attr-defined]
+        bench = importlib.import_module(f"{__package__}.bench")
     except ModuleNotFoundError as error:
         if error.name != f"{__package__}.bench":
             raise

@@ -113,7 +113,7 @@ def to_torch(net: Network) -> torch.nn.Sequential:
     if not isinstance(net, Network):
         raise TypeError(f"net must be a fastprop.Network, got {type(net).__name__}")
     torch_dtype = {"float64": torch.float64, "float32": torch.float32}[net.dtype.name]
-    modules: list[nn.Module] = []
+    modules: list[Any] = []
     for i, (l_in, l_out) in enumerate(zip(net.layers[:-1], net.layers[1:])):
         linear = nn.Linear(l_in, l_out, bias=net.bias, dtype=torch_dtype)
         with torch.no_grad():

@@ -6,31 +6,38 @@ A NumPy ``.npz`` archive (a zip of ``.npy`` arrays, as written by :func:`numpy.s
 these arrays; strings are fixed-width unicode arrays (dtype ``<U…``), never object arrays,
 so the file loads with ``allow_pickle=False``:
 
-=============  ============================  ============================================
-key            dtype and shape               meaning
-=============  ============================  ============================================
-``format``     str, ()                       always ``"fastprop"``
-``version``    int64, ()                     1
-``layers``     int64, (n+1,)                 (l_0, ..., l_n)
-``activations`` str, (n−1,)                  σ_1 ... σ_{n−1}, one name per hidden layer
-``bias``       bool, ()                      whether every layer has b_i
-``loss``       str, ()                       the loss name, e.g. ``"sse"``
-``dtype``      str, ()                       ``"float64"`` or ``"float32"``
-``seed``       uint64, ()                    the initialisation seed (``net.seed``)
-``params``     float64 or float32, (P,)      the parameter buffer ``net.params``: W_0, b_0,
-                                             W_1, b_1, ... (no b_i without bias), each W_i
-                                             row-major, in the network's dtype;
-                                             P = Σ_i l_{i+1} l_i (+ l_{i+1} with bias)
-``extra_*``    any non-object dtype          optional user data: ``extra={"classes": a}``
-                                             is stored as ``extra_classes``
-=============  ============================  ============================================
+===============  ===================  ================================================
+key              dtype, shape         meaning
+===============  ===================  ================================================
+``format``       str, ()              always ``"fastprop"``
+``version``      int64, ()            1
+``layers``       int64, (n+1,)        (l_0, ..., l_n)
+``activations``  str, (n−1,)          σ_1 ... σ_{n−1}, one name per hidden layer
+``bias``         bool, ()             whether every layer has b_i
+``loss``         str, ()              the loss name, e.g. ``"sse"``
+``dtype``        str, ()              ``"float64"`` or ``"float32"``
+``seed``         uint64, ()           the initialisation seed (``net.seed``)
+``params``       float64 or float32,  the parameter buffer ``net.params`` in the
+                 (P,)                 network's dtype: W_0, b_0, W_1, b_1, ... (no b_i
+                                      without bias), each W_i row-major;
+                                      P = Σ_i l_{i+1} l_i (+ l_{i+1} with bias)
+``extra_NAME``   any but object       optional user data: ``save(..., extra={"classes":
+                                      a})`` stores ``a`` as ``extra_classes``
+===============  ===================  ================================================
 
 Other keys are ignored by :func:`load`, so later minor additions stay readable. A reader
 of another language needs only a zip and an ``.npy`` parser.
+
+:func:`save` appends ``".npz"`` to a name without it, as :func:`numpy.savez` does, and
+writes atomically (a temporary file in the same directory, fsync, ``os.replace``).
+:func:`load` checks every array against the others and raises ``ValueError`` naming the
+problem for anything else: a truncated or corrupted archive, a pickle, an object array,
+another format or version, a missing key, a wrong ``params`` length, an unknown name.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import zipfile
@@ -174,15 +181,13 @@ def _write_atomically(path: str, arrays: dict[str, np.ndarray]) -> None:
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
+            np.savez(f, **arrays)  # type: ignore[arg-type]  # (numpy's stub)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        try:
+        with contextlib.suppress(OSError):
             os.remove(tmp)
-        except OSError:
-            pass
         raise
     _fsync_directory(directory)
 
@@ -241,10 +246,11 @@ def _network_from(arrays: dict[str, np.ndarray]) -> Network:
     if version != VERSION:
         raise ValueError(f"format version {version} is not supported; this fastprop reads "
                          f"version {VERSION}")
-    layers = arrays["layers"]
-    if layers.ndim != 1 or layers.dtype.kind not in "iu" or len(layers) < 2 or np.any(layers < 1):
-        raise ValueError(f"layers must be at least 2 positive integers, got {layers!r}")
-    layers = [int(l_i) for l_i in layers]
+    stored_layers = arrays["layers"]
+    if stored_layers.ndim != 1 or stored_layers.dtype.kind not in "iu" \
+            or len(stored_layers) < 2 or np.any(stored_layers < 1):
+        raise ValueError(f"layers must be at least 2 positive integers, got {stored_layers!r}")
+    layers = [int(l_i) for l_i in stored_layers]
     activations = arrays["activations"]
     if activations.dtype.kind != "U" or activations.shape != (len(layers) - 2,):
         raise ValueError(f"activations must be {len(layers) - 2} str (one per hidden layer), "

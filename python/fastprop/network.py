@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -384,8 +385,8 @@ class Network:
         epochs : int
             Passes over the data (0 does nothing).
         lr : float or None
-            Learning rate; None takes the optimiser's default (0.01 for "sgd", "momentum",
-            "nesterov" and "rprop", 0.001 for "adam" and "adamw", as torch.optim).
+            Learning rate; None takes the optimiser's default, as torch.optim's (0.001 for
+            "sgd", "momentum", "nesterov", "adam" and "adamw", 0.01 for "rprop").
         optimizer : str or optimiser object, default "sgd"
             "sgd" (the model's W_i −= lr·∂E/∂W_i), "momentum", "nesterov", "adam", "adamw",
             "rprop" (see :mod:`fastprop.optim`), with keyword ``hyperparameters`` as in
@@ -408,8 +409,11 @@ class Network:
             ones, as validation data.
         patience : int or None
             Early stopping: stop after this many epochs in which the validation loss (the
-            training loss, without validation) did not improve by more than ``min_delta``;
-            with ``restore_best``, go back to the parameters of the best epoch.
+            training loss, without validation) did not improve by more than ``min_delta``.
+            With ``restore_best`` the network ends at the parameters of the best epoch, also
+            when all epochs ran (not when the callback stopped training): after that
+            epoch's updates for the validation loss, before them for the training loss
+            (which each update is measured before).
         callback : callable(epoch, logs) or None
             Called after every epoch with ``logs = {"loss", "val_loss" (with validation),
             "time"}``; returning False stops. Without callback, verbose and validation,
@@ -527,10 +531,42 @@ class Network:
             X_val, Y_val = validation_data
         except (TypeError, ValueError):
             raise TypeError("validation_data must be a pair (X_val, Y_val)") from None
-        X_val, Y_val = self._batch(X_val, Y_val)
+        X_val, Y_val = self._batch(X_val, Y_val, ("X_val", "Y_val"))
+        if len(X_val) == 0:
+            raise ValueError("validation_data must have at least one row, got 0")
         return X, Y, X_val, Y_val
 
     # ------------------------------------------------------------------ persistence
+    def save(self, path: str | os.PathLike, *, extra: dict[str, np.ndarray] | None = None) -> str:
+        """Write the network to a .npz file (format: :mod:`fastprop.io`), atomically.
+
+        ".npz" is appended when missing, as numpy.savez does. Returns the path written.
+        """
+        from .io import save
+
+        return save(self, path, extra=extra)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "Network":
+        """A network written by :meth:`save` (see :func:`fastprop.io.load`)."""
+        from .io import load
+
+        return load(path)
+
+    @classmethod
+    def from_torch(cls, module: Any, dtype: DTypeLike | None = None, *,
+                   loss: str = "sse") -> "Network":
+        """From a torch ``nn.Sequential`` of Linear layers and supported activations."""
+        from .interop import from_torch
+
+        return from_torch(module, dtype, loss=loss)
+
+    def to_torch(self) -> Any:
+        """A torch ``nn.Sequential`` with copies of the parameters (see :mod:`fastprop.interop`)."""
+        from .interop import to_torch
+
+        return to_torch(self)
+
     def __getstate__(self) -> dict[str, Any]:
         return {"layers": self.layers, "activation": list(self._activations), "bias": self._bias,
                 "dtype": self._dtype.name, "seed": self._seed, "loss": self._loss,
@@ -543,20 +579,22 @@ class Network:
         self.history = state["history"]
 
     # ------------------------------------------------------------------ conversion
-    def _inputs(self, X: ArrayLike) -> tuple[np.ndarray, bool]:
+    def _inputs(self, X: ArrayLike, name: str = "X") -> tuple[np.ndarray, bool]:
         """X as a C-contiguous (t, l_0) array of the network's dtype; True for one sample."""
-        X = _real_array(X, "X")
+        X = _real_array(X, name)
         l_0 = self.layers[0]
         if X.ndim == 1 and X.shape[0] == l_0:
             return self._convert(X[np.newaxis, :]), True
         if X.ndim != 2 or X.shape[1] != l_0:
-            raise ValueError(f"X must have shape (t, {l_0}) or ({l_0},), got {X.shape}")
+            raise ValueError(f"{name} must have shape (t, {l_0}) or ({l_0},), got {X.shape}")
         return self._convert(X), False
 
-    def _batch(self, X: ArrayLike, Y: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    def _batch(self, X: ArrayLike, Y: ArrayLike,
+               names: tuple[str, str] = ("X", "Y")) -> tuple[np.ndarray, np.ndarray]:
         """X (t, l_0) and Y (t, l_n), converted; a single sample becomes a batch of one."""
-        X, single = self._inputs(X)
-        Y = _real_array(Y, "Y")
+        x_name, y_name = names
+        X, single = self._inputs(X, x_name)
+        Y = _real_array(Y, y_name)
         l_n = self.layers[-1]
         if self._loss == "cross_entropy" and Y.dtype.kind in "iu" and Y.ndim <= 1:
             Y = self._one_hot(Y.reshape(-1), l_n)
@@ -564,10 +602,10 @@ class Network:
             Y = Y[np.newaxis, :]
         if Y.ndim != 2 or Y.shape[1] != l_n:
             hint = " (use Y.reshape(-1, 1) for a single output)" if Y.ndim == 1 and l_n == 1 else ""
-            raise ValueError(f"Y must have shape (t, {l_n}), got {Y.shape}{hint}")
+            raise ValueError(f"{y_name} must have shape (t, {l_n}), got {Y.shape}{hint}")
         if Y.shape[0] != X.shape[0]:
-            raise ValueError(f"X and Y must have the same number of rows (samples), got "
-                             f"{X.shape[0]} and {Y.shape[0]}")
+            raise ValueError(f"{x_name} and {y_name} must have the same number of rows "
+                             f"(samples), got {X.shape[0]} and {Y.shape[0]}")
         return X, self._convert(Y)
 
     @staticmethod

@@ -98,7 +98,7 @@ class SGD(Optimizer):
 
     method = "sgd"
 
-    def __init__(self, lr: float = 0.01, momentum: float = 0.0, nesterov: bool = False,
+    def __init__(self, lr: float = 1e-3, momentum: float = 0.0, nesterov: bool = False,
                  weight_decay: float = 0.0) -> None:
         super().__init__(lr, weight_decay)
         self.momentum = _real(momentum, "momentum", high=1.0)

@@ -10,15 +10,15 @@ scikit-learn            fastprop
 hidden_layer_sizes      ``Network([n_features, *hidden_layer_sizes, n_outputs], bias=True)``
 activation              the hidden σ; "logistic" is fastprop's "sigmoid"
 solver                  "sgd" → ``optim.SGD``, "adam" → ``optim.Adam``, "rprop" →
-                        ``optim.Rprop`` (full batch), "lm" → ``fit(optimizer="lm")`` (full
-                        batch, regression only), "lbfgs" → SciPy's L-BFGS-B on
-                        ``Network.loss_and_grad``
+                        ``optim.Rprop`` (full batch), "lm" → ``optim.LevenbergMarquardt``
+                        (full batch, regression only, alpha=0), "lbfgs" → SciPy's L-BFGS-B
+                        on ``Network.loss_and_grad``
 alpha                   ``weight_decay`` (see the scaling below); lbfgs: the exact penalty
 batch_size              ``fit(batch_size=...)``; "auto" is min(200, n_samples)
 learning_rate_init      ``lr``; for rprop the initial step size
 max_iter                ``fit(epochs=...)``; lbfgs: its ``maxiter``
 shuffle, random_state   ``fit(shuffle=..., seed=...)``, ``Network(seed=...)``
-tol, n_iter_no_change   ``fit(min_delta=tol, patience=n_iter_no_change + 1)``; lbfgs: ``gtol``
+tol, n_iter_no_change   ``fit(min_delta=tol/s, patience=n_iter_no_change + 1)``; lbfgs: gtol
 early_stopping          ``fit(validation_data=..., restore_best=True)``
 validation_fraction     a (stratified for binary targets) ``train_test_split``, as sklearn
 momentum, nesterovs_momentum, beta_1, beta_2, epsilon
@@ -54,7 +54,7 @@ from __future__ import annotations
 
 import numbers
 import warnings
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import numpy as np
@@ -62,7 +62,7 @@ from numpy.typing import ArrayLike
 
 try:
     import scipy.optimize
-    from scipy.special import expit, log_softmax, softmax
+    from scipy.special import expit, softmax
     from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.metrics import accuracy_score, r2_score
@@ -84,7 +84,7 @@ __all__ = ["MLPRegressor", "MLPClassifier"]
 _ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
 _SOLVERS = ("sgd", "adam", "lbfgs", "rprop", "lm")
 _MINIBATCH_SOLVERS = ("sgd", "adam")  # the others take the whole batch every epoch
-_INCREMENTAL_SOLVERS = ("sgd", "adam", "rprop")  # optimizer objects keep their state
+_INCREMENTAL_SOLVERS = ("sgd", "adam", "rprop", "lm")  # optimizer objects keep their state
 _LBFGS_MAXFUN = 15000  # scikit-learn's default max_fun
 
 
@@ -205,15 +205,17 @@ class _BaseMLP(BaseEstimator):
 
     def _start(self, n_features: int, n_outputs: int, rng: np.random.RandomState) -> None:
         """A fresh network and fresh training attributes."""
-        hidden = ([self.hidden_layer_sizes] if isinstance(self.hidden_layer_sizes, numbers.Integral)
-                  else list(self.hidden_layer_sizes))
-        self._net = Network([n_features, *hidden, n_outputs], activation=_ACTIVATIONS[self.activation],
+        hidden = self._hidden_layer_sizes()
+        self._net = Network([n_features, *hidden, n_outputs], _ACTIVATIONS[self.activation],
                             bias=True, dtype=self.dtype, seed=_seed(rng), loss=self._loss_name)
         self.n_layers_ = len(hidden) + 2
         self.n_outputs_ = n_outputs
         self.n_iter_ = 0
         self.loss_curve_: list[float] = []
-        self.__dict__.pop("_optimizer", None)
+        self.validation_scores_: list[float] | None = None
+        self.best_validation_score_: float | None = None
+        self.best_loss_: float | None = None
+        self.__dict__.pop("_optimizer", None)  # a new network starts a new optimizer
 
     def _fit_epochs(self, X: np.ndarray, Y: np.ndarray, rng: np.random.RandomState,
                     incremental: bool) -> None:
@@ -256,12 +258,10 @@ class _BaseMLP(BaseEstimator):
         self.loss_curve_ += (self._loss_scale * np.asarray(history)).tolist()
         self.loss_ = self.loss_curve_[-1]
         self.n_iter_ += len(history)
-        if self.early_stopping:
+        if self.early_stopping:  # the weights kept are those of the best validation loss
             self.validation_scores_ = scores
-            self.best_validation_score_ = scores[history.best_epoch]
-            self.best_loss_ = None
+            self.best_validation_score_ = scores[int(history.best_epoch)]
         else:
-            self.validation_scores_ = self.best_validation_score_ = None
             self.best_loss_ = min(self.loss_curve_)
         if not incremental and history.stop == "done" and len(history) == self.max_iter:
             warnings.warn(f"{self.solver}: the maximum number of iterations max_iter="
@@ -282,8 +282,9 @@ class _BaseMLP(BaseEstimator):
         if self.solver == "rprop":
             return optim.Rprop(lr=self.learning_rate_init, weight_decay=weight_decay)
         if self.alpha != 0:
-            raise ValueError(f"solver='lm' has no L2 penalty: alpha must be 0, got {self.alpha}")
-        return "lm"
+            raise ValueError(f"solver='lm' has no L2 penalty: alpha must be 0, got "
+                             f"{self.alpha} (pass alpha=0)")
+        return optim.LevenbergMarquardt()
 
     def _fit_lbfgs(self, X: np.ndarray, Y: np.ndarray) -> None:
         """SciPy's L-BFGS-B on s·L + alpha/(2t)·||W||², exactly scikit-learn's objective."""
@@ -307,7 +308,6 @@ class _BaseMLP(BaseEstimator):
         self.loss_ = float(result.fun)
         self.loss_curve_ = curve or [self.loss_]
         self.best_loss_ = min(self.loss_curve_)
-        self.validation_scores_ = self.best_validation_score_ = None
         if not result.success:
             warnings.warn(f"lbfgs failed to converge after {result.nit} iterations: "
                           f"{result.message}", ConvergenceWarning, stacklevel=3)
@@ -320,18 +320,23 @@ class _BaseMLP(BaseEstimator):
         return self._net.forward(X)
 
     # ------------------------------------------------------------------ parameters
+    def _hidden_layer_sizes(self) -> list[int]:
+        """[l_1, …, l_{n−1}] from hidden_layer_sizes (an int or a sequence of ints >= 1)."""
+        sizes = self.hidden_layer_sizes
+        sizes = [sizes] if isinstance(sizes, numbers.Integral) else sizes
+        if isinstance(sizes, str) or not isinstance(sizes, (Sequence, np.ndarray)) or not all(
+                isinstance(l_i, numbers.Integral) and not isinstance(l_i, (bool, np.bool_))
+                and l_i >= 1 for l_i in sizes):
+            raise ValueError(f"hidden_layer_sizes must be an int >= 1 or a sequence of them, "
+                             f"got {self.hidden_layer_sizes!r}")
+        return [int(l_i) for l_i in sizes]
+
     def _check_params(self) -> None:
         """ValueError or TypeError naming the parameter, what was expected and what was given."""
         _check_choice("activation", self.activation, _ACTIVATIONS)
         _check_choice("solver", self.solver, _SOLVERS)
         _check_choice("dtype", _dtype_name(self.dtype), ("float64", "float32"))
-        sizes = ([self.hidden_layer_sizes] if isinstance(self.hidden_layer_sizes, numbers.Integral)
-                 else self.hidden_layer_sizes)
-        if isinstance(sizes, str) or not isinstance(sizes, (Sequence, np.ndarray)) or not all(
-                isinstance(l, numbers.Integral) and not isinstance(l, bool) and l >= 1
-                for l in sizes):
-            raise ValueError(f"hidden_layer_sizes must be an int >= 1 or a sequence of them, "
-                             f"got {self.hidden_layer_sizes!r}")
+        self._hidden_layer_sizes()
         if self.batch_size != "auto":
             _check_number("batch_size", self.batch_size, 1, None, integer=True)
         _check_number("max_iter", self.max_iter, 1, None, integer=True)
@@ -351,14 +356,7 @@ class _BaseMLP(BaseEstimator):
                 raise TypeError(f"{name} must be True or False, got {getattr(self, name)!r}")
 
 
-class MLPRegressor(RegressorMixin, _BaseMLP):
-    """Multi-layer perceptron regressor trained by fastprop, a drop-in for scikit-learn's.
-
-    Minimises the squared error, reported (``loss_curve_``) as scikit-learn does: half the
-    mean over all samples and outputs. fastprop trains on "mse", twice that; the learning
-    rate is scaled so that ``learning_rate_init`` means what it means in scikit-learn. See
-    the module documentation for the full mapping of the parameters.
-
+_PARAMETERS_DOC = """
     Parameters
     ----------
     hidden_layer_sizes : int or sequence of int, default (100,)
@@ -412,16 +410,27 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     best_loss_ : float or None
         The smallest training loss; None with early_stopping.
     validation_scores_ : list of float or None
-        R² on the validation set after every epoch, with early_stopping.
+        {score} on the validation set after every epoch, with early_stopping.
     best_validation_score_ : float or None
-        R² of the weights kept, with early_stopping.
+        {score} of the weights kept, with early_stopping.
     n_iter_ : int
         Epochs run (lbfgs: iterations).
     n_layers_, n_outputs_, n_features_in_ : int
+        Layers n + 1 (input and output included), l_n and l_0.
+    network_ : fastprop.Network
+        The trained network."""  # shared by both estimators; {score}: R² or accuracy
+
+
+class MLPRegressor(RegressorMixin, _BaseMLP):
+    __doc__ = f"""Multi-layer perceptron regressor: scikit-learn's, trained by fastprop.
+
+    Minimises the squared error, reported (``loss_curve_``) as scikit-learn does: half the
+    mean over all samples and outputs. fastprop trains on "mse", twice that, with the
+    learning rate scaled so that ``learning_rate_init`` means what it means in
+    scikit-learn. The module documentation maps every parameter to fastprop.
+{_PARAMETERS_DOC.replace("{score}", "R²")}
     out_activation_ : str
         "identity".
-    network_ : fastprop.Network
-        The trained network.
 
     Examples
     --------
@@ -464,28 +473,24 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         Z = self._outputs(X)
         return Z[:, 0] if Z.shape[1] == 1 else Z
 
-    def __sklearn_tags__(self):  # noqa: D105
+    def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
         return tags
 
 
 class MLPClassifier(ClassifierMixin, _BaseMLP):
-    """Multi-layer perceptron classifier trained by fastprop, a drop-in for scikit-learn's.
+    __doc__ = f"""Multi-layer perceptron classifier: scikit-learn's, trained by fastprop.
 
     Multiclass targets train softmax cross-entropy (fastprop's "cross_entropy"); binary and
     multilabel targets train sigmoid binary cross-entropy (fastprop's
-    "binary_cross_entropy"), summed over the labels as scikit-learn does. The parameters
-    and attributes are those of :class:`MLPRegressor`, plus:
-
-    Attributes
-    ----------
+    "binary_cross_entropy"), summed over the labels as scikit-learn does. The module
+    documentation maps every parameter to fastprop.
+{_PARAMETERS_DOC.replace("{score}", "Accuracy")}
     classes_ : ndarray
-        The class labels (for multilabel targets, the label indices).
+        The class labels (for multilabel targets, the label indices 0 … l_n − 1).
     out_activation_ : str
         "softmax" (multiclass) or "logistic" (binary, multilabel).
-    validation_scores_ : list of float or None
-        Accuracy on the validation set after every epoch, with early_stopping.
 
     Examples
     --------
@@ -576,15 +581,11 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return np.hstack([1 - P, P]) if Z.shape[1] == 1 else P
 
     def predict_log_proba(self, X: ArrayLike) -> np.ndarray:
-        """log of :meth:`predict_proba`, computed stably from the logits."""
-        Z = self._outputs(X)
-        if self.out_activation_ == "softmax":
-            return log_softmax(Z, axis=1)
-        if Z.shape[1] == 1:
-            return np.hstack([-np.logaddexp(0, Z), -np.logaddexp(0, -Z)])  # log(1 − p), log p
-        return -np.logaddexp(0, -Z)
+        """log of :meth:`predict_proba`: −inf where a probability underflows to 0, as sklearn."""
+        with np.errstate(divide="ignore"):
+            return np.log(self.predict_proba(X))
 
-    def __sklearn_tags__(self):  # noqa: D105
+    def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_label = True
         return tags
@@ -604,7 +605,7 @@ def _dtype_name(value: Any) -> Any:
         return value
 
 
-def _check_choice(name: str, value: Any, valid: Sequence[str]) -> None:
+def _check_choice(name: str, value: Any, valid: Collection[str]) -> None:
     if not isinstance(value, str) or value not in valid:
         raise ValueError(f"{name} must be one of {', '.join(map(repr, valid))}; got {value!r}")
 
