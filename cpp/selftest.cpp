@@ -1,9 +1,11 @@
 // A C++-only driver of the core: no Python anywhere. It checks the fast kernels against
 // the plain loops, the backward pass against central differences, training, and
 // Levenberg–Marquardt. Built with -DFASTPROP_SELFTEST=ON, and run under the sanitizers in CI.
+#include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <new>
 #include <vector>
 
 #include "kernels.hpp"
@@ -12,6 +14,17 @@
 #include "random.hpp"
 
 namespace fp = fastprop;
+
+// Every heap allocation of the process goes through here, so the test below can count them.
+std::atomic<long> allocations{0};
+
+void* operator new(std::size_t size) {
+    ++allocations;
+    if (void* p = std::malloc(size ? size : 1)) return p;
+    throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 
 namespace {
 
@@ -131,6 +144,39 @@ void levenberg_marquardt_fits_a_sine(fp::SplitMix64& rng) {
     check(E.back() < 1e-2 * E.front(), "LM lowers E a hundredfold", E.back() / E.front());
 }
 
+// Once a batch size has been seen, forward, gradient, step and fit allocate nothing.
+template <class T> void steady_state_allocates_nothing(fp::SplitMix64& rng) {
+    fp::Network<T> net(fp::Layout({20, 64, 32, 3}, true),
+                       {fp::Activation::sigmoid, fp::Activation::relu});
+    net.init(3);
+    const std::size_t t = 50;
+    std::vector<T> X(t * 20), Y(t * 3), out(t * 3), grad(net.n_params());
+    for (auto& x : X) x = T(rng.uniform());
+    for (auto& y : Y) y = T(rng.uniform());
+    fp::Workspace<T> ws;
+    fp::OptimizerConfig adam;
+    adam.method = fp::Method::adam;
+    std::vector<T> m(net.n_params()), v(net.n_params());
+    fp::OptimizerState<T> state{m.data(), v.data(), 0};
+    fp::FitOptions<T> options;
+    options.epochs = 3;
+    options.batch_size = 16;
+    options.shuffle = true;
+    std::vector<double> E(options.epochs);
+    const fp::FitRecord record{E.data(), nullptr, nullptr};
+    auto all_calls = [&] {
+        fp::forward(net, X.data(), t, out.data(), ws);
+        fp::gradient(net, X.data(), Y.data(), t, grad.data(), ws);
+        fp::step(net, X.data(), Y.data(), t, adam, state, ws);
+        fp::fit(net, X.data(), Y.data(), t, options, adam, state, record, ws, {});
+    };
+    all_calls();  // warm-up: the workspace grows to these sizes
+    const long before = allocations.load();
+    for (int k = 0; k < 100; ++k) all_calls();
+    const long count = allocations.load() - before;
+    check(count == 0, "allocations in steady state", double(count));
+}
+
 }  // namespace
 
 int main() {
@@ -140,6 +186,8 @@ int main() {
     training_lowers_the_loss<double>();
     training_lowers_the_loss<float>();
     levenberg_marquardt_fits_a_sine(rng);
+    steady_state_allocates_nothing<float>(rng);
+    steady_state_allocates_nothing<double>(rng);
     std::printf(failures ? "selftest: %d failed\n" : "selftest: all passed\n", failures);
     return failures ? EXIT_FAILURE : EXIT_SUCCESS;
 }
