@@ -206,6 +206,7 @@ struct Job {
     bool pack_a;            // copy A blocks into MR-row panels first
     size_t tasks_n;         // C split into tasks_m x tasks_n rectangles
     size_t m_step, n_step;  // their sizes, multiples of MR and NR
+    std::atomic<bool> out_of_memory{false};  // a task could not get its packing buffer
 };
 
 // C[m0:m1, n0:n1] of the job, on the calling thread.
@@ -245,9 +246,14 @@ void gemm_block(const Job<T>& job, size_t m0, size_t m1, size_t n0, size_t n1) {
 
 template <class T>
 void gemm_task(void* context, size_t i) {
-    const Job<T>& job = *static_cast<const Job<T>*>(context);
+    Job<T>& job = *static_cast<Job<T>*>(context);
     const size_t m0 = i / job.tasks_n * job.m_step, n0 = i % job.tasks_n * job.n_step;
-    gemm_block(job, m0, min_size(job.M, m0 + job.m_step), n0, min_size(job.N, n0 + job.n_step));
+    try {  // an exception must not escape a pool worker; the caller rethrows
+        gemm_block(job, m0, min_size(job.M, m0 + job.m_step), n0,
+                   min_size(job.N, n0 + job.n_step));
+    } catch (const std::bad_alloc&) {
+        job.out_of_memory.store(true);
+    }
 }
 
 // Below this many multiply-adds per thread, handing work to the pool costs more than it saves.
@@ -266,7 +272,7 @@ void gemm_blocked(Trans ta, Trans tb, size_t M, size_t N, size_t K, const T* A, 
     const Kernels<T>& kern = kernels<T>();
     // Even k slices of at most KC, so no short last slice.
     const size_t kc = ceil_div(K, ceil_div(K, kern.KC));
-    Job<T> job{&kern, ta, tb, M, N, K, A, lda, B, ldb, accumulate, C, ldc, kc, false, 1, M, N};
+    Job<T> job{&kern, ta, tb, M, N, K, A, lda, B, ldb, accumulate, C, ldc, kc, false, 1, M, N, {}};
     job.pack_a = pack_a_policy(N, kern.NR, ta);
 
     const size_t work = M * N * K;
@@ -283,6 +289,7 @@ void gemm_blocked(Trans ta, Trans tb, size_t M, size_t N, size_t K, const T* A, 
         const size_t tasks = job.tasks_n * ceil_div(M, job.m_step);
         if (tasks > 1) {
             threads::parallel_for(tasks, &gemm_task<T>, &job);
+            if (job.out_of_memory.load()) throw std::bad_alloc();
             return;
         }
     }
