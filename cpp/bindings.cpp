@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "gemm.hpp"
 #include "lm.hpp"
 #include "network.hpp"
 
@@ -452,6 +453,8 @@ PYBIND11_MODULE(_core, m) {
     m.doc() = "fastprop's C++ core: forward pass and backpropagation on one parameter buffer.";
     bind_network<double>(m, "Network64");
     bind_network<float>(m, "Network32");
+    m.def("set_num_threads", [](std::size_t k) { fp::set_num_threads(k); }, py::arg("k"));
+    m.def("get_num_threads", [] { return fp::get_num_threads(); });
     m.attr("activation_names") = fp::activation_names;
     m.attr("loss_names") = fp::loss_names;
 }

@@ -5,6 +5,8 @@
 // is summed in the same order whatever the thread count.
 #include "gemm.hpp"
 
+#include "cpu.hpp"
+
 #include <atomic>
 #include <cstdint>
 #include <new>
@@ -108,23 +110,18 @@ const Kernels<T>& portable_kernels() {
 
 std::atomic<bool> g_force_portable{false};
 
-bool cpu_has_avx2_fma() {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-#else
-    return false;
-#endif
-}
-
+#if defined(FASTPROP_AVX2)  // gemm_avx2.cpp is part of the build
 template <class T> const Kernels<T>& avx2_kernels();
 template <> const Kernels<float>& avx2_kernels<float>() { return gemm_detail::avx2_kernels_f32(); }
 template <> const Kernels<double>& avx2_kernels<double>() { return gemm_detail::avx2_kernels_f64(); }
+#endif
 
 template <class T>
 const Kernels<T>& kernels() {
-    static const bool avx2 = cpu_has_avx2_fma();
-    if (avx2 && !g_force_portable.load(std::memory_order_relaxed)) return avx2_kernels<T>();
+#if defined(FASTPROP_AVX2)
+    if (cpu_has_avx2_fma() && !g_force_portable.load(std::memory_order_relaxed))
+        return avx2_kernels<T>();
+#endif
     return portable_kernels<T>();
 }
 

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "gemm.hpp"
+
 namespace fastprop {
 
 template <class T>
@@ -51,17 +53,27 @@ void dense_backward_plain(T* dE_da, T* dE_dW, T* dE_db, const T* delta_next, con
     }
 }
 
-// Until a blocked matrix-matrix product sits beside them, the plain loops are the kernels.
+// The fast kernels: each product over the batch is one blocked matrix multiply.
 template <class T>
 void dense_forward(T* z_next, const T* a, const T* W, const T* b, std::size_t t,
                    std::size_t l_in, std::size_t l_out) {
-    dense_forward_plain(z_next, a, W, b, t, l_in, l_out);
+    if (b)
+        for (std::size_t s = 0; s < t; ++s) std::copy(b, b + l_out, z_next + s * l_out);
+    gemm(Trans::N, Trans::T, t, l_out, l_in, a, l_in, W, l_in, b != nullptr, z_next, l_out);
 }
 
 template <class T>
 void dense_backward(T* dE_da, T* dE_dW, T* dE_db, const T* delta_next, const T* a, const T* W,
                     std::size_t t, std::size_t l_in, std::size_t l_out, bool accumulate) {
-    dense_backward_plain(dE_da, dE_dW, dE_db, delta_next, a, W, t, l_in, l_out, accumulate);
+    if (dE_dW)  // δ_{i+1}ᵀ a_i: the sum over samples is the product's inner dimension
+        gemm(Trans::T, Trans::N, l_out, l_in, t, delta_next, l_out, a, l_in, accumulate, dE_dW,
+             l_in);
+    if (dE_db) {
+        if (!accumulate) std::fill(dE_db, dE_db + l_out, T(0));
+        for (std::size_t s = 0; s < t; ++s)
+            for (std::size_t j = 0; j < l_out; ++j) dE_db[j] += delta_next[s * l_out + j];
+    }
+    if (dE_da) gemm(Trans::N, Trans::N, t, l_in, l_out, delta_next, l_out, W, l_in, false, dE_da, l_in);
 }
 
 #define FASTPROP_INSTANTIATE(T)                                                               \

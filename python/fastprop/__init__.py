@@ -12,21 +12,23 @@ try:
 except PackageNotFoundError:  # running from a source tree
     __version__ = "0+unknown"
 
-__all__ = ["Network", "Trace", "History", "load", "save", "optim", "reference", "__version__"]
+__all__ = ["Network", "Trace", "History", "load", "save", "optim", "reference",
+           "set_num_threads", "get_num_threads", "__version__"]
 
 from . import reference
 
 try:
     from . import optim
     from .io import load, save
-    from .network import History, Network, Trace
+    from .network import History, Network, Trace, get_num_threads, set_num_threads
 except ImportError as _error:  # the compiled core is missing; fastprop.reference still works
     if "_core" not in str(_error):
         raise
     _missing_core = _error
 
     def __getattr__(name: str):
-        if name in ("Network", "Trace", "History", "load", "save", "optim"):
+        if name in ("Network", "Trace", "History", "load", "save", "optim", "set_num_threads",
+                    "get_num_threads"):
             raise ImportError(
                 "fastprop's compiled core (fastprop._core) is not built: install the package "
                 "with `pip install .` from the source tree, which compiles it. "

@@ -16,7 +16,25 @@ from numpy.typing import ArrayLike, DTypeLike
 from . import _core, optim
 from .reference import ACTIVATIONS, LOSSES
 
-__all__ = ["Network", "Trace", "History"]
+__all__ = ["Network", "Trace", "History", "set_num_threads", "get_num_threads"]
+
+
+def set_num_threads(k: int) -> None:
+    """Use k >= 1 threads for the matrix products of every network in this process.
+
+    The default is the environment variable FASTPROP_NUM_THREADS when set, else the number
+    of CPUs. Small products stay on one thread whatever k is. Results are bit-identical for
+    every k: each sum over samples is taken in the same order.
+    """
+    k = _check_count(k, "k")
+    if k < 1:
+        raise ValueError(f"k must be a positive number of threads, got {k}")
+    _core.set_num_threads(k)
+
+
+def get_num_threads() -> int:
+    """The number of threads the matrix products may use (see :func:`set_num_threads`)."""
+    return int(_core.get_num_threads())
 
 _DTYPES = {np.dtype(np.float64): _core.Network64, np.dtype(np.float32): _core.Network32}
 

@@ -1,0 +1,61 @@
+"""Threads change the speed of the core, never its results."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import fastprop
+
+
+@pytest.fixture
+def restore_threads():
+    before = fastprop.get_num_threads()
+    yield
+    fastprop.set_num_threads(before)
+
+
+def run_everything(dtype):
+    """Forward, gradient and a minibatch fit on products large enough to be split."""
+    rng = np.random.default_rng(0)
+    net = fastprop.Network([256, 512, 512, 16], "relu", bias=True, dtype=dtype, seed=1)
+    X = rng.standard_normal((600, 256)).astype(dtype)
+    Y = rng.standard_normal((600, 16)).astype(dtype)
+    z = net.forward(X)
+    E, dW, db = net.gradient(X, Y)
+    history = net.fit(X, Y, 2, lr=1e-4, batch_size=300, seed=0)
+    return [z, np.array([E]), *dW, *db, np.asarray(history), net.params.copy()]
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_results_are_bit_identical_for_any_thread_count(restore_threads, dtype):
+    results = {}
+    for k in (1, 2, 3):
+        fastprop.set_num_threads(k)
+        assert fastprop.get_num_threads() == k
+        results[k] = run_everything(dtype)
+    for k in (2, 3):
+        for a, b in zip(results[1], results[k]):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_environment_variable_sets_the_default():
+    code = "import fastprop; print(fastprop.get_num_threads())"
+    env = {**os.environ, "FASTPROP_NUM_THREADS": "3"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "3"
+
+
+@pytest.mark.parametrize("k, error, message", [
+    (0, ValueError, r"k must be a positive number of threads, got 0"),
+    (-2, ValueError, r"k must be >= 0, got -2"),
+    (1.5, TypeError, r"k must be an int, got float"),
+])
+def test_bad_thread_counts(k, error, message):
+    with pytest.raises(error, match=message):
+        fastprop.set_num_threads(k)
