@@ -53,9 +53,10 @@ template <class T> std::size_t block_rows(const Network<T>& net) {
 }
 
 // M = L Lᵀ in place (the lower triangle of row-major M becomes L); false when M is not
-// numerically positive definite.
-bool cholesky(double* M, std::size_t P) {
+// numerically positive definite. Polls every 64 columns (throws Interrupted).
+bool cholesky(double* M, std::size_t P, const Poll& poll) {
     for (std::size_t j = 0; j < P; ++j) {
+        if (j % 64 == 0) detail::check_poll(poll);
         double* L_j = M + j * P;
         for (std::size_t i = j; i < P; ++i) {
             double* L_i = M + i * P;
@@ -98,7 +99,7 @@ struct Normal {
 // E, and A = JᵀJ, g = Jᵀ r at the current parameters, block by block of rows.
 template <class T>
 double normal_equations(const Network<T>& net, const T* X, const T* Y, std::size_t t,
-                        Workspace<T>& ws, Normal& ne) {
+                        Workspace<T>& ws, Normal& ne, const Poll& poll) {
     const Layout& L = net.layout();
     const std::size_t P = net.n_params(), l_0 = L.l_in(), l_n = L.l_out(), n = net.n();
     const std::size_t block = block_rows(net);
@@ -110,6 +111,7 @@ double normal_equations(const Network<T>& net, const T* X, const T* Y, std::size
         detail::forward_rows(net, x, rows, ws, ws.z(n), true);
         E += loss_and_delta(net.loss(), ws.delta(n), ws.z(n), y, rows, l_n, t);
         for (std::size_t j = 0; j < l_n; ++j) {
+            detail::check_poll(poll);
             for (std::size_t s = 0; s < rows; ++s)
                 ne.r[s] = double(y[s * l_n + j]) - double(ws.z(n)[s * l_n + j]);
             jacobian_rows(net, x, rows, j, ws, ne.J.data(), P);
@@ -122,6 +124,36 @@ double normal_equations(const Network<T>& net, const T* X, const T* Y, std::size
         }
     }
     return E;
+}
+
+// One iteration from the parameters in `saved` (= the network's now): E_epoch receives E
+// there; the network ends at the accepted step, or at `saved` when μ ran out.
+template <class T>
+Stop lm_iteration(Network<T>& net, const T* X, const T* Y, std::size_t t, LmConfig& config,
+                  Workspace<T>& ws, Normal& ne, const std::vector<T>& saved, const Poll& poll,
+                  double& E_epoch) {
+    const std::size_t P = net.n_params();
+    E_epoch = normal_equations(net, X, Y, t, ws, ne, poll);
+    if (!std::isfinite(E_epoch) || !detail::all_finite(ne.g.data(), P)) return Stop::non_finite;
+    T* p = net.params();
+    while (true) {
+        detail::check_poll(poll);
+        ne.M = ne.A;
+        for (std::size_t k = 0; k < P; ++k) ne.M[k * P + k] += config.mu;
+        if (cholesky(ne.M.data(), P, poll)) {
+            ne.step = ne.g;
+            cholesky_solve(ne.M.data(), P, ne.step.data());
+            for (std::size_t k = 0; k < P; ++k) p[k] = T(double(saved[k]) + ne.step[k]);
+            const double E_new = loss(net, X, Y, t, ws, poll);
+            if (E_new < E_epoch) {
+                config.mu *= config.mu_dec;
+                return Stop::done;
+            }
+            std::copy(saved.begin(), saved.end(), p);
+        }
+        config.mu *= config.mu_inc;
+        if (config.mu > config.mu_max) return Stop::converged;
+    }
 }
 
 template <class T> void require_lm(const Network<T>& net) {
@@ -164,27 +196,13 @@ FitResult fit_lm(Network<T>& net, const T* X, const T* Y, std::size_t t,
     Normal ne(P, std::min(t, block_rows(net)));
     std::vector<T> saved(P);
     return detail::run_epochs(net, options, record, ws, hooks, [&](double& E_epoch) {
-        E_epoch = normal_equations(net, X, Y, t, ws, ne);
-        if (!std::isfinite(E_epoch)) return Stop::non_finite;
         T* p = net.params();
         std::copy(p, p + P, saved.begin());
-        while (true) {
-            if (hooks.poll && hooks.poll()) return Stop::interrupted;
-            ne.M = ne.A;
-            for (std::size_t k = 0; k < P; ++k) ne.M[k * P + k] += config.mu;
-            if (cholesky(ne.M.data(), P)) {
-                ne.step = ne.g;
-                cholesky_solve(ne.M.data(), P, ne.step.data());
-                for (std::size_t k = 0; k < P; ++k) p[k] = T(double(saved[k]) + ne.step[k]);
-                const double E_new = loss(net, X, Y, t, ws);
-                if (E_new < E_epoch) {
-                    config.mu *= config.mu_dec;
-                    return Stop::done;
-                }
-                std::copy(saved.begin(), saved.end(), p);
-            }
-            config.mu *= config.mu_inc;
-            if (config.mu > config.mu_max) return Stop::converged;
+        try {
+            return lm_iteration(net, X, Y, t, config, ws, ne, saved, hooks.poll, E_epoch);
+        } catch (const Interrupted&) {
+            std::copy(saved.begin(), saved.end(), p);  // back to the last completed update
+            return Stop::interrupted;
         }
     });
 }

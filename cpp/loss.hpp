@@ -38,6 +38,16 @@ inline const char* loss_name(Loss loss) {
     return "?";
 }
 
+// e^{a − b} without the rounding of a − b: e^x turns a relative error ε of x into a
+// relative error x·ε of the result, so the difference is taken exactly as hi + lo
+// (Knuth's TwoSum) and e^{hi + lo} = e^{hi} (1 + lo) to within lo².
+inline double exp_difference(double a, double b) {
+    const double hi = a - b;
+    const double b_virtual = a - hi;
+    const double lo = (a - (hi + b_virtual)) + (b_virtual - b);
+    return std::exp(hi) * (1.0 + lo);
+}
+
 // A mean loss divides by the batch size, so a sum over minibatches must weight each by its rows.
 inline bool is_mean(Loss loss) { return loss != Loss::sse; }
 
@@ -67,25 +77,27 @@ double loss_and_delta(Loss loss, T* delta_n, const T* z_n, const T* Y, std::size
             return E / (double(t) * double(l_n));
         }
         case Loss::cross_entropy: {
-            // E_s = lse(z) Σ_j p_j − Σ_j p_j z_j with lse(z) = log Σ_j e^{z_j}, taken stably
-            // about max_j z_j; δ_s = (softmax(z) Σ_j p_j − p) / t.
-            const T inv_t = T(1) / T(double(t));
+            // In double whatever T is, about m = max_j z_j (at j = k), each e^{z_j − m} from
+            // the exact difference: with rest = Σ_{j≠k} e^{z_j − m}, lse(z) = m + log1p(rest), so
+            //   E_s = Σ_j p_j (m − z_j) + (Σ_j p_j) log1p(rest)
+            // stays exact when the target is the largest logit (log of a sum near 1 would
+            // not), and δ_s = (softmax(z) Σ_j p_j − p) / t.
             for (std::size_t s = 0; s < rows; ++s) {
                 const T* z = z_n + s * l_n;
                 const T* p = Y + s * l_n;
                 T* d = delta_n + s * l_n;
-                const T z_max = *std::max_element(z, z + l_n);
-                T sum_exp = 0, sum_p = 0, p_dot_z = 0;
+                const std::size_t k = std::size_t(std::max_element(z, z + l_n) - z);
+                const double m = double(z[k]);
+                double rest = 0.0, sum_p = 0.0, p_gap = 0.0;
                 for (std::size_t j = 0; j < l_n; ++j) {
-                    d[j] = std::exp(z[j] - z_max);
-                    sum_exp += d[j];
-                    sum_p += p[j];
-                    p_dot_z += p[j] * (z[j] - z_max);
+                    if (j != k) rest += exp_difference(double(z[j]), m);
+                    sum_p += double(p[j]);
+                    p_gap += double(p[j]) * (m - double(z[j]));
                 }
-                const T log_sum_exp = std::log(sum_exp);  // lse(z) − max z
-                E += double(log_sum_exp) * double(sum_p) - double(p_dot_z);
+                E += p_gap + sum_p * std::log1p(rest);
+                const double scale = sum_p / (1.0 + rest);
                 for (std::size_t j = 0; j < l_n; ++j)
-                    d[j] = (d[j] / sum_exp * sum_p - p[j]) * inv_t;
+                    d[j] = T((exp_difference(double(z[j]), m) * scale - double(p[j])) / double(t));
             }
             return E / double(t);
         }

@@ -37,10 +37,17 @@ template <class T> void Network<T>::init(std::uint64_t seed) {
 }
 
 template <class T> std::size_t Workspace<T>::chunk_rows(const Layout& layout) {
-    // z, a and δ of every layer after the input, plus the gathered x and y: per row.
+    // Memory: z, a and δ of every layer after the input, plus the gathered x and y, per row.
     const std::size_t per_row = 3 * layout.units_after_input() + layout.l_in() + layout.l_out();
-    constexpr std::size_t budget = std::size_t(1) << 23;  // table entries
-    return std::clamp<std::size_t>(budget / per_row, 256, 8192);
+    constexpr std::size_t table_budget = std::size_t(1) << 23;  // entries
+    // Time: a chunk is the unit between two checks for Ctrl-C, so its forward and backward
+    // work (6 flops per weight per row) is kept near 12 GFLOP, well under 0.1 s here.
+    std::size_t weights = 0;
+    for (std::size_t i = 0; i < layout.n(); ++i) weights += layout[i].l_in * layout[i].l_out;
+    constexpr double flop_budget = 12e9;
+    const double by_time = flop_budget / (6.0 * double(std::max<std::size_t>(weights, 1)));
+    const std::size_t rows = std::min(table_budget / per_row, std::size_t(std::max(by_time, 1.0)));
+    return std::clamp<std::size_t>(rows, 64, 8192);
 }
 
 template <class T> void Workspace<T>::reserve(const Layout& layout, std::size_t rows) {
@@ -164,7 +171,10 @@ FitResult fit(Network<T>& net, const T* X, const T* Y, std::size_t t, const FitO
                 y = ws.y.data();
             }
             const double E = gradient(net, x, y, rows, ws.grad.data(), ws);
-            if (!std::isfinite(E)) return Stop::non_finite;
+            // A finite E can still have a NaN gradient (inf·0 from an infinite input into a
+            // saturated σ): either stops training before the update.
+            if (!std::isfinite(E) || !detail::all_finite(ws.grad.data(), net.n_params()))
+                return Stop::non_finite;
             update(config, state, net.params(), ws.grad.data(), net.n_params());
             E_epoch += is_mean(net.loss()) ? E * double(rows) / double(t) : E;
         }

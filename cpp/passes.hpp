@@ -64,6 +64,12 @@ double backward_rows(const Network<T>& net, const T* x, const T* y, std::size_t 
     return E;
 }
 
+template <class T> bool all_finite(const T* values, std::size_t count) {
+    bool finite = true;
+    for (std::size_t k = 0; k < count; ++k) finite &= std::isfinite(values[k]);
+    return finite;
+}
+
 inline void check_poll(const Poll& poll) {
     if (poll && poll()) throw Interrupted();
 }

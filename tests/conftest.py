@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
@@ -15,7 +17,7 @@ settings.register_profile("default", derandomize=True, deadline=None, max_exampl
                           suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("thorough", deadline=None, max_examples=1000,
                           suppress_health_check=[HealthCheck.too_slow])
-settings.load_profile("default")
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 # The core sums in a different order from the reference (batched matrix products instead of
 # per-sample vectors), so the two agree up to rounding. Errors are measured against the

@@ -527,8 +527,9 @@ class Network:
             raise out["error"]
         if stop == "non_finite":
             raise FloatingPointError(
-                f"the loss became NaN or infinite in epoch {len(self.history)}; parameters are "
-                f"left at the last finite state (try a smaller lr)")
+                f"the loss or its gradient became NaN or infinite in epoch {len(self.history)}; "
+                f"parameters are left at the last finite state (check the data for NaN or inf, "
+                f"or try a smaller lr)")
         return self.history
 
     def _validation(self, X, Y, validation_data, validation_fraction):
@@ -637,8 +638,10 @@ class Network:
         return Y
 
     def _convert(self, A: np.ndarray) -> np.ndarray:
-        # A copy only when the dtype, byte order, alignment or memory order needs one.
-        return np.require(A, dtype=self._dtype, requirements=("C", "A"))
+        # A copy only when the dtype, byte order, alignment or memory order needs one. Values
+        # beyond float32's range become ±inf, as IEEE says, without a warning.
+        with np.errstate(over="ignore"):
+            return np.require(A, dtype=self._dtype, requirements=("C", "A"))
 
 
 # ---------------------------------------------------------------------- validation
