@@ -53,10 +53,16 @@ void dense_backward_plain(T* dE_da, T* dE_dW, T* dE_db, const T* delta_next, con
     }
 }
 
+// Below this many multiply-adds a product is done by the plain loops: the blocked multiply's
+// dispatch costs more than such a product (tiny networks such as [2, 8, 8, 1] on 4 samples).
+constexpr std::size_t plain_max_work = 512;
+
 // The fast kernels: each product over the batch is one blocked matrix multiply.
 template <class T>
 void dense_forward(T* z_next, const T* a, const T* W, const T* b, std::size_t t,
                    std::size_t l_in, std::size_t l_out) {
+    if (t * l_in * l_out <= plain_max_work)
+        return dense_forward_plain(z_next, a, W, b, t, l_in, l_out);
     if (b)
         for (std::size_t s = 0; s < t; ++s) std::copy(b, b + l_out, z_next + s * l_out);
     gemm(Trans::N, Trans::T, t, l_out, l_in, a, l_in, W, l_in, b != nullptr, z_next, l_out);
@@ -65,6 +71,9 @@ void dense_forward(T* z_next, const T* a, const T* W, const T* b, std::size_t t,
 template <class T>
 void dense_backward(T* dE_da, T* dE_dW, T* dE_db, const T* delta_next, const T* a, const T* W,
                     std::size_t t, std::size_t l_in, std::size_t l_out, bool accumulate) {
+    if (t * l_in * l_out <= plain_max_work)
+        return dense_backward_plain(dE_da, dE_dW, dE_db, delta_next, a, W, t, l_in, l_out,
+                                    accumulate);
     if (dE_dW)  // δ_{i+1}ᵀ a_i: the sum over samples is the product's inner dimension
         gemm(Trans::T, Trans::N, l_out, l_in, t, delta_next, l_out, a, l_in, accumulate, dE_dW,
              l_in);

@@ -50,8 +50,11 @@ template <class T> std::size_t Workspace<T>::chunk_rows(const Layout& layout) {
     return std::clamp<std::size_t>(rows, 64, 8192);
 }
 
-template <class T> void Workspace<T>::reserve(const Layout& layout, std::size_t rows) {
+template <class T> void Workspace<T>::reserve_grad(const Layout& layout) {
     if (grad.size() != layout.n_params()) grad.assign(layout.n_params(), T(0));
+}
+
+template <class T> void Workspace<T>::reserve(const Layout& layout, std::size_t rows) {
     if (rows <= rows_ && z_.size() == layout.n() + 1) return;
     rows = std::max(rows, rows_);
     const std::size_t n = layout.n();
@@ -130,7 +133,7 @@ double gradient(const Network<T>& net, const T* X, const T* Y, std::size_t t, T*
 template <class T>
 double step(Network<T>& net, const T* X, const T* Y, std::size_t t, const OptimizerConfig& config,
             OptimizerState<T>& state, Workspace<T>& ws, const Poll& poll) {
-    ws.reserve(net.layout(), 0);
+    ws.reserve_grad(net.layout());
     const double E = gradient(net, X, Y, t, ws.grad.data(), ws, poll);
     update(config, state, net.params(), ws.grad.data(), net.n_params());
     return E;
@@ -145,6 +148,7 @@ FitResult fit(Network<T>& net, const T* X, const T* Y, std::size_t t, const FitO
     const std::size_t batch = options.batch_size == 0 ? t : std::min(options.batch_size, t);
     const bool gather = options.shuffle && batch < t;
     ws.reserve(L, std::min(batch, Workspace<T>::chunk_rows(L)));
+    ws.reserve_grad(L);
     if (gather) {
         ws.x.resize(batch * l_0);
         ws.y.resize(batch * l_n);

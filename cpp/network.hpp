@@ -56,9 +56,11 @@ public:
     // chunks of this many rows, so memory stays bounded whatever the batch size.
     static std::size_t chunk_rows(const Layout& layout);
 
-    // Make the table hold `rows` rows of every z_i, a_i, δ_i (1 <= i <= n) and the gradient
-    // buffer hold n_params entries. Grows, never shrinks.
+    // Make the table hold `rows` rows of every z_i, a_i, δ_i (1 <= i <= n). Grows, never
+    // shrinks.
     void reserve(const Layout& layout, std::size_t rows);
+    // Make the gradient buffer hold n_params entries (training needs it, inference not).
+    void reserve_grad(const Layout& layout);
     std::size_t rows() const { return rows_; }
 
     T* z(std::size_t i) { return table_.data() + z_[i]; }          // (rows, l_i), 1 <= i <= n
