@@ -111,7 +111,11 @@ void micro_kernel(size_t kc, const T* A, size_t rs_a, size_t cs_a, const T* Bp, 
     constexpr size_t L = V::lanes;
     typename V::R c0[mr], c1[mr];
 #pragma GCC unroll 6
-    for (size_t r = 0; r < mr; ++r) c0[r] = c1[r] = V::zero();
+    for (size_t r = 0; r < mr; ++r) {
+        c0[r] = c1[r] = V::zero();
+        _mm_prefetch(reinterpret_cast<const char*>(C + r * ldc), _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(C + r * ldc + 2 * L - 1), _MM_HINT_T0);
+    }
     const T* a = A;
     const T* b = Bp;
 #pragma GCC unroll 4

@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <stdexcept>
 #include <vector>
 
@@ -72,7 +73,12 @@ public:
     std::vector<T> x, y;              // a shuffled minibatch, gathered: (rows, l_0), (rows, l_n)
     std::vector<std::size_t> order;   // the sample order of the current epoch
 
+    // For the second half of a chunk that gradient() splits over two threads: a workspace of
+    // its own (table and gradient), made on first use and kept.
+    Workspace& half();
+
 private:
+    std::unique_ptr<Workspace> half_;
     std::vector<T> table_;
     std::vector<std::size_t> z_, a_, delta_;  // offsets into table_, indexed by layer
     std::size_t rows_ = 0;

@@ -53,6 +53,10 @@ void update(const OptimizerConfig& c, OptimizerState<T>& s, T* p, const T* g, st
     ++s.steps;
     switch (c.method) {
         case Method::sgd: {
+            if (c.momentum == 0.0 && c.weight_decay == 0.0) {  // the model's dW_i = −m ∂E/∂W_i
+                for (std::size_t k = 0; k < n; ++k) p[k] -= lr * g[k];
+                return;
+            }
             if (c.momentum == 0.0) {
                 for (std::size_t k = 0; k < n; ++k) p[k] -= lr * (g[k] + wd * p[k]);
                 return;

@@ -28,7 +28,11 @@ std::size_t threads_from_environment() {
     return k > 0 ? k : 1;
 }
 
-std::atomic<std::size_t> g_num_threads{0};  // 0: not yet read from the environment
+std::atomic<std::size_t> g_num_threads{0};
+
+// True on a thread while it runs a pool task (workers always): a parallel_for from inside a
+// task (a gemm inside a data-parallel training step) then runs serially on that thread.
+thread_local bool t_in_task = false;  // 0: not yet read from the environment
 
 void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)
@@ -95,6 +99,7 @@ public:
         }
         wake_.notify_all();
         // The caller takes tasks like any worker, so a worker that wakes late costs nothing.
+        t_in_task = true;
         for (;;) {
             std::size_t i = 0;
             {
@@ -105,6 +110,7 @@ public:
             task(context, i);
             done_.fetch_add(1, std::memory_order_acq_rel);
         }
+        t_in_task = false;
         const auto deadline = std::chrono::steady_clock::now() + spin_before_sleep;
         while (done_.load(std::memory_order_acquire) != n_tasks &&
                std::chrono::steady_clock::now() < deadline)
@@ -116,6 +122,7 @@ public:
 
 private:
     void work() {
+        t_in_task = true;
         std::unique_lock<std::mutex> lock(m_);
         for (;;) {
             if (stop_) return;
@@ -212,7 +219,7 @@ std::size_t get_num_threads() {
 namespace threads {
 
 void parallel_for(std::size_t n_tasks, Task task, void* context) {
-    Pool* p = n_tasks > 1 ? pool() : nullptr;
+    Pool* p = n_tasks > 1 && !t_in_task ? pool() : nullptr;
     if (p != nullptr && p->try_enter()) {
         p->run(n_tasks, task, context);
         p->leave();

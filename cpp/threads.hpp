@@ -10,7 +10,8 @@ using Task = void (*)(void* context, std::size_t i);
 // takes tasks too; up to n_tasks - 1 pool workers (created lazily, kept for the process) take
 // the rest. When another user thread holds the pool, everything runs on the caller instead, so
 // concurrent callers never wait on each other. Which thread runs task i is unspecified: tasks
-// must write disjoint outputs and not depend on the thread.
+// must write disjoint outputs, not depend on the thread and not throw. A parallel_for called
+// from inside a task runs serially on the thread running that task.
 void parallel_for(std::size_t n_tasks, Task task, void* context);
 
 }  // namespace threads

@@ -178,3 +178,23 @@ def test_large_batch_runs_in_chunks_with_the_same_result(rng):
     for i in range(net.n):
         assert_close(dW[i], sum(p[1][i] for p in parts), 1e-10, f"dE/dW_{i}")
     np.testing.assert_array_equal(net.forward(X)[-5000:], net.forward(X[-5000:]))
+
+
+@pytest.mark.parametrize("loss", ["sse", "mse", "cross_entropy"])
+@pytest.mark.parametrize("t", [16, 33, 101])
+def test_batch_split_in_halves_matches_reference(rng, loss, t):
+    # Small layers on a few dozen rows: the core runs the batch as two halves (two threads),
+    # each with its own table and gradient, and sums them; unequal halves for odd t.
+    net = fastprop.Network([64, 48, 32, 5], "sigmoid", bias=True, seed=4, loss=loss)
+    X, Y = random_batch(rng, net, t)
+    Y_ref = Y
+    if loss == "cross_entropy":  # labels for the core, their one-hot rows for the reference
+        Y = rng.integers(0, 5, size=t)
+        Y_ref = np.eye(5)[Y]
+    W, b = ref_params(net)
+    E, dW, db = net.gradient(X, Y)
+    E_ref, dW_ref, db_ref = reference.gradient(W, b, net.activations, X, Y_ref, loss)
+    assert_close(E, E_ref, RTOL[net.dtype], "E")
+    for i in range(net.n):
+        assert_close(dW[i], dW_ref[i], RTOL[net.dtype], f"dE/dW_{i}")
+        assert_close(db[i], db_ref[i], RTOL[net.dtype], f"dE/db_{i}")
