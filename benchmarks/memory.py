@@ -1,0 +1,73 @@
+"""Peak resident memory of fit on W4, against what it must hold.
+
+    python benchmarks/memory.py [--threads 2]
+
+Run in a fresh process (the peak, VmHWM, is per process; Linux only). The baseline is the
+peak after the interpreter, NumPy, fastprop and the data are loaded and the thread pool has
+run once on other data; what fit may add on top of it is the parameters, their gradient, the
+optimiser's state (none for plain SGD), one batch's workspace (z_i, δ_i for every layer
+after the input and a_i for the hidden ones, per row of the batch) and the matrix multiply's
+packing buffers (one per thread).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+import fastprop
+
+MiB = 2**20
+
+
+def peak_rss() -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    fastprop.set_num_threads(args.threads)
+
+    layers, batch, steps = (1024, 1024, 1024, 1024), 512, 20  # W4
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((batch, layers[0]), dtype=np.float32)
+    Y = rng.standard_normal((batch, layers[-1]), dtype=np.float32)
+    warm = fastprop.Network((8, 8), dtype="float32", seed=0)  # start the thread pool
+    warm.fit(np.ones((64, 8), np.float32), np.ones((64, 8), np.float32), 1, lr=1e-3)
+    del warm
+    baseline = peak_rss()
+
+    net = fastprop.Network(layers, "relu", bias=True, dtype="float32", seed=0)
+    net.fit(X, Y, steps, lr=3e-6, shuffle=False)
+    added = peak_rss() - baseline
+
+    item = np.dtype(np.float32).itemsize
+    P = net.n_params
+    n = len(layers) - 1
+    per_row = 2 * sum(layers[1:]) + sum(layers[1:n])  # z_i and δ_i for i >= 1, a_i hidden
+    # packed B (KC × NC) and packed A (KC × MC) of the AVX2 float kernels, per thread
+    packing = args.threads * (256 * 2048 + 256 * 96) * item
+    parts = {
+        "parameters": P * item,
+        "gradient": P * item,
+        "optimiser state (sgd)": 0,
+        f"workspace ({batch} rows x {per_row})": batch * per_row * item,
+        f"packing buffers ({args.threads} threads)": packing,
+    }
+    expected = sum(parts.values())
+    for name, size in parts.items():
+        print(f"{name:>32}: {size / MiB:7.2f} MiB")
+    print(f"{'expected':>32}: {expected / MiB:7.2f} MiB")
+    print(f"{'fit added to the peak':>32}: {added / MiB:7.2f} MiB "
+          f"({added / expected:.3f} of expected; baseline {baseline / MiB:.1f} MiB)")
+
+
+if __name__ == "__main__":
+    main()
