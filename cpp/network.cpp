@@ -5,10 +5,10 @@
 #include <exception>
 #include <numeric>
 
+#include "gemm.hpp"  // get_num_threads
 #include "kernels.hpp"
 #include "passes.hpp"
 #include "random.hpp"
-#include "gemm.hpp"  // get_num_threads
 #include "threads.hpp"
 
 namespace fastprop {

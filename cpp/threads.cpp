@@ -28,11 +28,11 @@ std::size_t threads_from_environment() {
     return k > 0 ? k : 1;
 }
 
-std::atomic<std::size_t> g_num_threads{0};
+std::atomic<std::size_t> g_num_threads{0};  // 0: not yet read from the environment
 
-// True on a thread while it runs a pool task (workers always): a parallel_for from inside a
-// task (a gemm inside a data-parallel training step) then runs serially on that thread.
-thread_local bool t_in_task = false;  // 0: not yet read from the environment
+// True on a thread while it runs pool tasks (on workers, always): a parallel_for from inside
+// a task (a gemm inside one half of a training step) then runs serially on that thread.
+thread_local bool t_in_task = false;
 
 void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)
