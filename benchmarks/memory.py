@@ -52,7 +52,8 @@ def main() -> None:
     P = net.n_params
     n = len(layers) - 1
     per_row = 2 * sum(layers[1:]) + sum(layers[1:n])  # z_i and δ_i for i >= 1, a_i hidden
-    # packed B (KC × NC) and packed A (KC × MC) of the AVX2 float kernels, per thread
+    # packed B (KC × NC) and packed A (KC × MC) of the AVX2 float kernels (cpp/gemm_avx2.cpp:
+    # MC, KC, NC = 96, 256, 2048), per thread
     packing = args.threads * (256 * 2048 + 256 * 96) * item
     parts = {
         "parameters": P * item,

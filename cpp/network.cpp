@@ -109,6 +109,20 @@ bool split_in_halves(const Layout& L, std::size_t rows) {
     return rows >= 16 && work >= halves_min_work && work <= halves_max_work;
 }
 
+// E of `rows` samples (of a batch of t) on one thread and, when dE_dparams is given, their
+// gradient written to (or, when accumulating, added to) it: the forward recurrence, then
+// the backward one or E alone.
+template <class T>
+double rows_pass(const Network<T>& net, const T* x, const T* y, std::size_t rows,
+                 std::size_t t, T* dE_dparams, Workspace<T>& ws, bool accumulate) {
+    const std::size_t n = net.n();
+    const bool backward = dE_dparams != nullptr;
+    detail::forward_rows(net, x, rows, ws, ws.z(n), backward);
+    return backward ? detail::backward_rows(net, x, y, rows, t, ws, dE_dparams, accumulate)
+                    : loss_and_delta(net.loss(), ws.delta(n), ws.z(n), y, rows,
+                                     net.layout().l_out(), t);
+}
+
 template <class T> struct Halves {
     const Network<T>& net;
     const T* x;
@@ -116,9 +130,8 @@ template <class T> struct Halves {
     std::size_t rows[2];
     std::size_t t;
     Workspace<T>* ws[2];
-    T* dE_dparams[2];
-    bool accumulate[2];
-    bool backward;  // false: the forward pass and E alone (loss)
+    T* dE_dparams[2];  // both null for E alone
+    bool accumulate;   // the first half adds to dE_dparams; the second always writes its own
     double E[2] = {0.0, 0.0};
     std::exception_ptr error[2];
 };
@@ -128,36 +141,27 @@ template <class T> void run_half(void* context, std::size_t k) {
     try {  // nothing may escape a pool task; the caller rethrows
         const Layout& L = job.net.layout();
         const std::size_t r0 = k == 0 ? 0 : job.rows[0];
-        const T* x = job.x + r0 * L.l_in();
-        const T* y = job.y + r0 * L.l_out();
-        const std::size_t n = job.net.n();
-        Workspace<T>& ws = *job.ws[k];
-        detail::forward_rows(job.net, x, job.rows[k], ws, ws.z(n), job.backward);
-        job.E[k] = job.backward
-                       ? detail::backward_rows(job.net, x, y, job.rows[k], job.t, ws,
-                                               job.dE_dparams[k], job.accumulate[k])
-                       : loss_and_delta(job.net.loss(), ws.delta(n), ws.z(n), y, job.rows[k],
-                                        L.l_out(), job.t);
+        job.E[k] = rows_pass(job.net, job.x + r0 * L.l_in(), job.y + r0 * L.l_out(), job.rows[k],
+                             job.t, job.dE_dparams[k], *job.ws[k], k == 0 && job.accumulate);
     } catch (...) {
         job.error[k] = std::current_exception();
     }
 }
 
-// The forward and backward passes of `rows` samples (of a batch of t) in two halves, the
-// first one's gradient written to (or, when accumulating, added to) dE_dparams, the second's
-// to its own buffer and then added: E and the gradient of the rows. With dE_dparams null,
-// the forward passes and E alone: the same E, bit for bit, as loss() must give.
+// rows_pass over one chunk, as two halves on two threads when split_in_halves says so: the
+// second half's gradient goes to its own buffer and is then added, and E is the sum of the
+// halves' in both loss() and gradient(), so the two give the same E bit for bit.
 template <class T>
-double halves(const Network<T>& net, const T* x, const T* y, std::size_t rows, std::size_t t,
-              T* dE_dparams, Workspace<T>& ws, bool accumulate) {
+double chunk_pass(const Network<T>& net, const T* x, const T* y, std::size_t rows,
+                  std::size_t t, T* dE_dparams, Workspace<T>& ws, bool accumulate) {
     const Layout& L = net.layout();
+    if (!split_in_halves(L, rows)) return rows_pass(net, x, y, rows, t, dE_dparams, ws, accumulate);
     const bool backward = dE_dparams != nullptr;
     Workspace<T>& other = ws.half();
-    const std::size_t first = rows - rows / 2;
     other.reserve(L, rows / 2);
     if (backward) other.reserve_grad(L);
-    Halves<T> job{net, x, y, {first, rows / 2}, t, {&ws, &other},
-                  {dE_dparams, other.grad.data()}, {accumulate, false}, backward, {0.0, 0.0}, {}};
+    Halves<T> job{net, x, y, {rows - rows / 2, rows / 2}, t, {&ws, &other},
+                  {dE_dparams, backward ? other.grad.data() : nullptr}, accumulate, {0.0, 0.0}, {}};
     if (get_num_threads() > 1) {
         threads::parallel_for(2, &run_half<T>, &job);
     } else {
@@ -166,9 +170,10 @@ double halves(const Network<T>& net, const T* x, const T* y, std::size_t rows, s
     }
     for (const std::exception_ptr& error : job.error)
         if (error) std::rethrow_exception(error);
-    if (!backward) return job.E[0] + job.E[1];
-    const T* g = other.grad.data();
-    for (std::size_t j = 0, P = net.n_params(); j < P; ++j) dE_dparams[j] += g[j];
+    if (backward) {
+        const T* g = other.grad.data();
+        for (std::size_t j = 0, P = net.n_params(); j < P; ++j) dE_dparams[j] += g[j];
+    }
     return job.E[0] + job.E[1];
 }
 
@@ -202,13 +207,7 @@ double loss(const Network<T>& net, const T* X, const T* Y, std::size_t t, Worksp
     for (std::size_t r0 = 0; r0 < t; r0 += chunk) {
         detail::check_poll(poll);
         const std::size_t rows = std::min(chunk, t - r0);
-        if (split_in_halves(L, rows)) {  // as gradient() sums E
-            E += halves<T>(net, X + r0 * L.l_in(), Y + r0 * L.l_out(), rows, t, nullptr, ws, false);
-            continue;
-        }
-        detail::forward_rows(net, X + r0 * L.l_in(), rows, ws, ws.z(net.n()), false);
-        E += loss_and_delta(net.loss(), ws.delta(net.n()), ws.z(net.n()), Y + r0 * L.l_out(), rows,
-                            L.l_out(), t);
+        E += chunk_pass<T>(net, X + r0 * L.l_in(), Y + r0 * L.l_out(), rows, t, nullptr, ws, false);
     }
     return E;
 }
@@ -224,14 +223,8 @@ double gradient(const Network<T>& net, const T* X, const T* Y, std::size_t t, T*
     for (std::size_t r0 = 0; r0 < t; r0 += chunk) {
         detail::check_poll(poll);
         const std::size_t rows = std::min(chunk, t - r0);
-        const T* x = X + r0 * L.l_in();
-        const T* y = Y + r0 * L.l_out();
-        if (split_in_halves(L, rows)) {
-            E += halves(net, x, y, rows, t, dE_dparams, ws, r0 > 0);
-            continue;
-        }
-        detail::forward_rows(net, x, rows, ws, ws.z(net.n()), true);
-        E += detail::backward_rows(net, x, y, rows, t, ws, dE_dparams, r0 > 0);
+        E += chunk_pass(net, X + r0 * L.l_in(), Y + r0 * L.l_out(), rows, t, dE_dparams, ws,
+                        r0 > 0);
     }
     return E;
 }
