@@ -1,7 +1,7 @@
 // Blocked gemm after Goto / BLIS: for each (NC) column block of C and (KC) slice of k, pack
 // op(B) (KC, NC) once into panels of NR columns, then sweep (MC) row blocks of A, which the
 // micro-kernel reads in place (a broadcast load takes any stride, so A needs no packing).
-// Threads split C into disjoint column (else row) ranges; k is never split, so every C element
+// Threads split C into disjoint row or column ranges; k is never split, so every C element
 // is summed in the same order whatever the thread count.
 #include "gemm.hpp"
 
@@ -199,6 +199,7 @@ struct Job {
     bool accumulate;
     T* C;
     size_t ldc;
+    Epilogue<T> epilogue;
     size_t kc;              // nominal k slice, a function of K alone (the summation order)
     bool pack_a;            // copy A blocks into MR-row panels first
     size_t tasks_n;         // C split into tasks_m x tasks_n rectangles
@@ -225,6 +226,7 @@ void gemm_block(const Job<T>& job, size_t m0, size_t m1, size_t n0, size_t n1) {
             kern.pack_b(Bp, job.tb, job.B, job.ldb, p, kc, jc, nc);
             // the first slice writes C unless accumulating; later slices add to it
             const bool add = job.accumulate || p > 0;
+            const bool last = p + kc == job.K;
             for (size_t ic = m0; ic < m1; ic += kern.MC) {
                 const size_t mc = min_size(kern.MC, m1 - ic);
                 T* c = job.C + ic * job.ldc + jc;
@@ -236,6 +238,8 @@ void gemm_block(const Job<T>& job, size_t m0, size_t m1, size_t n0, size_t n1) {
                     kern.macro_kernel(mc, nc, kc, job.A + ic * rs_a + p * cs_a, kern.MR * rs_a,
                                       rs_a, cs_a, Bp, c, job.ldc, add);
                 }
+                if (last && job.epilogue.apply)  // the (MC, NC) block is done and in L2
+                    job.epilogue.apply(job.epilogue.context, c, job.ldc, ic, mc, jc, nc);
             }
         }
     }
@@ -265,20 +269,24 @@ bool pack_a_policy(size_t N, size_t NR, Trans ta) {
 
 template <class T>
 void gemm_blocked(Trans ta, Trans tb, size_t M, size_t N, size_t K, const T* A, size_t lda,
-                  const T* B, size_t ldb, bool accumulate, T* C, size_t ldc) {
+                  const T* B, size_t ldb, bool accumulate, T* C, size_t ldc,
+                  const Epilogue<T>& epilogue) {
     const Kernels<T>& kern = kernels<T>();
     // Even k slices of at most KC, so no short last slice.
     const size_t kc = ceil_div(K, ceil_div(K, kern.KC));
-    Job<T> job{&kern, ta, tb, M, N, K, A, lda, B, ldb, accumulate, C, ldc, kc, false, 1, M, N, {}};
+    Job<T> job{&kern, ta, tb, M, N, K, A, lda, B, ldb, accumulate, C, ldc, epilogue, kc,
+               false, 1, M, N, {}};
     job.pack_a = pack_a_policy(N, kern.NR, ta);
 
     const size_t work = M * N * K;
     size_t threads = min_size(get_num_threads(), work / parallel_min_work_per_thread);
     if (threads > 1) {
-        // Split columns first: each thread then packs only its own part of B. Rows next,
-        // where each thread packs all of B, so only when the columns run out.
+        // Split the longer side of C: a column split has every thread pack (or read) all of
+        // A, (M, K), a row split all of B, (K, N), so this repeats the smaller operand.
+        // Measured (2 threads, Zen 4): inference on 4096 rows of [784, 256, 256, 10],
+        // 126-131 GF/s split by columns, 135-149 by rows.
         const size_t n_panels = ceil_div(N, kern.NR), m_panels = ceil_div(M, kern.MR);
-        const size_t tasks_n = min_size(threads, n_panels);
+        const size_t tasks_n = M > N ? 1 : min_size(threads, n_panels);
         const size_t tasks_m = min_size(threads / tasks_n, m_panels);
         job.n_step = ceil_div(n_panels, tasks_n) * kern.NR;
         job.m_step = ceil_div(m_panels, tasks_m) * kern.MR;
@@ -301,23 +309,24 @@ void use_portable_kernels(bool portable) { g_force_portable.store(portable); }
 
 template <class T>
 void gemm(Trans ta, Trans tb, size_t M, size_t N, size_t K, const T* A, size_t lda, const T* B,
-          size_t ldb, bool accumulate, T* C, size_t ldc) {
+          size_t ldb, bool accumulate, T* C, size_t ldc, const Epilogue<T>& epilogue) {
     if (M == 0 || N == 0) return;
-    if (K == 0) {
-        if (!accumulate)
+    if (K == 0 || M * N * K <= direct_max_work) {
+        if (K > 0)
+            gemm_direct(ta, tb, M, N, K, A, lda, B, ldb, accumulate, C, ldc);
+        else if (!accumulate)
             for (size_t i = 0; i < M; ++i)
                 for (size_t j = 0; j < N; ++j) C[i * ldc + j] = T(0);
+        if (epilogue.apply) epilogue.apply(epilogue.context, C, ldc, 0, M, 0, N);
         return;
     }
-    if (M * N * K <= direct_max_work)
-        gemm_direct(ta, tb, M, N, K, A, lda, B, ldb, accumulate, C, ldc);
-    else
-        gemm_blocked(ta, tb, M, N, K, A, lda, B, ldb, accumulate, C, ldc);
+    gemm_blocked(ta, tb, M, N, K, A, lda, B, ldb, accumulate, C, ldc, epilogue);
 }
 
 template void gemm<float>(Trans, Trans, size_t, size_t, size_t, const float*, size_t,
-                          const float*, size_t, bool, float*, size_t);
+                          const float*, size_t, bool, float*, size_t, const Epilogue<float>&);
 template void gemm<double>(Trans, Trans, size_t, size_t, size_t, const double*, size_t,
-                           const double*, size_t, bool, double*, size_t);
+                           const double*, size_t, bool, double*, size_t,
+                           const Epilogue<double>&);
 
 }  // namespace fastprop

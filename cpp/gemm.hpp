@@ -5,7 +5,18 @@ namespace fastprop {
 
 enum class Trans { N, T };
 
-// C (M, N) = op(A) op(B) (+ C when accumulate), row-major with leading dimensions.
+// Work on finished blocks of C, done by the thread that computed each block while it is still
+// in cache: apply(context, C + i0 * ldc + j0, ldc, i0, m, j0, n) for rows [i0, i0 + m) and
+// columns [j0, j0 + n) of C, once per element, after its sum is complete. Blocks run on any
+// thread in any order, so apply may write only to its block (and to places that match it).
+template <class T> struct Epilogue {
+    void (*apply)(const void* context, T* C_block, std::size_t ldc, std::size_t i0,
+                  std::size_t m, std::size_t j0, std::size_t n) = nullptr;
+    const void* context = nullptr;
+};
+
+// C (M, N) = op(A) op(B) (+ C when accumulate), row-major with leading dimensions, then
+// epilogue (when given) on every block of C.
 // op(A) is (M, K): A is (M, K) with lda>=K when ta == N, (K, M) with lda>=M when ta == T.
 // op(B) is (K, N): B is (K, N) with ldb>=N when tb == N, (N, K) with ldb>=K when tb == T.
 // K == 0 writes zeros (or leaves C when accumulate). M or N == 0 does nothing.
@@ -14,7 +25,7 @@ enum class Trans { N, T };
 template <class T>
 void gemm(Trans ta, Trans tb, std::size_t M, std::size_t N, std::size_t K,
           const T* A, std::size_t lda, const T* B, std::size_t ldb,
-          bool accumulate, T* C, std::size_t ldc);
+          bool accumulate, T* C, std::size_t ldc, const Epilogue<T>& epilogue = {});
 
 // Threads used by gemm (the process-wide pool). 1 <= k; default: the env var
 // FASTPROP_NUM_THREADS if set to a positive integer, else std::thread::hardware_concurrency().

@@ -57,23 +57,81 @@ void dense_backward_plain(T* dE_da, T* dE_dW, T* dE_db, const T* delta_next, con
 // dispatch costs more than such a product (tiny networks such as [2, 8, 8, 1] on 4 samples).
 constexpr std::size_t plain_max_work = 512;
 
-// The fast kernels: each product over the batch is one blocked matrix multiply.
+namespace {
+
+// The work after a layer's product, done by gemm on each block of the result while the block
+// is in cache (rows [i0, i0 + m), columns [j0, j0 + n) of a (t, ld) result), or by the
+// plain path on the whole of it.
+template <class T> struct ForwardTail {
+    const T* b;
+    const Activate<T>* activate;
+    std::size_t l_out;
+};
+
+template <class T>
+void forward_tail(const void* context, T* z, std::size_t ldz, std::size_t i0, std::size_t m,
+                  std::size_t j0, std::size_t n) {
+    const ForwardTail<T>& tail = *static_cast<const ForwardTail<T>*>(context);
+    if (tail.b) {
+        const T* __restrict b = tail.b + j0;
+        for (std::size_t r = 0; r < m; ++r) {
+            T* __restrict z_r = z + r * ldz;
+            for (std::size_t j = 0; j < n; ++j) z_r[j] += b[j];
+        }
+    }
+    const Activate<T>* act = tail.activate;
+    if (act == nullptr) return;
+    T* a = act->a_next + i0 * tail.l_out + j0;
+    const bool whole_rows = n == ldz && n == tail.l_out;  // one contiguous run
+    for (std::size_t r = 0, runs = whole_rows ? 1 : m, len = whole_rows ? m * n : n; r < runs;
+         ++r) {
+        if (act->keep_prime)
+            apply_sigma_keep_prime(act->sigma, a + r * tail.l_out, z + r * ldz, len);
+        else
+            apply_sigma(act->sigma, a + r * tail.l_out, z + r * ldz, len);
+    }
+}
+
+template <class T>
+void prime_tail(const void* sigma_prime, T* delta, std::size_t ld, std::size_t i0, std::size_t m,
+                std::size_t j0, std::size_t n) {
+    for (std::size_t r = 0; r < m; ++r) {
+        const T* __restrict s = static_cast<const T*>(sigma_prime) + (i0 + r) * ld + j0;
+        T* __restrict d = delta + r * ld;
+        for (std::size_t j = 0; j < n; ++j) d[j] *= s[j];
+    }
+}
+
+}  // namespace
+
+// The fast kernels: each product over the batch is one blocked matrix multiply, the bias and
+// σ (or σ') applied to each block of its result as it is finished.
 template <class T>
 void dense_forward(T* z_next, const T* a, const T* W, const T* b, std::size_t t,
-                   std::size_t l_in, std::size_t l_out) {
-    if (t * l_in * l_out <= plain_max_work)
-        return dense_forward_plain(z_next, a, W, b, t, l_in, l_out);
-    if (b)
-        for (std::size_t s = 0; s < t; ++s) std::copy(b, b + l_out, z_next + s * l_out);
-    gemm(Trans::N, Trans::T, t, l_out, l_in, a, l_in, W, l_in, b != nullptr, z_next, l_out);
+                   std::size_t l_in, std::size_t l_out, const Activate<T>* activate) {
+    if (t * l_in * l_out <= plain_max_work) {
+        dense_forward_plain(z_next, a, W, b, t, l_in, l_out);
+        if (activate) {
+            const ForwardTail<T> tail{nullptr, activate, l_out};
+            forward_tail<T>(&tail, z_next, l_out, 0, t, 0, l_out);
+        }
+        return;
+    }
+    const ForwardTail<T> tail{b, activate, l_out};
+    const bool any = b != nullptr || activate != nullptr;
+    gemm(Trans::N, Trans::T, t, l_out, l_in, a, l_in, W, l_in, false, z_next, l_out,
+         any ? Epilogue<T>{&forward_tail<T>, &tail} : Epilogue<T>{});
 }
 
 template <class T>
 void dense_backward(T* dE_da, T* dE_dW, T* dE_db, const T* delta_next, const T* a, const T* W,
-                    std::size_t t, std::size_t l_in, std::size_t l_out, bool accumulate) {
-    if (t * l_in * l_out <= plain_max_work)
-        return dense_backward_plain(dE_da, dE_dW, dE_db, delta_next, a, W, t, l_in, l_out,
-                                    accumulate);
+                    std::size_t t, std::size_t l_in, std::size_t l_out, bool accumulate,
+                    const T* sigma_prime) {
+    if (t * l_in * l_out <= plain_max_work) {
+        dense_backward_plain(dE_da, dE_dW, dE_db, delta_next, a, W, t, l_in, l_out, accumulate);
+        if (dE_da && sigma_prime) prime_tail<T>(sigma_prime, dE_da, l_in, 0, t, 0, l_in);
+        return;
+    }
     if (dE_dW)  // δ_{i+1}ᵀ a_i: the sum over samples is the product's inner dimension
         gemm(Trans::T, Trans::N, l_out, l_in, t, delta_next, l_out, a, l_in, accumulate, dE_dW,
              l_in);
@@ -82,14 +140,16 @@ void dense_backward(T* dE_da, T* dE_dW, T* dE_db, const T* delta_next, const T* 
         for (std::size_t s = 0; s < t; ++s)
             for (std::size_t j = 0; j < l_out; ++j) dE_db[j] += delta_next[s * l_out + j];
     }
-    if (dE_da) gemm(Trans::N, Trans::N, t, l_in, l_out, delta_next, l_out, W, l_in, false, dE_da, l_in);
+    if (dE_da)
+        gemm(Trans::N, Trans::N, t, l_in, l_out, delta_next, l_out, W, l_in, false, dE_da, l_in,
+             sigma_prime ? Epilogue<T>{&prime_tail<T>, sigma_prime} : Epilogue<T>{});
 }
 
 #define FASTPROP_INSTANTIATE(T)                                                               \
     template void dense_forward<T>(T*, const T*, const T*, const T*, std::size_t, std::size_t, \
-                                   std::size_t);                                              \
+                                   std::size_t, const Activate<T>*);                          \
     template void dense_backward<T>(T*, T*, T*, const T*, const T*, const T*, std::size_t,     \
-                                    std::size_t, std::size_t, bool);                          \
+                                    std::size_t, std::size_t, bool, const T*);                \
     template void dense_forward_plain<T>(T*, const T*, const T*, const T*, std::size_t,        \
                                          std::size_t, std::size_t);                           \
     template void dense_backward_plain<T>(T*, T*, T*, const T*, const T*, const T*,            \

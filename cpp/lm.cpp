@@ -40,8 +40,7 @@ void jacobian_rows(const Network<T>& net, const T* x, std::size_t rows, std::siz
         }
         if (i >= 1) {
             dense_backward<T>(ws.delta(i), nullptr, nullptr, delta_next, a_i, net.W(i), rows,
-                              sl.l_in, sl.l_out, false);
-            detail::multiply_prime(ws.delta(i), ws.z(i), rows * sl.l_in);
+                              sl.l_in, sl.l_out, false, ws.z(i));  // δ_i, with ⊙ σ'(z_i)
         }
     }
 }

@@ -27,21 +27,14 @@ void forward_rows(const Network<T>& net, const T* x, std::size_t rows, Workspace
     const T* a_i = x;  // a_0 = x
     for (std::size_t i = 0; i < n; ++i) {
         const LayerSlice& s = L[i];
-        T* z_next = i + 1 == n ? z_n_out : ws.z(i + 1);
-        dense_forward(z_next, a_i, net.W(i), net.b(i), rows, s.l_in, s.l_out);
-        if (i + 1 < n) {
-            if (keep_prime)
-                apply_sigma_keep_prime(net.sigma(i + 1), ws.a(i + 1), z_next, rows * s.l_out);
-            else
-                apply_sigma(net.sigma(i + 1), ws.a(i + 1), z_next, rows * s.l_out);
-            a_i = ws.a(i + 1);
+        if (i + 1 == n) {
+            dense_forward(z_n_out, a_i, net.W(i), net.b(i), rows, s.l_in, s.l_out);
+            break;
         }
+        const Activate<T> activate{net.sigma(i + 1), ws.a(i + 1), keep_prime};
+        dense_forward(ws.z(i + 1), a_i, net.W(i), net.b(i), rows, s.l_in, s.l_out, &activate);
+        a_i = ws.a(i + 1);
     }
-}
-
-// δ ⊙= σ'(z), from the σ' that forward_rows kept in place of z.
-template <class T> void multiply_prime(T* delta, const T* sigma_prime, std::size_t count) {
-    for (std::size_t k = 0; k < count; ++k) delta[k] *= sigma_prime[k];
 }
 
 // The backward dynamic programme for `rows` samples (of a batch of t), after
@@ -61,8 +54,8 @@ double backward_rows(const Network<T>& net, const T* x, const T* y, std::size_t 
         const T* a_i = i == 0 ? x : ws.a(i);
         T* dE_db = L.bias() ? dE_dparams + s.b : nullptr;
         dense_backward(i >= 1 ? ws.delta(i) : nullptr, dE_dparams + s.W, dE_db, ws.delta(i + 1),
-                       a_i, net.W(i), rows, s.l_in, s.l_out, accumulate);
-        if (i >= 1) multiply_prime(ws.delta(i), ws.z(i), rows * s.l_in);
+                       a_i, net.W(i), rows, s.l_in, s.l_out, accumulate,
+                       i >= 1 ? ws.z(i) : nullptr);
     }
     return E;
 }

@@ -49,10 +49,44 @@ double max_abs_diff(const std::vector<double>& a, const std::vector<double>& b) 
     return worst;
 }
 
+// σ and σ' fused into the products (run on each block of the result) against the same
+// steps one after the other.
+void fused_tails_match_separate_steps(fp::SplitMix64& rng, std::size_t t, std::size_t l_in,
+                                      std::size_t l_out) {
+    auto a = uniform(rng, t * l_in), W = uniform(rng, l_out * l_in);
+    auto b = uniform(rng, l_out), delta = uniform(rng, t * l_out);
+    std::vector<double> z_plain(t * l_out);
+    fp::dense_forward_plain(z_plain.data(), a.data(), W.data(), b.data(), t, l_in, l_out);
+    for (bool keep_prime : {false, true}) {
+        std::vector<double> z(t * l_out), a_next(t * l_out), z_s = z_plain, a_s(t * l_out);
+        const fp::Activate<double> act{fp::Activation::sigmoid, a_next.data(), keep_prime};
+        fp::dense_forward(z.data(), a.data(), W.data(), b.data(), t, l_in, l_out, &act);
+        if (keep_prime)
+            fp::apply_sigma_keep_prime(act.sigma, a_s.data(), z_s.data(), t * l_out);
+        else
+            fp::apply_sigma(act.sigma, a_s.data(), z_s.data(), t * l_out);
+        check(max_abs_diff(a_next, a_s) < 1e-12, "dense_forward then σ", max_abs_diff(a_next, a_s));
+        check(max_abs_diff(z, z_s) < 1e-12, keep_prime ? "dense_forward keeps σ'" : "dense_forward keeps z",
+              max_abs_diff(z, z_s));
+    }
+    auto prime = uniform(rng, t * l_in);
+    std::vector<double> da(t * l_in), da_p(t * l_in);
+    fp::dense_backward<double>(da.data(), nullptr, nullptr, delta.data(), a.data(), W.data(), t, l_in,
+                       l_out, false, prime.data());
+    fp::dense_backward_plain<double>(da_p.data(), nullptr, nullptr, delta.data(), a.data(), W.data(), t,
+                             l_in, l_out, false);
+    for (std::size_t k = 0; k < da_p.size(); ++k) da_p[k] *= prime[k];
+    check(max_abs_diff(da, da_p) < 1e-12, "dense_backward then ⊙ σ'", max_abs_diff(da, da_p));
+}
+
 void kernels_match_plain_loops(fp::SplitMix64& rng) {
+    // wider than a column block of the product (1024 doubles): blocks of part of a row
+    fused_tails_match_separate_steps(rng, 40, 300, 1100);
+    fused_tails_match_separate_steps(rng, 1100, 300, 40);
     for (std::size_t t : {1, 3, 17, 64})
         for (std::size_t l_in : {1, 5, 33})
             for (std::size_t l_out : {1, 8, 40}) {
+                fused_tails_match_separate_steps(rng, t, l_in, l_out);
                 auto a = uniform(rng, t * l_in), W = uniform(rng, l_out * l_in);
                 auto b = uniform(rng, l_out), delta = uniform(rng, t * l_out);
                 std::vector<double> z(t * l_out), z_plain(t * l_out);

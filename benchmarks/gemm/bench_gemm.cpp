@@ -218,6 +218,7 @@ int main(int argc, char** argv) {
              {{2, 8, 8, 1}, 4}, {{64, 64, 64, 10}, 32}, {{784, 256, 256, 10}, 128},
              {{1024, 1024, 1024, 1024}, 512}})
         for (Row& r : network_rows(layers, t)) rows.push_back(r);
+    rows.push_back(network_rows({784, 256, 256, 10}, 4096)[0]);  // inference chunk (W5)
     for (size_t n : {256, 512, 1024, 2048})
         rows.push_back({"square " + std::to_string(n) + " (N,N)", {{Trans::N, Trans::N, n, n, n}}});
     const int repeats = quick ? 5 : 15, rounds = quick ? 2 : 3;

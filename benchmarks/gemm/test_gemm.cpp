@@ -1,6 +1,7 @@
 // Correctness of fastprop::gemm against a plain triple loop: every size 0..70 in each dimension,
 // all four (ta, tb), padded leading dimensions, accumulate on and off, float and double, both
-// kernel paths; bit-identical results for 1, 2 and 3 threads; concurrent callers; fork.
+// kernel paths; bit-identical results for 1, 2 and 3 threads; the epilogue called once per
+// element of C after its sum is complete; concurrent callers; fork.
 // Exits non-zero on the first failure class, printing what failed.
 #include <sys/wait.h>
 #include <unistd.h>
@@ -121,6 +122,49 @@ void check_against_loop(const Case<T>& c, const std::vector<T>& C) {
         fail(describe(c) + " wrote past the end of C");
 }
 
+// The epilogue must see each element of C exactly once, inside C, after its sum is complete:
+// this one counts its visits and doubles what it finds (exact), so the result must be
+// twice the result without an epilogue, bit for bit.
+template <class T> struct Visits {
+    const T* C;
+    size_t M, N, ldc;
+    std::vector<int> count;
+    bool outside = false;
+};
+
+template <class T>
+void double_and_count(const void* context, T* block, size_t ldc, size_t i0, size_t m, size_t j0,
+                      size_t n) {
+    Visits<T>& v = *static_cast<Visits<T>*>(const_cast<void*>(context));
+    if (ldc != v.ldc || i0 + m > v.M || j0 + n > v.N || block != v.C + i0 * ldc + j0) {
+        v.outside = true;
+        return;
+    }
+    for (size_t r = 0; r < m; ++r)
+        for (size_t j = 0; j < n; ++j) {
+            ++v.count[(i0 + r) * v.N + j0 + j];
+            block[r * ldc + j] *= T(2);
+        }
+}
+
+template <class T>
+void check_epilogue(const Case<T>& c, const std::vector<T>& plain) {
+    std::vector<T> C = c.C0;
+    Visits<T> visits{C.data(), c.M, c.N, c.ldc, std::vector<int>(c.M * c.N, 0)};
+    fastprop::gemm<T>(c.ta, c.tb, c.M, c.N, c.K, c.A.data(), c.lda, c.B.data(), c.ldb,
+                      c.accumulate, C.data(), c.ldc, {&double_and_count<T>, &visits});
+    if (visits.outside) return fail(describe(c) + " epilogue given a block outside C");
+    for (size_t i = 0; i < c.M; ++i)
+        for (size_t j = 0; j < c.N; ++j) {
+            const T twice = plain[i * c.ldc + j] * T(2);
+            if (visits.count[i * c.N + j] != 1)
+                return fail(describe(c) + " epilogue visited an element " +
+                            std::to_string(visits.count[i * c.N + j]) + " times");
+            if (std::memcmp(&C[i * c.ldc + j], &twice, sizeof(T)) != 0)
+                return fail(describe(c) + " epilogue saw an unfinished sum");
+        }
+}
+
 constexpr Trans trans_values[2] = {Trans::N, Trans::T};
 
 template <class T>
@@ -129,7 +173,9 @@ void check_shape(size_t M, size_t N, size_t K, size_t variant) {
         for (Trans tb : trans_values) {
             const Case<T> c = make_case<T>(ta, tb, M, N, K, variant % 3 == 0 ? 0 : 3 + variant % 5,
                                            variant % 2 == 1);
-            check_against_loop(c, run(c));
+            const std::vector<T> C = run(c);
+            check_against_loop(c, C);
+            if (variant % 4 == 0) check_epilogue(c, C);
         }
 }
 
@@ -173,6 +219,7 @@ void check_threads_identical() {
                     if (std::memcmp(parallel.data(), serial.data(), serial.size() * sizeof(T)) != 0)
                         fail(describe(c) + " differs between 1 and " + std::to_string(threads) +
                              " threads");
+                    check_epilogue(c, serial);
                 }
             }
 }
