@@ -13,7 +13,8 @@ forward pass on the whole data set, is compared with fastprop's (see :data:`LOSS
 
 Timing: every contender is warmed up once (JIT compilation happens there; its time is
 reported as ``warmup_s``), then the repeats run round-robin across contenders, the start of
-the round rotating, and the median, min and max rate are reported. Rates are steps/s for
+the round rotating, each after a pause of :data:`SETTLE_S` in which the previous contender's
+threads go idle, and the median, min and max rate are reported. Rates are steps/s for
 training and samples/s for inference; GFLOP/s use 6·batch·Σ l_i·l_{i+1} per training step
 and 2·Σ l_i·l_{i+1} per inference sample, and the share of the peak uses :data:`PEAK_GFLOPS`.
 
@@ -728,9 +729,16 @@ CONTENDERS = {c.name: c for c in (
 
 
 # ---------------------------------------------------------------------- measuring
-def _time_one(runner: Runner) -> float:
+# Seconds of rest before each timed run, so that no contender starts while the previous
+# one's worker threads still busy-wait for work (OpenBLAS's spin for a while after each call,
+# as do XLA's and fastprop's, briefly) and compete for the cores.
+SETTLE_S = 0.2
+
+
+def _time_one(runner: Runner, settle_s: float = SETTLE_S) -> float:
     runner.reset()
     gc.collect()
+    time.sleep(settle_s)
     start = time.perf_counter()
     runner.run()
     return time.perf_counter() - start
@@ -749,7 +757,7 @@ def _final_E(case: Case, result: Any) -> float:
 
 
 def run_case(case: Case, names: Sequence[str], repeats: int,
-             log: Callable[[str], None]) -> dict[str, Any]:
+             log: Callable[[str], None], settle_s: float = SETTLE_S) -> dict[str, Any]:
     """Warm up and time every contender on one case, repeats round-robin; one result dict."""
     w = case.workload
     initial_E = (_sse(case.W, case.b, w.activation, case.X, case.Y) if w.kind == "train"
@@ -765,7 +773,8 @@ def run_case(case: Case, names: Sequence[str], repeats: int,
         try:
             runner = (contender.train if w.kind == "train" else contender.infer)(case)
             log(f"  {name}: warm-up")
-            entries[name] = {"status": "ok", "warmup_s": _time_one(runner), "seconds": []}
+            entries[name] = {"status": "ok", "warmup_s": _time_one(runner, settle_s),
+                             "seconds": []}
             runners[name] = runner
         except Skip as reason:
             entries[name] = {"status": "skipped", "reason": str(reason)}
@@ -776,7 +785,7 @@ def run_case(case: Case, names: Sequence[str], repeats: int,
         first = r % len(order) if order else 0
         for name in order[first:] + order[:first]:  # round-robin, the first one rotating
             try:
-                entries[name]["seconds"].append(_time_one(runners[name]))
+                entries[name]["seconds"].append(_time_one(runners[name], settle_s))
             except Exception as error:
                 entries[name] = {"status": "failed", "reason": f"{type(error).__name__}: {error}"}
                 del runners[name]
@@ -818,7 +827,7 @@ def run_sweep(names: Sequence[str], repeats: int, quick: bool,
     for width in QUICK_SWEEP_WIDTHS if quick else SWEEP_WIDTHS:
         log(f"sweep: width {width}")
         results.append(run_case(make_case(sweep_workload(width, quick), "float32"), names,
-                                repeats, log))
+                                repeats, log, 0.0 if quick else SETTLE_S))
     return results
 
 
@@ -1058,7 +1067,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             w = args.table[key]
             for dtype in (w.dtypes if args.dtype == "auto" else (args.dtype,)):
                 log(f"{key} {w.name} {dtype}")
-                results.append(run_case(make_case(w, dtype), args.contenders, args.repeats, log))
+                results.append(run_case(make_case(w, dtype), args.contenders, args.repeats, log,
+                                        0.0 if args.quick else SETTLE_S))
         sweep = (run_sweep(args.contenders, args.repeats, args.quick, log)
                  if args.plot or args.sweep else [])
     finally:
