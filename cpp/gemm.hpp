@@ -8,7 +8,8 @@ enum class Trans { N, T };
 // Work on finished blocks of C, done by the thread that computed each block while it is still
 // in cache: apply(context, C + i0 * ldc + j0, ldc, i0, m, j0, n) for rows [i0, i0 + m) and
 // columns [j0, j0 + n) of C, once per element, after its sum is complete. Blocks run on any
-// thread in any order, so apply may write only to its block (and to places that match it).
+// thread in any order, so apply may write only to its block (and to places that match it),
+// and must not throw.
 template <class T> struct Epilogue {
     void (*apply)(const void* context, T* C_block, std::size_t ldc, std::size_t i0,
                   std::size_t m, std::size_t j0, std::size_t n) = nullptr;
