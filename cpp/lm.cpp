@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "elementwise.hpp"
 #include "kernels.hpp"
 #include "passes.hpp"
 
@@ -133,7 +134,7 @@ Stop lm_iteration(Network<T>& net, const T* X, const T* Y, std::size_t t, LmConf
                   double& E_epoch) {
     const std::size_t P = net.n_params();
     E_epoch = normal_equations(net, X, Y, t, ws, ne, poll);
-    if (!std::isfinite(E_epoch) || !detail::all_finite(ne.g.data(), P)) return Stop::non_finite;
+    if (!std::isfinite(E_epoch) || !elementwise::all_finite(ne.g.data(), P)) return Stop::non_finite;
     T* p = net.params();
     while (true) {
         detail::check_poll(poll);

@@ -5,6 +5,7 @@
 #include <exception>
 #include <numeric>
 
+#include "elementwise.hpp"
 #include "gemm.hpp"  // get_num_threads
 #include "kernels.hpp"
 #include "passes.hpp"
@@ -171,8 +172,7 @@ double chunk_pass(const Network<T>& net, const T* x, const T* y, std::size_t row
     for (const std::exception_ptr& error : job.error)
         if (error) std::rethrow_exception(error);
     if (backward) {
-        const T* g = other.grad.data();
-        for (std::size_t j = 0, P = net.n_params(); j < P; ++j) dE_dparams[j] += g[j];
+        elementwise::add(dE_dparams, other.grad.data(), net.n_params());
     }
     return job.E[0] + job.E[1];
 }
@@ -276,7 +276,7 @@ FitResult fit(Network<T>& net, const T* X, const T* Y, std::size_t t, const FitO
             const double E = gradient(net, x, y, rows, ws.grad.data(), ws);
             // A finite E can still have a NaN gradient (inf·0 from an infinite input into a
             // saturated σ): either stops training before the update.
-            if (!std::isfinite(E) || !detail::all_finite(ws.grad.data(), net.n_params()))
+            if (!std::isfinite(E) || !elementwise::all_finite(ws.grad.data(), net.n_params()))
                 return Stop::non_finite;
             update(config, state, net.params(), ws.grad.data(), net.n_params());
             E_epoch += is_mean(net.loss()) ? E * double(rows) / double(t) : E;

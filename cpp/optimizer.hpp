@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <stdexcept>
 
+#include "elementwise.hpp"
+
 namespace fastprop {
 
 enum class Method { sgd, adam, adamw, rprop };
@@ -54,7 +56,7 @@ void update(const OptimizerConfig& c, OptimizerState<T>& s, T* p, const T* g, st
     switch (c.method) {
         case Method::sgd: {
             if (c.momentum == 0.0 && c.weight_decay == 0.0) {  // the model's dW_i = −m ∂E/∂W_i
-                for (std::size_t k = 0; k < n; ++k) p[k] -= lr * g[k];
+                elementwise::sgd(p, g, lr, n);
                 return;
             }
             if (c.momentum == 0.0) {
