@@ -11,13 +11,14 @@
 namespace fastprop::elementwise {
 
 #if defined(FASTPROP_AVX2)
-namespace avx2 {  // elementwise_avx2.cpp
-void add(float* y, const float* x, std::size_t n);
-void add(double* y, const double* x, std::size_t n);
-bool all_finite(const float* v, std::size_t n);
-bool all_finite(const double* v, std::size_t n);
-void sgd(float* p, const float* g, float lr, std::size_t n);
-void sgd(double* p, const double* g, double lr, std::size_t n);
+namespace avx2 {  // elementwise_avx2.cpp: the same, built with -mavx2
+template <class T> void add(T* y, const T* x, std::size_t n);
+template <class T> bool all_finite(const T* v, std::size_t n);
+template <class T> void sgd(T* p, const T* g, T lr, std::size_t n);
+template <class T> void add_row(T* z, std::size_t ldz, const T* b, std::size_t m, std::size_t n);
+template <class T> void sum_rows(T* y, const T* x, std::size_t ldx, std::size_t m, std::size_t n);
+template <class T>
+void multiply(T* d, std::size_t ldd, const T* s, std::size_t lds, std::size_t m, std::size_t n);
 }  // namespace avx2
 #endif
 
@@ -46,11 +47,37 @@ template <class T> void sgd(T* p, const T* g, T lr, std::size_t n) {
     sgd_loop(p, g, lr, n);
 }
 
-template void add<float>(float*, const float*, std::size_t);
-template void add<double>(double*, const double*, std::size_t);
-template bool all_finite<float>(const float*, std::size_t);
-template bool all_finite<double>(const double*, std::size_t);
-template void sgd<float>(float*, const float*, float, std::size_t);
-template void sgd<double>(double*, const double*, double, std::size_t);
+template <class T> void add_row(T* z, std::size_t ldz, const T* b, std::size_t m, std::size_t n) {
+#if defined(FASTPROP_AVX2)
+    if (cpu_has_avx2_fma()) return avx2::add_row(z, ldz, b, m, n);
+#endif
+    add_row_loop(z, ldz, b, m, n);
+}
+
+template <class T> void sum_rows(T* y, const T* x, std::size_t ldx, std::size_t m, std::size_t n) {
+#if defined(FASTPROP_AVX2)
+    if (cpu_has_avx2_fma()) return avx2::sum_rows(y, x, ldx, m, n);
+#endif
+    sum_rows_loop(y, x, ldx, m, n);
+}
+
+template <class T>
+void multiply(T* d, std::size_t ldd, const T* s, std::size_t lds, std::size_t m, std::size_t n) {
+#if defined(FASTPROP_AVX2)
+    if (cpu_has_avx2_fma()) return avx2::multiply(d, ldd, s, lds, m, n);
+#endif
+    multiply_loop(d, ldd, s, lds, m, n);
+}
+
+#define FASTPROP_INSTANTIATE(T)                                                                \
+    template void add<T>(T*, const T*, std::size_t);                                           \
+    template bool all_finite<T>(const T*, std::size_t);                                        \
+    template void sgd<T>(T*, const T*, T, std::size_t);                                        \
+    template void add_row<T>(T*, std::size_t, const T*, std::size_t, std::size_t);             \
+    template void sum_rows<T>(T*, const T*, std::size_t, std::size_t, std::size_t);            \
+    template void multiply<T>(T*, std::size_t, const T*, std::size_t, std::size_t, std::size_t);
+FASTPROP_INSTANTIATE(float)
+FASTPROP_INSTANTIATE(double)
+#undef FASTPROP_INSTANTIATE
 
 }  // namespace fastprop::elementwise

@@ -1,8 +1,9 @@
-// Loops over whole parameter-sized vectors that run between two training steps, on one
-// thread while any other waits: the two halves' gradients summed, the sum checked for inf and
-// NaN, plain SGD's update. They are instruction-bound (a W2 step's gradient fits in L1), so
-// where the CPU has AVX2 they run from elementwise_avx2.cpp, 8 floats or 4 doubles per
-// instruction instead of 4 or 2. The arithmetic per element is the same (no fused
+// Elementwise loops: over whole parameter-sized vectors between two training steps, on one
+// thread while any other waits (the two halves' gradients summed, the sum checked for inf
+// and NaN, plain SGD's update), and over the blocks of a layer's product (bias, bias
+// gradient, δ ⊙ σ'). They are instruction-bound (their data is in L1 or L2), so where the CPU
+// has AVX2 they run from elementwise_avx2.cpp, 8 floats or 4 doubles per instruction instead
+// of 4 or 2. The arithmetic per element is the same (no fused
 // multiply-add in either build), and so are the results, bit for bit.
 #pragma once
 
@@ -13,5 +14,16 @@ namespace fastprop::elementwise {
 template <class T> void add(T* y, const T* x, std::size_t n);        // y += x
 template <class T> bool all_finite(const T* v, std::size_t n);       // no inf, no NaN
 template <class T> void sgd(T* p, const T* g, T lr, std::size_t n);  // p -= lr g
+
+// The same for the per-layer passes on (m, n) blocks of row-major matrices with leading
+// dimensions, run on each block of a layer's product (kernels.cpp):
+// z[r][j] += b[j]                 (the bias, added to every row)
+template <class T> void add_row(T* z, std::size_t ldz, const T* b, std::size_t m, std::size_t n);
+// y[j] += x[0][j] + … in row order (the bias gradient, a sum over samples)
+template <class T>
+void sum_rows(T* y, const T* x, std::size_t ldx, std::size_t m, std::size_t n);
+// d[r][j] *= s[r][j]              (δ ⊙ σ')
+template <class T>
+void multiply(T* d, std::size_t ldd, const T* s, std::size_t lds, std::size_t m, std::size_t n);
 
 }  // namespace fastprop::elementwise

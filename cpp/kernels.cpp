@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "elementwise.hpp"
 #include "gemm.hpp"
 
 namespace fastprop {
@@ -72,13 +73,7 @@ template <class T>
 void forward_tail(const void* context, T* z, std::size_t ldz, std::size_t i0, std::size_t m,
                   std::size_t j0, std::size_t n) {
     const ForwardTail<T>& tail = *static_cast<const ForwardTail<T>*>(context);
-    if (tail.b) {
-        const T* __restrict b = tail.b + j0;
-        for (std::size_t r = 0; r < m; ++r) {
-            T* __restrict z_r = z + r * ldz;
-            for (std::size_t j = 0; j < n; ++j) z_r[j] += b[j];
-        }
-    }
+    if (tail.b) elementwise::add_row(z, ldz, tail.b + j0, m, n);
     const Activate<T>* act = tail.activate;
     if (act == nullptr) return;
     T* a = act->a_next + i0 * tail.l_out + j0;
@@ -95,11 +90,8 @@ void forward_tail(const void* context, T* z, std::size_t ldz, std::size_t i0, st
 template <class T>
 void prime_tail(const void* sigma_prime, T* delta, std::size_t ld, std::size_t i0, std::size_t m,
                 std::size_t j0, std::size_t n) {
-    for (std::size_t r = 0; r < m; ++r) {
-        const T* __restrict s = static_cast<const T*>(sigma_prime) + (i0 + r) * ld + j0;
-        T* __restrict d = delta + r * ld;
-        for (std::size_t j = 0; j < n; ++j) d[j] *= s[j];
-    }
+    // σ' has δ's layout, (t, l_in)
+    elementwise::multiply(delta, ld, static_cast<const T*>(sigma_prime) + i0 * ld + j0, ld, m, n);
 }
 
 }  // namespace
@@ -137,8 +129,7 @@ void dense_backward(T* dE_da, T* dE_dW, T* dE_db, const T* delta_next, const T* 
              l_in);
     if (dE_db) {
         if (!accumulate) std::fill(dE_db, dE_db + l_out, T(0));
-        for (std::size_t s = 0; s < t; ++s)
-            for (std::size_t j = 0; j < l_out; ++j) dE_db[j] += delta_next[s * l_out + j];
+        elementwise::sum_rows(dE_db, delta_next, l_out, t, l_out);
     }
     if (dE_da)
         gemm(Trans::N, Trans::N, t, l_in, l_out, delta_next, l_out, W, l_in, false, dE_da, l_in,
