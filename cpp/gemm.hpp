@@ -51,12 +51,16 @@ struct Kernels {
     // up to pack_a_slack elements past the last panel.
     void (*pack_a)(T* Ap, Trans ta, const T* A, std::size_t lda, std::size_t i0,
                    std::size_t mc, std::size_t k0, std::size_t kc);
-    // C (mc, nc) = (or +=, when add) A (mc, kc) Bp (kc, nc). A is read where it lies: element
+    // C (mc, nc) = (or +=, when add) A (mc, kc) B (kc, nc). A is read where it lies: element
     // (r, k) of the p-th MR-row panel at A[p * ps_a + r * rs_a + k * cs_a], so A, Aᵀ and
-    // packed A all work (a broadcast load takes any stride).
+    // packed A all work (a broadcast load takes any stride). B likewise: row k of its p-th
+    // NR-column panel at B[p * ps_b + k * rs_b], which is packed B with (ps_b, rs_b) =
+    // (NR * kc, NR) and b_padded (its last panel zero-filled to NR columns), or row-stored B
+    // read in place with (NR, ldb) and not b_padded (columns past nc are then never read).
     void (*macro_kernel)(std::size_t mc, std::size_t nc, std::size_t kc, const T* A,
-                         std::size_t ps_a, std::size_t rs_a, std::size_t cs_a, const T* Bp,
-                         T* C, std::size_t ldc, bool add);
+                         std::size_t ps_a, std::size_t rs_a, std::size_t cs_a, const T* B,
+                         std::size_t ps_b, std::size_t rs_b, bool b_padded, T* C,
+                         std::size_t ldc, bool add);
 };
 
 // Defined in gemm_avx2.cpp, the only translation unit built with -mavx2 -mfma; call only

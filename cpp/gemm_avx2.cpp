@@ -101,12 +101,13 @@ void transpose_block(T* dst, size_t ld_dst, const T* src, size_t ld_src) {
 constexpr size_t MR = 6;
 template <class T> constexpr size_t NR = 2 * Vec<T>::lanes;
 
-// C (mr, nr) = (or +=) A (mr, kc) Bp (kc, NR); nr <= NR. Each C element is one FMA chain over
-// k from zero, then one add to C, whatever tile or thread it falls in: the bits depend only on
-// kc, which depends only on K.
-template <class T, size_t mr>
-void micro_kernel(size_t kc, const T* A, size_t rs_a, size_t cs_a, const T* Bp, T* C,
-                  size_t ldc, size_t nr, bool add) {
+// C (mr, nr) = (or +=) A (mr, kc) B (kc, NR), row k of B at B + k * rs_b; nr <= NR. With
+// masked_b, B's columns past nr are not read (B in place at the right edge of C). Each C
+// element is one FMA chain over k from zero, then one add to C, whatever tile or thread it
+// falls in: the bits depend only on kc, which depends only on K.
+template <class T, size_t mr, bool masked_b>
+void micro_kernel(size_t kc, const T* A, size_t rs_a, size_t cs_a, const T* B, size_t rs_b,
+                  T* C, size_t ldc, size_t nr, bool add) {
     using V = Vec<T>;
     constexpr size_t L = V::lanes;
     typename V::R c0[mr], c1[mr];
@@ -116,11 +117,14 @@ void micro_kernel(size_t kc, const T* A, size_t rs_a, size_t cs_a, const T* Bp, 
         _mm_prefetch(reinterpret_cast<const char*>(C + r * ldc), _MM_HINT_T0);
         _mm_prefetch(reinterpret_cast<const char*>(C + r * ldc + 2 * L - 1), _MM_HINT_T0);
     }
+    const __m256i m0 = V::mask(static_cast<long>(nr));
+    const __m256i m1 = V::mask(static_cast<long>(nr) - static_cast<long>(L));
     const T* a = A;
-    const T* b = Bp;
+    const T* b = B;
 #pragma GCC unroll 4
     for (size_t k = 0; k < kc; ++k) {
-        const typename V::R b0 = V::load(b), b1 = V::load(b + L);
+        const typename V::R b0 = masked_b ? V::maskload(b, m0) : V::loadu(b);
+        const typename V::R b1 = masked_b ? V::maskload(b + L, m1) : V::loadu(b + L);
 #pragma GCC unroll 6
         for (size_t r = 0; r < mr; ++r) {
             const typename V::R a_rk = V::broadcast(a + r * rs_a);
@@ -128,7 +132,7 @@ void micro_kernel(size_t kc, const T* A, size_t rs_a, size_t cs_a, const T* Bp, 
             c1[r] = V::fmadd(a_rk, b1, c1[r]);
         }
         a += cs_a;
-        b += 2 * L;
+        b += rs_b;
     }
     if (nr == 2 * L) {
 #pragma GCC unroll 6
@@ -142,8 +146,6 @@ void micro_kernel(size_t kc, const T* A, size_t rs_a, size_t cs_a, const T* Bp, 
             V::storeu(c + L, c1[r]);
         }
     } else {
-        const __m256i m0 = V::mask(static_cast<long>(nr));
-        const __m256i m1 = V::mask(static_cast<long>(nr) - static_cast<long>(L));
 #pragma GCC unroll 6
         for (size_t r = 0; r < mr; ++r) {
             T* c = C + r * ldc;
@@ -157,27 +159,37 @@ void micro_kernel(size_t kc, const T* A, size_t rs_a, size_t cs_a, const T* Bp, 
     }
 }
 
+// The MR-row tiles of one NR-column panel, then the rows left over (mc % MR).
+template <class T, bool masked_b>
+void panel_kernel(size_t mc, size_t kc, const T* A, size_t ps_a, size_t rs_a, size_t cs_a,
+                  const T* b, size_t rs_b, T* c, size_t ldc, size_t nr, bool add) {
+    const T* a = A;
+    size_t ir = 0;
+    for (; ir + MR <= mc; ir += MR, a += ps_a)
+        micro_kernel<T, MR, masked_b>(kc, a, rs_a, cs_a, b, rs_b, c + ir * ldc, ldc, nr, add);
+    c += ir * ldc;
+    switch (mc - ir) {
+        case 5: micro_kernel<T, 5, masked_b>(kc, a, rs_a, cs_a, b, rs_b, c, ldc, nr, add); break;
+        case 4: micro_kernel<T, 4, masked_b>(kc, a, rs_a, cs_a, b, rs_b, c, ldc, nr, add); break;
+        case 3: micro_kernel<T, 3, masked_b>(kc, a, rs_a, cs_a, b, rs_b, c, ldc, nr, add); break;
+        case 2: micro_kernel<T, 2, masked_b>(kc, a, rs_a, cs_a, b, rs_b, c, ldc, nr, add); break;
+        case 1: micro_kernel<T, 1, masked_b>(kc, a, rs_a, cs_a, b, rs_b, c, ldc, nr, add); break;
+        default: break;
+    }
+}
+
 template <class T>
 void macro_kernel(size_t mc, size_t nc, size_t kc, const T* A, size_t ps_a, size_t rs_a,
-                  size_t cs_a, const T* Bp, T* C, size_t ldc, bool add) {
+                  size_t cs_a, const T* B, size_t ps_b, size_t rs_b, bool b_padded, T* C,
+                  size_t ldc, bool add) {
     constexpr size_t nr_full = NR<T>;
-    for (size_t jr = 0; jr < nc; jr += nr_full) {
+    for (size_t jr = 0, p = 0; jr < nc; jr += nr_full, ++p) {
         const size_t nr = nc - jr < nr_full ? nc - jr : nr_full;
-        const T* b = Bp + jr * kc;  // panel jr / NR
-        T* c = C + jr;
-        const T* a = A;
-        size_t ir = 0;
-        for (; ir + MR <= mc; ir += MR, a += ps_a)
-            micro_kernel<T, MR>(kc, a, rs_a, cs_a, b, c + ir * ldc, ldc, nr, add);
-        c += ir * ldc;
-        switch (mc - ir) {
-            case 5: micro_kernel<T, 5>(kc, a, rs_a, cs_a, b, c, ldc, nr, add); break;
-            case 4: micro_kernel<T, 4>(kc, a, rs_a, cs_a, b, c, ldc, nr, add); break;
-            case 3: micro_kernel<T, 3>(kc, a, rs_a, cs_a, b, c, ldc, nr, add); break;
-            case 2: micro_kernel<T, 2>(kc, a, rs_a, cs_a, b, c, ldc, nr, add); break;
-            case 1: micro_kernel<T, 1>(kc, a, rs_a, cs_a, b, c, ldc, nr, add); break;
-            default: break;
-        }
+        const T* b = B + p * ps_b;
+        if (nr == nr_full || b_padded)
+            panel_kernel<T, false>(mc, kc, A, ps_a, rs_a, cs_a, b, rs_b, C + jr, ldc, nr, add);
+        else
+            panel_kernel<T, true>(mc, kc, A, ps_a, rs_a, cs_a, b, rs_b, C + jr, ldc, nr, add);
     }
 }
 
