@@ -7,24 +7,47 @@
 
 namespace fastprop {
 
+// No output overlaps an input (__restrict): the loops then vectorise without run-time
+// overlap checks, which cost more than the arithmetic at the sizes that come here.
 template <class T>
-void dense_forward_plain(T* z_next, const T* a, const T* W, const T* b, std::size_t t,
-                         std::size_t l_in, std::size_t l_out) {
+void dense_forward_plain(T* __restrict z_next, const T* __restrict a, const T* __restrict W,
+                         const T* __restrict b, std::size_t t, std::size_t l_in,
+                         std::size_t l_out) {
+    // z_j = b_j + Σ_k W_jk a_k, k ascending, for four j at a time: four sums advancing side by
+    // side rather than one waiting on its own last addition; each is still the same sum.
     for (std::size_t s = 0; s < t; ++s) {
         const T* a_s = a + s * l_in;
-        for (std::size_t j = 0; j < l_out; ++j) {
+        T* z = z_next + s * l_out;
+        std::size_t j = 0;
+        for (; j + 4 <= l_out; j += 4) {
             const T* W_j = W + j * l_in;
-            T z = b ? b[j] : T(0);
-            for (std::size_t k = 0; k < l_in; ++k) z += W_j[k] * a_s[k];
-            z_next[s * l_out + j] = z;
+            T z0 = b ? b[j] : T(0), z1 = b ? b[j + 1] : T(0);
+            T z2 = b ? b[j + 2] : T(0), z3 = b ? b[j + 3] : T(0);
+            for (std::size_t k = 0; k < l_in; ++k) {
+                z0 += W_j[k] * a_s[k];
+                z1 += W_j[l_in + k] * a_s[k];
+                z2 += W_j[2 * l_in + k] * a_s[k];
+                z3 += W_j[3 * l_in + k] * a_s[k];
+            }
+            z[j] = z0;
+            z[j + 1] = z1;
+            z[j + 2] = z2;
+            z[j + 3] = z3;
+        }
+        for (; j < l_out; ++j) {
+            const T* W_j = W + j * l_in;
+            T z_j = b ? b[j] : T(0);
+            for (std::size_t k = 0; k < l_in; ++k) z_j += W_j[k] * a_s[k];
+            z[j] = z_j;
         }
     }
 }
 
 template <class T>
-void dense_backward_plain(T* dE_da, T* dE_dW, T* dE_db, const T* delta_next, const T* a,
-                          const T* W, std::size_t t, std::size_t l_in, std::size_t l_out,
-                          bool accumulate) {
+void dense_backward_plain(T* __restrict dE_da, T* __restrict dE_dW, T* __restrict dE_db,
+                          const T* __restrict delta_next, const T* __restrict a,
+                          const T* __restrict W, std::size_t t, std::size_t l_in,
+                          std::size_t l_out, bool accumulate) {
     if (dE_dW) {
         if (!accumulate) std::fill(dE_dW, dE_dW + l_out * l_in, T(0));
         for (std::size_t s = 0; s < t; ++s) {
