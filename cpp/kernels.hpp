@@ -37,6 +37,7 @@ void dense_backward(T* dE_da, T* dE_dW, T* dE_db, const T* delta_next, const T* 
                     const T* sigma_prime = nullptr);
 
 // The same two passes as plain loops: the definition the fast kernels are tested against.
+// No output may overlap an input (inputs may overlap each other).
 template <class T>
 void dense_forward_plain(T* z_next, const T* a, const T* W, const T* b, std::size_t t,
                          std::size_t l_in, std::size_t l_out);
