@@ -7,6 +7,8 @@
 #include <type_traits>
 
 #include "cpu.hpp"
+#include "gemm.hpp"  // get_num_threads
+#include "threads.hpp"
 
 namespace fastprop::elementwise {
 
@@ -26,25 +28,59 @@ namespace {
 #include "elementwise_loops.inc"
 }  // namespace
 
+// A pass over a parameter-sized vector of a large network (W3's 269k entries, W4's 3.1M)
+// streams it from L3 or memory, tens to thousands of µs on the calling thread while the
+// others wait; from this size on its two halves go to two threads. The arithmetic of each
+// entry is unchanged, so the results are the same bits on any number of threads.
+constexpr std::size_t split_min = std::size_t(1) << 16;
+
+// f(half, k0, k1) over [0, n): once, with half 0, for the whole range, or for two halves
+// (split at a multiple of 64 entries, whole cache lines) on two threads.
+template <class F> void over_halves(std::size_t n, F&& f) {
+    if (n < split_min || get_num_threads() < 2) {
+        f(std::size_t(0), std::size_t(0), n);
+        return;
+    }
+    struct Job {
+        F* f;
+        std::size_t mid, n;
+    } job{&f, n / 2 / 64 * 64, n};
+    threads::parallel_for(2, [](void* context, std::size_t half) {
+        const Job& j = *static_cast<const Job*>(context);
+        (*j.f)(half, half == 0 ? 0 : j.mid, half == 0 ? j.mid : j.n);
+    }, &job);
+}
+
 template <class T> void add(T* y, const T* x, std::size_t n) {
+    over_halves(n, [=](std::size_t, std::size_t k0, std::size_t k1) {
 #if defined(FASTPROP_AVX2)
-    if (cpu_has_avx2_fma()) return avx2::add(y, x, n);
+        if (cpu_has_avx2_fma()) return avx2::add(y + k0, x + k0, k1 - k0);
 #endif
-    add_loop(y, x, n);
+        add_loop(y + k0, x + k0, k1 - k0);
+    });
 }
 
 template <class T> bool all_finite(const T* v, std::size_t n) {
+    bool finite[2] = {true, true};
+    over_halves(n, [&](std::size_t half, std::size_t k0, std::size_t k1) {
 #if defined(FASTPROP_AVX2)
-    if (cpu_has_avx2_fma()) return avx2::all_finite(v, n);
+        if (cpu_has_avx2_fma()) {
+            finite[half] = avx2::all_finite(v + k0, k1 - k0);
+            return;
+        }
 #endif
-    return all_finite_loop(v, n);
+        finite[half] = all_finite_loop(v + k0, k1 - k0);
+    });
+    return finite[0] && finite[1];
 }
 
 template <class T> void sgd(T* p, const T* g, T lr, std::size_t n) {
+    over_halves(n, [=](std::size_t, std::size_t k0, std::size_t k1) {
 #if defined(FASTPROP_AVX2)
-    if (cpu_has_avx2_fma()) return avx2::sgd(p, g, lr, n);
+        if (cpu_has_avx2_fma()) return avx2::sgd(p + k0, g + k0, lr, k1 - k0);
 #endif
-    sgd_loop(p, g, lr, n);
+        sgd_loop(p + k0, g + k0, lr, k1 - k0);
+    });
 }
 
 template <class T> void add_row(T* z, std::size_t ldz, const T* b, std::size_t m, std::size_t n) {

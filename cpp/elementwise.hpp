@@ -1,6 +1,6 @@
-// Elementwise loops: over whole parameter-sized vectors between two training steps, on one
-// thread while any other waits (the two halves' gradients summed, the sum checked for inf
-// and NaN, plain SGD's update), and over the blocks of a layer's product (bias, bias
+// Elementwise loops: over whole parameter-sized vectors between two training steps (the two
+// halves' gradients summed, the sum checked for inf and NaN, plain SGD's update), on two
+// threads from 2^16 entries on, and over the blocks of a layer's product (bias, bias
 // gradient, δ ⊙ σ'). They are instruction-bound (their data is in L1 or L2), so where the CPU
 // has AVX2 they run from elementwise_avx2.cpp, 8 floats or 4 doubles per instruction instead
 // of 4 or 2. The arithmetic per element is the same (no fused

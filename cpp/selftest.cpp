@@ -8,6 +8,8 @@
 #include <new>
 #include <vector>
 
+#include "elementwise.hpp"
+#include "gemm.hpp"  // set_num_threads
 #include "kernels.hpp"
 #include "lm.hpp"
 #include "network.hpp"
@@ -47,6 +49,31 @@ double max_abs_diff(const std::vector<double>& a, const std::vector<double>& b) 
     double worst = 0;
     for (std::size_t k = 0; k < a.size(); ++k) worst = std::max(worst, std::abs(a[k] - b[k]));
     return worst;
+}
+
+// The parameter-sized passes, split over two threads for long vectors: the same results as
+// one loop, and an inf or NaN found in either half.
+void vector_passes_match_one_loop(fp::SplitMix64& rng) {
+    fp::set_num_threads(2);
+    for (std::size_t n : {std::size_t(1000), std::size_t(70001), std::size_t(200000)}) {
+        const std::vector<double> g = uniform(rng, n), x = uniform(rng, n);
+        std::vector<double> p = uniform(rng, n), p_loop = p, y = g, y_loop = g;
+        fp::elementwise::sgd(p.data(), g.data(), 0.25, n);
+        fp::elementwise::add(y.data(), x.data(), n);
+        for (std::size_t k = 0; k < n; ++k) {
+            p_loop[k] -= 0.25 * g[k];
+            y_loop[k] += x[k];
+        }
+        check(p == p_loop, "elementwise::sgd over halves", double(n));
+        check(y == y_loop, "elementwise::add over halves", double(n));
+        check(fp::elementwise::all_finite(g.data(), n), "all_finite of finite values", double(n));
+        for (std::size_t at : {std::size_t(0), n / 2 - 1, n / 2 + 1, n - 1}) {
+            std::vector<double> v = g;
+            v[at] = at % 2 ? std::nan("") : HUGE_VAL;
+            check(!fp::elementwise::all_finite(v.data(), n), "all_finite finds inf or NaN",
+                  double(at));
+        }
+    }
 }
 
 // σ and σ' fused into the products (run on each block of the result) against the same
@@ -216,6 +243,7 @@ template <class T> void steady_state_allocates_nothing(fp::SplitMix64& rng) {
 int main() {
     fp::SplitMix64 rng(2026);
     kernels_match_plain_loops(rng);
+    vector_passes_match_one_loop(rng);
     gradient_matches_finite_differences(rng);
     training_lowers_the_loss<double>();
     training_lowers_the_loss<float>();
