@@ -283,9 +283,9 @@ bool pack_a_policy(size_t N, size_t NR, Trans ta) {
 }
 
 // Packing B pays back on each of the M / MR row tiles that read a panel. Stored (K, N), B can
-// instead be read in place, NR contiguous values of a row per k, which costs the micro-kernel
-// nothing while B sits in L1/L2: so products with few rows (the backward products of small
-// minibatches) skip the copy. [64, 64, 64, 10], minibatches of 32 as two halves (callgrind,
+// instead be read in place, NR contiguous values of a row per k, as many loads as from a
+// packed panel; while B sits in L1/L2 that is as fast, so products with few rows (the backward
+// products of small minibatches) skip the copy. [64, 64, 64, 10], minibatches of 32 as two halves (callgrind,
 // float32, one thread): 335k -> 327k instructions per training step.
 constexpr size_t pack_b_min_rows = 64;
 constexpr size_t in_place_b_max = size_t(1) << 16;  // entries of B
