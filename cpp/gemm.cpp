@@ -10,6 +10,9 @@
 
 #include <atomic>
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <initializer_list>
 #include <new>
 
 #include "threads.hpp"
@@ -113,20 +116,43 @@ const Kernels<T>& portable_kernels() {
 // ---------------------------------------------------------------------------------------------
 // Run-time choice of kernels
 
-std::atomic<bool> g_force_portable{false};
+Isa best_isa() {
+    if (cpu_has_avx512f()) return Isa::avx512;
+    if (cpu_has_avx2_fma()) return Isa::avx2;
+    return Isa::portable;
+}
 
-#if defined(FASTPROP_AVX2)  // gemm_avx2.cpp is part of the build
-template <class T> const Kernels<T>& avx2_kernels();
-template <> const Kernels<float>& avx2_kernels<float>() { return gemm_detail::avx2_kernels_f32(); }
-template <> const Kernels<double>& avx2_kernels<double>() { return gemm_detail::avx2_kernels_f64(); }
-#endif
+// FASTPROP_MAX_ISA, when it names a kernel set; anything else leaves the cap off.
+Isa isa_from_environment() {
+    const char* s = std::getenv("FASTPROP_MAX_ISA");
+    for (Isa isa : {Isa::portable, Isa::avx2, Isa::avx512})
+        if (s != nullptr && std::strcmp(s, isa_name(isa)) == 0) return isa;
+    return Isa::avx512;
+}
+
+std::atomic<Isa> g_max_isa{isa_from_environment()};
+
+template <class T> struct IsaKernels;
+template <> struct IsaKernels<float> {
+    static const Kernels<float>& avx2() { return gemm_detail::avx2_kernels_f32(); }
+    static const Kernels<float>& avx512() { return gemm_detail::avx512_kernels_f32(); }
+};
+template <> struct IsaKernels<double> {
+    static const Kernels<double>& avx2() { return gemm_detail::avx2_kernels_f64(); }
+    static const Kernels<double>& avx512() { return gemm_detail::avx512_kernels_f64(); }
+};
 
 template <class T>
 const Kernels<T>& kernels() {
-#if defined(FASTPROP_AVX2)
-    if (cpu_has_avx2_fma() && !g_force_portable.load(std::memory_order_relaxed))
-        return avx2_kernels<T>();
+    switch (gemm_isa()) {
+#if defined(FASTPROP_AVX512)  // gemm_avx512.cpp is part of the build
+        case Isa::avx512: return IsaKernels<T>::avx512();
 #endif
+#if defined(FASTPROP_AVX2)  // gemm_avx2.cpp is part of the build
+        case Isa::avx2: return IsaKernels<T>::avx2();
+#endif
+        default: break;
+    }
     return portable_kernels<T>();
 }
 
@@ -331,9 +357,20 @@ void gemm_blocked(Trans ta, Trans tb, size_t M, size_t N, size_t K, const T* A, 
 
 }  // namespace
 
-namespace gemm_detail {
-void use_portable_kernels(bool portable) { g_force_portable.store(portable); }
-}  // namespace gemm_detail
+Isa gemm_isa() {
+    const Isa best = best_isa(), cap = g_max_isa.load(std::memory_order_relaxed);
+    return cap < best ? cap : best;
+}
+
+const char* isa_name(Isa isa) {
+    switch (isa) {
+        case Isa::avx512: return "avx512";
+        case Isa::avx2: return "avx2";
+        default: return "portable";
+    }
+}
+
+void set_max_isa(Isa isa) { g_max_isa.store(isa); }
 
 template <class T>
 void gemm(Trans ta, Trans tb, size_t M, size_t N, size_t K, const T* A, size_t lda, const T* B,

@@ -28,6 +28,18 @@ void gemm(Trans ta, Trans tb, std::size_t M, std::size_t N, std::size_t K,
           const T* A, std::size_t lda, const T* B, std::size_t ldb,
           bool accumulate, T* C, std::size_t ldc, const Epilogue<T>& epilogue = {});
 
+// The instruction sets gemm's kernels come in, from the least to the most capable.
+enum class Isa { portable, avx2, avx512 };
+
+// The kernels gemm runs: the most capable this build has and the CPU supports, capped by the
+// environment variable FASTPROP_MAX_ISA (portable, avx2 or avx512) when set, and by
+// set_max_isa. Names as in FASTPROP_MAX_ISA.
+Isa gemm_isa();
+const char* isa_name(Isa isa);
+// Caps the kernels at isa from now on (tests and benchmarks compare the paths); a cap above
+// what the CPU has changes nothing. Not for use while another thread runs gemm.
+void set_max_isa(Isa isa);
+
 // Threads used by gemm (the process-wide pool). 1 <= k; default: the env var
 // FASTPROP_NUM_THREADS if set to a positive integer, else std::thread::hardware_concurrency().
 void set_num_threads(std::size_t k);
@@ -63,13 +75,14 @@ struct Kernels {
                          std::size_t ldc, bool add);
 };
 
-// Defined in gemm_avx2.cpp, the only translation unit built with -mavx2 -mfma; call only
-// after __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma").
+// Defined in gemm_avx2.cpp, built with -mavx2 -mfma, and gemm_avx512.cpp, built with
+// -mavx512f as well; call only where the CPU has those (cpu.hpp). All three kernel sets sum
+// each C element in the same order for the same kc; AVX2 and AVX-512 (both with FMA) give the
+// same bits.
 const Kernels<float>& avx2_kernels_f32();
 const Kernels<double>& avx2_kernels_f64();
-
-// Tests and benchmarks: run the portable kernels even where AVX2 + FMA is available.
-void use_portable_kernels(bool portable);
+const Kernels<float>& avx512_kernels_f32();
+const Kernels<double>& avx512_kernels_f64();
 
 }  // namespace gemm_detail
 }  // namespace fastprop

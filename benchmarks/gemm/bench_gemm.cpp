@@ -211,7 +211,7 @@ int main(int argc, char** argv) {
             lib = argv[i];
         }
     }
-    fastprop::gemm_detail::use_portable_kernels(portable);
+    if (portable) fastprop::set_max_isa(fastprop::Isa::portable);
     const OpenBlas blas = load_openblas(lib);
     std::vector<Row> rows;
     for (const auto& [layers, t] : std::vector<std::pair<std::vector<size_t>, size_t>>{

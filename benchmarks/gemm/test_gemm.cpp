@@ -1,7 +1,8 @@
 // Correctness of fastprop::gemm against a plain triple loop: every size 0..70 in each dimension,
 // all four (ta, tb), padded leading dimensions, accumulate on and off, float and double, both
-// kernel paths; bit-identical results for 1, 2 and 3 threads; the epilogue called once per
-// element of C after its sum is complete; concurrent callers; fork.
+// kernel sets (AVX-512, AVX2, portable: those this CPU has); bit-identical results for 1, 2
+// and 3 threads, and for the AVX2 and AVX-512 kernels; the epilogue called once per element
+// of C after its sum is complete; concurrent callers; fork.
 // Exits non-zero on the first failure class, printing what failed.
 #include <sys/wait.h>
 #include <unistd.h>
@@ -181,8 +182,9 @@ void check_shape(size_t M, size_t N, size_t K, size_t variant) {
 
 template <class T>
 void check_small_sizes() {
-    // Full cube over the sizes where the blocking changes (micro-tile 6 x 16 / 6 x 8, portable
-    // 4 x 8 / 4 x 4), and every value 0..70 in each dimension against a few partners.
+    // Full cube over the sizes where the blocking changes (micro-tile 6 x 16 / 6 x 8 in AVX2,
+    // 12 x 32 / 12 x 16 in AVX-512, portable 4 x 8 / 4 x 4), and every value 0..70 in each
+    // dimension against a few partners.
     const size_t cube[] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 13, 15, 16, 17, 23, 24, 25, 31, 32, 33, 47, 49, 64, 70};
     size_t variant = 0;
     for (size_t M : cube)
@@ -221,6 +223,34 @@ void check_threads_identical() {
                              " threads");
                     check_epilogue(c, serial);
                 }
+            }
+}
+
+// AVX2 and AVX-512 kernels take the same FMA chains in the same order: the same bits, for
+// tiles of either width, edges, several k slices and in-place B.
+template <class T>
+void check_same_bits_across_isas() {
+    using fastprop::Isa;
+    using fastprop::set_max_isa;
+    set_max_isa(Isa::avx512);
+    if (fastprop::gemm_isa() != Isa::avx512) return;
+    struct Shape { size_t M, N, K; };
+    const Shape shapes[] = {{1, 1, 70},   {11, 31, 9},     {12, 32, 256}, {13, 33, 257},
+                            {25, 70, 600}, {32, 64, 64},   {300, 517, 700}, {200, 10, 64},
+                            {64, 100, 1030}, {7, 2000, 300}};
+    size_t variant = 0;
+    for (const Shape& s : shapes)
+        for (Trans ta : trans_values)
+            for (Trans tb : trans_values) {
+                const Case<T> c = make_case<T>(ta, tb, s.M, s.N, s.K, variant % 3, variant % 2 == 0);
+                ++variant;
+                set_max_isa(Isa::avx512);
+                const std::vector<T> wide = run(c);
+                set_max_isa(Isa::avx2);
+                const std::vector<T> narrow = run(c);
+                set_max_isa(Isa::avx512);
+                if (std::memcmp(wide.data(), narrow.data(), wide.size() * sizeof(T)) != 0)
+                    fail(describe(c) + " differs between the AVX-512 and AVX2 kernels");
             }
 }
 
@@ -263,9 +293,14 @@ void check_fork() {
 // --threads-only skips the size sweep (for a ThreadSanitizer build, which is slow)
 int main(int argc, char** argv) {
     const bool threads_only = argc > 1 && std::strcmp(argv[1], "--threads-only") == 0;
-    for (bool portable : {false, true}) {
-        fastprop::gemm_detail::use_portable_kernels(portable);
-        std::printf("%s kernels\n", portable ? "portable" : "default (AVX2 where available)");
+    using fastprop::Isa;
+    for (Isa isa : {Isa::avx512, Isa::avx2, Isa::portable}) {
+        fastprop::set_max_isa(isa);
+        if (fastprop::gemm_isa() != isa) {  // this CPU or build lacks it
+            std::printf("%s kernels: not available here\n", fastprop::isa_name(isa));
+            continue;
+        }
+        std::printf("%s kernels\n", fastprop::isa_name(isa));
         fastprop::set_num_threads(2);
         if (!threads_only) {
             check_small_sizes<float>();
@@ -274,7 +309,9 @@ int main(int argc, char** argv) {
         check_threads_identical<float>();
         check_threads_identical<double>();
     }
-    fastprop::gemm_detail::use_portable_kernels(false);
+    fastprop::set_max_isa(Isa::avx512);
+    check_same_bits_across_isas<float>();
+    check_same_bits_across_isas<double>();
     check_concurrent_callers<float>();
     check_concurrent_callers<double>();
     check_fork();
