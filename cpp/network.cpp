@@ -96,10 +96,16 @@ namespace {
 // the layout alone, never on the number of threads, so that the sums, and with them the
 // results, are the same bits on any number of threads (one thread runs both halves).
 //
-// Measured on 2 cores (Zen 3), [64, 64, 64, 10] on minibatches of 32 (2^18 multiply-adds):
-// 1.17x (float64) and 1.3x (float32) the steps/s of the unsplit batch with 2 threads, 5-11%
-// fewer with 1; [784, 256, 256, 10] on 128 rows (2^25), where the products split themselves,
-// gained nothing measurable and would double the gradient's memory.
+// The halves pay when each has enough rows to outweigh moving the parameters and the second
+// gradient between the cores every step. Measured, [64, 64, 64, 10] (8.8k parameters),
+// samples/s of fit with 2 threads (halves) against the unsplit batch on one:
+//   Zen 3:              minibatch 32: 1.3x (float32), 1.17x (float64)
+//   Xeon (AVX-512 VM):  minibatch 32: 0.55x / 0.70x;  64: 0.80x / 1.30x;  128: 1.22x / 1.51x
+// and the halves cost 5-20% on one thread (half-height products, the gradients' sum).
+// So a chunk is split from 128 rows on (halves of 64); [784, 256, 256, 10] on 128 rows
+// (2^25 multiply-adds), where the products split themselves, gained nothing measurable and
+// would double the gradient's memory.
+constexpr std::size_t halves_min_rows = 128;
 constexpr std::size_t halves_min_work = std::size_t(1) << 14;
 constexpr std::size_t halves_max_work = std::size_t(1) << 21;
 
@@ -107,7 +113,7 @@ bool split_in_halves(const Layout& L, std::size_t rows) {
     std::size_t weights = 0;
     for (std::size_t i = 0; i < L.n(); ++i) weights += L[i].l_in * L[i].l_out;
     const std::size_t work = rows * weights;  // multiply-adds of the forward pass
-    return rows >= 16 && work >= halves_min_work && work <= halves_max_work;
+    return rows >= halves_min_rows && work >= halves_min_work && work <= halves_max_work;
 }
 
 // E of `rows` samples (of a batch of t) on one thread and, when dE_dparams is given, their

@@ -28,11 +28,11 @@ def run_everything(dtype):
     z = net.forward(X)
     E, dW, db = net.gradient(X, Y)
     history = net.fit(X, Y, 2, lr=1e-4, batch_size=300, seed=0)
-    # small layers on minibatches of 32: each batch runs as two halves on two threads
+    # small layers on minibatches of 128: each batch runs as two halves on two threads
     small = fastprop.Network([64, 64, 64, 10], "sigmoid", bias=True, dtype=dtype, seed=2,
                              loss="mse")
-    E_small, dW_small, _ = small.gradient(X[:32, :64], Y[:32, :10])
-    small_history = small.fit(X[:, :64], Y[:, :10], 2, lr=1e-2, batch_size=32, seed=0,
+    E_small, dW_small, _ = small.gradient(X[:128, :64], Y[:128, :10])
+    small_history = small.fit(X[:, :64], Y[:, :10], 2, lr=1e-2, batch_size=128, seed=0,
                               optimizer="adam")
     return [z, np.array([E]), *dW, *db, np.asarray(history), net.params.copy(),
             np.array([E_small]), *dW_small, np.asarray(small_history), small.params.copy()]
