@@ -16,7 +16,8 @@ reported as ``warmup_s``), then the repeats run round-robin across contenders, t
 the round rotating, each after a pause of :data:`SETTLE_S` in which the previous contender's
 threads go idle, and the median, min and max rate are reported. Rates are steps/s for
 training and samples/s for inference; GFLOP/s use 6·batch·Σ l_i·l_{i+1} per training step
-and 2·Σ l_i·l_{i+1} per inference sample, and the share of the peak uses :data:`PEAK_GFLOPS`.
+and 2·Σ l_i·l_{i+1} per inference sample, and the share of the peak uses :data:`PEAK_GFLOPS`
+(doubled where fastprop's kernels use AVX-512).
 
 The workloads, the contenders and how to run this are described in benchmarks/README.md.
 """
@@ -43,12 +44,15 @@ from typing import Any, NamedTuple
 import numpy as np
 
 import fastprop
+from fastprop import _core
 
 __all__ = ["WORKLOADS", "QUICK_WORKLOADS", "CONTENDERS", "Workload", "main"]
 
 # The machine's peak, not measured: 2 cores × 2 FMA pipes × 256-bit vectors × 2 flops ×
-# ≈3.1 GHz ≈ 200 GFLOP/s in float32 (8 lanes) and 100 in float64 (4 lanes). Shares of it are
-# of the whole machine, whatever --threads is.
+# ≈3.1 GHz ≈ 200 GFLOP/s in float32 (8 lanes) and 100 in float64 (4 lanes). Where fastprop's
+# kernels use AVX-512 (512-bit vectors, on CPUs with two 512-bit FMA pipes) the peak at the
+# same clock doubles: see _peak_gflops. Shares of it are of the whole machine, whatever
+# --threads is.
 PEAK_GFLOPS = {"float32": 200.0, "float64": 100.0}
 
 # Two contenders "end at the same loss" when their final E differ by at most this fraction of
@@ -811,7 +815,7 @@ def _summarise(entries: dict[str, dict[str, Any]], w: Workload, dtype: str) -> d
         entry["rate_median"] = float(np.median(rates))
         entry["rate_min"], entry["rate_max"] = rates[0], rates[-1]
         entry["gflops"] = entry["rate_median"] * w.flops_per_unit / 1e9
-        entry["peak_share"] = entry["gflops"] / PEAK_GFLOPS[dtype]
+        entry["peak_share"] = entry["gflops"] / _peak_gflops()[dtype]
     reference = entries.get("fastprop", {})
     for entry in entries.values():
         if entry["status"] == "ok" and reference.get("status") == "ok":
@@ -907,8 +911,15 @@ def _machine() -> dict[str, Any]:
         pass
     cpu = fields.get("model name") or platform.processor()
     flags = [f for f in fields.get("flags", "").split() if f in ("avx2", "fma", "avx512f")]
-    return {"cpu": cpu, "cpu_flags": flags, "cores": os.cpu_count(), "python":
-            platform.python_version(), "platform": platform.platform()}
+    return {"cpu": cpu, "cpu_flags": flags, "cores": os.cpu_count(),
+            "fastprop_kernels": _core.gemm_isa(), "python": platform.python_version(),
+            "platform": platform.platform()}
+
+
+def _peak_gflops() -> dict[str, float]:
+    """PEAK_GFLOPS for the vector width of the kernels fastprop runs here."""
+    scale = 2.0 if _core.gemm_isa() == "avx512" else 1.0
+    return {dtype: scale * peak for dtype, peak in PEAK_GFLOPS.items()}
 
 
 def _fmt_rate(rate: float) -> str:
@@ -976,7 +987,7 @@ def plot(report: dict[str, Any], path: str) -> None:
                        marker="o", capsize=3, label=name)
     sweep.set_xscale("log", base=2)
     sweep.set_xlabel("width w of [w, w, w, w] relu, batch 256, float32 training")
-    sweep.set_ylabel(f"GFLOP/s (machine peak {PEAK_GFLOPS['float32']:.0f})")
+    sweep.set_ylabel(f"GFLOP/s (machine peak {_peak_gflops()['float32']:.0f})")
     sweep.set_title("Training throughput against layer width (median, bars: min-max)")
     sweep.grid(True, which="both", alpha=0.3)
     sweep.legend(fontsize="small")
@@ -1084,7 +1095,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                  "repeats": args.repeats, "threads": args.threads,
                  "load_average_before": load_before, "load_average_after": _load(),
                  "machine": _machine(), "versions": _versions(args.contenders),
-                 "peak_gflops": PEAK_GFLOPS, "loss_rtol": LOSS_RTOL},
+                 "peak_gflops": _peak_gflops(), "loss_rtol": LOSS_RTOL},
         "contenders": {name: {"package": CONTENDERS[name].package,
                               "threads": threads["notes"].get(name, threads["notes"].get("all")),
                               "skipped": skipped.get(name)} for name in args.contenders},

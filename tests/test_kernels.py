@@ -1,0 +1,57 @@
+"""The matrix-multiply kernels: which set runs, and that the vector width never changes a bit."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from fastprop import _core
+
+# Prints the raw bytes of a forward pass, a gradient and a short minibatch fit whose products
+# are large enough for the blocked kernels (several k slices, edge tiles), in hex.
+PROGRAM = """
+import numpy as np, fastprop
+from fastprop import _core
+rng = np.random.default_rng(0)
+out = [_core.gemm_isa()]
+for dtype in ("float32", "float64"):
+    net = fastprop.Network([300, 77, 130, 9], "tanh", bias=True, dtype=dtype, seed=3)
+    X = rng.standard_normal((90, 300)).astype(dtype)
+    Y = rng.standard_normal((90, 9)).astype(dtype)
+    E, dW, db = net.gradient(X, Y)
+    net.fit(X, Y, 2, lr=1e-4, batch_size=45, seed=0)
+    parts = [net.forward(X), np.array([E]), *dW, *db, net.params]
+    out.append("".join(np.ascontiguousarray(p).tobytes().hex() for p in parts))
+print(" ".join(out))
+"""
+
+
+def run_with(max_isa: str | None) -> list[str]:
+    env = dict(os.environ)
+    env.pop("FASTPROP_MAX_ISA", None)
+    if max_isa is not None:
+        env["FASTPROP_MAX_ISA"] = max_isa
+    out = subprocess.run([sys.executable, "-c", PROGRAM], env=env, capture_output=True,
+                         text=True, check=True)
+    return out.stdout.split()
+
+
+def test_isa_is_a_known_name():
+    assert _core.gemm_isa() in ("avx512", "avx2", "portable")
+
+
+def test_environment_caps_the_kernels():
+    assert run_with("portable")[0] == "portable"
+    capped = run_with("avx2")[0]
+    assert capped in ("avx2", "portable")  # portable only where the CPU lacks AVX2 + FMA
+    assert run_with("no-such-isa")[0] == _core.gemm_isa()  # an unknown name caps nothing
+
+
+@pytest.mark.skipif(_core.gemm_isa() != "avx512", reason="needs a CPU with AVX-512")
+def test_avx512_and_avx2_kernels_give_the_same_bits():
+    wide, narrow = run_with(None), run_with("avx2")
+    assert (wide[0], narrow[0]) == ("avx512", "avx2")
+    assert wide[1:] == narrow[1:]
