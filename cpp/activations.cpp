@@ -5,15 +5,38 @@
 namespace fastprop {
 
 namespace simd {
-#if defined(FASTPROP_AVX2)  // activations_avx2.cpp
+#if defined(FASTPROP_AVX2)  // activations_avx2.cpp, activations_avx512.cpp
 void sigmoid_avx2(float* a, float* z, bool keep_prime, std::size_t count);
 void sigmoid_avx2(double* a, double* z, bool keep_prime, std::size_t count);
 void tanh_prime_avx2(float* z, std::size_t count);
 void tanh_prime_avx2(double* z, std::size_t count);
-#else  // never called: cpu_has_avx2_fma() is false
+void sigmoid_avx512(float* a, float* z, bool keep_prime, std::size_t count);
+void sigmoid_avx512(double* a, double* z, bool keep_prime, std::size_t count);
+void tanh_prime_avx512(float* z, std::size_t count);
+void tanh_prime_avx512(double* z, std::size_t count);
+#else  // never called: kernel_isa() is portable
 template <class T> void sigmoid_avx2(T*, T*, bool, std::size_t) {}
 template <class T> void tanh_prime_avx2(T*, std::size_t) {}
+template <class T> void sigmoid_avx512(T*, T*, bool, std::size_t) {}
+template <class T> void tanh_prime_avx512(T*, std::size_t) {}
 #endif
+
+// The vector paths: false where only the scalar code may run. Both widths give the same bits.
+template <class T> bool sigmoid_vector(T* a, T* z_or_prime, bool keep_prime, std::size_t count) {
+    switch (kernel_isa()) {
+        case Isa::avx512: sigmoid_avx512(a, z_or_prime, keep_prime, count); return true;
+        case Isa::avx2: sigmoid_avx2(a, z_or_prime, keep_prime, count); return true;
+        default: return false;
+    }
+}
+
+template <class T> bool tanh_prime_vector(T* z_to_prime, std::size_t count) {
+    switch (kernel_isa()) {
+        case Isa::avx512: tanh_prime_avx512(z_to_prime, count); return true;
+        case Isa::avx2: tanh_prime_avx2(z_to_prime, count); return true;
+        default: return false;
+    }
+}
 }  // namespace simd
 
 namespace {
@@ -37,10 +60,7 @@ template <class T> void apply_sigma(Activation f, T* a, const T* z, std::size_t 
     const T slope = T(leaky_relu_slope);
     switch (f) {
         case Activation::sigmoid:
-            if (cpu_has_avx2_fma()) {  // reads z only: keep_prime is false
-                simd::sigmoid_avx2(a, const_cast<T*>(z), false, count);
-                return;
-            }
+            if (simd::sigmoid_vector(a, const_cast<T*>(z), false, count)) return;  // reads z only
             for (std::size_t k = 0; k < count; ++k) a[k] = sigmoid(z[k]);
             return;
         case Activation::tanh:
@@ -65,10 +85,7 @@ template <class T> void apply_sigma_keep_prime(Activation f, T* a, T* z, std::si
     const T slope = T(leaky_relu_slope);
     switch (f) {
         case Activation::sigmoid:
-            if (cpu_has_avx2_fma()) {
-                simd::sigmoid_avx2(a, z, true, count);
-                return;
-            }
+            if (simd::sigmoid_vector(a, z, true, count)) return;
             for (std::size_t k = 0; k < count; ++k) {
                 a[k] = sigmoid(z[k]);
                 z[k] = sigmoid_prime(z[k]);
@@ -76,10 +93,7 @@ template <class T> void apply_sigma_keep_prime(Activation f, T* a, T* z, std::si
             return;
         case Activation::tanh:
             for (std::size_t k = 0; k < count; ++k) a[k] = std::tanh(z[k]);
-            if (cpu_has_avx2_fma()) {
-                simd::tanh_prime_avx2(z, count);
-                return;
-            }
+            if (simd::tanh_prime_vector(z, count)) return;
             for (std::size_t k = 0; k < count; ++k) z[k] = tanh_prime(z[k]);
             return;
         case Activation::relu:

@@ -455,8 +455,8 @@ PYBIND11_MODULE(_core, m) {
     bind_network<float>(m, "Network32");
     m.def("set_num_threads", [](std::size_t k) { fp::set_num_threads(k); }, py::arg("k"));
     m.def("get_num_threads", [] { return fp::get_num_threads(); });
-    m.def("gemm_isa", [] { return std::string(fp::isa_name(fp::gemm_isa())); },
-          "The matrix-multiply kernels in use: 'avx512', 'avx2' or 'portable'.");
+    m.def("kernel_isa", [] { return std::string(fp::isa_name(fp::kernel_isa())); },
+          "The kernels in use: 'avx512', 'avx2' or 'portable'.");
     m.attr("activation_names") = fp::activation_names;
     m.attr("loss_names") = fp::loss_names;
 }

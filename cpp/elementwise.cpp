@@ -54,7 +54,7 @@ template <class F> void over_halves(std::size_t n, F&& f) {
 template <class T> void add(T* y, const T* x, std::size_t n) {
     over_halves(n, [=](std::size_t, std::size_t k0, std::size_t k1) {
 #if defined(FASTPROP_AVX2)
-        if (cpu_has_avx2_fma()) return avx2::add(y + k0, x + k0, k1 - k0);
+        if (kernel_isa() >= Isa::avx2) return avx2::add(y + k0, x + k0, k1 - k0);
 #endif
         add_loop(y + k0, x + k0, k1 - k0);
     });
@@ -64,7 +64,7 @@ template <class T> bool all_finite(const T* v, std::size_t n) {
     bool finite[2] = {true, true};
     over_halves(n, [&](std::size_t half, std::size_t k0, std::size_t k1) {
 #if defined(FASTPROP_AVX2)
-        if (cpu_has_avx2_fma()) {
+        if (kernel_isa() >= Isa::avx2) {
             finite[half] = avx2::all_finite(v + k0, k1 - k0);
             return;
         }
@@ -77,7 +77,7 @@ template <class T> bool all_finite(const T* v, std::size_t n) {
 template <class T> void sgd(T* p, const T* g, T lr, std::size_t n) {
     over_halves(n, [=](std::size_t, std::size_t k0, std::size_t k1) {
 #if defined(FASTPROP_AVX2)
-        if (cpu_has_avx2_fma()) return avx2::sgd(p + k0, g + k0, lr, k1 - k0);
+        if (kernel_isa() >= Isa::avx2) return avx2::sgd(p + k0, g + k0, lr, k1 - k0);
 #endif
         sgd_loop(p + k0, g + k0, lr, k1 - k0);
     });
@@ -85,14 +85,14 @@ template <class T> void sgd(T* p, const T* g, T lr, std::size_t n) {
 
 template <class T> void add_row(T* z, std::size_t ldz, const T* b, std::size_t m, std::size_t n) {
 #if defined(FASTPROP_AVX2)
-    if (cpu_has_avx2_fma()) return avx2::add_row(z, ldz, b, m, n);
+    if (kernel_isa() >= Isa::avx2) return avx2::add_row(z, ldz, b, m, n);
 #endif
     add_row_loop(z, ldz, b, m, n);
 }
 
 template <class T> void sum_rows(T* y, const T* x, std::size_t ldx, std::size_t m, std::size_t n) {
 #if defined(FASTPROP_AVX2)
-    if (cpu_has_avx2_fma()) return avx2::sum_rows(y, x, ldx, m, n);
+    if (kernel_isa() >= Isa::avx2) return avx2::sum_rows(y, x, ldx, m, n);
 #endif
     sum_rows_loop(y, x, ldx, m, n);
 }
@@ -100,7 +100,7 @@ template <class T> void sum_rows(T* y, const T* x, std::size_t ldx, std::size_t 
 template <class T>
 void multiply(T* d, std::size_t ldd, const T* s, std::size_t lds, std::size_t m, std::size_t n) {
 #if defined(FASTPROP_AVX2)
-    if (cpu_has_avx2_fma()) return avx2::multiply(d, ldd, s, lds, m, n);
+    if (kernel_isa() >= Isa::avx2) return avx2::multiply(d, ldd, s, lds, m, n);
 #endif
     multiply_loop(d, ldd, s, lds, m, n);
 }

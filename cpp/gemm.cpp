@@ -10,9 +10,6 @@
 
 #include <atomic>
 #include <cstdint>
-#include <cstdlib>
-#include <cstring>
-#include <initializer_list>
 #include <new>
 
 #include "threads.hpp"
@@ -116,22 +113,7 @@ const Kernels<T>& portable_kernels() {
 // ---------------------------------------------------------------------------------------------
 // Run-time choice of kernels
 
-Isa best_isa() {
-    if (cpu_has_avx512f()) return Isa::avx512;
-    if (cpu_has_avx2_fma()) return Isa::avx2;
-    return Isa::portable;
-}
-
-// FASTPROP_MAX_ISA, when it names a kernel set; anything else leaves the cap off.
-Isa isa_from_environment() {
-    const char* s = std::getenv("FASTPROP_MAX_ISA");
-    for (Isa isa : {Isa::portable, Isa::avx2, Isa::avx512})
-        if (s != nullptr && std::strcmp(s, isa_name(isa)) == 0) return isa;
-    return Isa::avx512;
-}
-
-std::atomic<Isa> g_max_isa{isa_from_environment()};
-
+#if defined(FASTPROP_AVX2)  // gemm_avx2.cpp and gemm_avx512.cpp are part of the build
 template <class T> struct IsaKernels;
 template <> struct IsaKernels<float> {
     static const Kernels<float>& avx2() { return gemm_detail::avx2_kernels_f32(); }
@@ -141,14 +123,13 @@ template <> struct IsaKernels<double> {
     static const Kernels<double>& avx2() { return gemm_detail::avx2_kernels_f64(); }
     static const Kernels<double>& avx512() { return gemm_detail::avx512_kernels_f64(); }
 };
+#endif
 
 template <class T>
 const Kernels<T>& kernels() {
-    switch (gemm_isa()) {
-#if defined(FASTPROP_AVX512)  // gemm_avx512.cpp is part of the build
+    switch (kernel_isa()) {
+#if defined(FASTPROP_AVX2)
         case Isa::avx512: return IsaKernels<T>::avx512();
-#endif
-#if defined(FASTPROP_AVX2)  // gemm_avx2.cpp is part of the build
         case Isa::avx2: return IsaKernels<T>::avx2();
 #endif
         default: break;
@@ -356,21 +337,6 @@ void gemm_blocked(Trans ta, Trans tb, size_t M, size_t N, size_t K, const T* A, 
 }
 
 }  // namespace
-
-Isa gemm_isa() {
-    const Isa best = best_isa(), cap = g_max_isa.load(std::memory_order_relaxed);
-    return cap < best ? cap : best;
-}
-
-const char* isa_name(Isa isa) {
-    switch (isa) {
-        case Isa::avx512: return "avx512";
-        case Isa::avx2: return "avx2";
-        default: return "portable";
-    }
-}
-
-void set_max_isa(Isa isa) { g_max_isa.store(isa); }
 
 template <class T>
 void gemm(Trans ta, Trans tb, size_t M, size_t N, size_t K, const T* A, size_t lda, const T* B,

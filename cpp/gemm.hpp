@@ -1,6 +1,8 @@
 #pragma once
 #include <cstddef>
 
+#include "cpu.hpp"  // Isa, kernel_isa, set_max_isa: which kernels run
+
 namespace fastprop {
 
 enum class Trans { N, T };
@@ -27,18 +29,6 @@ template <class T>
 void gemm(Trans ta, Trans tb, std::size_t M, std::size_t N, std::size_t K,
           const T* A, std::size_t lda, const T* B, std::size_t ldb,
           bool accumulate, T* C, std::size_t ldc, const Epilogue<T>& epilogue = {});
-
-// The instruction sets gemm's kernels come in, from the least to the most capable.
-enum class Isa { portable, avx2, avx512 };
-
-// The kernels gemm runs: the most capable this build has and the CPU supports, capped by the
-// environment variable FASTPROP_MAX_ISA (portable, avx2 or avx512) when set, and by
-// set_max_isa. Names as in FASTPROP_MAX_ISA.
-Isa gemm_isa();
-const char* isa_name(Isa isa);
-// Caps the kernels at isa from now on (tests and benchmarks compare the paths); a cap above
-// what the CPU has changes nothing. Not for use while another thread runs gemm.
-void set_max_isa(Isa isa);
 
 // Threads used by gemm (the process-wide pool). 1 <= k; default: the env var
 // FASTPROP_NUM_THREADS if set to a positive integer, else std::thread::hardware_concurrency().

@@ -1,4 +1,4 @@
-"""The matrix-multiply kernels: which set runs, and that the vector width never changes a bit."""
+"""The kernel sets: which one runs, and that the vector width never changes a bit."""
 
 from __future__ import annotations
 
@@ -11,14 +11,15 @@ import pytest
 from fastprop import _core
 
 # Prints the raw bytes of a forward pass, a gradient and a short minibatch fit whose products
-# are large enough for the blocked kernels (several k slices, edge tiles), in hex.
+# are large enough for the blocked kernels (several k slices, edge tiles), in hex; tanh and
+# sigmoid take the vector exp (and odd widths its padded tails).
 PROGRAM = """
 import numpy as np, fastprop
 from fastprop import _core
 rng = np.random.default_rng(0)
-out = [_core.gemm_isa()]
-for dtype in ("float32", "float64"):
-    net = fastprop.Network([300, 77, 130, 9], "tanh", bias=True, dtype=dtype, seed=3)
+out = [_core.kernel_isa()]
+for dtype, activation in [(d, f) for d in ("float32", "float64") for f in ("tanh", "sigmoid")]:
+    net = fastprop.Network([300, 77, 130, 9], activation, bias=True, dtype=dtype, seed=3)
     X = rng.standard_normal((90, 300)).astype(dtype)
     Y = rng.standard_normal((90, 9)).astype(dtype)
     E, dW, db = net.gradient(X, Y)
@@ -40,17 +41,17 @@ def run_with(max_isa: str | None) -> list[str]:
 
 
 def test_isa_is_a_known_name():
-    assert _core.gemm_isa() in ("avx512", "avx2", "portable")
+    assert _core.kernel_isa() in ("avx512", "avx2", "portable")
 
 
 def test_environment_caps_the_kernels():
     assert run_with("portable")[0] == "portable"
     capped = run_with("avx2")[0]
     assert capped in ("avx2", "portable")  # portable only where the CPU lacks AVX2 + FMA
-    assert run_with("no-such-isa")[0] == _core.gemm_isa()  # an unknown name caps nothing
+    assert run_with("no-such-isa")[0] == _core.kernel_isa()  # an unknown name caps nothing
 
 
-@pytest.mark.skipif(_core.gemm_isa() != "avx512", reason="needs a CPU with AVX-512")
+@pytest.mark.skipif(_core.kernel_isa() != "avx512", reason="needs a CPU with AVX-512")
 def test_avx512_and_avx2_kernels_give_the_same_bits():
     wide, narrow = run_with(None), run_with("avx2")
     assert (wide[0], narrow[0]) == ("avx512", "avx2")

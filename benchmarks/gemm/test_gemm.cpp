@@ -233,7 +233,7 @@ void check_same_bits_across_isas() {
     using fastprop::Isa;
     using fastprop::set_max_isa;
     set_max_isa(Isa::avx512);
-    if (fastprop::gemm_isa() != Isa::avx512) return;
+    if (fastprop::kernel_isa() != Isa::avx512) return;
     struct Shape { size_t M, N, K; };
     const Shape shapes[] = {{1, 1, 70},   {11, 31, 9},     {12, 32, 256}, {13, 33, 257},
                             {25, 70, 600}, {32, 64, 64},   {300, 517, 700}, {200, 10, 64},
@@ -296,7 +296,7 @@ int main(int argc, char** argv) {
     using fastprop::Isa;
     for (Isa isa : {Isa::avx512, Isa::avx2, Isa::portable}) {
         fastprop::set_max_isa(isa);
-        if (fastprop::gemm_isa() != isa) {  // this CPU or build lacks it
+        if (fastprop::kernel_isa() != isa) {  // this CPU or build lacks it
             std::printf("%s kernels: not available here\n", fastprop::isa_name(isa));
             continue;
         }

@@ -912,13 +912,13 @@ def _machine() -> dict[str, Any]:
     cpu = fields.get("model name") or platform.processor()
     flags = [f for f in fields.get("flags", "").split() if f in ("avx2", "fma", "avx512f")]
     return {"cpu": cpu, "cpu_flags": flags, "cores": os.cpu_count(),
-            "fastprop_kernels": _core.gemm_isa(), "python": platform.python_version(),
+            "fastprop_kernels": _core.kernel_isa(), "python": platform.python_version(),
             "platform": platform.platform()}
 
 
 def _peak_gflops() -> dict[str, float]:
     """PEAK_GFLOPS for the vector width of the kernels fastprop runs here."""
-    scale = 2.0 if _core.gemm_isa() == "avx512" else 1.0
+    scale = 2.0 if _core.kernel_isa() == "avx512" else 1.0
     return {dtype: scale * peak for dtype, peak in PEAK_GFLOPS.items()}
 
 
