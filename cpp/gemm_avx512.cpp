@@ -65,14 +65,16 @@ constexpr size_t MR = 12;
 }  // namespace
 
 // KC is the AVX2 kernels' (same kc, same bits). The (KC, NR) B panel is 32 KiB in float, in a
-// 48 KiB L1d; the (MC, KC) A block stays in a 1-2 MiB L2.
+// 48 KiB L1d. A small (MC, KC) A block, 48 KiB, measured best on a Xeon (AVX-512, 2 MiB L2),
+// one thread, float32 GF/s of W4's three products (bench_gemm --quick --only 1024):
+// MC = 192: 132-140; 96: 139-144 (KC 384); 72: 144-152; 48: 141-155; 24: 141-151.
 const Kernels<float>& avx512_kernels_f32() {
-    static const Kernels<float> kernels = make_kernels<float>(192, 256, 2048);
+    static const Kernels<float> kernels = make_kernels<float>(48, 256, 2048);
     return kernels;
 }
 
 const Kernels<double>& avx512_kernels_f64() {
-    static const Kernels<double> kernels = make_kernels<double>(96, 256, 1024);
+    static const Kernels<double> kernels = make_kernels<double>(48, 256, 1024);
     return kernels;
 }
 
