@@ -176,14 +176,20 @@ QUICK_WORKLOADS = _workloads(
 SWEEP_WIDTHS = (16, 32, 64, 128, 256, 512, 1024, 2048)
 QUICK_SWEEP_WIDTHS = (8, 16, 32)
 SWEEP_BATCH = 256
-SWEEP_FLOPS_PER_RUN = 2e9  # steps per width: about this much work per timed run, 1..100 steps
+# Steps per width: about this much work per timed run, 1..1000 steps. Runs of a few ms measure
+# how fast an idle core wakes (each run follows a SETTLE_S rest) more than how fast the steps
+# go: at 2 GFLOP a run, [256]*4 ran at 0.8x on 2 threads against 1 on a 2-vCPU VM, at 1.4x
+# when the runs were back to back.
+SWEEP_FLOPS_PER_RUN = 8e9
+SWEEP_MAX_STEPS = 1000
 
 
 def sweep_workload(width: int, quick: bool = False) -> Workload:
     """The [w, w, w, w] relu network with bias, full batch of 256, for the width sweep."""
     layers = (width,) * 4
     macs = 3 * width * width
-    steps = 2 if quick else max(1, min(100, round(SWEEP_FLOPS_PER_RUN / (6 * SWEEP_BATCH * macs))))
+    steps = 2 if quick else max(1, min(SWEEP_MAX_STEPS,
+                                          round(SWEEP_FLOPS_PER_RUN / (6 * SWEEP_BATCH * macs))))
     # The summed E grows with batch·width, and so does the curvature: scale lr down with both.
     return Workload(f"w={width}", "sweep", layers, "relu", True, t=SWEEP_BATCH,
                     batch=SWEEP_BATCH, epochs=steps, lr=1 / (SWEEP_BATCH * width),
