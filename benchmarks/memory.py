@@ -17,6 +17,7 @@ import argparse
 import numpy as np
 
 import fastprop
+from fastprop import _core
 
 MiB = 2**20
 
@@ -52,9 +53,10 @@ def main() -> None:
     P = net.n_params
     n = len(layers) - 1
     per_row = 2 * sum(layers[1:]) + sum(layers[1:n])  # z_i and δ_i for i >= 1, a_i hidden
-    # packed B (KC × NC) and packed A (KC × MC) of the AVX2 float kernels (cpp/gemm_avx2.cpp:
-    # MC, KC, NC = 96, 256, 2048), per thread
-    packing = args.threads * (256 * 2048 + 256 * 96) * item
+    # packed B (KC × NC) and packed A (KC × MC) of the float kernels in use, per thread:
+    # MC, KC, NC = 48, 256, 2048 in cpp/gemm_avx512.cpp, 96, 256, 2048 in cpp/gemm_avx2.cpp
+    MC = 48 if _core.kernel_isa() == "avx512" else 96
+    packing = args.threads * (256 * 2048 + 256 * MC) * item
     parts = {
         "parameters": P * item,
         "gradient": P * item,
