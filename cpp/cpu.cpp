@@ -8,9 +8,15 @@
 namespace fastprop {
 namespace {
 
+// FASTPROP_AVX2 is defined where the build compiled the AVX2 and AVX-512 translation units.
+// The AVX-512 check covers the OS too: libgcc reports AVX-512 only when the kernel saves the
+// zmm registers.
 Isa best_isa() {
-    if (cpu_has_avx512f()) return Isa::avx512;
-    if (cpu_has_avx2_fma()) return Isa::avx2;
+#if defined(FASTPROP_AVX2)
+    __builtin_cpu_init();  // in case this runs before the CPU model is initialised
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        return __builtin_cpu_supports("avx512f") ? Isa::avx512 : Isa::avx2;
+#endif
     return Isa::portable;
 }
 
