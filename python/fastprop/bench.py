@@ -1114,7 +1114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("\nwidth sweep, [w, w, w, w] relu, batch 256, float32 training:")
         print(format_table(sweep))
     print(f"\nload average (1, 5, 15 min) before {load_before}, after {_load()}, on "
-          f"{os.cpu_count()} cores")
+          f"{os.cpu_count()} cores; fastprop's kernels: {_core.kernel_isa()}")
     if args.json:
         with open(args.json, "w") as file:
             json.dump(report, file, indent=1)
