@@ -66,9 +66,9 @@ struct Kernels {
 };
 
 // Defined in gemm_avx2.cpp, built with -mavx2 -mfma, and gemm_avx512.cpp, built with
-// -mavx512f as well; call only where kernel_isa() (cpu.hpp) allows them. All three kernel sets sum
-// each C element in the same order for the same kc; AVX2 and AVX-512 (both with FMA) give the
-// same bits.
+// -mavx512f as well; call only where kernel_isa() (cpu.hpp) allows them. All three kernel
+// sets sum each C element in the same order for the same kc; AVX2 and AVX-512 (both with
+// FMA) give the same bits.
 const Kernels<float>& avx2_kernels_f32();
 const Kernels<double>& avx2_kernels_f64();
 const Kernels<float>& avx512_kernels_f32();
