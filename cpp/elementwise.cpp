@@ -13,15 +13,37 @@
 namespace fastprop::elementwise {
 
 #if defined(FASTPROP_AVX2)
-namespace avx2 {  // elementwise_avx2.cpp: the same, built with -mavx2
-template <class T> void add(T* y, const T* x, std::size_t n);
-template <class T> bool all_finite(const T* v, std::size_t n);
-template <class T> void sgd(T* p, const T* g, T lr, std::size_t n);
-template <class T> void add_row(T* z, std::size_t ldz, const T* b, std::size_t m, std::size_t n);
-template <class T> void sum_rows(T* y, const T* x, std::size_t ldx, std::size_t m, std::size_t n);
-template <class T>
-void multiply(T* d, std::size_t ldd, const T* s, std::size_t lds, std::size_t m, std::size_t n);
-}  // namespace avx2
+// elementwise_avx2.cpp and elementwise_avx512.cpp: the same loops, built for those
+// instruction sets
+#define FASTPROP_DECLARE_ISA(isa)                                                              \
+    namespace isa {                                                                            \
+    template <class T> void add(T* y, const T* x, std::size_t n);                              \
+    template <class T> bool all_finite(const T* v, std::size_t n);                             \
+    template <class T> void sgd(T* p, const T* g, T lr, std::size_t n);                        \
+    template <class T>                                                                         \
+    void add_row(T* z, std::size_t ldz, const T* b, std::size_t m, std::size_t n);             \
+    template <class T>                                                                         \
+    void sum_rows(T* y, const T* x, std::size_t ldx, std::size_t m, std::size_t n);            \
+    template <class T>                                                                         \
+    void multiply(T* d, std::size_t ldd, const T* s, std::size_t lds, std::size_t m,           \
+                  std::size_t n);                                                              \
+    template <class T>                                                                         \
+    void bias_relu(T* z, std::size_t ldz, const T* b, T* a, std::size_t lda, std::size_t m,    \
+                   std::size_t n, Relu kind, bool keep_prime);                                 \
+    }
+FASTPROP_DECLARE_ISA(avx2)
+FASTPROP_DECLARE_ISA(avx512)
+#undef FASTPROP_DECLARE_ISA
+
+// Returns isa::f(args...) from the enclosing function where kernel_isa() allows that isa.
+#define FASTPROP_DISPATCH(f, ...)                                   \
+    switch (kernel_isa()) {                                         \
+        case Isa::avx512: return avx512::f(__VA_ARGS__);            \
+        case Isa::avx2: return avx2::f(__VA_ARGS__);                \
+        default: break;                                             \
+    }
+#else
+#define FASTPROP_DISPATCH(f, ...)
 #endif
 
 namespace {
@@ -53,9 +75,7 @@ template <class F> void over_halves(std::size_t n, F&& f) {
 
 template <class T> void add(T* y, const T* x, std::size_t n) {
     over_halves(n, [=](std::size_t, std::size_t k0, std::size_t k1) {
-#if defined(FASTPROP_AVX2)
-        if (kernel_isa() >= Isa::avx2) return avx2::add(y + k0, x + k0, k1 - k0);
-#endif
+        FASTPROP_DISPATCH(add, y + k0, x + k0, k1 - k0)
         add_loop(y + k0, x + k0, k1 - k0);
     });
 }
@@ -63,47 +83,45 @@ template <class T> void add(T* y, const T* x, std::size_t n) {
 template <class T> bool all_finite(const T* v, std::size_t n) {
     bool finite[2] = {true, true};
     over_halves(n, [&](std::size_t half, std::size_t k0, std::size_t k1) {
-#if defined(FASTPROP_AVX2)
-        if (kernel_isa() >= Isa::avx2) {
-            finite[half] = avx2::all_finite(v + k0, k1 - k0);
-            return;
-        }
-#endif
-        finite[half] = all_finite_loop(v + k0, k1 - k0);
+        finite[half] = [&] {
+            FASTPROP_DISPATCH(all_finite, v + k0, k1 - k0)
+            return all_finite_loop(v + k0, k1 - k0);
+        }();
     });
     return finite[0] && finite[1];
 }
 
 template <class T> void sgd(T* p, const T* g, T lr, std::size_t n) {
     over_halves(n, [=](std::size_t, std::size_t k0, std::size_t k1) {
-#if defined(FASTPROP_AVX2)
-        if (kernel_isa() >= Isa::avx2) return avx2::sgd(p + k0, g + k0, lr, k1 - k0);
-#endif
+        FASTPROP_DISPATCH(sgd, p + k0, g + k0, lr, k1 - k0)
         sgd_loop(p + k0, g + k0, lr, k1 - k0);
     });
 }
 
 template <class T> void add_row(T* z, std::size_t ldz, const T* b, std::size_t m, std::size_t n) {
-#if defined(FASTPROP_AVX2)
-    if (kernel_isa() >= Isa::avx2) return avx2::add_row(z, ldz, b, m, n);
-#endif
+    FASTPROP_DISPATCH(add_row, z, ldz, b, m, n)
     add_row_loop(z, ldz, b, m, n);
 }
 
 template <class T> void sum_rows(T* y, const T* x, std::size_t ldx, std::size_t m, std::size_t n) {
-#if defined(FASTPROP_AVX2)
-    if (kernel_isa() >= Isa::avx2) return avx2::sum_rows(y, x, ldx, m, n);
-#endif
+    FASTPROP_DISPATCH(sum_rows, y, x, ldx, m, n)
     sum_rows_loop(y, x, ldx, m, n);
 }
 
 template <class T>
 void multiply(T* d, std::size_t ldd, const T* s, std::size_t lds, std::size_t m, std::size_t n) {
-#if defined(FASTPROP_AVX2)
-    if (kernel_isa() >= Isa::avx2) return avx2::multiply(d, ldd, s, lds, m, n);
-#endif
+    FASTPROP_DISPATCH(multiply, d, ldd, s, lds, m, n)
     multiply_loop(d, ldd, s, lds, m, n);
 }
+
+template <class T>
+void bias_relu(T* z, std::size_t ldz, const T* b, T* a, std::size_t lda, std::size_t m,
+               std::size_t n, Relu kind, bool keep_prime) {
+    FASTPROP_DISPATCH(bias_relu, z, ldz, b, a, lda, m, n, kind, keep_prime)
+    bias_relu_loops(z, ldz, b, a, lda, m, n, kind, keep_prime);
+}
+
+#undef FASTPROP_DISPATCH
 
 #define FASTPROP_INSTANTIATE(T)                                                                \
     template void add<T>(T*, const T*, std::size_t);                                           \
@@ -111,7 +129,9 @@ void multiply(T* d, std::size_t ldd, const T* s, std::size_t lds, std::size_t m,
     template void sgd<T>(T*, const T*, T, std::size_t);                                        \
     template void add_row<T>(T*, std::size_t, const T*, std::size_t, std::size_t);             \
     template void sum_rows<T>(T*, const T*, std::size_t, std::size_t, std::size_t);            \
-    template void multiply<T>(T*, std::size_t, const T*, std::size_t, std::size_t, std::size_t);
+    template void multiply<T>(T*, std::size_t, const T*, std::size_t, std::size_t, std::size_t); \
+    template void bias_relu<T>(T*, std::size_t, const T*, T*, std::size_t, std::size_t,        \
+                               std::size_t, Relu, bool);
 FASTPROP_INSTANTIATE(float)
 FASTPROP_INSTANTIATE(double)
 #undef FASTPROP_INSTANTIATE

@@ -96,8 +96,16 @@ template <class T>
 void forward_tail(const void* context, T* z, std::size_t ldz, std::size_t i0, std::size_t m,
                   std::size_t j0, std::size_t n) {
     const ForwardTail<T>& tail = *static_cast<const ForwardTail<T>*>(context);
-    if (tail.b) elementwise::add_row(z, ldz, tail.b + j0, m, n);
     const Activate<T>* act = tail.activate;
+    const T* b = tail.b ? tail.b + j0 : nullptr;
+    if (act != nullptr &&
+        (act->sigma == Activation::relu || act->sigma == Activation::leaky_relu)) {
+        const bool leaky = act->sigma == Activation::leaky_relu;
+        elementwise::bias_relu(z, ldz, b, act->a_next + i0 * tail.l_out + j0, tail.l_out, m, n,
+                               {leaky, leaky ? leaky_relu_slope : 0.0}, act->keep_prime);
+        return;
+    }
+    if (b) elementwise::add_row(z, ldz, b, m, n);
     if (act == nullptr) return;
     T* a = act->a_next + i0 * tail.l_out + j0;
     const bool whole_rows = n == ldz && n == tail.l_out;  // one contiguous run

@@ -5,6 +5,8 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <limits>
 #include <new>
 #include <vector>
 
@@ -76,6 +78,38 @@ void vector_passes_match_one_loop(fp::SplitMix64& rng) {
     }
 }
 
+// The one-pass bias + relu tail against the bias, then σ, then σ' as separate passes, bit for
+// bit: blocks of a wider matrix, with −0, 0, NaN and ±inf among the values.
+template <class T> void bias_relu_matches_separate_passes(fp::SplitMix64& rng) {
+    const std::size_t m = 7, n = 37, ld = 41;
+    std::vector<T> z0(m * ld), b(n);
+    for (T& v : z0) v = T(2 * rng.uniform() - 1);
+    for (T& v : b) v = T(rng.uniform() - 0.5);
+    const T specials[] = {T(-0.0), T(0), std::numeric_limits<T>::quiet_NaN(),
+                          std::numeric_limits<T>::infinity(), -std::numeric_limits<T>::infinity()};
+    for (std::size_t k = 0; k < 5; ++k) z0[k * 9] = specials[k];
+    b[3] = T(0);  // so that z = −0 meets a zero bias
+    for (fp::Activation f : {fp::Activation::relu, fp::Activation::leaky_relu})
+        for (bool bias : {false, true})
+            for (bool keep_prime : {false, true}) {
+                std::vector<T> z = z0, a(m * n), z_s = z0, a_s(m * n);
+                const bool leaky = f == fp::Activation::leaky_relu;
+                fp::elementwise::bias_relu(z.data(), ld, bias ? b.data() : nullptr, a.data(), n, m, n,
+                                           {leaky, leaky ? fp::leaky_relu_slope : 0.0}, keep_prime);
+                if (bias) fp::elementwise::add_row(z_s.data(), ld, b.data(), m, n);
+                for (std::size_t r = 0; r < m; ++r) {
+                    if (keep_prime)
+                        fp::apply_sigma_keep_prime(f, a_s.data() + r * n, z_s.data() + r * ld, n);
+                    else
+                        fp::apply_sigma(f, a_s.data() + r * n, z_s.data() + r * ld, n);
+                }
+                const bool same = std::memcmp(a.data(), a_s.data(), a.size() * sizeof(T)) == 0 &&
+                                  std::memcmp(z.data(), z_s.data(), z.size() * sizeof(T)) == 0;
+                check(same, "bias_relu against its separate passes (bits)",
+                      double(int(f) * 4 + bias * 2 + keep_prime));
+            }
+}
+
 // σ and σ' fused into the products (run on each block of the result) against the same
 // steps one after the other.
 void fused_tails_match_separate_steps(fp::SplitMix64& rng, std::size_t t, std::size_t l_in,
@@ -84,17 +118,19 @@ void fused_tails_match_separate_steps(fp::SplitMix64& rng, std::size_t t, std::s
     auto b = uniform(rng, l_out), delta = uniform(rng, t * l_out);
     std::vector<double> z_plain(t * l_out);
     fp::dense_forward_plain(z_plain.data(), a.data(), W.data(), b.data(), t, l_in, l_out);
-    for (bool keep_prime : {false, true}) {
-        std::vector<double> z(t * l_out), a_next(t * l_out), z_s = z_plain, a_s(t * l_out);
-        const fp::Activate<double> act{fp::Activation::sigmoid, a_next.data(), keep_prime};
-        fp::dense_forward(z.data(), a.data(), W.data(), b.data(), t, l_in, l_out, &act);
-        if (keep_prime)
-            fp::apply_sigma_keep_prime(act.sigma, a_s.data(), z_s.data(), t * l_out);
-        else
-            fp::apply_sigma(act.sigma, a_s.data(), z_s.data(), t * l_out);
-        check(max_abs_diff(a_next, a_s) < 1e-12, "dense_forward then σ", max_abs_diff(a_next, a_s));
-        check(max_abs_diff(z, z_s) < 1e-12, keep_prime ? "dense_forward keeps σ'" : "dense_forward keeps z",
-              max_abs_diff(z, z_s));
+    for (fp::Activation f : {fp::Activation::sigmoid, fp::Activation::relu}) {
+        for (bool keep_prime : {false, true}) {
+            std::vector<double> z(t * l_out), a_next(t * l_out), z_s = z_plain, a_s(t * l_out);
+            const fp::Activate<double> act{f, a_next.data(), keep_prime};
+            fp::dense_forward(z.data(), a.data(), W.data(), b.data(), t, l_in, l_out, &act);
+            if (keep_prime)
+                fp::apply_sigma_keep_prime(act.sigma, a_s.data(), z_s.data(), t * l_out);
+            else
+                fp::apply_sigma(act.sigma, a_s.data(), z_s.data(), t * l_out);
+            check(max_abs_diff(a_next, a_s) < 1e-12, "dense_forward then σ", max_abs_diff(a_next, a_s));
+            check(max_abs_diff(z, z_s) < 1e-12, keep_prime ? "dense_forward keeps σ'" : "dense_forward keeps z",
+                  max_abs_diff(z, z_s));
+        }
     }
     auto prime = uniform(rng, t * l_in);
     std::vector<double> da(t * l_in), da_p(t * l_in);
@@ -244,6 +280,8 @@ int main() {
     fp::SplitMix64 rng(2026);
     kernels_match_plain_loops(rng);
     vector_passes_match_one_loop(rng);
+    bias_relu_matches_separate_passes<float>(rng);
+    bias_relu_matches_separate_passes<double>(rng);
     gradient_matches_finite_differences(rng);
     training_lowers_the_loss<double>();
     training_lowers_the_loss<float>();

@@ -12,13 +12,15 @@ from fastprop import _core
 
 # Prints the raw bytes of a forward pass, a gradient and a short minibatch fit whose products
 # are large enough for the blocked kernels (several k slices, edge tiles), in hex; tanh and
-# sigmoid take the vector exp (and odd widths its padded tails).
-PROGRAM = """
+# sigmoid take the vector exp (and odd widths its padded tails), relu and leaky_relu the
+# one-pass bias and σ, and every fit the vector update.
+ACTIVATIONS = ("tanh", "sigmoid", "relu", "leaky_relu")
+PROGRAM = f"""
 import numpy as np, fastprop
 from fastprop import _core
 rng = np.random.default_rng(0)
 out = [_core.kernel_isa()]
-for dtype, activation in [(d, f) for d in ("float32", "float64") for f in ("tanh", "sigmoid")]:
+for dtype, activation in [(d, f) for d in ("float32", "float64") for f in {ACTIVATIONS!r}]:
     net = fastprop.Network([300, 77, 130, 9], activation, bias=True, dtype=dtype, seed=3)
     X = rng.standard_normal((90, 300)).astype(dtype)
     Y = rng.standard_normal((90, 9)).astype(dtype)
