@@ -51,6 +51,29 @@ inline double exp_difference(double a, double b) {
 // A mean loss divides by the batch size, so a sum over minibatches must weight each by its rows.
 inline bool is_mean(Loss loss) { return loss != Loss::sse; }
 
+// Σ_k (y_k − z_k)² in double, and δ_k = scale (y_k − z_k). The sum runs as eight partial
+// sums (k mod 8) added in a fixed order at the end, rather than one chain of dependent
+// additions, which cost 2% of a W2 step (320 entries, 4 cycles each).
+template <class T>
+double squared_error(T* delta_n, const T* z_n, const T* Y, std::size_t count, T scale) {
+    constexpr std::size_t lanes = 8;
+    double partial[lanes] = {};
+    std::size_t k = 0;
+    for (; k + lanes <= count; k += lanes)
+        for (std::size_t j = 0; j < lanes; ++j) {
+            const T r = Y[k + j] - z_n[k + j];
+            partial[j] += double(r) * double(r);
+            delta_n[k + j] = scale * r;
+        }
+    for (std::size_t j = 0; k + j < count; ++j) {
+        const T r = Y[k + j] - z_n[k + j];
+        partial[j] += double(r) * double(r);
+        delta_n[k + j] = scale * r;
+    }
+    return ((partial[0] + partial[1]) + (partial[2] + partial[3])) +
+           ((partial[4] + partial[5]) + (partial[6] + partial[7]));
+}
+
 // E of `rows` samples out of a batch of t (t matters for the means) and δ_n for them.
 //   z_n, Y, delta_n: (rows, l_n)
 // E is accumulated in double so that a float32 network still reports its loss accurately.
@@ -61,20 +84,10 @@ double loss_and_delta(Loss loss, T* delta_n, const T* z_n, const T* Y, std::size
     const std::size_t count = rows * l_n;
     switch (loss) {
         case Loss::sse:  // E = Σ ||y − z_n||², δ_n = −2(y − z_n)
-            for (std::size_t k = 0; k < count; ++k) {
-                const T r = Y[k] - z_n[k];
-                E += double(r) * double(r);
-                delta_n[k] = T(-2) * r;
-            }
-            return E;
+            return squared_error(delta_n, z_n, Y, count, T(-2));
         case Loss::mse: {  // E = Σ ||y − z_n||² / (t l_n), δ_n = −2(y − z_n) / (t l_n)
             const T scale = T(-2) / T(double(t) * double(l_n));
-            for (std::size_t k = 0; k < count; ++k) {
-                const T r = Y[k] - z_n[k];
-                E += double(r) * double(r);
-                delta_n[k] = scale * r;
-            }
-            return E / (double(t) * double(l_n));
+            return squared_error(delta_n, z_n, Y, count, scale) / (double(t) * double(l_n));
         }
         case Loss::cross_entropy: {
             // In double whatever T is, about m = max_j z_j (at j = k), each e^{z_j − m} from
