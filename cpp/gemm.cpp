@@ -291,14 +291,18 @@ bool pack_a_policy(size_t N, size_t NR, Trans ta) {
 
 // Packing B pays back on each of the M / MR row tiles that read a panel. Stored (K, N), B can
 // instead be read in place, NR contiguous values of a row per k, as many loads as from a
-// packed panel; while B sits in L1/L2 that is as fast, so products with few rows (the backward
-// products of small minibatches) skip the copy. [64, 64, 64, 10], minibatches of 32 as two halves (callgrind,
-// float32, one thread): 335k -> 327k instructions per training step.
-constexpr size_t pack_b_min_rows = 64;
+// packed panel; while B sits in L1/L2 that is as fast, so products with few row tiles (the
+// backward products of small minibatches) skip the copy. Measured, [64, 64, 64, 10] trained
+// on minibatches of 32 (one thread), whose dE/dW_0 and dE/dW_1 have 64 rows:
+//   AVX2 (MR = 6), as two halves then: 335k -> 327k instructions per step (callgrind) when
+//   products of fewer than 64 rows (about 10 tiles) read B in place;
+//   AVX-512 (MR = 12): 58.5k -> 63.0k steps/s float32, 28.8k -> 29.9k float64 (means of
+//   alternated runs) when the 64-row products (about 5 tiles) read it in place too.
+constexpr size_t pack_b_min_tiles = 10;
 constexpr size_t in_place_b_max = size_t(1) << 16;  // entries of B
 
-bool pack_b_policy(size_t M, size_t N, size_t K, Trans tb) {
-    return tb == Trans::T || M >= pack_b_min_rows || K * N > in_place_b_max;
+bool pack_b_policy(size_t M, size_t N, size_t K, size_t MR, Trans tb) {
+    return tb == Trans::T || M >= pack_b_min_tiles * MR || K * N > in_place_b_max;
 }
 
 template <class T>
@@ -311,7 +315,7 @@ void gemm_blocked(Trans ta, Trans tb, size_t M, size_t N, size_t K, const T* A, 
     Job<T> job{&kern, ta, tb, M, N, K, A, lda, B, ldb, accumulate, C, ldc, epilogue, kc,
                false, true, 1, M, N, {}};
     job.pack_a = pack_a_policy(N, kern.NR, ta);
-    job.pack_b = pack_b_policy(M, N, K, tb);
+    job.pack_b = pack_b_policy(M, N, K, kern.MR, tb);
 
     const size_t work = M * N * K;
     size_t threads = min_size(get_num_threads(), work / parallel_min_work_per_thread);
