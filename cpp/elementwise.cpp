@@ -21,6 +21,8 @@ namespace fastprop::elementwise {
     template <class T> bool all_finite(const T* v, std::size_t n);                             \
     template <class T> void sgd(T* p, const T* g, T lr, std::size_t n);                        \
     template <class T>                                                                         \
+    bool all_finite_rows(const T* v, std::size_t ld, std::size_t m, std::size_t n);            \
+    template <class T>                                                                         \
     void add_row(T* z, std::size_t ldz, const T* b, std::size_t m, std::size_t n);             \
     template <class T>                                                                         \
     void sum_rows(T* y, const T* x, std::size_t ldx, std::size_t m, std::size_t n);            \
@@ -98,6 +100,11 @@ template <class T> void sgd(T* p, const T* g, T lr, std::size_t n) {
     });
 }
 
+template <class T> bool all_finite_rows(const T* v, std::size_t ld, std::size_t m, std::size_t n) {
+    FASTPROP_DISPATCH(all_finite_rows, v, ld, m, n)
+    return all_finite_rows_loop(v, ld, m, n);
+}
+
 template <class T> void add_row(T* z, std::size_t ldz, const T* b, std::size_t m, std::size_t n) {
     FASTPROP_DISPATCH(add_row, z, ldz, b, m, n)
     add_row_loop(z, ldz, b, m, n);
@@ -127,6 +134,7 @@ void bias_relu(T* z, std::size_t ldz, const T* b, T* a, std::size_t lda, std::si
     template void add<T>(T*, const T*, std::size_t);                                           \
     template bool all_finite<T>(const T*, std::size_t);                                        \
     template void sgd<T>(T*, const T*, T, std::size_t);                                        \
+    template bool all_finite_rows<T>(const T*, std::size_t, std::size_t, std::size_t);         \
     template void add_row<T>(T*, std::size_t, const T*, std::size_t, std::size_t);             \
     template void sum_rows<T>(T*, const T*, std::size_t, std::size_t, std::size_t);            \
     template void multiply<T>(T*, std::size_t, const T*, std::size_t, std::size_t, std::size_t); \

@@ -17,7 +17,9 @@ template <class T> bool all_finite(const T* v, std::size_t n);       // no inf, 
 template <class T> void sgd(T* p, const T* g, T lr, std::size_t n);  // p -= lr g
 
 // The same for the per-layer passes on (m, n) blocks of row-major matrices with leading
-// dimensions, run on each block of a layer's product (kernels.cpp):
+// dimensions, run on each block of a layer's product (kernels.cpp), on the calling thread:
+// no inf and no NaN in the block
+template <class T> bool all_finite_rows(const T* v, std::size_t ld, std::size_t m, std::size_t n);
 // z[r][j] += b[j]                 (the bias, added to every row)
 template <class T> void add_row(T* z, std::size_t ldz, const T* b, std::size_t m, std::size_t n);
 // y[j] += x[0][j] + … in row order (the bias gradient, a sum over samples)

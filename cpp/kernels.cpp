@@ -119,6 +119,13 @@ void forward_tail(const void* context, T* z, std::size_t ldz, std::size_t i0, st
 }
 
 template <class T>
+void finite_tail(const void* check, T* g, std::size_t ld, std::size_t, std::size_t m,
+                 std::size_t, std::size_t n) {
+    if (!elementwise::all_finite_rows(g, ld, m, n))
+        static_cast<const NonFinite*>(check)->seen.store(true, std::memory_order_relaxed);
+}
+
+template <class T>
 void prime_tail(const void* sigma_prime, T* delta, std::size_t ld, std::size_t i0, std::size_t m,
                 std::size_t j0, std::size_t n) {
     // σ' has δ's layout, (t, l_in)
@@ -149,18 +156,21 @@ void dense_forward(T* z_next, const T* a, const T* W, const T* b, std::size_t t,
 template <class T>
 void dense_backward(T* dE_da, T* dE_dW, T* dE_db, const T* delta_next, const T* a, const T* W,
                     std::size_t t, std::size_t l_in, std::size_t l_out, bool accumulate,
-                    const T* sigma_prime) {
+                    const T* sigma_prime, const NonFinite* check) {
     if (t * l_in * l_out <= plain_max_work) {
         dense_backward_plain(dE_da, dE_dW, dE_db, delta_next, a, W, t, l_in, l_out, accumulate);
         if (dE_da && sigma_prime) prime_tail<T>(sigma_prime, dE_da, l_in, 0, t, 0, l_in);
+        if (check && dE_dW) finite_tail<T>(check, dE_dW, l_in, 0, l_out, 0, l_in);
+        if (check && dE_db) finite_tail<T>(check, dE_db, l_out, 0, 1, 0, l_out);
         return;
     }
     if (dE_dW)  // δ_{i+1}ᵀ a_i: the sum over samples is the product's inner dimension
         gemm(Trans::T, Trans::N, l_out, l_in, t, delta_next, l_out, a, l_in, accumulate, dE_dW,
-             l_in);
+             l_in, check ? Epilogue<T>{&finite_tail<T>, check} : Epilogue<T>{});
     if (dE_db) {
         if (!accumulate) std::fill(dE_db, dE_db + l_out, T(0));
         elementwise::sum_rows(dE_db, delta_next, l_out, t, l_out);
+        if (check) finite_tail<T>(check, dE_db, l_out, 0, 1, 0, l_out);
     }
     if (dE_da)
         gemm(Trans::N, Trans::N, t, l_in, l_out, delta_next, l_out, W, l_in, false, dE_da, l_in,
@@ -171,7 +181,8 @@ void dense_backward(T* dE_da, T* dE_dW, T* dE_db, const T* delta_next, const T* 
     template void dense_forward<T>(T*, const T*, const T*, const T*, std::size_t, std::size_t, \
                                    std::size_t, const Activate<T>*);                          \
     template void dense_backward<T>(T*, T*, T*, const T*, const T*, const T*, std::size_t,     \
-                                    std::size_t, std::size_t, bool, const T*);                \
+                                    std::size_t, std::size_t, bool, const T*,                 \
+                                    const NonFinite*);                                        \
     template void dense_forward_plain<T>(T*, const T*, const T*, const T*, std::size_t,        \
                                          std::size_t, std::size_t);                           \
     template void dense_backward_plain<T>(T*, T*, T*, const T*, const T*, const T*,            \

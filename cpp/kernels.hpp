@@ -5,6 +5,7 @@
 // always in sample order, so a result does not depend on how the work is split.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 
 #include "activations.hpp"
@@ -25,16 +26,23 @@ template <class T>
 void dense_forward(T* z_next, const T* a, const T* W, const T* b, std::size_t t,
                    std::size_t l_in, std::size_t l_out, const Activate<T>* activate = nullptr);
 
+// Raised by dense_backward when a gradient it wrote holds inf or NaN, checked on each block of
+// the product while it is in cache (blocks run on any thread, hence the atomic).
+struct NonFinite {
+    mutable std::atomic<bool> seen{false};
+};
+
 // forward was z_{i+1} = a_i W_iᵀ + b_i, so with delta_next = δ_{i+1} (t, l_out):
 //   dE_dW = δ_{i+1}ᵀ a_i (l_out, l_in)   dE_db = Σ_s δ_{i+1} (l_out)   dE_da = δ_{i+1} W_i (t, l_in)
 // dE_db may be null (no bias), dE_da null (i = 0, nothing below to propagate to) and dE_dW
 // null (only δ is wanted, as when building a Jacobian).
 // dE_dW and dE_db are added to when `accumulate`; dE_da is always written, and multiplied
 // elementwise by sigma_prime (t, l_in) when given: δ_i = (δ_{i+1} W_i) ⊙ σ'(z_i).
+// With `check`, inf or NaN in dE_dW or dE_db (as written or summed) raises check->seen.
 template <class T>
 void dense_backward(T* dE_da, T* dE_dW, T* dE_db, const T* delta_next, const T* a, const T* W,
                     std::size_t t, std::size_t l_in, std::size_t l_out, bool accumulate,
-                    const T* sigma_prime = nullptr);
+                    const T* sigma_prime = nullptr, const NonFinite* check = nullptr);
 
 // The same two passes as plain loops: the definition the fast kernels are tested against.
 // No output may overlap an input (inputs may overlap each other).

@@ -121,11 +121,13 @@ bool split_in_halves(const Layout& L, std::size_t rows) {
 // the backward one or E alone.
 template <class T>
 double rows_pass(const Network<T>& net, const T* x, const T* y, std::size_t rows,
-                 std::size_t t, T* dE_dparams, Workspace<T>& ws, bool accumulate) {
+                 std::size_t t, T* dE_dparams, Workspace<T>& ws, bool accumulate,
+                 const NonFinite* check = nullptr) {
     const std::size_t n = net.n();
     const bool backward = dE_dparams != nullptr;
     detail::forward_rows(net, x, rows, ws, ws.z(n), backward);
-    return backward ? detail::backward_rows(net, x, y, rows, t, ws, dE_dparams, accumulate)
+    return backward ? detail::backward_rows(net, x, y, rows, t, ws, dE_dparams, accumulate,
+                                            check)
                     : loss_and_delta(net.loss(), ws.delta(n), ws.z(n), y, rows,
                                      net.layout().l_out(), t);
 }
@@ -157,12 +159,15 @@ template <class T> void run_half(void* context, std::size_t k) {
 
 // rows_pass over one chunk, as two halves on two threads when split_in_halves says so: the
 // second half's gradient goes to its own buffer and is then added, and E is the sum of the
-// halves' in both loss() and gradient(), so the two give the same E bit for bit.
+// halves' in both loss() and gradient(), so the two give the same E bit for bit. With
+// `check`, inf or NaN in the gradient (as summed so far) raises check->seen.
 template <class T>
 double chunk_pass(const Network<T>& net, const T* x, const T* y, std::size_t rows,
-                  std::size_t t, T* dE_dparams, Workspace<T>& ws, bool accumulate) {
+                  std::size_t t, T* dE_dparams, Workspace<T>& ws, bool accumulate,
+                  const NonFinite* check = nullptr) {
     const Layout& L = net.layout();
-    if (!split_in_halves(L, rows)) return rows_pass(net, x, y, rows, t, dE_dparams, ws, accumulate);
+    if (!split_in_halves(L, rows))
+        return rows_pass(net, x, y, rows, t, dE_dparams, ws, accumulate, check);
     const bool backward = dE_dparams != nullptr;
     Workspace<T>& other = ws.half();
     other.reserve(L, rows / 2);
@@ -179,6 +184,7 @@ double chunk_pass(const Network<T>& net, const T* x, const T* y, std::size_t row
         if (error) std::rethrow_exception(error);
     if (backward) {
         elementwise::add(dE_dparams, other.grad.data(), net.n_params());
+        if (check && !elementwise::all_finite(dE_dparams, net.n_params())) check->seen = true;
     }
     return job.E[0] + job.E[1];
 }
@@ -218,9 +224,15 @@ double loss(const Network<T>& net, const T* X, const T* Y, std::size_t t, Worksp
     return E;
 }
 
+namespace {
+
+// gradient(), and with `check`, whether the gradient holds inf or NaN: non-finiteness survives
+// every later sum (inf + x is inf or NaN), so a check of each chunk's sums as they are
+// written, in cache, finds it in the whole.
 template <class T>
-double gradient(const Network<T>& net, const T* X, const T* Y, std::size_t t, T* dE_dparams,
-                Workspace<T>& ws, const Poll& poll) {
+double gradient_checked(const Network<T>& net, const T* X, const T* Y, std::size_t t,
+                        T* dE_dparams, Workspace<T>& ws, const Poll& poll,
+                        const NonFinite* check) {
     const Layout& L = net.layout();
     const std::size_t chunk = std::min(t, Workspace<T>::chunk_rows(L));
     ws.reserve(L, chunk);
@@ -230,9 +242,17 @@ double gradient(const Network<T>& net, const T* X, const T* Y, std::size_t t, T*
         detail::check_poll(poll);
         const std::size_t rows = std::min(chunk, t - r0);
         E += chunk_pass(net, X + r0 * L.l_in(), Y + r0 * L.l_out(), rows, t, dE_dparams, ws,
-                        r0 > 0);
+                        r0 > 0, check);
     }
     return E;
+}
+
+}  // namespace
+
+template <class T>
+double gradient(const Network<T>& net, const T* X, const T* Y, std::size_t t, T* dE_dparams,
+                Workspace<T>& ws, const Poll& poll) {
+    return gradient_checked(net, X, Y, t, dE_dparams, ws, poll, nullptr);
 }
 
 template <class T>
@@ -279,11 +299,11 @@ FitResult fit(Network<T>& net, const T* X, const T* Y, std::size_t t, const FitO
                 x = ws.x.data();
                 y = ws.y.data();
             }
-            const double E = gradient(net, x, y, rows, ws.grad.data(), ws);
+            const NonFinite check;
+            const double E = gradient_checked(net, x, y, rows, ws.grad.data(), ws, {}, &check);
             // A finite E can still have a NaN gradient (inf·0 from an infinite input into a
             // saturated σ): either stops training before the update.
-            if (!std::isfinite(E) || !elementwise::all_finite(ws.grad.data(), net.n_params()))
-                return Stop::non_finite;
+            if (!std::isfinite(E) || check.seen.load()) return Stop::non_finite;
             update(config, state, net.params(), ws.grad.data(), net.n_params());
             E_epoch += is_mean(net.loss()) ? E * double(rows) / double(t) : E;
         }

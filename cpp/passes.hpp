@@ -41,9 +41,11 @@ void forward_rows(const Network<T>& net, const T* x, std::size_t rows, Workspace
 //   for i = n−1 down to 0:  ∂E/∂W_i = δ_{i+1}ᵀ a_i,  ∂E/∂b_i = Σ_s δ_{i+1},
 //                           δ_i = (δ_{i+1} W_i) ⊙ σ'(z_i)  when i >= 1.
 // Gradients are added to dE_dparams when `accumulate` (a later chunk of the same batch).
+// With `check`, inf or NaN in the gradient raises check->seen (dense_backward).
 template <class T>
 double backward_rows(const Network<T>& net, const T* x, const T* y, std::size_t rows,
-                     std::size_t t, Workspace<T>& ws, T* dE_dparams, bool accumulate) {
+                     std::size_t t, Workspace<T>& ws, T* dE_dparams, bool accumulate,
+                     const NonFinite* check = nullptr) {
     const Layout& L = net.layout();
     const std::size_t n = net.n();
     const double E = loss_and_delta(net.loss(), ws.delta(n), ws.z(n), y, rows, L.l_out(), t);
@@ -53,7 +55,7 @@ double backward_rows(const Network<T>& net, const T* x, const T* y, std::size_t 
         T* dE_db = L.bias() ? dE_dparams + s.b : nullptr;
         dense_backward(i >= 1 ? ws.delta(i) : nullptr, dE_dparams + s.W, dE_db, ws.delta(i + 1),
                        a_i, net.W(i), rows, s.l_in, s.l_out, accumulate,
-                       i >= 1 ? ws.z(i) : nullptr);
+                       i >= 1 ? ws.z(i) : nullptr, check);
     }
     return E;
 }

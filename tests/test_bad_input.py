@@ -151,6 +151,27 @@ def test_nan_stops_fit_at_the_last_finite_state(net):
     assert len(net.history) == 0
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("layers, t, batch_size", [
+    ([300, 77, 130, 9], 90, None),  # blocked products, several k slices
+    ([64, 64, 64, 10], 256, 128),   # minibatches run as two halves
+    ([3, 4, 2], 5, None),           # plain loops
+])
+def test_nan_gradient_with_a_finite_loss_stops_fit(dtype, layers, t, batch_size, rng):
+    # An infinite input into saturated tanh units: z and E stay finite, but dE/dW_0 = δ_1ᵀ x
+    # meets 0 · inf = NaN. fit must stop before the update.
+    net = fastprop.Network(layers, "tanh", bias=True, dtype=dtype, seed=1)
+    X = rng.standard_normal((t, layers[0])).astype(dtype)
+    Y = rng.standard_normal((t, layers[-1])).astype(dtype)
+    X[1, 2] = np.inf
+    E, dW, db = net.gradient(X, Y)
+    assert np.isfinite(E) and not np.all(np.isfinite(dW[0]))
+    before = net.params.copy()
+    with pytest.raises(FloatingPointError, match=r"NaN or infinite in epoch 0"):
+        net.fit(X, Y, 3, 1e-3, batch_size=batch_size, shuffle=False)
+    np.testing.assert_array_equal(net.params, before)
+
+
 def test_divergence_stops_fit_naming_the_epoch(rng):
     net = fastprop.Network([3, 8, 2], "identity", seed=0)
     X = rng.standard_normal((50, 3)) * 10
