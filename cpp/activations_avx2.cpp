@@ -24,9 +24,10 @@ template <> struct Lanes<double> {
     static V fmadd(V a, V b, V c) { return _mm256_fmadd_pd(a, b, c); }
     static V fnmadd(V a, V b, V c) { return _mm256_fnmadd_pd(a, b, c); }
     static V round(V v) { return _mm256_round_pd(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
-    static V pow2(V n) {
+    static V scale2(V p, V n) {  // p · 2^n: 2^n put into the exponent bits
         const __m256i n64 = _mm256_cvtepi32_epi64(_mm256_cvtpd_epi32(n));
-        return _mm256_castsi256_pd(_mm256_slli_epi64(_mm256_add_epi64(n64, _mm256_set1_epi64x(1023)), 52));
+        return _mm256_mul_pd(p, _mm256_castsi256_pd(_mm256_slli_epi64(
+                                    _mm256_add_epi64(n64, _mm256_set1_epi64x(1023)), 52)));
     }
     static V neg_abs(V v) { return _mm256_or_pd(v, _mm256_set1_pd(-0.0)); }
     static V select_nonneg(V z, V if_nonneg, V otherwise) {  // z >= 0 ? a : b (NaN: b)
@@ -50,9 +51,9 @@ template <> struct Lanes<float> {
     static V fmadd(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
     static V fnmadd(V a, V b, V c) { return _mm256_fnmadd_ps(a, b, c); }
     static V round(V v) { return _mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
-    static V pow2(V n) {
-        return _mm256_castsi256_ps(_mm256_slli_epi32(
-            _mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23));
+    static V scale2(V p, V n) {  // p · 2^n: 2^n put into the exponent bits
+        return _mm256_mul_ps(p, _mm256_castsi256_ps(_mm256_slli_epi32(
+                                    _mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23)));
     }
     static V neg_abs(V v) { return _mm256_or_ps(v, _mm256_set1_ps(-0.0f)); }
     static V select_nonneg(V z, V if_nonneg, V otherwise) {

@@ -34,10 +34,7 @@ template <> struct Lanes<double> {
     static V fmadd(V a, V b, V c) { return _mm512_fmadd_pd(a, b, c); }
     static V fnmadd(V a, V b, V c) { return _mm512_fnmadd_pd(a, b, c); }
     static V round(V v) { return _mm512_roundscale_pd(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
-    static V pow2(V n) {
-        const __m512i n64 = _mm512_cvtepi32_epi64(_mm512_cvtpd_epi32(n));
-        return _mm512_castsi512_pd(_mm512_slli_epi64(_mm512_add_epi64(n64, _mm512_set1_epi64(1023)), 52));
-    }
+    static V scale2(V p, V n) { return _mm512_scalef_pd(p, n); }
     static V neg_abs(V v) {  // the sign bit set (an integer or: AVX-512F has no _mm512_or_pd)
         return _mm512_castsi512_pd(_mm512_or_si512(_mm512_castpd_si512(v),
                                                    _mm512_set1_epi64(std::int64_t(1) << 63)));
@@ -64,10 +61,7 @@ template <> struct Lanes<float> {
     static V fmadd(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
     static V fnmadd(V a, V b, V c) { return _mm512_fnmadd_ps(a, b, c); }
     static V round(V v) { return _mm512_roundscale_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
-    static V pow2(V n) {
-        return _mm512_castsi512_ps(_mm512_slli_epi32(
-            _mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23));
-    }
+    static V scale2(V p, V n) { return _mm512_scalef_ps(p, n); }
     static V neg_abs(V v) {
         return _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(v),
                                                    _mm512_set1_epi32(std::int32_t(0x80000000u))));

@@ -1,10 +1,6 @@
 #include "elementwise.hpp"
 
 #include <cstddef>
-#include <cstdint>
-#include <cstring>
-#include <limits>
-#include <type_traits>
 
 #include "cpu.hpp"
 #include "gemm.hpp"  // get_num_threads

@@ -1,11 +1,12 @@
 // Elementwise loops: over whole parameter-sized vectors between two training steps (the two
 // halves' gradients summed, the sum checked for inf and NaN, plain SGD's update), on two
 // threads from 2^16 entries on, and over the blocks of a layer's product (bias, bias
-// gradient, δ ⊙ σ'). Where their data is in L1 or L2 they are instruction-bound, so where the
-// CPU has AVX2 they run from elementwise_avx2.cpp, 8 floats or 4 doubles per instruction
-// instead of 4 or 2; the long vectors of large networks stream from L3 or memory, hence the
-// second thread. The arithmetic per element is the same (no fused multiply-add in either
-// build), and so are the results, bit for bit.
+// gradient, δ ⊙ σ', relu, the gradient's check for inf and NaN). Where their data is in L1 or
+// L2 they are instruction-bound, so where the CPU has AVX2 or AVX-512 they run from
+// elementwise_avx2.cpp or elementwise_avx512.cpp, 8 or 16 floats per instruction instead of
+// 4; the long vectors of large networks stream from L3 or memory, hence the second thread.
+// The arithmetic per element is the same (no fused multiply-add in any build), and so are
+// the results, bit for bit.
 #pragma once
 
 #include <cstddef>
