@@ -27,7 +27,7 @@ namespace fastprop::elementwise {
                   std::size_t n);                                                              \
     template <class T>                                                                         \
     void bias_relu(T* z, std::size_t ldz, const T* b, T* a, std::size_t lda, std::size_t m,    \
-                   std::size_t n, Relu kind, bool keep_prime);                                 \
+                   std::size_t n, double slope, bool keep_prime);                                 \
     }
 FASTPROP_DECLARE_ISA(avx2)
 FASTPROP_DECLARE_ISA(avx512)
@@ -119,9 +119,9 @@ void multiply(T* d, std::size_t ldd, const T* s, std::size_t lds, std::size_t m,
 
 template <class T>
 void bias_relu(T* z, std::size_t ldz, const T* b, T* a, std::size_t lda, std::size_t m,
-               std::size_t n, Relu kind, bool keep_prime) {
-    FASTPROP_DISPATCH(bias_relu, z, ldz, b, a, lda, m, n, kind, keep_prime)
-    bias_relu_loops(z, ldz, b, a, lda, m, n, kind, keep_prime);
+               std::size_t n, double slope, bool keep_prime) {
+    FASTPROP_DISPATCH(bias_relu, z, ldz, b, a, lda, m, n, slope, keep_prime)
+    bias_relu_loops(z, ldz, b, a, lda, m, n, slope, keep_prime);
 }
 
 #undef FASTPROP_DISPATCH
@@ -135,7 +135,7 @@ void bias_relu(T* z, std::size_t ldz, const T* b, T* a, std::size_t lda, std::si
     template void sum_rows<T>(T*, const T*, std::size_t, std::size_t, std::size_t);            \
     template void multiply<T>(T*, std::size_t, const T*, std::size_t, std::size_t, std::size_t); \
     template void bias_relu<T>(T*, std::size_t, const T*, T*, std::size_t, std::size_t,        \
-                               std::size_t, Relu, bool);
+                               std::size_t, double, bool);
 FASTPROP_INSTANTIATE(float)
 FASTPROP_INSTANTIATE(double)
 #undef FASTPROP_INSTANTIATE

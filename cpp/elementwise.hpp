@@ -30,15 +30,12 @@ void sum_rows(T* y, const T* x, std::size_t ldx, std::size_t m, std::size_t n);
 template <class T>
 void multiply(T* d, std::size_t ldd, const T* s, std::size_t lds, std::size_t m, std::size_t n);
 
-// relu (slope 0) or leaky relu: σ(v) = v < 0 ? slope·v : v
-struct Relu {
-    bool leaky = false;
-    double slope = 0.0;
-};
 // The forward tail of a relu layer in one pass: v = z[r][j] + b[j] (b may be null), then
-// a[r][j] = σ(v) and z[r][j] = σ'(v) when keep_prime, else v.
+// a[r][j] = σ(v) and z[r][j] = σ'(v) when keep_prime, else v. σ is relu for slope 0
+// (σ(v) = v < 0 ? 0 : v, which keeps −0 and NaN) and leaky relu otherwise
+// (σ(v) = v < 0 ? slope·v : v).
 template <class T>
 void bias_relu(T* z, std::size_t ldz, const T* b, T* a, std::size_t lda, std::size_t m,
-               std::size_t n, Relu kind, bool keep_prime);
+               std::size_t n, double slope, bool keep_prime);
 
 }  // namespace fastprop::elementwise

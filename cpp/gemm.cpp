@@ -282,8 +282,9 @@ void gemm_task(void* context, size_t i) {
 // Below this many multiply-adds per thread, handing work to the pool costs more than it saves.
 // Measured (Xeon, AVX-512, fit of [w, w, w, w] on 256 rows, back to back, 2 threads against
 // one): w = 64, whose products are 2^20 multiply-adds, ran at 0.92x split over the threads
-// (7.5k against 8.1k steps/s) and w = 128 (2^22) at 1.14-1.2x, so products are split from 2^21
-// (was 2^18, set when the single-thread kernels were slower).
+// (7.5k against 8.1k steps/s) and w = 128 (2^22) at 1.14-1.2x, so a product is split only
+// where each thread gets 2^20 or more (was 2^18, set when the single-thread kernels were
+// slower).
 constexpr size_t parallel_min_work_per_thread = size_t(1) << 20;
 
 // Packing an A block costs about one pass over it and pays back on each of the N / NR panels

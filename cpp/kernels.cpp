@@ -100,9 +100,9 @@ void forward_tail(const void* context, T* z, std::size_t ldz, std::size_t i0, st
     const T* b = tail.b ? tail.b + j0 : nullptr;
     if (act != nullptr &&
         (act->sigma == Activation::relu || act->sigma == Activation::leaky_relu)) {
-        const bool leaky = act->sigma == Activation::leaky_relu;
+        const double slope = act->sigma == Activation::leaky_relu ? leaky_relu_slope : 0.0;
         elementwise::bias_relu(z, ldz, b, act->a_next + i0 * tail.l_out + j0, tail.l_out, m, n,
-                               {leaky, leaky ? leaky_relu_slope : 0.0}, act->keep_prime);
+                               slope, act->keep_prime);
         return;
     }
     if (b) elementwise::add_row(z, ldz, b, m, n);

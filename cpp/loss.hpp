@@ -58,18 +58,15 @@ template <class T>
 double squared_error(T* delta_n, const T* z_n, const T* Y, std::size_t count, T scale) {
     constexpr std::size_t lanes = 8;
     double partial[lanes] = {};
+    const auto add = [&](std::size_t k, std::size_t j) {
+        const T r = Y[k] - z_n[k];
+        partial[j] += double(r) * double(r);
+        delta_n[k] = scale * r;
+    };
     std::size_t k = 0;
     for (; k + lanes <= count; k += lanes)
-        for (std::size_t j = 0; j < lanes; ++j) {
-            const T r = Y[k + j] - z_n[k + j];
-            partial[j] += double(r) * double(r);
-            delta_n[k + j] = scale * r;
-        }
-    for (std::size_t j = 0; k + j < count; ++j) {
-        const T r = Y[k + j] - z_n[k + j];
-        partial[j] += double(r) * double(r);
-        delta_n[k + j] = scale * r;
-    }
+        for (std::size_t j = 0; j < lanes; ++j) add(k + j, j);
+    for (std::size_t j = 0; k + j < count; ++j) add(k + j, j);
     return ((partial[0] + partial[1]) + (partial[2] + partial[3])) +
            ((partial[4] + partial[5]) + (partial[6] + partial[7]));
 }

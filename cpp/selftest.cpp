@@ -93,9 +93,9 @@ template <class T> void bias_relu_matches_separate_passes(fp::SplitMix64& rng) {
         for (bool bias : {false, true})
             for (bool keep_prime : {false, true}) {
                 std::vector<T> z = z0, a(m * n), z_s = z0, a_s(m * n);
-                const bool leaky = f == fp::Activation::leaky_relu;
+                const double slope = f == fp::Activation::leaky_relu ? fp::leaky_relu_slope : 0.0;
                 fp::elementwise::bias_relu(z.data(), ld, bias ? b.data() : nullptr, a.data(), n, m, n,
-                                           {leaky, leaky ? fp::leaky_relu_slope : 0.0}, keep_prime);
+                                           slope, keep_prime);
                 if (bias) fp::elementwise::add_row(z_s.data(), ld, b.data(), m, n);
                 for (std::size_t r = 0; r < m; ++r) {
                     if (keep_prime)
