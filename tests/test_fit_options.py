@@ -393,6 +393,19 @@ def test_shuffle_changes_the_result(rng):
     assert np.max(np.abs(net.params - twin.params)) > 1e-6
 
 
+@pytest.mark.parametrize("shuffle, batch_size, draws", [
+    (True, 7, 1), (False, 7, 0), (True, None, 0), (False, None, 0)])
+def test_a_seed_is_drawn_only_to_shuffle(rng, monkeypatch, shuffle, batch_size, draws):
+    # Drawing a seed reads the OS's entropy, which costs more than a small step; without
+    # shuffled minibatches nothing uses it.
+    import fastprop.network as network
+    drawn = []
+    monkeypatch.setattr(network, "_fresh_seed", lambda: drawn.append(1) or 5)
+    X, Y = regression_data(rng)
+    make_net().fit(X, Y, epochs=2, lr=0.005, batch_size=batch_size, shuffle=shuffle)
+    assert len(drawn) == draws
+
+
 @pytest.mark.parametrize("loss", ["sse", "mse"])
 def test_unshuffled_minibatch_fit_equals_manual_steps(rng, loss):
     # 40 rows in batches of 16: 16, 16, 8. The epoch loss is the sum of the minibatch

@@ -419,7 +419,7 @@ class Network:
         shuffle : bool, default True
             With minibatches, permute the samples every epoch (from ``seed``).
         seed : int or None
-            Seed of the permutations; None draws one.
+            Seed of the permutations; None draws one (when there are any to draw).
         validation_data : (X_val, Y_val) or None
             Evaluated after every epoch (``history.val_loss``).
         validation_fraction : float or None
@@ -478,7 +478,10 @@ class Network:
         if batch_size is not None and batch == 0:
             raise ValueError("batch_size must be a positive integer or None, got 0")
         shuffle = _check_bool(shuffle, "shuffle")
-        seed = _fresh_seed() if seed is None else _check_seed(seed)
+        if seed is not None:
+            seed = _check_seed(seed)
+        else:  # drawn only when it is used: the OS's entropy costs more than a small step
+            seed = _fresh_seed() if shuffle and batch else 0
         X, Y, X_val, Y_val = self._validation(X, Y, validation_data, validation_fraction)
         patience = 0 if patience is None else _check_count(patience, "patience")
         min_delta = _check_nonnegative(min_delta, "min_delta")
