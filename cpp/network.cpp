@@ -40,17 +40,22 @@ template <class T> void Network<T>::init(std::uint64_t seed) {
     }
 }
 
-template <class T> std::size_t Workspace<T>::chunk_rows(const Layout& layout) {
+template <class T>
+std::size_t Workspace<T>::chunk_rows(const Layout& layout, bool polled) {
     // Memory: z, a and δ of every layer after the input, plus the gathered x and y, per row.
     const std::size_t per_row = 3 * layout.units_after_input() + layout.l_in() + layout.l_out();
     constexpr std::size_t table_budget = std::size_t(1) << 23;  // entries
-    // Time: a chunk is the unit between two checks for Ctrl-C, so its forward and backward
-    // work (6 flops per weight per row) is kept near 12 GFLOP, well under 0.1 s here.
-    std::size_t weights = 0;
-    for (std::size_t i = 0; i < layout.n(); ++i) weights += layout[i].l_in * layout[i].l_out;
-    constexpr double flop_budget = 12e9;
-    const double by_time = flop_budget / (6.0 * double(std::max<std::size_t>(weights, 1)));
-    const std::size_t rows = std::min(table_budget / per_row, std::size_t(std::max(by_time, 1.0)));
+    std::size_t rows = table_budget / per_row;
+    if (polled) {
+        // Time: the chunk is the unit between two checks for Ctrl-C, so its forward and
+        // backward work (6 flops per weight per row) is kept near 12 GFLOP, well under 0.1 s
+        // here.
+        std::size_t weights = 0;
+        for (std::size_t i = 0; i < layout.n(); ++i) weights += layout[i].l_in * layout[i].l_out;
+        constexpr double flop_budget = 12e9;
+        const double by_time = flop_budget / (6.0 * double(std::max<std::size_t>(weights, 1)));
+        rows = std::min(rows, std::size_t(std::max(by_time, 1.0)));
+    }
     return std::clamp<std::size_t>(rows, 64, 8192);
 }
 
@@ -234,7 +239,7 @@ double gradient_checked(const Network<T>& net, const T* X, const T* Y, std::size
                         T* dE_dparams, Workspace<T>& ws, const Poll& poll,
                         const NonFinite* check) {
     const Layout& L = net.layout();
-    const std::size_t chunk = std::min(t, Workspace<T>::chunk_rows(L));
+    const std::size_t chunk = std::min(t, Workspace<T>::chunk_rows(L, bool(poll)));
     ws.reserve(L, chunk);
     if (t == 0) std::fill(dE_dparams, dE_dparams + L.n_params(), T(0));
     double E = 0.0;
@@ -272,7 +277,7 @@ FitResult fit(Network<T>& net, const T* X, const T* Y, std::size_t t, const FitO
     const std::size_t l_0 = L.l_in(), l_n = L.l_out();
     const std::size_t batch = options.batch_size == 0 ? t : std::min(options.batch_size, t);
     const bool gather = options.shuffle && batch < t;
-    ws.reserve(L, std::min(batch, Workspace<T>::chunk_rows(L)));
+    ws.reserve(L, std::min(batch, Workspace<T>::chunk_rows(L, false)));
     ws.reserve_grad(L);
     if (gather) {
         ws.x.resize(batch * l_0);

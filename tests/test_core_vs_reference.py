@@ -186,6 +186,18 @@ def test_large_batch_runs_in_chunks_with_the_same_result(rng):
     np.testing.assert_array_equal(net.forward(X)[-5000:], net.forward(X[-5000:]))
 
 
+def test_fit_on_a_batch_of_several_chunks_is_one_gradient_step(rng):
+    # The same 20,000 rows as one full batch of fit: chunks as in gradient() (the table's
+    # memory bounds them), their parts of ∂E/∂params added, then one update.
+    net = fastprop.Network([8, 300, 300, 4], "relu", bias=True, seed=2)
+    X, Y = random_batch(rng, net, 20000)
+    E, g = net.loss_and_grad(X, Y)
+    expected = net.params - 1e-6 * g
+    history = net.fit(X, Y, epochs=1, lr=1e-6)
+    assert history[0] == E
+    np.testing.assert_array_equal(net.params, expected)
+
+
 @pytest.mark.parametrize("loss", ["sse", "mse", "cross_entropy"])
 @pytest.mark.parametrize("t", [16, 33, 101])
 def test_batch_split_in_halves_matches_reference(rng, loss, t):
