@@ -28,6 +28,11 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 #            cancellation, so 1e-4 of the largest entry (about 1700 ulps) with an
 #            elementwise 1e-4 relative term.
 RTOL = {np.dtype(np.float64): 1e-10, np.dtype(np.float32): 1e-4}
+
+# The first line of a child Python that is to be sent SIGINT. A process started in the
+# background by a non-interactive shell (`cmd &`) ignores SIGINT, its children inherit that,
+# and Python then installs no KeyboardInterrupt handler at all: put it back first.
+SIGINT_RAISES = "import signal; signal.signal(signal.SIGINT, signal.default_int_handler)\n"
 ACTIVATIONS = reference.ACTIVATIONS
 DTYPES = ("float64", "float32")
 

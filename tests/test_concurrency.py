@@ -266,9 +266,12 @@ def test_the_gil_is_released_while_the_core_computes(method):
     net = fastprop.Network([256, 512, 512, 10], "sigmoid", seed=0)
     rng = np.random.default_rng(0)
     tile = rng.standard_normal((256, 256))
-    start = time.perf_counter()
-    net.forward(tile)
-    per_row = (time.perf_counter() - start) / len(tile) * (3 if method != "forward" else 1)
+    seconds = []
+    for _ in range(3):  # the fastest of 3: a first call after the core sat idle can take 10x
+        start = time.perf_counter()
+        net.forward(tile)
+        seconds.append(time.perf_counter() - start)
+    per_row = min(seconds) / len(tile) * (3 if method != "forward" else 1)
     rows = max(len(tile), int(GIL_CALL_SECONDS / per_row))
     X = np.tile(tile, (rows // len(tile) + 1, 1))[:rows]
     Y = np.zeros((rows, 10))

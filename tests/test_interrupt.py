@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import fastprop
+from conftest import SIGINT_RAISES
 
 SCRIPT = textwrap.dedent("""
     import sys, numpy as np, fastprop
@@ -32,7 +33,8 @@ SCRIPT = textwrap.dedent("""
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 def test_sigint_stops_a_long_fit_promptly():
-    proc = subprocess.Popen([sys.executable, "-c", SCRIPT], stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-c", SIGINT_RAISES + SCRIPT], stdout=subprocess.PIPE,
+                            text=True)
     try:
         assert proc.stdout.readline().strip() == "ready"
         time.sleep(1.0)  # well inside fit

@@ -30,6 +30,8 @@ import time
 
 import pytest
 
+from conftest import SIGINT_RAISES
+
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 
 # The design aims at ~100 ms (the core polls for signals every 20 ms between chunks of rows);
@@ -75,7 +77,7 @@ LONG_CALL = textwrap.dedent("""
 def interrupt_child(script, *args):
     """Start the child, SIGINT it SIGNAL_AFTER seconds after it says "ready"; its messages
     and the latency from the signal to its catching the KeyboardInterrupt."""
-    proc = subprocess.Popen([sys.executable, "-c", script, *map(str, args)],
+    proc = subprocess.Popen([sys.executable, "-c", SIGINT_RAISES + script, *map(str, args)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         ready = json.loads(proc.stdout.readline())
