@@ -10,7 +10,7 @@ enum class Isa { portable, avx2, avx512 };
 
 // The kernels in use: the most capable this build has and the CPU supports, capped by the
 // environment variable FASTPROP_MAX_ISA (portable, avx2 or avx512; read once, another value
-// caps nothing) and by set_max_isa.
+// caps nothing, and the Python package warns of it at import) and by set_max_isa.
 Isa kernel_isa();
 const char* isa_name(Isa isa);  // as in FASTPROP_MAX_ISA
 // Caps the kernels at isa from now on (tests and benchmarks compare the paths); a cap above

@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
 
 import fastprop
+from fastprop import network
 
 
 @pytest.fixture
@@ -56,6 +58,33 @@ def test_environment_variable_sets_the_default():
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "3"
+
+
+@pytest.mark.parametrize("name, value", [
+    ("FASTPROP_MAX_ISA", "avx"), ("FASTPROP_MAX_ISA", "AVX2"), ("FASTPROP_MAX_ISA", ""),
+    ("FASTPROP_NUM_THREADS", "0"), ("FASTPROP_NUM_THREADS", "-2"), ("FASTPROP_NUM_THREADS", "two"),
+    ("FASTPROP_NUM_THREADS", "3x"), ("FASTPROP_NUM_THREADS", ""),
+])
+def test_a_setting_the_core_ignores_warns(name, value):
+    with pytest.warns(RuntimeWarning, match=f"{name}={value!r} is ignored"):
+        network._warn_about_ignored_settings({name: value})
+
+
+@pytest.mark.parametrize("name, value", [
+    ("FASTPROP_MAX_ISA", "portable"), ("FASTPROP_MAX_ISA", "avx2"), ("FASTPROP_MAX_ISA", "avx512"),
+    ("FASTPROP_NUM_THREADS", "1"), ("FASTPROP_NUM_THREADS", " 4"), ("FASTPROP_NUM_THREADS", "+2"),
+])
+def test_a_setting_the_core_reads_is_silent(name, value):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        network._warn_about_ignored_settings({name: value})
+
+
+def test_an_ignored_setting_warns_at_import():
+    env = {**os.environ, "FASTPROP_MAX_ISA": "sse"}
+    out = subprocess.run([sys.executable, "-c", "import fastprop"], env=env, capture_output=True,
+                         text=True, check=True)
+    assert "RuntimeWarning: FASTPROP_MAX_ISA='sse' is ignored" in out.stderr
 
 
 @pytest.mark.parametrize("k, error, message", [

@@ -5,8 +5,10 @@ from __future__ import annotations
 import math
 import numbers
 import os
+import re
 import sys
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
@@ -35,6 +37,22 @@ def set_num_threads(k: int) -> None:
 def get_num_threads() -> int:
     """The number of threads the matrix products may use (see :func:`set_num_threads`)."""
     return int(_core.get_num_threads())
+
+
+def _warn_about_ignored_settings(environ: dict[str, str]) -> None:
+    """A RuntimeWarning for each FASTPROP_* variable the core would ignore for its value."""
+    isa = environ.get("FASTPROP_MAX_ISA")
+    if isa is not None and isa not in ("portable", "avx2", "avx512"):
+        warnings.warn(f"FASTPROP_MAX_ISA={isa!r} is ignored (the kernels are not capped): "
+                      f"expected 'portable', 'avx2' or 'avx512'", RuntimeWarning, stacklevel=2)
+    threads = environ.get("FASTPROP_NUM_THREADS")
+    match = re.fullmatch(r"\s*\+?(\d+)", threads) if threads is not None else None
+    if threads is not None and (match is None or int(match.group(1)) == 0):
+        warnings.warn(f"FASTPROP_NUM_THREADS={threads!r} is ignored (the default is the number "
+                      f"of CPUs): expected a positive integer", RuntimeWarning, stacklevel=2)
+
+
+_warn_about_ignored_settings(dict(os.environ))
 
 _DTYPES = {np.dtype(np.float64): _core.Network64, np.dtype(np.float32): _core.Network32}
 
