@@ -394,7 +394,7 @@ def test_shuffle_changes_the_result(rng):
 
 
 @pytest.mark.parametrize("shuffle, batch_size, draws", [
-    (True, 7, 1), (False, 7, 0), (True, None, 0), (False, None, 0)])
+    (True, 7, 1), (False, 7, 0), (True, None, 0), (False, None, 0), (True, 1000, 0)])
 def test_a_seed_is_drawn_only_to_shuffle(rng, monkeypatch, shuffle, batch_size, draws):
     # Drawing a seed reads the OS's entropy, which costs more than a small step; without
     # shuffled minibatches nothing uses it.

@@ -496,11 +496,11 @@ class Network:
         if batch_size is not None and batch == 0:
             raise ValueError("batch_size must be a positive integer or None, got 0")
         shuffle = _check_bool(shuffle, "shuffle")
+        X, Y, X_val, Y_val = self._validation(X, Y, validation_data, validation_fraction)
         if seed is not None:
             seed = _check_seed(seed)
-        else:  # drawn only when it is used: the OS's entropy costs more than a small step
-            seed = _fresh_seed() if shuffle and batch else 0
-        X, Y, X_val, Y_val = self._validation(X, Y, validation_data, validation_fraction)
+        else:  # drawn only when the core shuffles: the OS's entropy costs more than a small step
+            seed = _fresh_seed() if shuffle and 0 < batch < len(X) else 0
         patience = 0 if patience is None else _check_count(patience, "patience")
         min_delta = _check_nonnegative(min_delta, "min_delta")
         restore_best = _check_bool(restore_best, "restore_best")
