@@ -18,10 +18,33 @@ namespace fastprop {
 namespace {
 
 using gemm_detail::Kernels;
+using gemm_detail::TileEnd;
 using std::size_t;
 
 size_t min_size(size_t a, size_t b) { return a < b ? a : b; }
 size_t ceil_div(size_t a, size_t b) { return (a + b - 1) / b; }
+
+// The register part of `epilogue` for the block of C at (i, j): null when there is none.
+template <class T>
+const TileEnd<T>* tile_end_at(const Epilogue<T>& epilogue, size_t i, size_t j, TileEnd<T>& out) {
+    if (epilogue.bias == nullptr && epilogue.scale == nullptr && !epilogue.check_finite)
+        return nullptr;
+    out = {epilogue.bias != nullptr ? epilogue.bias + j : nullptr,
+           epilogue.scale != nullptr ? epilogue.scale + i * epilogue.ld_scale + j : nullptr,
+           epilogue.ld_scale, epilogue.check_finite};
+    return &out;
+}
+
+// The element at (r, j) of a tile, its sum and old value taken, through `end` (bias, then
+// scale, each one rounding as in the SIMD kernels); `finite` cleared when it is inf or NaN.
+template <class T>
+T end_element(T v, const TileEnd<T>* end, size_t r, size_t j, bool& finite) {
+    if (end == nullptr) return v;
+    if (end->bias != nullptr) v = v + end->bias[j];
+    if (end->scale != nullptr) v = v * end->scale[r * end->ld_scale + j];
+    if (end->check_finite && !(v - v == T(0))) finite = false;
+    return v;
+}
 
 // ---------------------------------------------------------------------------------------------
 // Portable kernels: the same layout and loop nest as gemm_avx2.cpp in plain C++ (SSE2 at most
@@ -32,8 +55,9 @@ template <class T> constexpr size_t portable_NR = 16 / sizeof(T) * 2;  // two SS
 
 // B's columns [0, nb) are read: NR when B is packed (zero-padded), nr when it is read in place.
 template <class T, size_t mr>
-void portable_micro_kernel(size_t kc, const T* A, size_t rs_a, size_t cs_a, const T* B,
-                           size_t rs_b, size_t nb, T* C, size_t ldc, size_t nr, bool add) {
+bool portable_micro_kernel(size_t kc, const T* A, size_t rs_a, size_t cs_a, const T* B,
+                           size_t rs_b, size_t nb, T* C, size_t ldc, size_t nr, bool add,
+                           const TileEnd<T>* end) {
     constexpr size_t NR = portable_NR<T>;
     T c[mr][NR] = {};
     for (size_t k = 0; k < kc; ++k) {
@@ -43,16 +67,21 @@ void portable_micro_kernel(size_t kc, const T* A, size_t rs_a, size_t cs_a, cons
             for (size_t j = 0; j < nb; ++j) c[r][j] += a_rk * b[j];
         }
     }
+    bool finite = true;
     for (size_t r = 0; r < mr; ++r)
-        for (size_t j = 0; j < nr; ++j) C[r * ldc + j] = add ? C[r * ldc + j] + c[r][j] : c[r][j];
+        for (size_t j = 0; j < nr; ++j)
+            C[r * ldc + j] =
+                end_element(add ? C[r * ldc + j] + c[r][j] : c[r][j], end, r, j, finite);
+    return finite;
 }
 
 template <class T>
-void portable_macro_kernel(size_t mc, size_t nc, size_t kc, const T* A, size_t ps_a,
+bool portable_macro_kernel(size_t mc, size_t nc, size_t kc, const T* A, size_t ps_a,
                            size_t rs_a, size_t cs_a, const T* B, size_t ps_b, size_t rs_b,
-                           bool b_padded, T* C, size_t ldc, bool add) {
+                           bool b_padded, T* C, size_t ldc, bool add, const TileEnd<T>* end) {
     constexpr size_t NR = portable_NR<T>;
     constexpr size_t MR = portable_MR;
+    bool finite = true;
     for (size_t jr = 0, p = 0; jr < nc; jr += NR, ++p) {
         const size_t nr = min_size(NR, nc - jr);
         const size_t nb = b_padded ? NR : nr;
@@ -60,17 +89,28 @@ void portable_macro_kernel(size_t mc, size_t nc, size_t kc, const T* A, size_t p
         T* c = C + jr;
         const T* a = A;
         size_t ir = 0;
+        TileEnd<T> tile{};
+        // the tile's end: bias at its first column, scale at its first element
+        const auto at = [&](size_t i) -> const TileEnd<T>* {
+            if (end == nullptr) return nullptr;
+            tile = {end->bias != nullptr ? end->bias + jr : nullptr,
+                    end->scale != nullptr ? end->scale + i * end->ld_scale + jr : nullptr,
+                    end->ld_scale, end->check_finite};
+            return &tile;
+        };
         for (; ir + MR <= mc; ir += MR, a += ps_a)
-            portable_micro_kernel<T, MR>(kc, a, rs_a, cs_a, b, rs_b, nb, c + ir * ldc, ldc, nr,
-                                         add);
+            finite &= portable_micro_kernel<T, MR>(kc, a, rs_a, cs_a, b, rs_b, nb, c + ir * ldc,
+                                                   ldc, nr, add, at(ir));
+        const TileEnd<T>* e = at(ir);
         c += ir * ldc;
         switch (mc - ir) {
-            case 3: portable_micro_kernel<T, 3>(kc, a, rs_a, cs_a, b, rs_b, nb, c, ldc, nr, add); break;
-            case 2: portable_micro_kernel<T, 2>(kc, a, rs_a, cs_a, b, rs_b, nb, c, ldc, nr, add); break;
-            case 1: portable_micro_kernel<T, 1>(kc, a, rs_a, cs_a, b, rs_b, nb, c, ldc, nr, add); break;
+            case 3: finite &= portable_micro_kernel<T, 3>(kc, a, rs_a, cs_a, b, rs_b, nb, c, ldc, nr, add, e); break;
+            case 2: finite &= portable_micro_kernel<T, 2>(kc, a, rs_a, cs_a, b, rs_b, nb, c, ldc, nr, add, e); break;
+            case 1: finite &= portable_micro_kernel<T, 1>(kc, a, rs_a, cs_a, b, rs_b, nb, c, ldc, nr, add, e); break;
             default: break;
         }
     }
+    return finite;
 }
 
 template <class T>
@@ -218,6 +258,7 @@ struct Job {
     size_t tasks_n;         // C split into tasks_m x tasks_n rectangles
     size_t m_step, n_step;  // their sizes, multiples of MR and NR
     std::atomic<bool> out_of_memory{false};  // a task could not get its packing buffer
+    mutable std::atomic<bool> nonfinite{false};  // epilogue.check_finite found inf or NaN
 };
 
 // C[m0:m1, n0:n1] of the job, on the calling thread.
@@ -252,14 +293,19 @@ void gemm_block(const Job<T>& job, size_t m0, size_t m1, size_t n0, size_t n1) {
             for (size_t ic = m0; ic < m1; ic += kern.MC) {
                 const size_t mc = min_size(kern.MC, m1 - ic);
                 T* c = job.C + ic * job.ldc + jc;
+                TileEnd<T> block_end;  // bias, scale and the finite check: on the last slice
+                const TileEnd<T>* end = last ? tile_end_at(job.epilogue, ic, jc, block_end) : nullptr;
+                bool finite;
                 if (job.pack_a) {
                     kern.pack_a(Ap, job.ta, job.A, job.lda, ic, mc, p, kc);
-                    kern.macro_kernel(mc, nc, kc, Ap, kern.MR * kc, 1, kern.MR, B, ps_b, rs_b,
-                                      job.pack_b, c, job.ldc, add);
+                    finite = kern.macro_kernel(mc, nc, kc, Ap, kern.MR * kc, 1, kern.MR, B, ps_b,
+                                               rs_b, job.pack_b, c, job.ldc, add, end);
                 } else {
-                    kern.macro_kernel(mc, nc, kc, job.A + ic * rs_a + p * cs_a, kern.MR * rs_a,
-                                      rs_a, cs_a, B, ps_b, rs_b, job.pack_b, c, job.ldc, add);
+                    finite = kern.macro_kernel(mc, nc, kc, job.A + ic * rs_a + p * cs_a,
+                                               kern.MR * rs_a, rs_a, cs_a, B, ps_b, rs_b,
+                                               job.pack_b, c, job.ldc, add, end);
                 }
+                if (!finite) job.nonfinite.store(true, std::memory_order_relaxed);
                 if (last && job.epilogue.apply)  // the (MC, NC) block is done and in L2
                     job.epilogue.apply(job.epilogue.context, c, job.ldc, ic, mc, jc, nc);
             }
@@ -311,7 +357,7 @@ bool pack_b_policy(size_t M, size_t N, size_t K, size_t MR, Trans tb) {
 }
 
 template <class T>
-void gemm_blocked(Trans ta, Trans tb, size_t M, size_t N, size_t K, const T* A, size_t lda,
+bool gemm_blocked(Trans ta, Trans tb, size_t M, size_t N, size_t K, const T* A, size_t lda,
                   const T* B, size_t ldb, bool accumulate, T* C, size_t ldc,
                   const Epilogue<T>& epilogue) {
     const Kernels<T>& kern = kernels<T>();
@@ -339,33 +385,40 @@ void gemm_blocked(Trans ta, Trans tb, size_t M, size_t N, size_t K, const T* A, 
         if (tasks > 1) {
             threads::parallel_for(tasks, &gemm_task<T>, &job);
             if (job.out_of_memory.load()) throw std::bad_alloc();
-            return;
+            return !job.nonfinite.load();
         }
     }
     gemm_block(job, 0, M, 0, N);
+    return !job.nonfinite.load();
 }
 
 }  // namespace
 
 template <class T>
-void gemm(Trans ta, Trans tb, size_t M, size_t N, size_t K, const T* A, size_t lda, const T* B,
+bool gemm(Trans ta, Trans tb, size_t M, size_t N, size_t K, const T* A, size_t lda, const T* B,
           size_t ldb, bool accumulate, T* C, size_t ldc, const Epilogue<T>& epilogue) {
-    if (M == 0 || N == 0) return;
+    if (M == 0 || N == 0) return true;
     if (K == 0 || M * N * K <= direct_max_work) {
         if (K > 0)
             gemm_direct(ta, tb, M, N, K, A, lda, B, ldb, accumulate, C, ldc);
         else if (!accumulate)
             for (size_t i = 0; i < M; ++i)
                 for (size_t j = 0; j < N; ++j) C[i * ldc + j] = T(0);
+        TileEnd<T> whole;
+        bool finite = true;
+        if (const TileEnd<T>* end = tile_end_at(epilogue, 0, 0, whole))
+            for (size_t i = 0; i < M; ++i)
+                for (size_t j = 0; j < N; ++j)
+                    C[i * ldc + j] = end_element(C[i * ldc + j], end, i, j, finite);
         if (epilogue.apply) epilogue.apply(epilogue.context, C, ldc, 0, M, 0, N);
-        return;
+        return finite;
     }
-    gemm_blocked(ta, tb, M, N, K, A, lda, B, ldb, accumulate, C, ldc, epilogue);
+    return gemm_blocked(ta, tb, M, N, K, A, lda, B, ldb, accumulate, C, ldc, epilogue);
 }
 
-template void gemm<float>(Trans, Trans, size_t, size_t, size_t, const float*, size_t,
+template bool gemm<float>(Trans, Trans, size_t, size_t, size_t, const float*, size_t,
                           const float*, size_t, bool, float*, size_t, const Epilogue<float>&);
-template void gemm<double>(Trans, Trans, size_t, size_t, size_t, const double*, size_t,
+template bool gemm<double>(Trans, Trans, size_t, size_t, size_t, const double*, size_t,
                            const double*, size_t, bool, double*, size_t,
                            const Epilogue<double>&);
 

@@ -29,6 +29,11 @@ template <> struct Vec<float> {
     static R broadcast(const float* p) { return _mm256_broadcast_ss(p); }
     static R fmadd(R a, R b, R c) { return _mm256_fmadd_ps(a, b, c); }
     static R add(R a, R b) { return _mm256_add_ps(a, b); }
+    static R mul(R a, R b) { return _mm256_mul_ps(a, b); }
+    static R sub_masked(M m, R a, R b) { return _mm256_and_ps(_mm256_sub_ps(a, b), _mm256_castsi256_ps(m)); }
+    static bool all_zero(R v) {
+        return _mm256_movemask_ps(_mm256_cmp_ps(v, zero(), _CMP_NEQ_UQ)) == 0;
+    }
     static M mask(long n) {
         return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)),
                                   _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
@@ -49,6 +54,11 @@ template <> struct Vec<double> {
     static R broadcast(const double* p) { return _mm256_broadcast_sd(p); }
     static R fmadd(R a, R b, R c) { return _mm256_fmadd_pd(a, b, c); }
     static R add(R a, R b) { return _mm256_add_pd(a, b); }
+    static R mul(R a, R b) { return _mm256_mul_pd(a, b); }
+    static R sub_masked(M m, R a, R b) { return _mm256_and_pd(_mm256_sub_pd(a, b), _mm256_castsi256_pd(m)); }
+    static bool all_zero(R v) {
+        return _mm256_movemask_pd(_mm256_cmp_pd(v, zero(), _CMP_NEQ_UQ)) == 0;
+    }
     static M mask(long n) {
         return _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), _mm256_setr_epi64x(0, 1, 2, 3));
     }

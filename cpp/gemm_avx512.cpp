@@ -29,6 +29,9 @@ template <> struct Vec<float> {
     static R broadcast(const float* p) { return _mm512_set1_ps(*p); }
     static R fmadd(R a, R b, R c) { return _mm512_fmadd_ps(a, b, c); }
     static R add(R a, R b) { return _mm512_add_ps(a, b); }
+    static R mul(R a, R b) { return _mm512_mul_ps(a, b); }
+    static R sub_masked(M m, R a, R b) { return _mm512_maskz_sub_ps(m, a, b); }
+    static bool all_zero(R v) { return _mm512_cmp_ps_mask(v, zero(), _CMP_NEQ_UQ) == 0; }
     static M mask(long n) {
         return n <= 0 ? M(0) : n >= 16 ? M(0xFFFF) : static_cast<M>((1u << n) - 1u);
     }
@@ -48,6 +51,9 @@ template <> struct Vec<double> {
     static R broadcast(const double* p) { return _mm512_set1_pd(*p); }
     static R fmadd(R a, R b, R c) { return _mm512_fmadd_pd(a, b, c); }
     static R add(R a, R b) { return _mm512_add_pd(a, b); }
+    static R mul(R a, R b) { return _mm512_mul_pd(a, b); }
+    static R sub_masked(M m, R a, R b) { return _mm512_maskz_sub_pd(m, a, b); }
+    static bool all_zero(R v) { return _mm512_cmp_pd_mask(v, zero(), _CMP_NEQ_UQ) == 0; }
     static M mask(long n) {
         return n <= 0 ? M(0) : n >= 8 ? M(0xFF) : static_cast<M>((1u << n) - 1u);
     }

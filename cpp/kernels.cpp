@@ -85,7 +85,8 @@ namespace {
 
 // The work after a layer's product, done by gemm on each block of the result while the block
 // is in cache (rows [i0, i0 + m), columns [j0, j0 + n) of a (t, ld) result), or by the
-// plain path on the whole of it.
+// plain path on the whole of it. The bias is added here only with relu (bias_relu does both
+// in one pass); otherwise gemm adds it in registers first (Epilogue::bias).
 template <class T> struct ForwardTail {
     const T* b;
     const Activate<T>* activate;
@@ -119,17 +120,12 @@ void forward_tail(const void* context, T* z, std::size_t ldz, std::size_t i0, st
 }
 
 template <class T>
-void finite_tail(const void* check, T* g, std::size_t ld, std::size_t, std::size_t m,
-                 std::size_t, std::size_t n) {
-    if (!elementwise::all_finite_rows(g, ld, m, n))
-        static_cast<const NonFinite*>(check)->seen.store(true, std::memory_order_relaxed);
+void finite_tail(const NonFinite* check, const T* g, std::size_t ld, std::size_t m, std::size_t n) {
+    if (!elementwise::all_finite_rows(g, ld, m, n)) check->seen.store(true, std::memory_order_relaxed);
 }
 
-template <class T>
-void prime_tail(const void* sigma_prime, T* delta, std::size_t ld, std::size_t i0, std::size_t m,
-                std::size_t j0, std::size_t n) {
-    // σ' has δ's layout, (t, l_in)
-    elementwise::multiply(delta, ld, static_cast<const T*>(sigma_prime) + i0 * ld + j0, ld, m, n);
+bool is_relu(const Activation sigma) {
+    return sigma == Activation::relu || sigma == Activation::leaky_relu;
 }
 
 }  // namespace
@@ -147,10 +143,15 @@ void dense_forward(T* z_next, const T* a, const T* W, const T* b, std::size_t t,
         }
         return;
     }
-    const ForwardTail<T> tail{b, activate, l_out};
-    const bool any = b != nullptr || activate != nullptr;
-    gemm(Trans::N, Trans::T, t, l_out, l_in, a, l_in, W, l_in, false, z_next, l_out,
-         any ? Epilogue<T>{&forward_tail<T>, &tail} : Epilogue<T>{});
+    const bool relu = activate != nullptr && is_relu(activate->sigma);
+    const ForwardTail<T> tail{relu ? b : nullptr, activate, l_out};
+    Epilogue<T> epilogue;
+    if (!relu) epilogue.bias = b;
+    if (activate != nullptr) {
+        epilogue.apply = &forward_tail<T>;
+        epilogue.context = &tail;
+    }
+    gemm(Trans::N, Trans::T, t, l_out, l_in, a, l_in, W, l_in, false, z_next, l_out, epilogue);
 }
 
 template <class T>
@@ -159,22 +160,31 @@ void dense_backward(T* dE_da, T* dE_dW, T* dE_db, const T* delta_next, const T* 
                     const T* sigma_prime, const NonFinite* check) {
     if (t * l_in * l_out <= plain_max_work) {
         dense_backward_plain(dE_da, dE_dW, dE_db, delta_next, a, W, t, l_in, l_out, accumulate);
-        if (dE_da && sigma_prime) prime_tail<T>(sigma_prime, dE_da, l_in, 0, t, 0, l_in);
-        if (check && dE_dW) finite_tail<T>(check, dE_dW, l_in, 0, l_out, 0, l_in);
-        if (check && dE_db) finite_tail<T>(check, dE_db, l_out, 0, 1, 0, l_out);
+        if (dE_da && sigma_prime)  // σ' has δ's layout, (t, l_in)
+            elementwise::multiply(dE_da, l_in, sigma_prime, l_in, t, l_in);
+        if (check && dE_dW) finite_tail<T>(check, dE_dW, l_in, l_out, l_in);
+        if (check && dE_db) finite_tail<T>(check, dE_db, l_out, 1, l_out);
         return;
     }
-    if (dE_dW)  // δ_{i+1}ᵀ a_i: the sum over samples is the product's inner dimension
-        gemm(Trans::T, Trans::N, l_out, l_in, t, delta_next, l_out, a, l_in, accumulate, dE_dW,
-             l_in, check ? Epilogue<T>{&finite_tail<T>, check} : Epilogue<T>{});
+    if (dE_dW) {  // δ_{i+1}ᵀ a_i: the sum over samples is the product's inner dimension
+        Epilogue<T> epilogue;
+        epilogue.check_finite = check != nullptr;  // on each tile, in registers
+        if (!gemm(Trans::T, Trans::N, l_out, l_in, t, delta_next, l_out, a, l_in, accumulate,
+                  dE_dW, l_in, epilogue))
+            check->seen.store(true, std::memory_order_relaxed);
+    }
     if (dE_db) {
         if (!accumulate) std::fill(dE_db, dE_db + l_out, T(0));
         elementwise::sum_rows(dE_db, delta_next, l_out, t, l_out);
-        if (check) finite_tail<T>(check, dE_db, l_out, 0, 1, 0, l_out);
+        if (check) finite_tail<T>(check, dE_db, l_out, 1, l_out);
     }
-    if (dE_da)
+    if (dE_da) {  // (δ_{i+1} W_i) ⊙ σ'(z_i), σ' (t, l_in) applied to each tile in registers
+        Epilogue<T> epilogue;
+        epilogue.scale = sigma_prime;
+        epilogue.ld_scale = l_in;
         gemm(Trans::N, Trans::N, t, l_in, l_out, delta_next, l_out, W, l_in, false, dE_da, l_in,
-             sigma_prime ? Epilogue<T>{&prime_tail<T>, sigma_prime} : Epilogue<T>{});
+             epilogue);
+    }
 }
 
 #define FASTPROP_INSTANTIATE(T)                                                               \

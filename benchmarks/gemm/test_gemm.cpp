@@ -2,7 +2,8 @@
 // all four (ta, tb), padded leading dimensions, accumulate on and off, float and double, both
 // kernel sets (AVX-512, AVX2, portable: those this CPU has); bit-identical results for 1, 2
 // and 3 threads, and for the AVX2 and AVX-512 kernels; the epilogue called once per element
-// of C after its sum is complete; concurrent callers; fork.
+// of C after its sum is complete, its bias and scale the bits of separate passes, its finite
+// check catching inf; concurrent callers; fork.
 // Exits non-zero on the first failure class, printing what failed.
 #include <sys/wait.h>
 #include <unistd.h>
@@ -152,8 +153,11 @@ template <class T>
 void check_epilogue(const Case<T>& c, const std::vector<T>& plain) {
     std::vector<T> C = c.C0;
     Visits<T> visits{C.data(), c.M, c.N, c.ldc, std::vector<int>(c.M * c.N, 0)};
+    fastprop::Epilogue<T> epilogue;
+    epilogue.apply = &double_and_count<T>;
+    epilogue.context = &visits;
     fastprop::gemm<T>(c.ta, c.tb, c.M, c.N, c.K, c.A.data(), c.lda, c.B.data(), c.ldb,
-                      c.accumulate, C.data(), c.ldc, {&double_and_count<T>, &visits});
+                      c.accumulate, C.data(), c.ldc, epilogue);
     if (visits.outside) return fail(describe(c) + " epilogue given a block outside C");
     for (size_t i = 0; i < c.M; ++i)
         for (size_t j = 0; j < c.N; ++j) {
@@ -164,6 +168,53 @@ void check_epilogue(const Case<T>& c, const std::vector<T>& plain) {
             if (std::memcmp(&C[i * c.ldc + j], &twice, sizeof(T)) != 0)
                 return fail(describe(c) + " epilogue saw an unfinished sum");
         }
+}
+
+// The register part of the epilogue: + bias[j], then × scale[i][j], must give the bits of
+// two passes over the plain result, leave C's padding alone, and check_finite must report an
+// inf brought in by scale, and one that comes out of the sum itself (inf in a row of A).
+template <class T>
+void check_tile_end(const Case<T>& c, const std::vector<T>& plain, size_t variant) {
+    const size_t ld_scale = c.N + variant % 3;
+    std::vector<T> bias = random_values<T>(c.N + 1), scale = random_values<T>(c.M * ld_scale + 1);
+    fastprop::Epilogue<T> epilogue;
+    epilogue.bias = bias.data();
+    epilogue.scale = scale.data();
+    epilogue.ld_scale = ld_scale;
+    epilogue.check_finite = true;
+    const auto run_end = [&](const Case<T>& with, std::vector<T>& C) {
+        C = with.C0;
+        return fastprop::gemm<T>(with.ta, with.tb, with.M, with.N, with.K, with.A.data(),
+                                 with.lda, with.B.data(), with.ldb, with.accumulate, C.data(),
+                                 with.ldc, epilogue);
+    };
+    std::vector<T> C;
+    if (!run_end(c, C)) return fail(describe(c) + " check_finite saw inf or NaN in finite data");
+    for (size_t i = 0; i < c.M; ++i) {
+        for (size_t j = 0; j < c.N; ++j) {
+            const T expected = (plain[i * c.ldc + j] + bias[j]) * scale[i * ld_scale + j];
+            if (std::memcmp(&C[i * c.ldc + j], &expected, sizeof(T)) != 0)
+                return fail(describe(c) + " bias and scale in registers differ from two passes");
+        }
+        for (size_t j = c.N; j < c.ldc; ++j)
+            if (std::memcmp(&C[i * c.ldc + j], &c.C0[i * c.ldc + j], sizeof(T)) != 0)
+                return fail(describe(c) + " bias and scale wrote into the padding of C");
+    }
+    if (c.M == 0 || c.N == 0) return;
+    const size_t i = variant % c.M, j = variant / 3 % c.N;
+    scale[i * ld_scale + j] = std::numeric_limits<T>::infinity();
+    if (run_end(c, C))
+        return fail(describe(c) + " check_finite missed an inf at (" + std::to_string(i) + ", " +
+                    std::to_string(j) + ")");
+    if (c.K == 0) return;
+    scale[i * ld_scale + j] = T(1);
+    epilogue.bias = nullptr;
+    epilogue.scale = nullptr;
+    Case<T> bad = c;  // op(A)[i][k] = inf: row i of C is ±inf or NaN
+    const size_t k = variant % c.K;
+    bad.A[c.ta == Trans::N ? i * c.lda + k : k * c.lda + i] = std::numeric_limits<T>::infinity();
+    if (run_end(bad, C))
+        fail(describe(c) + " check_finite missed an inf in row " + std::to_string(i) + " of C");
 }
 
 constexpr Trans trans_values[2] = {Trans::N, Trans::T};
@@ -177,6 +228,7 @@ void check_shape(size_t M, size_t N, size_t K, size_t variant) {
             const std::vector<T> C = run(c);
             check_against_loop(c, C);
             if (variant % 4 == 0) check_epilogue(c, C);
+            if (variant % 4 == 1) check_tile_end(c, C, variant);
         }
 }
 
@@ -222,6 +274,7 @@ void check_threads_identical() {
                         fail(describe(c) + " differs between 1 and " + std::to_string(threads) +
                              " threads");
                     check_epilogue(c, serial);
+                    check_tile_end(c, serial, variant + threads);
                 }
             }
 }
