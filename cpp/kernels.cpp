@@ -106,8 +106,7 @@ void forward_tail(const void* context, T* z, std::size_t ldz, std::size_t i0, st
                                slope, act->keep_prime);
         return;
     }
-    if (b) elementwise::add_row(z, ldz, b, m, n);
-    if (act == nullptr) return;
+    if (act == nullptr) return;  // b is null here: gemm added the bias (or there is none)
     T* a = act->a_next + i0 * tail.l_out + j0;
     const bool whole_rows = n == ldz && n == tail.l_out;  // one contiguous run
     for (std::size_t r = 0, runs = whole_rows ? 1 : m, len = whole_rows ? m * n : n; r < runs;

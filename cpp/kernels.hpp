@@ -26,8 +26,8 @@ template <class T>
 void dense_forward(T* z_next, const T* a, const T* W, const T* b, std::size_t t,
                    std::size_t l_in, std::size_t l_out, const Activate<T>* activate = nullptr);
 
-// Raised by dense_backward when a gradient it wrote holds inf or NaN, checked on each block of
-// the product while it is in cache (blocks run on any thread, hence the atomic).
+// Raised by dense_backward when a gradient it wrote holds inf or NaN, checked on each tile of
+// ∂E/∂W_i in registers before it is stored (tiles run on any thread, hence the atomic).
 struct NonFinite {
     mutable std::atomic<bool> seen{false};
 };
