@@ -74,8 +74,11 @@ public:
         const auto per_call = (now - read_) / calls_;
         read_ = now;
         calls_ = 0;
+        // The stride at most doubles per read: a first interval measured too short (a call
+        // polled right after this object was made) must not stop the reads for 4096 calls.
         const auto target = std::chrono::microseconds(250);
-        stride_ = per_call.count() > 0 ? std::clamp<long>(long(target / per_call), 1, 4096) : 4096;
+        const long most = std::min<long>(4096, 2 * stride_);
+        stride_ = per_call.count() > 0 ? std::clamp<long>(long(target / per_call), 1, most) : most;
         if (now - last_ < std::chrono::milliseconds(20)) return false;
         last_ = now;
         py::gil_scoped_acquire gil;

@@ -233,13 +233,14 @@ namespace {
 
 // gradient(), and with `check`, whether the gradient holds inf or NaN: non-finiteness survives
 // every later sum (inf + x is inf or NaN), so a check of each chunk's sums as they are
-// written, in cache, finds it in the whole.
+// written, in cache, finds it in the whole. `poll` is checked before each chunk (Interrupted);
+// with `work_cap` the chunks are also bounded by work (chunk_rows).
 template <class T>
 double gradient_checked(const Network<T>& net, const T* X, const T* Y, std::size_t t,
                         T* dE_dparams, Workspace<T>& ws, const Poll& poll,
-                        const NonFinite* check) {
+                        const NonFinite* check, bool work_cap) {
     const Layout& L = net.layout();
-    const std::size_t chunk = std::min(t, Workspace<T>::chunk_rows(L, bool(poll)));
+    const std::size_t chunk = std::min(t, Workspace<T>::chunk_rows(L, work_cap));
     ws.reserve(L, chunk);
     if (t == 0) std::fill(dE_dparams, dE_dparams + L.n_params(), T(0));
     double E = 0.0;
@@ -257,7 +258,7 @@ double gradient_checked(const Network<T>& net, const T* X, const T* Y, std::size
 template <class T>
 double gradient(const Network<T>& net, const T* X, const T* Y, std::size_t t, T* dE_dparams,
                 Workspace<T>& ws, const Poll& poll) {
-    return gradient_checked(net, X, Y, t, dE_dparams, ws, poll, nullptr);
+    return gradient_checked(net, X, Y, t, dE_dparams, ws, poll, nullptr, bool(poll));
 }
 
 template <class T>
@@ -291,7 +292,6 @@ FitResult fit(Network<T>& net, const T* X, const T* Y, std::size_t t, const FitO
             for (std::size_t k = t; k > 1; --k) std::swap(ws.order[k - 1], ws.order[rng.below(k)]);
         E_epoch = 0.0;
         for (std::size_t r0 = 0; r0 < t; r0 += batch) {
-            if (hooks.poll && hooks.poll()) return Stop::interrupted;
             const std::size_t rows = std::min(batch, t - r0);
             const T* x = X + r0 * l_0;
             const T* y = Y + r0 * l_n;
@@ -305,7 +305,13 @@ FitResult fit(Network<T>& net, const T* X, const T* Y, std::size_t t, const FitO
                 y = ws.y.data();
             }
             const NonFinite check;
-            const double E = gradient_checked(net, x, y, rows, ws.grad.data(), ws, {}, &check);
+            double E = 0.0;
+            try {  // checks for Ctrl-C before the minibatch, and between its chunks if several
+                E = gradient_checked(net, x, y, rows, ws.grad.data(), ws, hooks.poll, &check,
+                                     false);
+            } catch (const Interrupted&) {
+                return Stop::interrupted;  // before the update: the parameters are untouched
+            }
             // A finite E can still have a NaN gradient (inf·0 from an infinite input into a
             // saturated σ): either stops training before the update.
             if (!std::isfinite(E) || check.seen.load()) return Stop::non_finite;

@@ -56,8 +56,10 @@ public:
     // The most rows the table holds at once for this layout: bigger batches are run in
     // chunks of this many rows, so memory stays bounded whatever the batch size. Where a
     // chunk is the unit between two checks for Ctrl-C (`polled`: forward, loss, gradient),
-    // its work is bounded too. fit checks between minibatches, so its chunks are bounded by
-    // memory alone: a minibatch in one chunk needs no second pass over ∂E/∂W to add up parts.
+    // its work is bounded too. fit's chunks are bounded by memory alone: a minibatch in one
+    // chunk needs no second pass over ∂E/∂W to add up parts. fit checks between minibatches
+    // and, in a batch too large for one chunk, between its chunks, each at most a table's
+    // worth (tens of ms for W3's layers).
     static std::size_t chunk_rows(const Layout& layout, bool polled = true);
 
     // Make the table hold `rows` rows of every z_i, a_i, δ_i (1 <= i <= n). Grows, never

@@ -470,7 +470,8 @@ class Network:
         FloatingPointError
             When a loss becomes NaN or infinite; the parameters stay at the last finite state.
         KeyboardInterrupt
-            On Ctrl-C, between two updates; the parameters stay at the last completed update
+            On Ctrl-C, between two updates (or, in a batch too large for one pass, between
+            its chunks, dropping that step); the parameters stay at the last completed update
             and :attr:`history` holds the completed epochs.
         """
         X, Y = self._batch(X, Y)
