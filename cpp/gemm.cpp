@@ -35,13 +35,14 @@ const TileEnd<T>* tile_end_at(const Epilogue<T>& epilogue, size_t i, size_t j, T
     return &out;
 }
 
-// The element at (r, j) of a tile, its sum and old value taken, through `end` (bias, then
-// scale, each one rounding as in the SIMD kernels); `finite` cleared when it is inf or NaN.
+// The element at (i, j) of a block, its sum and old value taken, through the block's `end`
+// (bias, then scale, each one rounding as in the SIMD kernels); `finite` cleared when it is
+// inf or NaN.
 template <class T>
-T end_element(T v, const TileEnd<T>* end, size_t r, size_t j, bool& finite) {
+T end_element(T v, const TileEnd<T>* end, size_t i, size_t j, bool& finite) {
     if (end == nullptr) return v;
     if (end->bias != nullptr) v = v + end->bias[j];
-    if (end->scale != nullptr) v = v * end->scale[r * end->ld_scale + j];
+    if (end->scale != nullptr) v = v * end->scale[i * end->ld_scale + j];
     if (end->check_finite && !(v - v == T(0))) finite = false;
     return v;
 }
@@ -54,10 +55,11 @@ constexpr size_t portable_MR = 4;
 template <class T> constexpr size_t portable_NR = 16 / sizeof(T) * 2;  // two SSE registers
 
 // B's columns [0, nb) are read: NR when B is packed (zero-padded), nr when it is read in place.
+// The tile sits at row i0, column j0 of the block that `end` belongs to.
 template <class T, size_t mr>
 bool portable_micro_kernel(size_t kc, const T* A, size_t rs_a, size_t cs_a, const T* B,
                            size_t rs_b, size_t nb, T* C, size_t ldc, size_t nr, bool add,
-                           const TileEnd<T>* end) {
+                           const TileEnd<T>* end, size_t i0, size_t j0) {
     constexpr size_t NR = portable_NR<T>;
     T c[mr][NR] = {};
     for (size_t k = 0; k < kc; ++k) {
@@ -70,8 +72,8 @@ bool portable_micro_kernel(size_t kc, const T* A, size_t rs_a, size_t cs_a, cons
     bool finite = true;
     for (size_t r = 0; r < mr; ++r)
         for (size_t j = 0; j < nr; ++j)
-            C[r * ldc + j] =
-                end_element(add ? C[r * ldc + j] + c[r][j] : c[r][j], end, r, j, finite);
+            C[r * ldc + j] = end_element(add ? C[r * ldc + j] + c[r][j] : c[r][j], end, i0 + r,
+                                         j0 + j, finite);
     return finite;
 }
 
@@ -89,24 +91,14 @@ bool portable_macro_kernel(size_t mc, size_t nc, size_t kc, const T* A, size_t p
         T* c = C + jr;
         const T* a = A;
         size_t ir = 0;
-        TileEnd<T> tile{};
-        // the tile's end: bias at its first column, scale at its first element
-        const auto at = [&](size_t i) -> const TileEnd<T>* {
-            if (end == nullptr) return nullptr;
-            tile = {end->bias != nullptr ? end->bias + jr : nullptr,
-                    end->scale != nullptr ? end->scale + i * end->ld_scale + jr : nullptr,
-                    end->ld_scale, end->check_finite};
-            return &tile;
-        };
         for (; ir + MR <= mc; ir += MR, a += ps_a)
             finite &= portable_micro_kernel<T, MR>(kc, a, rs_a, cs_a, b, rs_b, nb, c + ir * ldc,
-                                                   ldc, nr, add, at(ir));
-        const TileEnd<T>* e = at(ir);
+                                                   ldc, nr, add, end, ir, jr);
         c += ir * ldc;
         switch (mc - ir) {
-            case 3: finite &= portable_micro_kernel<T, 3>(kc, a, rs_a, cs_a, b, rs_b, nb, c, ldc, nr, add, e); break;
-            case 2: finite &= portable_micro_kernel<T, 2>(kc, a, rs_a, cs_a, b, rs_b, nb, c, ldc, nr, add, e); break;
-            case 1: finite &= portable_micro_kernel<T, 1>(kc, a, rs_a, cs_a, b, rs_b, nb, c, ldc, nr, add, e); break;
+            case 3: finite &= portable_micro_kernel<T, 3>(kc, a, rs_a, cs_a, b, rs_b, nb, c, ldc, nr, add, end, ir, jr); break;
+            case 2: finite &= portable_micro_kernel<T, 2>(kc, a, rs_a, cs_a, b, rs_b, nb, c, ldc, nr, add, end, ir, jr); break;
+            case 1: finite &= portable_micro_kernel<T, 1>(kc, a, rs_a, cs_a, b, rs_b, nb, c, ldc, nr, add, end, ir, jr); break;
             default: break;
         }
     }
