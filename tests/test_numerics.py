@@ -89,8 +89,12 @@ def _exact_log_softmax(z, j):
     if mpmath is not None:  # −log Σ_k e^{x_k − x_j}, as log1p: exact also when it is tiny
         x = [mpmath.mpf(float(v)) for v in z]
         return -mpmath.log1p(mpmath.fsum(mpmath.exp(v - x[j]) for k, v in enumerate(x) if k != j))
+    # The same log1p form in extended precision: log of a sum near 1 would lose every digit
+    # of a result near 0 (the label's logit the largest by far).
     x = np.asarray(z, dtype=np.longdouble)
     m = x.max()
+    if x[j] == m:
+        return -np.log1p(np.sum(np.exp(np.delete(x, j) - m)))
     return x[j] - m - np.log(np.sum(np.exp(x - m)))
 
 
