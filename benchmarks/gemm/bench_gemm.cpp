@@ -18,7 +18,8 @@
 #include <thread>
 #include <vector>
 
-#include "../../cpp/gemm.hpp"
+#include "kernels/gemm.hpp"
+#include "runtime/threads.hpp"
 
 using fastprop::Trans;
 using std::size_t;

@@ -1,0 +1,203 @@
+#include "kernels/dense.hpp"
+
+#include <algorithm>
+
+#include "kernels/elementwise.hpp"
+#include "kernels/gemm.hpp"
+
+namespace fastprop {
+
+// No output overlaps an input (__restrict): the loops then vectorise without run-time
+// overlap checks, which cost more than the arithmetic at the sizes that come here.
+template <class T>
+void dense_forward_plain(T* __restrict z_next, const T* __restrict a, const T* __restrict W,
+                         const T* __restrict b, std::size_t t, std::size_t l_in,
+                         std::size_t l_out) {
+    // z_j = b_j + Σ_k W_jk a_k, k ascending, for four j at a time: four sums advancing side by
+    // side rather than one waiting on its own last addition; each is still the same sum.
+    for (std::size_t s = 0; s < t; ++s) {
+        const T* a_s = a + s * l_in;
+        T* z = z_next + s * l_out;
+        std::size_t j = 0;
+        for (; j + 4 <= l_out; j += 4) {
+            const T* W_j = W + j * l_in;
+            T z0 = b ? b[j] : T(0), z1 = b ? b[j + 1] : T(0);
+            T z2 = b ? b[j + 2] : T(0), z3 = b ? b[j + 3] : T(0);
+            for (std::size_t k = 0; k < l_in; ++k) {
+                z0 += W_j[k] * a_s[k];
+                z1 += W_j[l_in + k] * a_s[k];
+                z2 += W_j[2 * l_in + k] * a_s[k];
+                z3 += W_j[3 * l_in + k] * a_s[k];
+            }
+            z[j] = z0;
+            z[j + 1] = z1;
+            z[j + 2] = z2;
+            z[j + 3] = z3;
+        }
+        for (; j < l_out; ++j) {
+            const T* W_j = W + j * l_in;
+            T z_j = b ? b[j] : T(0);
+            for (std::size_t k = 0; k < l_in; ++k) z_j += W_j[k] * a_s[k];
+            z[j] = z_j;
+        }
+    }
+}
+
+template <class T>
+void dense_backward_plain(T* __restrict dE_da, T* __restrict dE_dW, T* __restrict dE_db,
+                          const T* __restrict delta_next, const T* __restrict a,
+                          const T* __restrict W, std::size_t t, std::size_t l_in,
+                          std::size_t l_out, bool accumulate) {
+    if (dE_dW) {
+        if (!accumulate) std::fill(dE_dW, dE_dW + l_out * l_in, T(0));
+        for (std::size_t s = 0; s < t; ++s) {
+            const T* delta_s = delta_next + s * l_out;
+            const T* a_s = a + s * l_in;
+            for (std::size_t j = 0; j < l_out; ++j) {
+                T* dW_j = dE_dW + j * l_in;
+                for (std::size_t k = 0; k < l_in; ++k) dW_j[k] += delta_s[j] * a_s[k];
+            }
+        }
+    }
+    if (dE_db) {
+        if (!accumulate) std::fill(dE_db, dE_db + l_out, T(0));
+        for (std::size_t s = 0; s < t; ++s)
+            for (std::size_t j = 0; j < l_out; ++j) dE_db[j] += delta_next[s * l_out + j];
+    }
+    if (dE_da) {
+        for (std::size_t s = 0; s < t; ++s) {
+            const T* delta_s = delta_next + s * l_out;
+            T* da_s = dE_da + s * l_in;
+            std::fill(da_s, da_s + l_in, T(0));
+            for (std::size_t j = 0; j < l_out; ++j) {
+                const T* W_j = W + j * l_in;
+                for (std::size_t k = 0; k < l_in; ++k) da_s[k] += delta_s[j] * W_j[k];
+            }
+        }
+    }
+}
+
+// Below this many multiply-adds a product is done by the plain loops: the blocked multiply's
+// dispatch costs more than such a product (tiny networks such as [2, 8, 8, 1] on 4 samples).
+constexpr std::size_t plain_max_work = 512;
+
+namespace {
+
+// The work after a layer's product, done by gemm on each block of the result while the block
+// is in cache (rows [i0, i0 + m), columns [j0, j0 + n) of a (t, ld) result), or by the
+// plain path on the whole of it. The bias is added here only with relu (bias_relu does both
+// in one pass); otherwise gemm adds it in registers first (Epilogue::bias).
+template <class T> struct ForwardTail {
+    const T* b;
+    const Activate<T>* activate;
+    std::size_t l_out;
+};
+
+template <class T>
+void forward_tail(const void* context, T* z, std::size_t ldz, std::size_t i0, std::size_t m,
+                  std::size_t j0, std::size_t n) {
+    const ForwardTail<T>& tail = *static_cast<const ForwardTail<T>*>(context);
+    const Activate<T>* act = tail.activate;
+    const T* b = tail.b ? tail.b + j0 : nullptr;
+    if (act != nullptr &&
+        (act->sigma == Activation::relu || act->sigma == Activation::leaky_relu)) {
+        const double slope = act->sigma == Activation::leaky_relu ? leaky_relu_slope : 0.0;
+        elementwise::bias_relu(z, ldz, b, act->a_next + i0 * tail.l_out + j0, tail.l_out, m, n,
+                               slope, act->keep_prime);
+        return;
+    }
+    if (act == nullptr) return;  // b is null here: gemm added the bias (or there is none)
+    T* a = act->a_next + i0 * tail.l_out + j0;
+    const bool whole_rows = n == ldz && n == tail.l_out;  // one contiguous run
+    for (std::size_t r = 0, runs = whole_rows ? 1 : m, len = whole_rows ? m * n : n; r < runs;
+         ++r) {
+        if (act->keep_prime)
+            apply_sigma_keep_prime(act->sigma, a + r * tail.l_out, z + r * ldz, len);
+        else
+            apply_sigma(act->sigma, a + r * tail.l_out, z + r * ldz, len);
+    }
+}
+
+template <class T>
+void finite_tail(const NonFinite* check, const T* g, std::size_t ld, std::size_t m, std::size_t n) {
+    if (!elementwise::all_finite_rows(g, ld, m, n)) check->seen.store(true, std::memory_order_relaxed);
+}
+
+bool is_relu(const Activation sigma) {
+    return sigma == Activation::relu || sigma == Activation::leaky_relu;
+}
+
+}  // namespace
+
+// The fast kernels: each product over the batch is one blocked matrix multiply, the bias and
+// σ (or σ') applied to each block of its result as it is finished.
+template <class T>
+void dense_forward(T* z_next, const T* a, const T* W, const T* b, std::size_t t,
+                   std::size_t l_in, std::size_t l_out, const Activate<T>* activate) {
+    if (t * l_in * l_out <= plain_max_work) {
+        dense_forward_plain(z_next, a, W, b, t, l_in, l_out);
+        if (activate) {
+            const ForwardTail<T> tail{nullptr, activate, l_out};
+            forward_tail<T>(&tail, z_next, l_out, 0, t, 0, l_out);
+        }
+        return;
+    }
+    const bool relu = activate != nullptr && is_relu(activate->sigma);
+    const ForwardTail<T> tail{relu ? b : nullptr, activate, l_out};
+    Epilogue<T> epilogue;
+    if (!relu) epilogue.bias = b;
+    if (activate != nullptr) {
+        epilogue.apply = &forward_tail<T>;
+        epilogue.context = &tail;
+    }
+    gemm(Trans::N, Trans::T, t, l_out, l_in, a, l_in, W, l_in, false, z_next, l_out, epilogue);
+}
+
+template <class T>
+void dense_backward(T* dE_da, T* dE_dW, T* dE_db, const T* delta_next, const T* a, const T* W,
+                    std::size_t t, std::size_t l_in, std::size_t l_out, bool accumulate,
+                    const T* sigma_prime, const NonFinite* check) {
+    if (t * l_in * l_out <= plain_max_work) {
+        dense_backward_plain(dE_da, dE_dW, dE_db, delta_next, a, W, t, l_in, l_out, accumulate);
+        if (dE_da && sigma_prime)  // σ' has δ's layout, (t, l_in)
+            elementwise::multiply(dE_da, l_in, sigma_prime, l_in, t, l_in);
+        if (check && dE_dW) finite_tail<T>(check, dE_dW, l_in, l_out, l_in);
+        if (check && dE_db) finite_tail<T>(check, dE_db, l_out, 1, l_out);
+        return;
+    }
+    if (dE_dW) {  // δ_{i+1}ᵀ a_i: the sum over samples is the product's inner dimension
+        Epilogue<T> epilogue;
+        epilogue.check_finite = check != nullptr;  // on each tile, in registers
+        if (!gemm(Trans::T, Trans::N, l_out, l_in, t, delta_next, l_out, a, l_in, accumulate,
+                  dE_dW, l_in, epilogue))
+            check->seen.store(true, std::memory_order_relaxed);
+    }
+    if (dE_db) {
+        if (!accumulate) std::fill(dE_db, dE_db + l_out, T(0));
+        elementwise::sum_rows(dE_db, delta_next, l_out, t, l_out);
+        if (check) finite_tail<T>(check, dE_db, l_out, 1, l_out);
+    }
+    if (dE_da) {  // (δ_{i+1} W_i) ⊙ σ'(z_i), σ' (t, l_in) applied to each tile in registers
+        Epilogue<T> epilogue;
+        epilogue.scale = sigma_prime;
+        epilogue.ld_scale = l_in;
+        gemm(Trans::N, Trans::N, t, l_in, l_out, delta_next, l_out, W, l_in, false, dE_da, l_in,
+             epilogue);
+    }
+}
+
+#define FASTPROP_INSTANTIATE(T)                                                               \
+    template void dense_forward<T>(T*, const T*, const T*, const T*, std::size_t, std::size_t, \
+                                   std::size_t, const Activate<T>*);                          \
+    template void dense_backward<T>(T*, T*, T*, const T*, const T*, const T*, std::size_t,     \
+                                    std::size_t, std::size_t, bool, const T*,                 \
+                                    const NonFinite*);                                        \
+    template void dense_forward_plain<T>(T*, const T*, const T*, const T*, std::size_t,        \
+                                         std::size_t, std::size_t);                           \
+    template void dense_backward_plain<T>(T*, T*, T*, const T*, const T*, const T*,            \
+                                          std::size_t, std::size_t, std::size_t, bool);
+FASTPROP_INSTANTIATE(float)
+FASTPROP_INSTANTIATE(double)
+#undef FASTPROP_INSTANTIATE
+
+}  // namespace fastprop

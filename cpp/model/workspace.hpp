@@ -1,0 +1,45 @@
+// Workspace<T>: the dynamic-programming table (z_i, a_i, δ_i for a chunk of rows), grown to
+// the largest size seen and reused, so that steady-state calls allocate nothing.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <vector>
+
+#include "model/layout.hpp"
+
+namespace fastprop {
+
+template <class T> class Workspace {
+public:
+    // The most rows the table holds at once for this layout: bigger batches are run in
+    // chunks of this many rows, so memory stays bounded whatever the batch size. Where a
+    // chunk is the unit between two checks for Ctrl-C (`polled`: forward, loss, gradient),
+    // its work is bounded too. Training's chunks are bounded by memory alone: a minibatch in
+    // one chunk needs no second pass over ∂E/∂W to add up parts. The trainer checks between
+    // minibatches and, in a batch too large for one chunk, between its chunks, each at most a
+    // table's worth (tens of ms for W3's layers).
+    static std::size_t chunk_rows(const Layout& layout, bool polled = true);
+
+    // Make the table hold `rows` rows of every z_i, a_i, δ_i (1 <= i <= n). Grows, never
+    // shrinks.
+    void reserve(const Layout& layout, std::size_t rows);
+    std::size_t rows() const { return rows_; }
+
+    T* z(std::size_t i) { return table_.data() + z_[i]; }          // (rows, l_i), 1 <= i <= n
+    T* a(std::size_t i) { return table_.data() + a_[i]; }          // (rows, l_i), 1 <= i <= n−1
+    T* delta(std::size_t i) { return table_.data() + delta_[i]; }  // (rows, l_i), 1 <= i <= n
+
+    // For the second half of a chunk that the passes split over two threads: a workspace of
+    // its own (table and gradient), made on first use and kept.
+    Workspace& half();
+    std::vector<T> grad;  // the half's gradient, in the parameter buffer's layout
+
+private:
+    std::unique_ptr<Workspace> half_;
+    std::vector<T> table_;
+    std::vector<std::size_t> z_, a_, delta_;  // offsets into table_, indexed by layer
+    std::size_t rows_ = 0;
+};
+
+}  // namespace fastprop

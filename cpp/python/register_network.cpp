@@ -1,0 +1,295 @@
+// Network32 and Network64: a Session of the core, and the calls Python makes on it.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <exception>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "python/convert.hpp"
+#include "train/session.hpp"
+
+namespace fastprop::python {
+
+namespace {
+
+template <class T> struct Bound {
+    Bound(const std::vector<std::size_t>& layers, const std::vector<Activation>& sigma, bool bias,
+          Loss loss, std::uint64_t seed)
+        : session(Network<T>(Layout(layers, bias), sigma, loss)) {
+        session.init(seed);
+    }
+    Session<T> session;
+    std::optional<FitRecord> last_fit;  // of the last fit that ended, completed or not
+};
+
+// A batch from Python: the converted arrays (kept alive) and the core's view of them.
+template <class T> struct PyBatch {
+    Array<T> X, Y;
+    std::optional<Array<T>> w;
+    Batch<T> batch;
+};
+
+template <class T>
+PyBatch<T> make_batch(const Network<T>& net, Array<T> X, Array<T> Y, const py::object& w,
+                      const char* x_name, const char* y_name, const char* w_name) {
+    require_matrix(X, net.layout().l_in(), x_name);
+    require_matrix(Y, net.layout().l_out(), y_name);
+    require_rows(Y, rows(X), y_name);
+    PyBatch<T> out{std::move(X), std::move(Y), std::nullopt, {}};
+    if (!w.is_none()) {
+        out.w = w.cast<Array<T>>();
+        require_vector(*out.w, rows(out.X), w_name);
+    }
+    out.batch = {out.X.data(), out.Y.data(), out.w ? out.w->data() : nullptr, rows(out.X)};
+    return out;
+}
+
+// The hooks of a fit from Python: Ctrl-C, and the callback(log) -> EpochControl or None,
+// whose exception (kept in `error`) stops the fit and is raised after it.
+template <class T>
+TrainHooks<T> python_hooks(Session<T>& session, const py::object& callback,
+                           std::exception_ptr& error) {
+    TrainHooks<T> hooks;
+    hooks.poll = signal_poll(&session.gate());
+    if (!callback.is_none())
+        hooks.epoch_end = [&callback, &error](const EpochLog& log) {
+            return with_gil([&] {
+                try {
+                    py::object control = callback(log);
+                    return control.is_none() ? EpochControl{} : control.cast<EpochControl>();
+                } catch (...) {
+                    error = std::current_exception();
+                    EpochControl stop;
+                    stop.stop = true;
+                    return stop;
+                }
+            });
+        };
+    return hooks;
+}
+
+// After a fit: keeps its record, then raises what ended it, if anything should be raised.
+template <class T>
+FitRecord finish_fit(Bound<T>& self, FitRecord record, const std::exception_ptr& error) {
+    self.last_fit = record;
+    if (error) std::rethrow_exception(error);
+    if (record.stop == Stop::interrupted) raise_interrupted();
+    if (record.stop == Stop::non_finite) {
+        PyErr_SetString(PyExc_FloatingPointError,
+                        ("the loss or its gradient became NaN or infinite in epoch " +
+                         std::to_string(record.epochs() + 1) +
+                         "; parameters are left at the last finite state (check the data for "
+                         "NaN or inf, or try a smaller lr)")
+                            .c_str());
+        throw py::error_already_set();
+    }
+    return record;
+}
+
+template <class T> py::array_t<T> new_array(std::size_t rows_, std::size_t cols) {
+    return py::array_t<T>({static_cast<py::ssize_t>(rows_), static_cast<py::ssize_t>(cols)});
+}
+
+template <class T> void bind_network(py::module_& m, const char* name) {
+    using B = Bound<T>;
+    py::class_<B>(m, name)
+        .def(py::init<const std::vector<std::size_t>&, const std::vector<Activation>&, bool, Loss,
+                      std::uint64_t>(),
+             py::kw_only(), py::arg("layers"), py::arg("activations"), py::arg("bias"),
+             py::arg("loss"), py::arg("seed"))
+        .def_property_readonly("layers",
+                               [](const B& self) { return self.session.network().layout().layers(); })
+        .def_property_readonly("n_params",
+                               [](const B& self) { return self.session.network().n_params(); })
+        .def_property_readonly("slices",
+                               [](const B& self) {
+                                   py::list out;
+                                   const Layout& L = self.session.network().layout();
+                                   for (std::size_t i = 0; i < L.n(); ++i)
+                                       out.append(py::make_tuple(L[i].l_in, L[i].l_out, L[i].W,
+                                                                 L[i].b));
+                                   return out;
+                               })
+        .def_property_readonly(
+            "params",
+            [](py::object self_obj) {
+                B& self = self_obj.cast<B&>();
+                // A view whose base is the network, so it keeps the network alive.
+                return py::array_t<T>({static_cast<py::ssize_t>(self.session.network().n_params())},
+                                      {static_cast<py::ssize_t>(sizeof(T))},
+                                      self.session.params(), self_obj);
+            })
+        .def_property_readonly("last_fit", [](const B& self) { return self.last_fit; })
+        .def("init", [](B& self, std::uint64_t seed) {
+            run_core([&] { self.session.init(seed); });
+        }, py::arg("seed"))
+        .def("set_params",
+             [](B& self, Array<T> values) {
+                 require_vector(values, self.session.network().n_params(), "params");
+                 const T* v = values.data();
+                 run_core([&] { self.session.set_params(v); });
+             },
+             py::arg("values"), "Set every parameter, between two updates of a running fit.")
+        .def("snapshot",
+             [](B& self) {
+                 py::array_t<T> out(static_cast<py::ssize_t>(self.session.network().n_params()));
+                 T* o = out.mutable_data();
+                 run_core([&] { self.session.snapshot(o); });
+                 return out;
+             },
+             "A copy of the parameters as they are between two updates.")
+        .def("forward",
+             [](B& self, Array<T> X) {
+                 const Layout& L = self.session.network().layout();
+                 require_matrix(X, L.l_in(), "X");
+                 auto out = new_array<T>(rows(X), L.l_out());
+                 const T* x = X.data();
+                 T* z_n = out.mutable_data();
+                 const Poll poll = signal_poll();
+                 run_core([&] { self.session.forward(x, rows(X), z_n, poll); });
+                 return out;
+             },
+             py::arg("X"))
+        .def("trace",
+             [](B& self, Array<T> X) {
+                 const Layout& L = self.session.network().layout();
+                 require_matrix(X, L.l_in(), "X");
+                 const std::size_t t = rows(X), n = L.n();
+                 const T* x = X.data();
+                 Workspace<T> ws;
+                 run_core([&] { self.session.trace(x, t, ws); });
+                 py::list z, a;
+                 for (std::size_t i = 1; i <= n; ++i) {
+                     const std::size_t l_i = L.layers()[i];
+                     auto z_i = new_array<T>(t, l_i);
+                     std::copy(ws.z(i), ws.z(i) + t * l_i, z_i.mutable_data());
+                     z.append(z_i);
+                     if (i < n) {
+                         auto a_i = new_array<T>(t, l_i);
+                         std::copy(ws.a(i), ws.a(i) + t * l_i, a_i.mutable_data());
+                         a.append(a_i);
+                     }
+                 }
+                 return py::make_tuple(z, a);
+             },
+             py::arg("X"))
+        .def("loss",
+             [](B& self, Array<T> X, Array<T> Y, py::object w) {
+                 PyBatch<T> b = make_batch(self.session.network(), X, Y, w, "X", "Y", "w");
+                 const Poll poll = signal_poll();
+                 return run_core([&] { return self.session.loss(b.batch, poll); });
+             },
+             py::arg("X"), py::arg("Y"), py::arg("w") = py::none())
+        .def("gradient",
+             [](B& self, Array<T> X, Array<T> Y, py::object w, py::object params) {
+                 PyBatch<T> b = make_batch(self.session.network(), X, Y, w, "X", "Y", "w");
+                 const std::size_t n_params = self.session.network().n_params();
+                 std::optional<Array<T>> at;
+                 if (!params.is_none()) {
+                     at = params.cast<Array<T>>();
+                     require_vector(*at, n_params, "params");
+                 }
+                 py::array_t<T> grad(static_cast<py::ssize_t>(n_params));
+                 T* g = grad.mutable_data();
+                 const T* p = at ? at->data() : nullptr;
+                 const Poll poll = signal_poll();
+                 const double E =
+                     run_core([&] { return self.session.gradient(b.batch, p, g, poll); });
+                 return py::make_tuple(E, grad);
+             },
+             py::arg("X"), py::arg("Y"), py::arg("w") = py::none(), py::kw_only(),
+             py::arg("params") = py::none(),
+             "(E, ∂E/∂params) at the network's parameters, or at `params` without touching "
+             "the network's.")
+        .def("jacobian",
+             [](B& self, Array<T> X) {
+                 const Network<T>& net = self.session.network();
+                 require_matrix(X, net.layout().l_in(), "X");
+                 const std::size_t t = rows(X);
+                 py::array_t<double> J({static_cast<py::ssize_t>(t * net.layout().l_out()),
+                                        static_cast<py::ssize_t>(net.n_params())});
+                 const T* x = X.data();
+                 double* j = J.mutable_data();
+                 const Poll poll = signal_poll();
+                 run_core([&] { self.session.jacobian(x, t, j, poll); });
+                 return J;
+             },
+             py::arg("X"))
+        .def("step",
+             [](B& self, Array<T> X, Array<T> Y, py::object w, const OptimizerConfig& optimizer,
+                OptimizerState<T>& state) {
+                 PyBatch<T> b = make_batch(self.session.network(), X, Y, w, "X", "Y", "w");
+                 const Poll poll = signal_poll(&self.session.gate());
+                 return run_core([&] { return self.session.step(b.batch, optimizer, state, poll); });
+             },
+             py::arg("X"), py::arg("Y"), py::arg("w") = py::none(), py::kw_only(),
+             py::arg("optimizer"), py::arg("state"))
+        .def(
+            "fit",
+            [](B& self, Array<T> X, Array<T> Y, py::object w, const TrainOptions& options,
+               const OptimizerConfig& optimizer, OptimizerState<T>& state, py::object X_val,
+               py::object Y_val, py::object w_val, py::object callback) {
+                const Network<T>& net = self.session.network();
+                PyBatch<T> train = make_batch(net, X, Y, w, "X", "Y", "w");
+                std::optional<PyBatch<T>> val;
+                if (!X_val.is_none())
+                    val = make_batch(net, X_val.cast<Array<T>>(), Y_val.cast<Array<T>>(), w_val,
+                                     "X_val", "Y_val", "w_val");
+                std::exception_ptr error;
+                const TrainHooks<T> hooks = python_hooks(self.session, callback, error);
+                FitRecord record = without_gil([&] {
+                    return self.session.fit(train.batch, val ? &val->batch : nullptr, options,
+                                            optimizer, state, hooks);
+                });
+                return finish_fit(self, std::move(record), error);
+            },
+            py::arg("X"), py::arg("Y"), py::arg("w") = py::none(), py::kw_only(),
+            py::arg("options"), py::arg("optimizer"), py::arg("state"),
+            py::arg("X_val") = py::none(), py::arg("Y_val") = py::none(),
+            py::arg("w_val") = py::none(), py::arg("callback") = py::none())
+        .def(
+            "fit_lm",
+            [](B& self, Array<T> X, Array<T> Y, const TrainOptions& options, LmConfig& lm,
+               py::object X_val, py::object Y_val, py::object callback) {
+                const Network<T>& net = self.session.network();
+                PyBatch<T> train = make_batch(net, X, Y, py::none(), "X", "Y", "w");
+                std::optional<PyBatch<T>> val;
+                if (!X_val.is_none())
+                    val = make_batch(net, X_val.cast<Array<T>>(), Y_val.cast<Array<T>>(),
+                                     py::none(), "X_val", "Y_val", "w_val");
+                std::exception_ptr error;
+                const TrainHooks<T> hooks = python_hooks(self.session, callback, error);
+                FitRecord record = without_gil([&] {
+                    return self.session.fit_lm(train.batch, val ? &val->batch : nullptr, options,
+                                               lm, hooks);
+                });
+                return finish_fit(self, std::move(record), error);
+            },
+            py::arg("X"), py::arg("Y"), py::kw_only(), py::arg("options"), py::arg("lm"),
+            py::arg("X_val") = py::none(), py::arg("Y_val") = py::none(),
+            py::arg("callback") = py::none());
+}
+
+}  // namespace
+
+void register_network(py::module_& m) {
+    py::enum_<Activation> activation(m, "Activation", "The hidden-layer activations σ.");
+    enum_values<Activations>(activation);
+    py::enum_<Loss> loss(m, "Loss", "The losses E.");
+    enum_values<Losses>(loss);
+    py::enum_<Link>(m, "Link", "How a prediction comes from z_n.")
+        .value("identity", Link::identity)
+        .value("softmax", Link::softmax)
+        .value("sigmoid", Link::sigmoid);
+    m.def("link", &link_of, py::arg("loss"));
+    m.def("is_mean", &is_mean, py::arg("loss"));
+    m.def("min_outputs", &min_outputs, py::arg("loss"));
+    m.attr("leaky_relu_slope") = leaky_relu_slope;
+    bind_network<double>(m, "Network64");
+    bind_network<float>(m, "Network32");
+}
+
+}  // namespace fastprop::python

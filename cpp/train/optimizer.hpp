@@ -1,0 +1,253 @@
+// First-order optimisers, with the semantics of torch.optim so that trajectories can be
+// compared step for step. State buffers share the parameter buffer's layout, so an update is
+// one flat loop over n_params entries.
+//
+// Adding an optimiser: a struct below (its name, how many state buffers it keeps, the checks
+// of its hyperparameters and its update), its entry in Method and in `Methods`, in this order;
+// new hyperparameters go in OptimizerConfig and in `hyperparameters()`, from which the Python
+// binding takes their names. The Python class in fastprop/optim.py and the reference update in
+// fastprop/reference.py follow.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "kernels/elementwise.hpp"
+
+namespace fastprop {
+
+enum class Method { sgd, adam, adamw, rprop };
+
+struct OptimizerConfig {
+    Method method = Method::sgd;
+    double lr = 0.01;           // the base learning rate (a schedule scales it per epoch)
+    double weight_decay = 0.0;  // L2: λ·p added to the gradient (adamw: decoupled decay)
+    double momentum = 0.0;      // sgd; torch's dampening = 0
+    bool nesterov = false;      // sgd
+    double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;  // adam, adamw
+    double eta_minus = 0.5, eta_plus = 1.2;         // rprop
+    double step_min = 1e-6, step_max = 50.0;        // rprop
+};
+
+// The real-valued hyperparameters by name, for bindings and messages.
+inline const std::vector<std::pair<const char*, double OptimizerConfig::*>>& hyperparameters() {
+    static const std::vector<std::pair<const char*, double OptimizerConfig::*>> table = {
+        {"lr", &OptimizerConfig::lr},
+        {"weight_decay", &OptimizerConfig::weight_decay},
+        {"momentum", &OptimizerConfig::momentum},
+        {"beta1", &OptimizerConfig::beta1},
+        {"beta2", &OptimizerConfig::beta2},
+        {"eps", &OptimizerConfig::eps},
+        {"eta_minus", &OptimizerConfig::eta_minus},
+        {"eta_plus", &OptimizerConfig::eta_plus},
+        {"step_min", &OptimizerConfig::step_min},
+        {"step_max", &OptimizerConfig::step_max},
+    };
+    return table;
+}
+
+// The optimiser's memory between updates, owned here, in the parameter layout.
+// m: sgd's momentum buffer, adam's first moment, rprop's previous gradient.
+// v: adam's second moment, rprop's per-parameter step sizes (start at lr).
+// steps: updates done so far (adam's bias correction; sgd's first momentum step).
+template <class T> struct OptimizerState {
+    std::vector<T> m, v;
+    std::uint64_t steps = 0;
+};
+
+namespace optimizer {
+
+// Throws std::invalid_argument naming the hyperparameter, the range and the value.
+inline void require(bool ok, const char* name, const char* range, double value) {
+    if (!ok)
+        throw std::invalid_argument(std::string(name) + " must be a finite number in " + range +
+                                    ", got " + std::to_string(value));
+}
+inline bool finite(double x) { return std::isfinite(x); }
+
+inline void check_common(const OptimizerConfig& c) {
+    require(finite(c.lr) && c.lr > 0, "lr", "(0, inf)", c.lr);
+    require(finite(c.weight_decay) && c.weight_decay >= 0, "weight_decay", "[0, inf)",
+            c.weight_decay);
+}
+
+// p −= lr·(g + λp), optionally with (Nesterov) momentum b = μ b + d, as torch.optim.SGD.
+struct Sgd {
+    static constexpr Method id = Method::sgd;
+    static constexpr const char* name = "sgd";
+    static std::size_t buffers(const OptimizerConfig& c) { return c.momentum != 0.0 ? 1 : 0; }
+    static void check(const OptimizerConfig& c) {
+        check_common(c);
+        require(finite(c.momentum) && c.momentum >= 0 && c.momentum <= 1, "momentum", "[0, 1]",
+                c.momentum);
+        if (c.nesterov && c.momentum == 0.0)
+            throw std::invalid_argument("nesterov needs a momentum > 0");
+    }
+    template <class T>
+    static void update(const OptimizerConfig& c, OptimizerState<T>& s, T* p, const T* g,
+                       std::size_t n, double lr_now) {
+        const T lr = T(lr_now), wd = T(c.weight_decay);
+        const bool first = s.steps == 0;
+        if (c.momentum == 0.0 && c.weight_decay == 0.0) {  // the model's dW_i = −m ∂E/∂W_i
+            elementwise::sgd(p, g, lr, n);
+            return;
+        }
+        if (c.momentum == 0.0) {
+            for (std::size_t k = 0; k < n; ++k) p[k] -= lr * (g[k] + wd * p[k]);
+            return;
+        }
+        const T mu = T(c.momentum);
+        T* m = s.m.data();
+        for (std::size_t k = 0; k < n; ++k) {
+            const T d = g[k] + wd * p[k];
+            m[k] = first ? d : mu * m[k] + d;  // buf = μ buf + d
+            p[k] -= lr * (c.nesterov ? d + mu * m[k] : m[k]);
+        }
+    }
+};
+
+// Adam with bias correction (torch.optim.Adam); adamw decays p ← p (1 − lr λ) instead of
+// adding λp to the gradient (torch.optim.AdamW).
+template <Method method, bool decoupled> struct AdamLike {
+    static constexpr Method id = method;
+    static constexpr const char* name = decoupled ? "adamw" : "adam";
+    static std::size_t buffers(const OptimizerConfig&) { return 2; }
+    static void check(const OptimizerConfig& c) {
+        check_common(c);
+        require(finite(c.beta1) && c.beta1 >= 0 && c.beta1 < 1, "beta1", "[0, 1)", c.beta1);
+        require(finite(c.beta2) && c.beta2 >= 0 && c.beta2 < 1, "beta2", "[0, 1)", c.beta2);
+        require(finite(c.eps) && c.eps >= 0, "eps", "[0, inf)", c.eps);
+    }
+    template <class T>
+    static void update(const OptimizerConfig& c, OptimizerState<T>& s, T* p, const T* g,
+                       std::size_t n, double lr_now) {
+        const T wd = T(c.weight_decay);
+        const T b1 = T(c.beta1), b2 = T(c.beta2), eps = T(c.eps);
+        const double t = double(s.steps + 1);
+        const T step_size = T(lr_now / (1.0 - std::pow(c.beta1, t)));
+        const T bc2_sqrt = T(std::sqrt(1.0 - std::pow(c.beta2, t)));
+        const T decay = T(1.0 - lr_now * c.weight_decay);
+        T* m = s.m.data();
+        T* v = s.v.data();
+        for (std::size_t k = 0; k < n; ++k) {
+            T d = g[k];
+            if (decoupled)
+                p[k] *= decay;  // p ← p (1 − lr λ)
+            else
+                d += wd * p[k];
+            m[k] += (T(1) - b1) * (d - m[k]);         // m ← β1 m + (1 − β1) g
+            v[k] = b2 * v[k] + (T(1) - b2) * d * d;    // v ← β2 v + (1 − β2) g²
+            p[k] -= step_size * (m[k] / (std::sqrt(v[k]) / bc2_sqrt + eps));
+        }
+    }
+};
+using Adam = AdamLike<Method::adam, false>;
+using AdamW = AdamLike<Method::adamw, true>;
+
+// Resilient backpropagation, as torch.optim.Rprop: step sizes start at lr, grow by eta_plus
+// while the gradient keeps its sign, shrink by eta_minus when it flips (and that step is
+// skipped), within [step_min, step_max].
+struct Rprop {
+    static constexpr Method id = Method::rprop;
+    static constexpr const char* name = "rprop";
+    static std::size_t buffers(const OptimizerConfig&) { return 2; }
+    static void check(const OptimizerConfig& c) {
+        check_common(c);
+        require(finite(c.eta_minus) && c.eta_minus > 0 && c.eta_minus < 1, "eta_minus",
+                "(0, 1)", c.eta_minus);
+        require(finite(c.eta_plus) && c.eta_plus > 1, "eta_plus", "(1, inf)", c.eta_plus);
+        require(finite(c.step_min) && c.step_min >= 0, "step_min", "[0, inf)", c.step_min);
+        require(finite(c.step_max) && c.step_max >= c.step_min, "step_max", "[step_min, inf)",
+                c.step_max);
+    }
+    template <class T>
+    static void update(const OptimizerConfig& c, OptimizerState<T>& s, T* p, const T* g,
+                       std::size_t n, double lr_now) {
+        const T wd = T(c.weight_decay);
+        const T eta_minus = T(c.eta_minus), eta_plus = T(c.eta_plus);
+        const T step_min = T(c.step_min), step_max = T(c.step_max);
+        T* m = s.m.data();
+        T* v = s.v.data();
+        if (s.steps == 0) std::fill(v, v + n, T(lr_now));
+        for (std::size_t k = 0; k < n; ++k) {
+            T d = g[k] + wd * p[k];
+            const T agreement = d * m[k];
+            const T factor = agreement > T(0) ? eta_plus : agreement < T(0) ? eta_minus : T(1);
+            v[k] = std::clamp(v[k] * factor, step_min, step_max);
+            if (agreement < T(0)) d = T(0);  // a sign change: no step, forget the gradient
+            p[k] -= (d > T(0) ? v[k] : d < T(0) ? -v[k] : T(0));
+            m[k] = d;
+        }
+    }
+};
+
+}  // namespace optimizer
+
+// Every optimiser, in the order of the enum.
+using Methods = std::tuple<optimizer::Sgd, optimizer::Adam, optimizer::AdamW, optimizer::Rprop>;
+constexpr std::size_t n_methods = std::tuple_size_v<Methods>;
+
+namespace detail {
+template <std::size_t... k> constexpr bool method_ids_in_order(std::index_sequence<k...>) {
+    return ((std::tuple_element_t<k, Methods>::id == Method(k)) && ...);
+}
+}  // namespace detail
+static_assert(detail::method_ids_in_order(std::make_index_sequence<n_methods>()),
+              "Methods must list the structs in the order of the enum");
+
+template <std::size_t k = 0, class F> decltype(auto) visit(Method method, F&& fn) {
+    if constexpr (k + 1 == n_methods) {
+        return fn(std::tuple_element_t<k, Methods>{});
+    } else {
+        if (method == Method(k)) return fn(std::tuple_element_t<k, Methods>{});
+        return visit<k + 1>(method, std::forward<F>(fn));
+    }
+}
+
+inline const char* method_name(Method method) {
+    return visit(method, [](auto o) { return decltype(o)::name; });
+}
+
+// Throws std::invalid_argument for hyperparameters out of their range.
+inline void check(const OptimizerConfig& c) {
+    visit(c.method, [&](auto o) { decltype(o)::check(c); });
+}
+
+// How many state buffers (0, 1 or 2: m, then v) the configuration needs.
+inline std::size_t state_buffers(const OptimizerConfig& c) {
+    return visit(c.method, [&](auto o) { return decltype(o)::buffers(c); });
+}
+
+// State for a network of n_params parameters: its buffers, zero, and no steps.
+template <class T> OptimizerState<T> make_state(const OptimizerConfig& c, std::size_t n_params) {
+    OptimizerState<T> s;
+    const std::size_t buffers = state_buffers(c);
+    if (buffers >= 1) s.m.assign(n_params, T(0));
+    if (buffers >= 2) s.v.assign(n_params, T(0));
+    return s;
+}
+
+// Whether `s` has the buffers that `c` needs for n_params parameters.
+template <class T>
+bool state_fits(const OptimizerConfig& c, const OptimizerState<T>& s, std::size_t n_params) {
+    const std::size_t buffers = state_buffers(c);
+    return (buffers < 1 || s.m.size() == n_params) && (buffers < 2 || s.v.size() == n_params);
+}
+
+// One update of p (n entries) with gradient g at the learning rate lr (the config's lr
+// scaled by a schedule), then steps + 1.
+template <class T>
+void update(const OptimizerConfig& c, OptimizerState<T>& s, T* p, const T* g, std::size_t n,
+            double lr) {
+    visit(c.method, [&](auto o) { decltype(o)::update(c, s, p, g, n, lr); });
+    ++s.steps;
+}
+
+}  // namespace fastprop
