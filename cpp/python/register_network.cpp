@@ -80,7 +80,7 @@ FitRecord finish_fit(Bound<T>& self, FitRecord record, const std::exception_ptr&
     if (record.stop == Stop::non_finite) {
         PyErr_SetString(PyExc_FloatingPointError,
                         ("the loss or its gradient became NaN or infinite in epoch " +
-                         std::to_string(record.epochs() + 1) +
+                         std::to_string(record.epochs()) +
                          "; parameters are left at the last finite state (check the data for "
                          "NaN or inf, or try a smaller lr)")
                             .c_str());

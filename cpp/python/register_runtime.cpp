@@ -2,6 +2,10 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <map>
+#include <optional>
+#include <string>
+
 #include "runtime/cpu.hpp"
 #include "runtime/settings.hpp"
 #include "runtime/threads.hpp"
@@ -11,7 +15,7 @@ namespace py = pybind11;
 namespace fastprop::python {
 
 void register_runtime(py::module_& m) {
-    m.def("set_num_threads", [](std::size_t k) { set_num_threads(k); }, py::arg("k"),
+    m.def("set_num_threads", [](long long k) { set_num_threads(k); }, py::arg("k"),
           "Use k threads (1 <= k <= max_threads()) for every network of the process.");
     m.def("get_num_threads", [] { return get_num_threads(); });
     m.def("max_threads", [] { return max_threads(); },
@@ -20,13 +24,24 @@ void register_runtime(py::module_& m) {
           "The kernels in use: 'avx512', 'avx2' or 'portable'.");
     m.def(
         "ignored_settings",
-        [] {
+        [](std::optional<std::map<std::string, std::string>> environ) {
+            std::vector<IgnoredSetting> ignored;
+            if (environ) {
+                ignored = ignored_settings([&](const char* name) -> const char* {
+                    const auto found = environ->find(name);
+                    return found == environ->end() ? nullptr : found->second.c_str();
+                });
+            } else {
+                ignored = ignored_settings();
+            }
             py::list out;
-            for (const IgnoredSetting& s : ignored_settings())
+            for (const IgnoredSetting& s : ignored)
                 out.append(py::make_tuple(s.variable, s.value, s.effect));
             return out;
         },
-        "(variable, value, effect) for each environment setting the core ignored or capped.");
+        py::arg("environ") = py::none(),
+        "(variable, value, effect) for each setting of the environment (or of `environ`) "
+        "that the core ignores or caps.");
 }
 
 }  // namespace fastprop::python

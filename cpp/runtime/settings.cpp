@@ -36,34 +36,34 @@ std::string first_entry(const char* text) {
 
 }  // namespace
 
-std::optional<std::size_t> threads_from_environment() {
-    if (const char* own = std::getenv("FASTPROP_NUM_THREADS")) {
+std::optional<std::size_t> threads_from_environment(const GetEnv& read_env) {
+    if (const char* own = read_env("FASTPROP_NUM_THREADS")) {
         const ThreadCount k = parse_thread_count(own);
         if (k.value) return k.value;
     }
-    if (const char* omp = std::getenv("OMP_NUM_THREADS")) {
+    if (const char* omp = read_env("OMP_NUM_THREADS")) {
         const ThreadCount k = parse_thread_count(first_entry(omp).c_str());
         if (k.value) return k.value;
     }
     return std::nullopt;
 }
 
-std::optional<Isa> max_isa_from_environment() {
-    const char* s = std::getenv("FASTPROP_MAX_ISA");
+std::optional<Isa> max_isa_from_environment(const GetEnv& read_env) {
+    const char* s = read_env("FASTPROP_MAX_ISA");
     if (s == nullptr) return std::nullopt;
     for (Isa isa : {Isa::portable, Isa::avx2, Isa::avx512})
         if (std::strcmp(s, isa_name(isa)) == 0) return isa;
     return std::nullopt;
 }
 
-std::vector<IgnoredSetting> ignored_settings() {
+std::vector<IgnoredSetting> ignored_settings(const GetEnv& read_env) {
     std::vector<IgnoredSetting> out;
     const std::string cap = std::to_string(max_threads());
-    if (const char* s = std::getenv("FASTPROP_MAX_ISA"); s && !max_isa_from_environment())
+    if (const char* s = read_env("FASTPROP_MAX_ISA"); s && !max_isa_from_environment(read_env))
         out.push_back({"FASTPROP_MAX_ISA", s,
                        "ignored (the kernels are not capped): expected 'portable', 'avx2' or "
                        "'avx512'"});
-    if (const char* s = std::getenv("FASTPROP_NUM_THREADS")) {
+    if (const char* s = read_env("FASTPROP_NUM_THREADS")) {
         const ThreadCount k = parse_thread_count(s);
         if (!k.value)
             out.push_back({"FASTPROP_NUM_THREADS", s,

@@ -11,7 +11,9 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <optional>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -26,12 +28,15 @@ struct IgnoredSetting {
                            // positive integer"
 };
 
+// How a variable of the environment is read: std::getenv, or a stand-in for the tests.
+using GetEnv = std::function<const char*(const char*)>;
+
 // The threads the environment asks for, when it asks for a usable number.
-std::optional<std::size_t> threads_from_environment();
+std::optional<std::size_t> threads_from_environment(const GetEnv& read_env = std::getenv);
 // The cap on the kernels the environment asks for, when it names one.
-std::optional<Isa> max_isa_from_environment();
-// Every setting of the environment that was ignored or capped, with why.
-std::vector<IgnoredSetting> ignored_settings();
+std::optional<Isa> max_isa_from_environment(const GetEnv& read_env = std::getenv);
+// Every setting of the environment that is ignored or capped, with why.
+std::vector<IgnoredSetting> ignored_settings(const GetEnv& read_env = std::getenv);
 
 // Parsing, exposed for the tests: a positive integer as strtol reads it in full (" 4" and
 // "+2" are 4 and 2; "3x", "0", "-1" and "" are not); values past max_threads() are capped and

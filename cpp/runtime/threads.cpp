@@ -206,12 +206,12 @@ std::size_t max_threads() {
     return most;
 }
 
-void set_num_threads(std::size_t k) {
-    if (k == 0 || k > max_threads())
-        throw std::invalid_argument("the number of threads must be an integer in [1, " +
+void set_num_threads(long long k) {
+    if (k < 1 || static_cast<unsigned long long>(k) > max_threads())
+        throw std::invalid_argument("k must be an integer in [1, " +
                                     std::to_string(max_threads()) + "], got " +
                                     std::to_string(k));
-    g_num_threads.store(k, std::memory_order_relaxed);
+    g_num_threads.store(static_cast<std::size_t>(k), std::memory_order_relaxed);
 }
 
 std::size_t get_num_threads() {

@@ -11,10 +11,11 @@ namespace fastprop {
 std::size_t max_threads();
 
 // Threads used for the matrix products and the other parallel passes of every network in the
-// process, 1 <= k <= max_threads() (std::invalid_argument otherwise). The default comes from
+// process, 1 <= k <= max_threads() (std::invalid_argument otherwise, "k must be an integer in
+// [1, max_threads()], got k"). The default comes from
 // the environment (settings.hpp): FASTPROP_NUM_THREADS, else OMP_NUM_THREADS, else the number
 // of CPUs. Results are the same bits for every k.
-void set_num_threads(std::size_t k);
+void set_num_threads(long long k);
 std::size_t get_num_threads();
 
 namespace threads {

@@ -6,8 +6,9 @@
 #include <string>
 #include <vector>
 
-#include "kernels/elementwise.hpp"
 #include "kernels/dense.hpp"
+#include "kernels/elementwise.hpp"
+#include "runtime/format.hpp"
 #include "train/passes.hpp"
 
 namespace fastprop {
@@ -150,7 +151,7 @@ void LmConfig::check() const {
     const auto require = [](bool ok, const char* name, const char* range, double value) {
         if (!ok)
             throw std::invalid_argument(std::string(name) + " must be a finite number in " +
-                                        range + ", got " + std::to_string(value));
+                                        range + ", got " + format_number(value));
     };
     require(std::isfinite(mu) && mu > 0, "mu", "(0, inf)", mu);
     require(std::isfinite(mu_dec) && mu_dec > 0 && mu_dec < 1, "mu_dec", "(0, 1)", mu_dec);

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "kernels/elementwise.hpp"
+#include "runtime/format.hpp"
 
 namespace fastprop {
 
@@ -64,17 +65,18 @@ template <class T> struct OptimizerState {
 
 namespace optimizer {
 
-// Throws std::invalid_argument naming the hyperparameter, the range and the value.
+// Throws std::invalid_argument naming the hyperparameter (as torch.optim names it), the
+// range and the value.
 inline void require(bool ok, const char* name, const char* range, double value) {
     if (!ok)
-        throw std::invalid_argument(std::string(name) + " must be a finite number in " + range +
-                                    ", got " + std::to_string(value));
+        throw std::invalid_argument(std::string(name) + " must be a finite number " + range +
+                                    ", got " + format_number(value));
 }
 inline bool finite(double x) { return std::isfinite(x); }
 
 inline void check_common(const OptimizerConfig& c) {
-    require(finite(c.lr) && c.lr > 0, "lr", "(0, inf)", c.lr);
-    require(finite(c.weight_decay) && c.weight_decay >= 0, "weight_decay", "[0, inf)",
+    require(finite(c.lr) && c.lr > 0, "lr", "> 0", c.lr);
+    require(finite(c.weight_decay) && c.weight_decay >= 0, "weight_decay", "in [0, inf)",
             c.weight_decay);
 }
 
@@ -85,7 +87,7 @@ struct Sgd {
     static std::size_t buffers(const OptimizerConfig& c) { return c.momentum != 0.0 ? 1 : 0; }
     static void check(const OptimizerConfig& c) {
         check_common(c);
-        require(finite(c.momentum) && c.momentum >= 0 && c.momentum <= 1, "momentum", "[0, 1]",
+        require(finite(c.momentum) && c.momentum >= 0 && c.momentum <= 1, "momentum", "in [0, 1]",
                 c.momentum);
         if (c.nesterov && c.momentum == 0.0)
             throw std::invalid_argument("nesterov needs a momentum > 0");
@@ -121,9 +123,9 @@ template <Method method, bool decoupled> struct AdamLike {
     static std::size_t buffers(const OptimizerConfig&) { return 2; }
     static void check(const OptimizerConfig& c) {
         check_common(c);
-        require(finite(c.beta1) && c.beta1 >= 0 && c.beta1 < 1, "beta1", "[0, 1)", c.beta1);
-        require(finite(c.beta2) && c.beta2 >= 0 && c.beta2 < 1, "beta2", "[0, 1)", c.beta2);
-        require(finite(c.eps) && c.eps >= 0, "eps", "[0, inf)", c.eps);
+        require(finite(c.beta1) && c.beta1 >= 0 && c.beta1 < 1, "betas[0]", "in [0, 1)", c.beta1);
+        require(finite(c.beta2) && c.beta2 >= 0 && c.beta2 < 1, "betas[1]", "in [0, 1)", c.beta2);
+        require(finite(c.eps) && c.eps >= 0, "eps", "in [0, inf)", c.eps);
     }
     template <class T>
     static void update(const OptimizerConfig& c, OptimizerState<T>& s, T* p, const T* g,
@@ -160,12 +162,15 @@ struct Rprop {
     static std::size_t buffers(const OptimizerConfig&) { return 2; }
     static void check(const OptimizerConfig& c) {
         check_common(c);
-        require(finite(c.eta_minus) && c.eta_minus > 0 && c.eta_minus < 1, "eta_minus",
-                "(0, 1)", c.eta_minus);
-        require(finite(c.eta_plus) && c.eta_plus > 1, "eta_plus", "(1, inf)", c.eta_plus);
-        require(finite(c.step_min) && c.step_min >= 0, "step_min", "[0, inf)", c.step_min);
-        require(finite(c.step_max) && c.step_max >= c.step_min, "step_max", "[step_min, inf)",
-                c.step_max);
+        require(finite(c.eta_minus) && c.eta_minus > 0 && c.eta_minus < 1, "etas[0]", "in (0, 1)",
+                c.eta_minus);
+        require(finite(c.eta_plus) && c.eta_plus > 1, "etas[1]", "in (1, inf)", c.eta_plus);
+        require(finite(c.step_min) && c.step_min >= 0, "step_sizes[0]", "in [0, inf)", c.step_min);
+        require(finite(c.step_max) && c.step_max >= 0, "step_sizes[1]", "in [0, inf)", c.step_max);
+        if (c.step_min > c.step_max)
+            throw std::invalid_argument("step_sizes must be (min, max) with min <= max, got (" +
+                                        format_number(c.step_min) + ", " +
+                                        format_number(c.step_max) + ")");
     }
     template <class T>
     static void update(const OptimizerConfig& c, OptimizerState<T>& s, T* p, const T* g,

@@ -10,6 +10,7 @@
 
 #include "kernels/elementwise.hpp"
 #include "runtime/random.hpp"
+#include "runtime/format.hpp"
 #include "train/lm.hpp"
 
 namespace fastprop {
@@ -49,20 +50,20 @@ void require(bool ok, const std::string& message) {
 void Schedule::check() const {
     require(step_size >= 1, "step_size must be >= 1, got " + std::to_string(step_size));
     require(std::isfinite(gamma) && gamma > 0,
-            "gamma must be a finite number > 0, got " + std::to_string(gamma));
+            "gamma must be a finite number > 0, got " + format_number(gamma));
     require(t_max >= 1, "t_max must be >= 1, got " + std::to_string(t_max));
     require(std::isfinite(eta_min) && eta_min >= 0,
-            "eta_min must be a finite number >= 0, got " + std::to_string(eta_min));
+            "eta_min must be a finite number >= 0, got " + format_number(eta_min));
     require(std::isfinite(power_t) && power_t >= 0,
-            "power_t must be a finite number >= 0, got " + std::to_string(power_t));
+            "power_t must be a finite number >= 0, got " + format_number(power_t));
 }
 
 void TrainOptions::check() const {
     require(std::isfinite(min_delta) && min_delta >= 0,
-            "min_delta must be a finite number >= 0, got " + std::to_string(min_delta));
+            "min_delta must be a finite number >= 0, got " + format_number(min_delta));
     require(std::isfinite(clip_norm) && clip_norm >= 0,
             "clip_norm must be a finite number >= 0 (0: no clipping), got " +
-                std::to_string(clip_norm));
+                format_number(clip_norm));
     schedule.check();
 }
 

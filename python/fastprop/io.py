@@ -97,7 +97,7 @@ def save(net: Network, path: str | os.PathLike[str], *,
         "loss": np.array(net.loss_name),
         "dtype": np.array(net.dtype.name),
         "seed": np.array(net.seed, dtype=np.uint64),
-        "params": np.array(net.params, dtype=net.dtype, copy=True),
+        "params": net._snapshot(),
     }
     arrays.update(_extra_arrays(extra))
     _write_atomically(path, arrays)

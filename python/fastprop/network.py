@@ -16,22 +16,29 @@ import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
 from . import _core, optim
-from .reference import ACTIVATIONS, LOSSES
+
+# The names the core knows, read from it: the one source of truth.
+ACTIVATIONS = tuple(_core.Activation.__members__)
+LOSSES = tuple(_core.Loss.__members__)
 
 __all__ = ["Network", "Trace", "History", "set_num_threads", "get_num_threads"]
 
 
 def set_num_threads(k: int) -> None:
-    """Use k >= 1 threads for the matrix products of every network in this process.
+    """Use k threads for the matrix products of every network in this process.
 
-    The default is the environment variable FASTPROP_NUM_THREADS when set, else the number
-    of CPUs. Small products stay on one thread whatever k is. Results are bit-identical for
-    every k: each sum over samples is taken in the same order.
+    1 <= k <= ``max_threads()`` = max(64, 4 × the number of CPUs): more threads than that only
+    cost. The default is the environment variable FASTPROP_NUM_THREADS when set (capped at the
+    same bound), else OMP_NUM_THREADS (as joblib's workers set it), else the number of CPUs.
+    Small products stay on one thread whatever k is. Results are bit-identical for every k:
+    each sum over samples is taken in the same order.
     """
-    k = _check_count(k, "k")
-    if k < 1:
-        raise ValueError(f"k must be a positive number of threads, got {k}")
-    _core.set_num_threads(k)
+    if isinstance(k, (bool, np.bool_)) or not isinstance(k, numbers.Integral):
+        raise TypeError(f"k must be an int, got {type(k).__name__}")
+    most = int(_core.max_threads())
+    if not 1 <= k <= most:  # the core's own bound and message, before pybind11's int conversion
+        raise ValueError(f"k must be an integer in [1, {most}], got {k}")
+    _core.set_num_threads(int(k))
 
 
 def get_num_threads() -> int:
@@ -39,20 +46,14 @@ def get_num_threads() -> int:
     return int(_core.get_num_threads())
 
 
-def _warn_about_ignored_settings(environ: dict[str, str]) -> None:
-    """A RuntimeWarning for each FASTPROP_* variable the core would ignore for its value."""
-    isa = environ.get("FASTPROP_MAX_ISA")
-    if isa is not None and isa not in ("portable", "avx2", "avx512"):
-        warnings.warn(f"FASTPROP_MAX_ISA={isa!r} is ignored (the kernels are not capped): "
-                      f"expected 'portable', 'avx2' or 'avx512'", RuntimeWarning, stacklevel=2)
-    threads = environ.get("FASTPROP_NUM_THREADS")
-    match = re.fullmatch(r"\s*\+?(\d+)", threads) if threads is not None else None
-    if threads is not None and (match is None or int(match.group(1)) == 0):
-        warnings.warn(f"FASTPROP_NUM_THREADS={threads!r} is ignored (the default is the number "
-                      f"of CPUs): expected a positive integer", RuntimeWarning, stacklevel=2)
+def _warn_about_ignored_settings(environ: dict[str, str] | None = None) -> None:
+    """A RuntimeWarning for each FASTPROP_* variable of the environment (or of ``environ``)
+    that the core ignores or caps for its value."""
+    for variable, value, effect in _core.ignored_settings(environ):
+        warnings.warn(f"{variable}={value!r} is {effect}", RuntimeWarning, stacklevel=2)
 
 
-_warn_about_ignored_settings(dict(os.environ))
+_warn_about_ignored_settings()
 
 _DTYPES = {np.dtype(np.float64): _core.Network64, np.dtype(np.float32): _core.Network32}
 
@@ -218,8 +219,15 @@ class Network:
         self._seed = _fresh_seed() if seed is None else _check_seed(seed)
         _check_memory(layers, self._bias, self._dtype)
         core_class = _DTYPES[self._dtype]
-        self._core = core_class(list(layers), list(self._activations), self._bias, self._loss,
-                                self._seed)
+        if layers[-1] < _core.min_outputs(_core.Loss.__members__[self._loss]):
+            raise ValueError(f"loss {self._loss!r} needs at least "
+                             f"{_core.min_outputs(_core.Loss.__members__[self._loss])} outputs "
+                             f"(l_n), got {layers[-1]} (softmax of one output is always 1: for "
+                             f"two classes use 'binary_cross_entropy' with l_n = 1)")
+        self._core = core_class(
+            layers=list(layers), activations=[_core.Activation.__members__[name]
+                                              for name in self._activations],
+            bias=self._bias, loss=_core.Loss.__members__[self._loss], seed=self._seed)
         self.history = History(np.empty(0))
 
     # ------------------------------------------------------------------ description
@@ -280,7 +288,7 @@ class Network:
         values = _real_array(values, "params")
         if values.shape != (self.n_params,):
             raise ValueError(f"params must have shape ({self.n_params},), got {values.shape}")
-        self._core.params[...] = values
+        self._core.set_params(self._convert(values))
 
     @property
     def weights(self) -> list[np.ndarray]:
@@ -357,7 +365,7 @@ class Network:
             if params.shape != (self.n_params,):
                 raise ValueError(f"params must have shape ({self.n_params},), got {params.shape}")
             params = self._convert(params)
-        E, flat = self._core.loss_and_grad(X, Y, params)
+        E, flat = self._core.gradient(X, Y, params=params)
         return float(E), flat
 
     def jacobian(self, X: ArrayLike) -> np.ndarray:
@@ -380,16 +388,15 @@ class Network:
         if optimizer is None:
             if lr is None:
                 raise TypeError("step needs lr (or an optimizer object)")
-            optimizer = optim.SGD(lr=_check_positive(lr, "lr"))
+            optimizer = optim.SGD(lr=_check_real(lr, "lr"))
         elif not isinstance(optimizer, optim.Optimizer):
             raise TypeError(f"optimizer must be a fastprop.optim.Optimizer, got "
                             f"{type(optimizer).__name__}")
-        config = optimizer.config()
-        if lr is not None:
-            config["lr"] = _check_positive(lr, "lr")
+        config = optimizer.config(None if lr is None else _check_real(lr, "lr"))
         X, Y = self._batch(X, Y)
-        m, v = optimizer.state_for(self.n_params, self._dtype)
-        E, optimizer.steps = self._core.step(X, Y, config, m, v, optimizer.steps)
+        state = optimizer.state_for(self.n_params, self._dtype)
+        E = self._core.step(X, Y, optimizer=config, state=state)
+        optimizer.steps = state.steps
         return float(E)
 
     def fit(
@@ -479,7 +486,7 @@ class Network:
             raise ValueError("fit needs at least one sample, got X with 0 rows")
         epochs = _check_count(epochs, "epochs")
         if lr is not None:
-            lr = _check_positive(lr, "lr")
+            lr = _check_real(lr, "lr")  # its range is the optimiser's to check
         if isinstance(optimizer, (optim.Optimizer, optim.LevenbergMarquardt)):
             if hyperparameters:
                 raise TypeError(f"hyperparameters {sorted(hyperparameters)} go to the optimizer "
@@ -487,10 +494,7 @@ class Network:
             opt = optimizer
         else:
             opt = optim.make(optimizer, lr, **hyperparameters)
-        config = opt.config()
         lm = isinstance(opt, optim.LevenbergMarquardt)
-        if lr is not None and not lm:
-            config["lr"] = lr
         if lm and batch_size is not None:
             raise ValueError("optimizer 'lm' works on the whole batch: batch_size must be None")
         batch = 0 if batch_size is None else _check_count(batch_size, "batch_size")
@@ -508,50 +512,45 @@ class Network:
         if callback is not None and not callable(callback):
             raise TypeError(f"callback must be callable or None, got {type(callback).__name__}")
         verbose = _check_bool(verbose, "verbose")
+        options = _core.TrainOptions(epochs=epochs, batch_size=batch, shuffle=shuffle, seed=seed,
+                                     patience=patience, min_delta=min_delta,
+                                     restore_best=restore_best)
 
-        errors: list[BaseException] = []
         progress = _Progress(epochs, len(X)) if verbose and epochs > 0 else None
         epoch_end = None
         if callback is not None or progress is not None:
 
-            def epoch_end(epoch: int, E: float, E_val: float, seconds: float) -> bool:
-                logs = {"loss": E, "time": seconds}
+            def epoch_end(log: Any) -> Any:
+                logs = {"loss": log.loss, "time": log.time}
                 if X_val is not None:
-                    logs["val_loss"] = E_val
-                try:
-                    if progress is not None:
-                        progress.update(epoch, logs)
-                    return callback is None or callback(epoch, logs) is not False
-                except BaseException as error:  # re-raised below, after the history is kept
-                    errors.append(error)
-                    return False
+                    logs["val_loss"] = log.val_loss
+                if progress is not None:
+                    progress.update(log.epoch, logs)
+                if callback is not None and callback(log.epoch, logs) is False:
+                    return _core.EpochControl(stop=True)
+                return None
 
+        data = {"X_val": X_val, "Y_val": Y_val, "callback": epoch_end}
         try:
             if lm:
-                out = self._core.fit_lm(X, Y, epochs, X_val, Y_val, patience, min_delta,
-                                        restore_best, config, epoch_end)
-                opt.mu = out["mu"]
+                self._core.fit_lm(X, Y, options=options, lm=opt.config(), **data)
             else:
-                m, v = opt.state_for(self.n_params, self._dtype)
-                out = self._core.fit(X, Y, epochs, batch, shuffle, seed, X_val, Y_val, patience,
-                                     min_delta, restore_best, config, m, v, opt.steps, epoch_end)
-                opt.steps = out["steps"]
+                state = opt.state_for(self.n_params, self._dtype)
+                try:
+                    self._core.fit(X, Y, options=options, optimizer=opt.config(lr),
+                                   state=state, **data)
+                finally:
+                    opt.steps = state.steps
         finally:
             if progress is not None:
                 progress.close()
-        stop = out["stop"]
-        self.history = History(out["loss"], out["val_loss"], out["time"],
-                               out["best_epoch"] if patience else None,
-                               stop if stop in ("early_stopping", "callback", "converged") else "done")
-        if errors:
-            raise errors[0]
-        if out["error"] is not None:
-            raise out["error"]
-        if stop == "non_finite":
-            raise FloatingPointError(
-                f"the loss or its gradient became NaN or infinite in epoch {len(self.history)}; "
-                f"parameters are left at the last finite state (check the data for NaN or inf, "
-                f"or try a smaller lr)")
+            record = self._core.last_fit
+            if record is not None:
+                stop = record.stop.name
+                self.history = History(
+                    record.loss, record.val_loss if X_val is not None else None, record.time,
+                    record.best_epoch if patience else None,
+                    stop if stop in ("early_stopping", "callback", "converged") else "done")
         return self.history
 
     def _validation(self, X, Y, validation_data, validation_fraction):
@@ -608,10 +607,15 @@ class Network:
 
         return to_torch(self)
 
+    def _snapshot(self) -> np.ndarray:
+        """A copy of the parameters as they are between two updates, even while another
+        thread trains this network (for saving, pickling and copying)."""
+        return self._core.snapshot()
+
     def __getstate__(self) -> dict[str, Any]:
         return {"layers": self.layers, "activation": list(self._activations), "bias": self._bias,
                 "dtype": self._dtype.name, "seed": self._seed, "loss": self._loss,
-                "params": self.params.copy(), "history": self.history}
+                "params": self._snapshot(), "history": self.history}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(state["layers"], state["activation"], state["bias"], state["dtype"],
@@ -782,9 +786,7 @@ def _check_nonnegative(value: Any, name: str) -> float:
     return float(value)
 
 
-def _check_positive(value: Any, name: str) -> float:
+def _check_real(value: Any, name: str) -> float:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be a finite number > 0, got {value}")
     return float(value)

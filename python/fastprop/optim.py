@@ -28,20 +28,17 @@ from typing import Any
 
 import numpy as np
 
+from . import _core
+
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "Rprop", "LevenbergMarquardt", "make",
            "OPTIMIZERS"]
 
 
-def _real(value: Any, name: str, *, low: float = 0.0, low_open: bool = False,
-          high: float = math.inf, high_open: bool = False) -> float:
+def _real(value: Any, name: str) -> float:
+    """A real number (not a bool); the range is the core's to check."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    value = float(value)
-    ok = (value > low if low_open else value >= low) and (value < high if high_open else value <= high)
-    if not (math.isfinite(value) and ok):
-        interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open or high == math.inf else ']'}"
-        raise ValueError(f"{name} must be a finite number in {interval}, got {value}")
-    return value
+    return float(value)
 
 
 def _pair(value: Any, name: str) -> tuple[float, float]:
@@ -49,47 +46,69 @@ def _pair(value: Any, name: str) -> tuple[float, float]:
         first, second = value
     except (TypeError, ValueError):
         raise TypeError(f"{name} must be a pair of numbers, got {value!r}") from None
-    return first, second
+    return _real(first, f"{name}[0]"), _real(second, f"{name}[1]")
+
+
+_STATES = {np.dtype(np.float64): _core.OptimizerState64, np.dtype(np.float32): _core.OptimizerState32}
 
 
 class Optimizer:
-    """Base class: hyperparameters, and state arrays created for a network at first use."""
+    """Base class: hyperparameters (a typed configuration of the core, checked when made),
+    and state buffers created for a network at first use."""
 
     method = ""
 
-    def __init__(self, lr: float, weight_decay: float = 0.0) -> None:
-        self.lr = _real(lr, "lr", low_open=True)
+    def __init__(self, lr: float, weight_decay: float = 0.0, **hyperparameters: float) -> None:
+        self.lr = _real(lr, "lr")
         self.weight_decay = _real(weight_decay, "weight_decay")
+        self._hyperparameters = hyperparameters
+        self.config()  # the core checks the ranges now, not at the first fit
         self.steps = 0
-        self.state: dict[str, np.ndarray] = {}
+        self._state: Any = None
 
-    def config(self) -> dict[str, Any]:
-        """The hyperparameters as the core reads them."""
-        return {"method": self.method, "lr": self.lr, "weight_decay": self.weight_decay}
+    def config(self, lr: float | None = None) -> Any:
+        """The core's ``OptimizerConfig``; ``lr`` overrides the object's learning rate."""
+        return _core.OptimizerConfig(getattr(_core.Method, self.method),
+                                     lr=self.lr if lr is None else lr,
+                                     weight_decay=self.weight_decay, **self._hyperparameters)
 
-    def _buffers(self) -> int:
-        return 2
+    @property
+    def state(self) -> dict[str, np.ndarray]:
+        """The state buffers by name ("m", "v"), views in the layout of ``net.params``."""
+        if self._state is None:
+            return {}
+        return {key: getattr(self._state, key) for key in ("m", "v")
+                if getattr(self._state, key) is not None}
 
-    def state_for(self, n_params: int, dtype: np.dtype) -> tuple[np.ndarray | None, np.ndarray | None]:
-        """(m, v) for a network of n_params parameters: kept, or made new and zero."""
-        m = self.state.get("m")
-        if m is not None and (m.shape != (n_params,) or m.dtype != dtype):
-            raise ValueError(f"this {type(self).__name__} holds state for {m.size} parameters of "
-                             f"{m.dtype}; the network has {n_params} of {dtype}. Use a new "
-                             f"optimiser (or call reset()) for another network")
-        needed = self._buffers()
-        for key in ("m", "v")[:needed]:
-            if key not in self.state:
-                self.state[key] = np.zeros(n_params, dtype=dtype)
-        return self.state.get("m"), self.state.get("v")
+    def state_for(self, n_params: int, dtype: np.dtype) -> Any:
+        """The core's state for a network of n_params parameters of dtype: kept, or made new
+        (zero buffers), with the step count carried."""
+        state = self._state
+        if state is not None:
+            m = state.m
+            if m is not None and (m.shape != (n_params,) or m.dtype != dtype):
+                raise ValueError(
+                    f"this {type(self).__name__} holds state for {m.size} parameters of "
+                    f"{m.dtype}; the network has {n_params} of {dtype}. Use a new optimiser "
+                    f"(or call reset()) for another network")
+            if type(state) is _STATES[np.dtype(dtype)] and state.fits(self.config(), n_params):
+                state.steps = self.steps
+                return state
+        state = _STATES[np.dtype(dtype)](config=self.config(), n_params=n_params)
+        state.steps = self.steps
+        self._state = state
+        return state
 
     def reset(self) -> None:
         """Forget the state (momentum, moments, step sizes) and the step count."""
         self.steps = 0
-        self.state = {}
+        self._state = None
+
+    def _arguments(self) -> dict[str, Any]:
+        return {"lr": self.lr, "weight_decay": self.weight_decay}
 
     def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.config().items() if k != "method")
+        args = ", ".join(f"{k}={v!r}" for k, v in self._arguments().items())
         return f"{type(self).__name__}({args})"
 
 
@@ -100,19 +119,14 @@ class SGD(Optimizer):
 
     def __init__(self, lr: float = 1e-3, momentum: float = 0.0, nesterov: bool = False,
                  weight_decay: float = 0.0) -> None:
-        super().__init__(lr, weight_decay)
-        self.momentum = _real(momentum, "momentum", high=1.0)
         if not isinstance(nesterov, (bool, np.bool_)):
             raise TypeError(f"nesterov must be True or False, got {nesterov!r}")
-        if nesterov and self.momentum == 0:
-            raise ValueError("nesterov needs a momentum > 0")
+        self.momentum = _real(momentum, "momentum")
         self.nesterov = bool(nesterov)
+        super().__init__(lr, weight_decay, momentum=self.momentum, nesterov=self.nesterov)
 
-    def config(self) -> dict[str, Any]:
-        return {**super().config(), "momentum": self.momentum, "nesterov": self.nesterov}
-
-    def _buffers(self) -> int:
-        return 1 if self.momentum else 0
+    def _arguments(self) -> dict[str, Any]:
+        return {**super()._arguments(), "momentum": self.momentum, "nesterov": self.nesterov}
 
 
 class Adam(Optimizer):
@@ -122,15 +136,13 @@ class Adam(Optimizer):
 
     def __init__(self, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0.0) -> None:
-        super().__init__(lr, weight_decay)
-        beta1, beta2 = _pair(betas, "betas")
-        self.betas = (_real(beta1, "betas[0]", high=1.0, high_open=True),
-                      _real(beta2, "betas[1]", high=1.0, high_open=True))
+        self.betas = _pair(betas, "betas")
         self.eps = _real(eps, "eps")
+        super().__init__(lr, weight_decay, beta1=self.betas[0], beta2=self.betas[1],
+                         eps=self.eps)
 
-    def config(self) -> dict[str, Any]:
-        return {**super().config(), "beta1": self.betas[0], "beta2": self.betas[1],
-                "eps": self.eps}
+    def _arguments(self) -> dict[str, Any]:
+        return {**super()._arguments(), "betas": self.betas, "eps": self.eps}
 
 
 class AdamW(Adam):
@@ -154,18 +166,13 @@ class Rprop(Optimizer):
 
     def __init__(self, lr: float = 0.01, etas: tuple[float, float] = (0.5, 1.2),
                  step_sizes: tuple[float, float] = (1e-6, 50.0), weight_decay: float = 0.0) -> None:
-        super().__init__(lr, weight_decay)
-        eta_minus, eta_plus = _pair(etas, "etas")
-        self.etas = (_real(eta_minus, "etas[0]", low_open=True, high=1.0, high_open=True),
-                     _real(eta_plus, "etas[1]", low=1.0, low_open=True))
-        step_min, step_max = _pair(step_sizes, "step_sizes")
-        self.step_sizes = (_real(step_min, "step_sizes[0]"), _real(step_max, "step_sizes[1]"))
-        if self.step_sizes[0] > self.step_sizes[1]:
-            raise ValueError(f"step_sizes must be (min, max) with min <= max, got {step_sizes}")
+        self.etas = _pair(etas, "etas")
+        self.step_sizes = _pair(step_sizes, "step_sizes")
+        super().__init__(lr, weight_decay, eta_minus=self.etas[0], eta_plus=self.etas[1],
+                         step_min=self.step_sizes[0], step_max=self.step_sizes[1])
 
-    def config(self) -> dict[str, Any]:
-        return {**super().config(), "eta_minus": self.etas[0], "eta_plus": self.etas[1],
-                "step_min": self.step_sizes[0], "step_max": self.step_sizes[1]}
+    def _arguments(self) -> dict[str, Any]:
+        return {**super()._arguments(), "etas": self.etas, "step_sizes": self.step_sizes}
 
 
 class LevenbergMarquardt:
@@ -177,26 +184,40 @@ class LevenbergMarquardt:
     then μ ← μ·mu_dec; otherwise it retries with μ ← μ·mu_inc. Past mu_max no step helps
     and training stops (``history.stop == "converged"``). Defaults are MATLAB trainlm's.
 
-    Only for the losses "sse" and "mse" and networks of at most 4096 parameters (the
-    normal matrix JᵀJ has n_params² entries). μ is kept across fit calls.
+    Only for the losses "sse" and "mse" and networks of at most ``max_params`` parameters
+    (4096: the normal matrix JᵀJ has n_params² entries). μ is kept across fit calls.
     """
 
     method = "lm"
-    max_params = 4096
+    max_params = int(_core.lm_max_params)
 
     def __init__(self, mu: float = 1e-3, mu_dec: float = 0.1, mu_inc: float = 10.0,
                  mu_max: float = 1e10) -> None:
-        self.mu = _real(mu, "mu", low_open=True)
-        self.mu_dec = _real(mu_dec, "mu_dec", low_open=True, high=1.0, high_open=True)
-        self.mu_inc = _real(mu_inc, "mu_inc", low=1.0, low_open=True)
-        self.mu_max = _real(mu_max, "mu_max", low_open=True)
+        self._config = _core.LmConfig(mu=_real(mu, "mu"), mu_dec=_real(mu_dec, "mu_dec"),
+                                      mu_inc=_real(mu_inc, "mu_inc"),
+                                      mu_max=_real(mu_max, "mu_max"))
 
-    def config(self) -> dict[str, Any]:
-        return {"mu": self.mu, "mu_dec": self.mu_dec, "mu_inc": self.mu_inc,
-                "mu_max": self.mu_max}
+    @property
+    def mu(self) -> float:
+        """The damping now: it adapts every iteration and is kept across fit calls."""
+        return float(self._config.mu)
+
+    @mu.setter
+    def mu(self, value: float) -> None:
+        self._config = _core.LmConfig(mu=_real(value, "mu"), mu_dec=self.mu_dec,
+                                      mu_inc=self.mu_inc, mu_max=self.mu_max)
+
+    mu_dec = property(lambda self: float(self._config.mu_dec))
+    mu_inc = property(lambda self: float(self._config.mu_inc))
+    mu_max = property(lambda self: float(self._config.mu_max))
+
+    def config(self) -> Any:
+        """The core's ``LmConfig``, updated in place by each fit."""
+        return self._config
 
     def __repr__(self) -> str:
-        return "LevenbergMarquardt(" + ", ".join(f"{k}={v!r}" for k, v in self.config().items()) + ")"
+        return (f"LevenbergMarquardt(mu={self.mu!r}, mu_dec={self.mu_dec!r}, "
+                f"mu_inc={self.mu_inc!r}, mu_max={self.mu_max!r})")
 
 
 OPTIMIZERS: dict[str, tuple[type, dict[str, Any]]] = {
@@ -222,12 +243,9 @@ def make(name: str, lr: float | None = None,
         raise TypeError("optimizer 'lm' takes no lr: its step comes from the damping mu")
     if lr is not None:
         arguments["lr"] = lr
-    try:
-        return cls(**arguments)
-    except TypeError as error:
-        if "unexpected keyword argument" not in str(error):
-            raise
-        key = str(error).split("'")[1]
-        valid = list(inspect.signature(cls).parameters)
-        raise TypeError(f"optimizer {name!r} takes no hyperparameter {key!r}; it takes "
-                        f"{', '.join(valid)}") from None
+    valid = list(inspect.signature(cls).parameters)
+    unknown = [key for key in arguments if key not in valid]
+    if unknown:
+        raise TypeError(f"optimizer {name!r} takes no hyperparameter {unknown[0]!r}; it takes "
+                        f"{', '.join(valid)}")
+    return cls(**arguments)
