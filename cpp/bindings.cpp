@@ -16,6 +16,7 @@
 #include "gemm.hpp"
 #include "lm.hpp"
 #include "network.hpp"
+#include "runtime/peak.hpp"
 
 namespace py = pybind11;
 namespace fp = fastprop;
@@ -471,6 +472,12 @@ PYBIND11_MODULE(_core, m) {
     m.def("get_num_threads", [] { return fp::get_num_threads(); });
     m.def("kernel_isa", [] { return std::string(fp::isa_name(fp::kernel_isa())); },
           "The kernels in use: 'avx512', 'avx2' or 'portable'.");
+    m.def("fma_peak", [](const std::string& dtype, std::int64_t threads, double seconds) {
+              py::gil_scoped_release nogil;
+              return fp::fma_peak(dtype.c_str(), threads, seconds);
+          }, py::arg("dtype"), py::arg("threads"), py::arg("seconds"),
+          "GFLOP/s of `threads` threads running chains of fused multiply-adds in dtype "
+          "('float32' or 'float64') for about `seconds`, with the kernels' instructions.");
     m.attr("activation_names") = fp::activation_names;
     m.attr("loss_names") = fp::loss_names;
 }
