@@ -7,7 +7,7 @@ import pytest
 
 import fastprop
 
-from conftest import ACTIVATIONS
+from helpers import ACTIVATIONS
 
 H = 1e-6  # central differences in float64
 

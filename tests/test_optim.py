@@ -24,7 +24,7 @@ import pytest
 import fastprop
 from fastprop import optim, reference
 
-from conftest import DTYPES, assert_close, random_batch, ref_params
+from helpers import DTYPES, assert_close, random_batch, ref_params
 
 NAMES = ("sgd", "momentum", "nesterov", "adam", "adamw", "rprop")
 WEIGHT_DECAYS = (0.0, 0.1)
@@ -47,7 +47,7 @@ REFERENCE_PRESETS = {
 #            3.6e-16 at worst).
 #   float32: eps = 6e-8; Adam divides by √v, so rounding in a small gradient becomes rounding
 #            in a full-sized update; measured 1.7e-6 after 20 steps, 1e-4 leaves a margin of
-#            ~60 (the conftest float32 tolerance).
+#            ~60 (the helpers' float32 tolerance).
 TRAJECTORY_RTOL = {np.dtype(np.float64): 1e-10, np.dtype(np.float32): 1e-4}
 # torch evaluates the same float64 formulas with its own kernels (and autograd for the
 # gradient): rounding only, compounded over 20 steps (measured 8e-16 at worst); 1e-10 of the
