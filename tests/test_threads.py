@@ -88,8 +88,8 @@ def test_an_ignored_setting_warns_at_import():
 
 
 @pytest.mark.parametrize("k, error, message", [
-    (0, ValueError, r"k must be a positive number of threads, got 0"),
-    (-2, ValueError, r"k must be >= 0, got -2"),
+    (0, ValueError, r"k must be >= 1, got 0"),
+    (-2, ValueError, r"k must be >= 1, got -2"),
     (1.5, TypeError, r"k must be an int, got float"),
 ])
 def test_bad_thread_counts(k, error, message):

@@ -22,34 +22,14 @@ name        update (g = ∂E/∂p + weight_decay·p)              class
 from __future__ import annotations
 
 import inspect
-import math
-import numbers
 from typing import Any
 
 import numpy as np
 
+from ._validate import check_bool, check_choice, check_lr, check_pair, check_real
+
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "Rprop", "LevenbergMarquardt", "make",
            "OPTIMIZERS"]
-
-
-def _real(value: Any, name: str, *, low: float = 0.0, low_open: bool = False,
-          high: float = math.inf, high_open: bool = False) -> float:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    value = float(value)
-    ok = (value > low if low_open else value >= low) and (value < high if high_open else value <= high)
-    if not (math.isfinite(value) and ok):
-        interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open or high == math.inf else ']'}"
-        raise ValueError(f"{name} must be a finite number in {interval}, got {value}")
-    return value
-
-
-def _pair(value: Any, name: str) -> tuple[float, float]:
-    try:
-        first, second = value
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a pair of numbers, got {value!r}") from None
-    return first, second
 
 
 class Optimizer:
@@ -58,8 +38,8 @@ class Optimizer:
     method = ""
 
     def __init__(self, lr: float, weight_decay: float = 0.0) -> None:
-        self.lr = _real(lr, "lr", low_open=True)
-        self.weight_decay = _real(weight_decay, "weight_decay")
+        self.lr = check_lr(lr)
+        self.weight_decay = check_real(weight_decay, "weight_decay", low=0)
         self.steps = 0
         self.state: dict[str, np.ndarray] = {}
 
@@ -101,12 +81,10 @@ class SGD(Optimizer):
     def __init__(self, lr: float = 1e-3, momentum: float = 0.0, nesterov: bool = False,
                  weight_decay: float = 0.0) -> None:
         super().__init__(lr, weight_decay)
-        self.momentum = _real(momentum, "momentum", high=1.0)
-        if not isinstance(nesterov, (bool, np.bool_)):
-            raise TypeError(f"nesterov must be True or False, got {nesterov!r}")
-        if nesterov and self.momentum == 0:
+        self.momentum = check_real(momentum, "momentum", low=0, high=1.0)
+        self.nesterov = check_bool(nesterov, "nesterov")
+        if self.nesterov and self.momentum == 0:
             raise ValueError("nesterov needs a momentum > 0")
-        self.nesterov = bool(nesterov)
 
     def config(self) -> dict[str, Any]:
         return {**super().config(), "momentum": self.momentum, "nesterov": self.nesterov}
@@ -123,10 +101,10 @@ class Adam(Optimizer):
     def __init__(self, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0.0) -> None:
         super().__init__(lr, weight_decay)
-        beta1, beta2 = _pair(betas, "betas")
-        self.betas = (_real(beta1, "betas[0]", high=1.0, high_open=True),
-                      _real(beta2, "betas[1]", high=1.0, high_open=True))
-        self.eps = _real(eps, "eps")
+        beta1, beta2 = check_pair(betas, "betas")
+        self.betas = (check_real(beta1, "betas[0]", low=0, high=1.0, high_open=True),
+                      check_real(beta2, "betas[1]", low=0, high=1.0, high_open=True))
+        self.eps = check_real(eps, "eps", low=0)
 
     def config(self) -> dict[str, Any]:
         return {**super().config(), "beta1": self.betas[0], "beta2": self.betas[1],
@@ -155,11 +133,13 @@ class Rprop(Optimizer):
     def __init__(self, lr: float = 0.01, etas: tuple[float, float] = (0.5, 1.2),
                  step_sizes: tuple[float, float] = (1e-6, 50.0), weight_decay: float = 0.0) -> None:
         super().__init__(lr, weight_decay)
-        eta_minus, eta_plus = _pair(etas, "etas")
-        self.etas = (_real(eta_minus, "etas[0]", low_open=True, high=1.0, high_open=True),
-                     _real(eta_plus, "etas[1]", low=1.0, low_open=True))
-        step_min, step_max = _pair(step_sizes, "step_sizes")
-        self.step_sizes = (_real(step_min, "step_sizes[0]"), _real(step_max, "step_sizes[1]"))
+        eta_minus, eta_plus = check_pair(etas, "etas")
+        self.etas = (check_real(eta_minus, "etas[0]", low=0, low_open=True, high=1.0,
+                                high_open=True),
+                     check_real(eta_plus, "etas[1]", low=1.0, low_open=True))
+        step_min, step_max = check_pair(step_sizes, "step_sizes")
+        self.step_sizes = (check_real(step_min, "step_sizes[0]", low=0),
+                           check_real(step_max, "step_sizes[1]", low=0))
         if self.step_sizes[0] > self.step_sizes[1]:
             raise ValueError(f"step_sizes must be (min, max) with min <= max, got {step_sizes}")
 
@@ -186,10 +166,10 @@ class LevenbergMarquardt:
 
     def __init__(self, mu: float = 1e-3, mu_dec: float = 0.1, mu_inc: float = 10.0,
                  mu_max: float = 1e10) -> None:
-        self.mu = _real(mu, "mu", low_open=True)
-        self.mu_dec = _real(mu_dec, "mu_dec", low_open=True, high=1.0, high_open=True)
-        self.mu_inc = _real(mu_inc, "mu_inc", low=1.0, low_open=True)
-        self.mu_max = _real(mu_max, "mu_max", low_open=True)
+        self.mu = check_real(mu, "mu", low=0, low_open=True)
+        self.mu_dec = check_real(mu_dec, "mu_dec", low=0, low_open=True, high=1.0, high_open=True)
+        self.mu_inc = check_real(mu_inc, "mu_inc", low=1.0, low_open=True)
+        self.mu_max = check_real(mu_max, "mu_max", low=0, low_open=True)
 
     def config(self) -> dict[str, Any]:
         return {"mu": self.mu, "mu_dec": self.mu_dec, "mu_inc": self.mu_inc,
@@ -213,9 +193,8 @@ OPTIMIZERS: dict[str, tuple[type, dict[str, Any]]] = {
 def make(name: str, lr: float | None = None,
          **hyperparameters: Any) -> Optimizer | LevenbergMarquardt:
     """An optimiser by name, with keyword hyperparameters (lr None: the optimiser's default)."""
-    if not isinstance(name, str) or name not in OPTIMIZERS:
-        raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)} (or an "
-                         f"Optimizer object); got {name!r}")
+    check_choice(name, "optimizer", list(OPTIMIZERS),
+                 expected=f"one of {', '.join(OPTIMIZERS)} (or an Optimizer object)")
     cls, preset = OPTIMIZERS[name]
     arguments = {**preset, **hyperparameters}
     if lr is not None and cls is LevenbergMarquardt:
