@@ -10,7 +10,7 @@ import pytest
 import fastprop
 from fastprop import reference
 
-from conftest import ACTIVATIONS, DTYPES
+from helpers import ACTIVATIONS, DTYPES
 
 Z = np.array([-1000.0, -50.0, -20.0, -1.0, -1e-8, 0.0, 1e-8, 1.0, 20.0, 50.0, 1000.0])
 

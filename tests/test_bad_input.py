@@ -115,8 +115,8 @@ def test_bad_learning_rate(net, lr, error, message):
 @pytest.mark.parametrize("kwargs, error, message", [
     ({"epochs": -1}, ValueError, r"epochs must be >= 0, got -1"),
     ({"epochs": 2.0}, TypeError, r"epochs must be an int, got float"),
-    ({"batch_size": 0}, ValueError, r"batch_size must be a positive integer or None, got 0"),
-    ({"batch_size": -3}, ValueError, r"batch_size must be >= 0, got -3"),
+    ({"batch_size": 0}, ValueError, r"batch_size must be >= 1, got 0"),
+    ({"batch_size": -3}, ValueError, r"batch_size must be >= 1, got -3"),
     ({"batch_size": 1.5}, TypeError, r"batch_size must be an int, got float"),
     ({"shuffle": 1}, TypeError, r"shuffle must be True or False, got 1"),
     ({"callback": 3}, TypeError, r"callback must be callable or None, got int"),
@@ -239,3 +239,51 @@ def test_network_too_large_for_memory_is_refused_before_allocating():
 def test_parameter_count_beyond_64_bits_is_refused():
     with pytest.raises(ValueError, match=r"more than a 64-bit size can count"):
         fastprop.Network([2**40, 2**40, 2])
+
+
+# ---------------------------------------------------------------------- one check per kind
+def _message_of(call, value):
+    with pytest.raises((TypeError, ValueError)) as info:
+        call(value)
+    return type(info.value), str(info.value)
+
+
+def _fit(**options):
+    net = fastprop.Network([3, 4, 2], seed=0)
+    return net.fit(np.zeros((2, 3)), np.zeros((2, 2)), **{"epochs": 1, "lr": 0.1, **options})
+
+
+# Arguments of one kind, from different modules: each group must be checked by one function,
+# so that a bad value gets the same message whatever the argument (its name aside).
+SAME_KIND = {
+    "flag": [("bias", lambda v: fastprop.Network([2, 1], bias=v)),
+             ("nesterov", lambda v: fastprop.optim.SGD(momentum=0.9, nesterov=v)),
+             ("shuffle", lambda v: _fit(shuffle=v))],
+    "real >= 0": [("min_delta", lambda v: _fit(min_delta=v)),
+                  ("weight_decay", lambda v: fastprop.optim.SGD(weight_decay=v)),
+                  ("eps", lambda v: fastprop.optim.Adam(eps=v))],
+    "real > 0": [("lr", lambda v: _fit(lr=v)),
+                 ("lr", lambda v: fastprop.optim.Rprop(lr=v)),
+                 ("mu", lambda v: fastprop.optim.LevenbergMarquardt(mu=v))],
+    "count >= 1": [("k", fastprop.set_num_threads),
+                   ("batch_size", lambda v: _fit(batch_size=v))],
+    "name": [("loss", lambda v: fastprop.Network([2, 1], loss=v)),
+             ("activation", lambda v: fastprop.Network([2, 2, 1], v))],
+}
+BAD_VALUES = {"flag": ["yes", 1, None], "real >= 0": [-1, -0.5, float("nan"), "0.1", True],
+              "real > 0": [0, -1.5, float("inf"), "1", False], "count >= 1": [0, -2, 1.5, "2"],
+              "name": ["nope", ""]}
+
+
+@pytest.mark.parametrize("kind", list(SAME_KIND))
+def test_one_kind_of_input_gets_one_message(kind):
+    for value in BAD_VALUES[kind]:
+        seen = {}
+        for name, call in SAME_KIND[kind]:
+            error, text = _message_of(call, value)
+            assert text.startswith(f"{name} must "), text
+            seen[name] = (error, text[len(name):])
+        different = set(seen.values())
+        if kind == "name":  # the lists of valid names differ; the form does not
+            different = {(error, text.split(";")[-1]) for error, text in different}
+        assert len(different) == 1, f"{kind}, {value!r}: {seen}"

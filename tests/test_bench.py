@@ -16,7 +16,8 @@ import sys
 import numpy as np
 import pytest
 
-from fastprop import bench
+from fastprop import _core, bench
+from fastprop.bench import contenders, runner, workloads
 
 REPEATS = 2
 EXPECTED_CASES = [("W1", "float32"), ("W1", "float64"), ("W2", "float32"), ("W2", "float64"),
@@ -49,7 +50,7 @@ def test_report_has_every_workload_in_its_dtypes(quick):
     assert [(r["workload"], r["dtype"]) for r in report["results"]] == EXPECTED_CASES
     assert list(report["contenders"]) == ["fastprop", "numpy"]
     assert report["meta"]["repeats"] == REPEATS
-    assert report["meta"]["peak_gflops"] == bench._peak_gflops()
+    assert report["meta"]["peak_gflops"] == runner._peak_gflops()
     assert report["sweep"] == []  # only with --plot or --sweep
 
 
@@ -63,7 +64,7 @@ def test_every_entry_has_rates_spread_gflops_and_peak_share(quick):
             assert math.isclose(entry["gflops"],
                                 entry["rate_median"] * result["flops_per_unit"] / 1e9)
             assert math.isclose(entry["peak_share"],
-                                entry["gflops"] / bench._peak_gflops()[result["dtype"]])
+                                entry["gflops"] / runner._peak_gflops()[result["dtype"]])
             assert entry["warmup_s"] >= 0
 
 
@@ -82,7 +83,7 @@ def test_numpy_ends_at_fastprops_loss(quick):
         fastprop, numpy = result["contenders"]["fastprop"], result["contenders"]["numpy"]
         assert numpy["loss_agrees"] is True, result["workload"]
         assert math.isclose(numpy["final_E"], fastprop["final_E"],
-                            rel_tol=bench.LOSS_RTOL[result["dtype"]])
+                            rel_tol=runner.LOSS_RTOL[result["dtype"]])
         if result["kind"] == "train":  # the runs trained: E moved away from its start
             assert fastprop["final_E"] != result["initial_E"]
 
@@ -96,9 +97,40 @@ def test_table_has_a_row_per_case_and_contender(quick):
     assert all(row[-1] == ("-" if row[3] == "fastprop" else "yes") for row in rows)
 
 
-@pytest.mark.parametrize("key", list(bench.WORKLOADS))
+def test_report_states_the_measured_peak_and_how(quick):
+    _, printed, report = quick
+    peak, how = report["meta"]["peak_gflops"], report["meta"]["peak"]
+    assert set(peak) == {"float32", "float64"}
+    assert all(math.isfinite(value) and value > 0 for value in peak.values())
+    assert how["kernels"] == _core.kernel_isa() and how["threads"] >= 1
+    assert how["runs"] == runner.PEAK_RUNS and how["seconds"] == runner.PEAK_SECONDS
+    assert f"measured peak: {peak['float32']:.1f} GFLOP/s in float32, {peak['float64']:.1f} " \
+           f"in float64" in printed
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_fma_peak_is_a_positive_finite_rate(dtype, threads):
+    gflops = _core.fma_peak(dtype, threads, 0.02)
+    assert isinstance(gflops, float) and math.isfinite(gflops) and gflops > 0
+
+
+@pytest.mark.parametrize("args, message", [
+    (("float16", 1, 0.01), r"dtype must be 'float32' or 'float64', got 'float16'"),
+    (("float32", 0, 0.01), r"threads must be in \[1, 1024\], got 0"),
+    (("float32", -3, 0.01), r"threads must be in \[1, 1024\], got -3"),
+    (("float32", 1, 0.0), r"seconds must be a finite number in \(0, 60\], got 0"),
+    (("float64", 1, math.nan), r"seconds must be a finite number in \(0, 60\], got nan"),
+    (("float64", 1, 61.0), r"seconds must be a finite number in \(0, 60\], got 61"),
+])
+def test_fma_peak_refuses_bad_arguments(args, message):
+    with pytest.raises(ValueError, match=message):
+        _core.fma_peak(*args)
+
+
+@pytest.mark.parametrize("key", list(workloads.WORKLOADS))
 def test_flops_follow_the_stated_formulas(key):
-    w = bench.WORKLOADS[key]
+    w = workloads.WORKLOADS[key]
     macs = sum(l_in * l_out for l_in, l_out in zip(w.layers, w.layers[1:]))
     if w.kind == "train":
         assert w.flops_per_unit == 6 * w.batch * macs
@@ -109,44 +141,44 @@ def test_flops_follow_the_stated_formulas(key):
 
 
 def test_standard_workloads_are_the_specified_ones():
-    steps = {key: w.steps for key, w in bench.WORKLOADS.items() if w.kind == "train"}
+    steps = {key: w.steps for key, w in workloads.WORKLOADS.items() if w.kind == "train"}
     assert steps == {"W1": 20_000, "W2": 512, "W3": 128, "W4": 20}
-    assert bench.WORKLOADS["W5"].t == 65_536
+    assert workloads.WORKLOADS["W5"].t == 65_536
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_agreement_check_rejects_a_different_loss(dtype):
-    rtol = bench.LOSS_RTOL[dtype]
-    assert bench._agrees(2.0 * (1 + rtol / 2), 2.0, dtype)
-    assert not bench._agrees(2.0 * (1 + 2 * rtol), 2.0, dtype)
-    assert not bench._agrees(math.nan, 2.0, dtype)
+    rtol = runner.LOSS_RTOL[dtype]
+    assert runner._agrees(2.0 * (1 + rtol / 2), 2.0, dtype)
+    assert not runner._agrees(2.0 * (1 + 2 * rtol), 2.0, dtype)
+    assert not runner._agrees(math.nan, 2.0, dtype)
 
 
 def test_harness_reports_a_different_loss_as_disagreeing(monkeypatch):
-    case = bench.make_case(bench.QUICK_WORKLOADS["W2"], "float64")
+    case = workloads.make_case(workloads.QUICK_WORKLOADS["W2"], "float64")
 
     def off_by_a_step(case):  # numpy's run, then one more step: not the same arithmetic
-        runner = bench._numpy_train(case)
+        runner = contenders._numpy_train(case)
 
         def run():
             runner.run()
             runner.run()
         return runner._replace(run=run)
 
-    monkeypatch.setitem(bench.CONTENDERS, "numpy",
-                        bench.Contender("numpy", "numpy", off_by_a_step, bench._numpy_infer))
-    result = bench.run_case(case, ["fastprop", "numpy"], 1, lambda message: None)
+    monkeypatch.setitem(contenders.CONTENDERS, "numpy",
+                        contenders.Contender("numpy", "numpy", off_by_a_step, contenders._numpy_infer))
+    result = runner.run_case(case, ["fastprop", "numpy"], 1, lambda message: None)
     assert result["contenders"]["numpy"]["loss_agrees"] is False
 
 
 def test_missing_peer_is_skipped_with_the_import_error(monkeypatch):
     def needs_a_missing_module(case):
-        bench._need("fastprop_no_such_module")
+        contenders._need("fastprop_no_such_module")
 
-    monkeypatch.setitem(bench.CONTENDERS, "ghost",
-                        bench.Contender("ghost", "ghost", needs_a_missing_module, None))
-    case = bench.make_case(bench.QUICK_WORKLOADS["W1"], "float64")
-    result = bench.run_case(case, ["fastprop", "ghost"], 1, lambda message: None)
+    monkeypatch.setitem(contenders.CONTENDERS, "ghost",
+                        contenders.Contender("ghost", "ghost", needs_a_missing_module, None))
+    case = workloads.make_case(workloads.QUICK_WORKLOADS["W1"], "float64")
+    result = runner.run_case(case, ["fastprop", "ghost"], 1, lambda message: None)
     ghost = result["contenders"]["ghost"]
     assert ghost["status"] == "skipped"
     assert "No module named 'fastprop_no_such_module'" in ghost["reason"]
@@ -154,17 +186,17 @@ def test_missing_peer_is_skipped_with_the_import_error(monkeypatch):
 
 
 def test_peers_without_the_models_semantics_say_why():
-    w1 = bench.make_case(bench.QUICK_WORKLOADS["W1"], "float64")  # no bias
-    w3 = bench.make_case(bench.QUICK_WORKLOADS["W3"], "float32")  # relu
-    assert "intercepts" in bench._sklearn_semantics(w1)
-    assert bench._sklearn_semantics(w3) is None
-    assert "bias" in bench._fann_semantics(w1)
-    assert "relu" in bench._fann_semantics(w3)
+    w1 = workloads.make_case(workloads.QUICK_WORKLOADS["W1"], "float64")  # no bias
+    w3 = workloads.make_case(workloads.QUICK_WORKLOADS["W3"], "float32")  # relu
+    assert "intercepts" in contenders._sklearn_semantics(w1)
+    assert contenders._sklearn_semantics(w3) is None
+    assert "bias" in contenders._fann_semantics(w1)
+    assert "relu" in contenders._fann_semantics(w3)
 
 
 def test_data_and_initial_weights_are_deterministic():
-    first = bench.make_case(bench.QUICK_WORKLOADS["W3"], "float32")
-    second = bench.make_case(bench.QUICK_WORKLOADS["W3"], "float32")
+    first = workloads.make_case(workloads.QUICK_WORKLOADS["W3"], "float32")
+    second = workloads.make_case(workloads.QUICK_WORKLOADS["W3"], "float32")
     for a, b in zip([first.X, first.Y, *first.W, *first.b],
                     [second.X, second.Y, *second.W, *second.b]):
         np.testing.assert_array_equal(a, b)
@@ -188,7 +220,7 @@ def test_plot_writes_a_png_with_the_sweep(tmp_path):
     assert code == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     sweep = json.loads(path.read_text())["sweep"]
-    assert [r["layers"] for r in sweep] == [[w] * 4 for w in bench.QUICK_SWEEP_WIDTHS]
+    assert [r["layers"] for r in sweep] == [[w] * 4 for w in workloads.QUICK_SWEEP_WIDTHS]
     assert "width sweep" in printed
 
 

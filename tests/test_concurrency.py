@@ -36,7 +36,7 @@ import pytest
 
 import fastprop
 
-from conftest import DTYPES, random_batch
+from helpers import DTYPES, random_batch
 
 THREADS = 2            # the machine has 2 cores; more threads would only queue on the mutex
 REPEATS = 60           # calls per thread: enough interleavings to make a race likely to show

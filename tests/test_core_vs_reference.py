@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 import fastprop
 from fastprop import reference
 
-from conftest import ACTIVATIONS, DTYPES, RTOL, assert_close, random_batch, ref_params
+from helpers import ACTIVATIONS, DTYPES, RTOL, assert_close, random_batch, ref_params
 
 
 @st.composite

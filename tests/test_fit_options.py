@@ -31,7 +31,7 @@ import fastprop
 from fastprop import optim
 from fastprop.network import History  # not exported as fastprop.History
 
-from conftest import assert_close, random_batch
+from helpers import assert_close, random_batch
 
 # net.loss from inside the callback runs the same function on the same parameters as the
 # validation loss fit records; only a different summation order (a threaded reduction)

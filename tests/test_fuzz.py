@@ -8,7 +8,7 @@ values of magnitudes from 1e-310 (subnormal) to 1e300 and NaN/±inf injected. Wh
 
 * valid inputs: ``forward``, ``gradient`` (E, dW, db) and a 3-epoch ``fit`` agree with
   ``fastprop.reference`` run on the same inputs converted to the network's dtype
-  (``np.asarray(A).astype(dtype)``), within conftest's RTOL (plus SUBNORMAL_ATOL for results
+  (``np.asarray(A).astype(dtype)``), within helpers' RTOL (plus SUBNORMAL_ATOL for results
   that are themselves subnormal); non-finite results agree exactly as IEEE 754 has them: NaN
   where the reference has NaN, the same infinity where it has one, and no exception;
 * invalid inputs (wrong rank, wrong width, mismatched rows, complex/object/str dtypes, ragged
@@ -22,7 +22,8 @@ values of magnitudes from 1e-310 (subnormal) to 1e300 and NaN/±inf injected. Wh
 Magnitudes are chosen clear of the overflow threshold (no intermediate within a few decades
 of the largest float), where the batched core and the per-sample reference could legitimately
 disagree about which sum overflows first. The number of examples run is printed at the end of
-the module (``pytest -s``); the conftest profile decides the count (derandomized in CI).
+the module (``pytest -s``); the hypothesis profile (conftest.py) decides the count
+(derandomized in CI).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from __future__ import annotations
 import collections
 import re
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -39,7 +41,7 @@ from hypothesis import strategies as st
 import fastprop
 from fastprop import reference
 
-from conftest import ACTIVATIONS, RTOL, ref_params
+from helpers import ACTIVATIONS, RTOL, ref_params
 
 # Each property runs this many times the profile's max_examples: the input space here is far
 # larger than that of the other property tests (7 dimensions of choice per array).
@@ -179,8 +181,8 @@ def assert_ieee_close(actual, desired, dtype, what):
 
 def flat(W, b):
     """Blocks in the parameter buffer's layout, W_0, (b_0,) W_1, (b_1,) ..., as one vector:
-    compared as one array, as conftest does, so that a block whose entries cancel to nearly
-    zero is judged against the scale of the whole gradient or parameter vector."""
+    compared as one array, as helpers.assert_close does, so that a block whose entries cancel
+    to nearly zero is judged against the scale of the whole gradient or parameter vector."""
     blocks = []
     for i, W_i in enumerate(W):
         blocks.append(np.ravel(W_i))
@@ -356,3 +358,22 @@ def test_fit_stopped_by_inf_input_leaves_finite_parameters(activation):
     with pytest.raises(FloatingPointError, match=r"epoch \d+"):
         net.fit(X, Y, 5, 0.1)
     assert np.all(np.isfinite(net.params)), f"parameters after the stop: {net.params}"
+
+
+# ---------------------------------------------------------------------- the README's figures
+def test_readme_states_the_examples_each_profile_runs():
+    """README, Reliability: the examples of one run in each hypothesis profile. Hypothesis runs
+    exactly max_examples valid examples of a passing property, so a run is the properties
+    above times EXAMPLES_FACTOR times the profile's max_examples (the count printed at the
+    end of the module shows it: ``pytest -s tests/test_fuzz.py``)."""
+    readme = Path(__file__).resolve().parents[1] / "README.md"
+    if not readme.exists():
+        pytest.skip("no README.md beside tests/")
+    properties = [f for f in globals().values() if getattr(f, "is_hypothesis_test", False)]
+    per_property = {name: EXAMPLES_FACTOR * settings.get_profile(name).max_examples
+                    for name in ("default", "thorough")}
+    text = " ".join(readme.read_text(encoding="utf-8").split())
+    assert len(properties) == 5
+    assert f"{len(properties) * per_property['default']:,} examples in each run of the suite, " \
+           f"{per_property['default']:,} for each of five properties" in text
+    assert f"--hypothesis-profile=thorough`: {per_property['thorough']:,} per property" in text

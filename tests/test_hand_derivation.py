@@ -13,7 +13,7 @@ import pytest
 import fastprop
 from fastprop import reference
 
-from conftest import ACTIVATIONS
+from helpers import ACTIVATIONS
 
 
 @pytest.mark.parametrize("activation", ACTIVATIONS)

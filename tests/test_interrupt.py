@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import fastprop
-from conftest import SIGINT_RAISES
+from helpers import SIGINT_RAISES
 
 SCRIPT = textwrap.dedent("""
     import sys, numpy as np, fastprop

@@ -31,7 +31,7 @@ import time
 
 import pytest
 
-from conftest import SIGINT_RAISES
+from helpers import SIGINT_RAISES
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 

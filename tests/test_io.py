@@ -276,3 +276,36 @@ def test_the_new_file_gets_the_usual_permissions(tmp_path):
     finally:
         os.umask(umask)
     assert (tmp_path / "net.npz").stat().st_mode & 0o777 == 0o644
+
+
+# ---------------------------------------------------------------------- one state for files and pickles
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_a_file_and_a_pickle_hold_the_same_state(tmp_path, dtype):
+    net = make_net(dtype, loss="mse")
+    pickled = net.__getstate__()
+    assert set(pickled) == {"layers", "activations", "bias", "loss", "dtype", "seed", "params",
+                            "history"}
+    path = io.save(net, tmp_path / "net")
+    with np.load(path, allow_pickle=False) as archive:
+        for key in set(pickled) - {"history"}:
+            assert np.array_equal(np.asarray(archive[key]), np.asarray(pickled[key])), key
+        assert archive["params"].dtype == pickled["params"].dtype
+    assert_same_network(io.load(path), net)
+    assert_same_network(pickle.loads(pickle.dumps(net)), net)
+
+
+def test_a_pickle_of_the_earlier_state_layout_still_loads():
+    # fastprop 0.1 pickled the hidden activations under the key "activation".
+    net = make_net(activation="relu")
+    earlier = {**net.__getstate__(), "activation": list(net.activations)}
+    del earlier["activations"]
+    restored = fastprop.Network.__new__(fastprop.Network)
+    restored.__setstate__(earlier)
+    assert_same_network(restored, net)
+
+
+def test_a_network_loads_from_a_file_as_it_unpickles(tmp_path):
+    net = make_net()
+    path = net.save(tmp_path / "net")
+    assert_same_network(fastprop.Network.load(path), net)
+    assert_same_network(io.load(path), net)

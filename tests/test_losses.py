@@ -25,7 +25,7 @@ import pytest
 import fastprop
 from fastprop import reference
 
-from conftest import DTYPES, RTOL, assert_close, ref_params
+from helpers import DTYPES, RTOL, assert_close, ref_params
 
 # (loss name, target kind): the kind says how Y is drawn (see `targets`).
 CASES = [

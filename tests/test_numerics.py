@@ -26,7 +26,7 @@ import pytest
 
 import fastprop
 
-from conftest import DTYPES, assert_close
+from helpers import DTYPES, assert_close
 
 try:
     import mpmath
@@ -59,7 +59,7 @@ Z_MAX = 1e4
 # separates the two.
 LOSS_RTOL = 1e-6
 # Gradients are summed in float32 by the matrix products (chunks of <= 8192 rows, added
-# together): the conftest float32 tolerance (1e-4 of the largest entry), made for 100-row
+# together): the helpers' float32 tolerance (1e-4 of the largest entry), made for 100-row
 # batches, must still hold for 10^6 rows. Measured: <= 2.1e-5 on this machine.
 GRAD_RTOL = 1e-4
 BIG_BATCH = 10**6

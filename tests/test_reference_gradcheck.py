@@ -7,7 +7,7 @@ import pytest
 
 from fastprop import reference
 
-from conftest import ACTIVATIONS
+from helpers import ACTIVATIONS
 
 H = 1e-6  # central differences: truncation O(h²) ~ 1e-12, rounding O(eps·E/h) ~ 1e-10
 FD_RTOL = 1e-6

@@ -13,7 +13,7 @@ import pytest
 
 import fastprop
 
-from conftest import DTYPES, RTOL, assert_close, random_batch
+from helpers import DTYPES, RTOL, assert_close, random_batch
 
 scipy_optimize = pytest.importorskip("scipy.optimize")
 

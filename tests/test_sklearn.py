@@ -15,6 +15,7 @@ from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 from sklearn.model_selection import train_test_split  # noqa: E402
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
+import fastprop  # noqa: E402
 from fastprop import optim  # noqa: E402
 from fastprop.sklearn import MLPClassifier, MLPRegressor  # noqa: E402
 
@@ -313,14 +314,15 @@ def test_float32():
     ({"activation": "softmax"}, ValueError, "activation must be one of"),
     ({"solver": "newton"}, ValueError, "solver must be one of"),
     ({"hidden_layer_sizes": (10, 0)}, ValueError, "hidden_layer_sizes must be"),
-    ({"alpha": -1.0}, ValueError, r"alpha must be in \[0, inf\)"),
-    ({"learning_rate_init": 0.0}, ValueError, r"learning_rate_init must be in \(0, inf\)"),
+    ({"alpha": -1.0}, ValueError, r"alpha must be a finite number >= 0, got -1.0"),
+    ({"learning_rate_init": 0.0}, ValueError, r"learning_rate_init must be a finite number > 0"),
     ({"max_iter": 2.5}, TypeError, "max_iter must be an int"),
     ({"batch_size": "big"}, TypeError, "batch_size must be an int"),
-    ({"validation_fraction": 1.0}, ValueError, "validation_fraction must be in"),
-    ({"beta_2": 1.0}, ValueError, "beta_2 must be in"),
+    ({"validation_fraction": 1.0}, ValueError,
+     r"validation_fraction must be a finite number in \(0, 1\)"),
+    ({"beta_2": 1.0}, ValueError, r"beta_2 must be a finite number in \[0, 1\)"),
     ({"shuffle": "yes"}, TypeError, "shuffle must be True or False"),
-    ({"dtype": "float16"}, ValueError, "dtype must be one of"),
+    ({"dtype": "float16"}, ValueError, "dtype must be 'float64' or 'float32'"),
     ({"solver": "lm"}, ValueError, "solver='lm'.*needs a squared-error loss"),
 ])
 def test_bad_parameters_name_themselves(params, error, match):
@@ -339,3 +341,23 @@ def test_convergence_warning_when_max_iter_is_reached():
     X, y = load_iris(return_X_y=True)
     with pytest.warns(ConvergenceWarning, match="max_iter=3"):
         MLPClassifier((5,), max_iter=3, random_state=0).fit(X, y)
+
+
+@pytest.mark.parametrize("sklearn_parameter, network_call, value", [
+    ("alpha", lambda v: optim.SGD(weight_decay=v), -1.0),
+    ("tol", lambda v: optim.SGD(weight_decay=v), float("nan")),
+    ("learning_rate_init", lambda v: optim.SGD(lr=v), 0.0),
+    ("shuffle", lambda v: optim.SGD(momentum=0.9, nesterov=v), "yes"),
+    ("max_iter", lambda v: fastprop.set_num_threads(v), 2.5),
+    ("max_iter", lambda v: fastprop.set_num_threads(v), 0),
+    ("dtype", lambda v: fastprop.Network([2, 1], dtype=v), "float16"),
+])
+def test_parameters_are_checked_as_the_network_checks_them(sklearn_parameter, network_call,
+                                                          value):
+    X, y = load_iris(return_X_y=True)
+    with pytest.raises((TypeError, ValueError)) as ours:
+        MLPClassifier(**{sklearn_parameter: value}).fit(X, y)
+    with pytest.raises((TypeError, ValueError)) as network:
+        network_call(value)
+    assert type(ours.value) is type(network.value)
+    assert str(ours.value).split(" must ", 1)[1] == str(network.value).split(" must ", 1)[1]

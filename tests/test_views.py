@@ -11,7 +11,7 @@ import pytest
 
 import fastprop
 
-from conftest import DTYPES
+from helpers import DTYPES
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

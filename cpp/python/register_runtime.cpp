@@ -7,6 +7,7 @@
 #include <string>
 
 #include "runtime/cpu.hpp"
+#include "runtime/peak.hpp"
 #include "runtime/settings.hpp"
 #include "runtime/threads.hpp"
 
@@ -22,6 +23,15 @@ void register_runtime(py::module_& m) {
           "The most threads fastprop uses: max(64, 4 x the number of CPUs).");
     m.def("kernel_isa", [] { return std::string(isa_name(kernel_isa())); },
           "The kernels in use: 'avx512', 'avx2' or 'portable'.");
+    m.def(
+        "fma_peak",
+        [](const std::string& dtype, std::int64_t threads, double seconds) {
+            py::gil_scoped_release nogil;
+            return fma_peak(dtype.c_str(), threads, seconds);
+        },
+        py::arg("dtype"), py::arg("threads"), py::arg("seconds"),
+        "GFLOP/s of `threads` threads running chains of fused multiply-adds in dtype "
+        "('float32' or 'float64') for about `seconds`, with the kernels' instructions.");
     m.def(
         "ignored_settings",
         [](std::optional<std::map<std::string, std::string>> environ) {

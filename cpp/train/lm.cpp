@@ -150,13 +150,13 @@ void jacobian(const Model<T>& net, const T* X, std::size_t t, double* J, Workspa
 void LmConfig::check() const {
     const auto require = [](bool ok, const char* name, const char* range, double value) {
         if (!ok)
-            throw std::invalid_argument(std::string(name) + " must be a finite number in " +
+            throw std::invalid_argument(std::string(name) + " must be a finite number " +
                                         range + ", got " + format_number(value));
     };
-    require(std::isfinite(mu) && mu > 0, "mu", "(0, inf)", mu);
-    require(std::isfinite(mu_dec) && mu_dec > 0 && mu_dec < 1, "mu_dec", "(0, 1)", mu_dec);
-    require(std::isfinite(mu_inc) && mu_inc > 1, "mu_inc", "(1, inf)", mu_inc);
-    require(std::isfinite(mu_max) && mu_max > 0, "mu_max", "(0, inf)", mu_max);
+    require(std::isfinite(mu) && mu > 0, "mu", "> 0", mu);
+    require(std::isfinite(mu_dec) && mu_dec > 0 && mu_dec < 1, "mu_dec", "in (0, 1)", mu_dec);
+    require(std::isfinite(mu_inc) && mu_inc > 1, "mu_inc", "> 1", mu_inc);
+    require(std::isfinite(mu_max) && mu_max > 0, "mu_max", "> 0", mu_max);
 }
 
 template <class T> struct LevenbergMarquardt<T>::Normal : NormalBuffers {

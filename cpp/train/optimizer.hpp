@@ -76,7 +76,7 @@ inline bool finite(double x) { return std::isfinite(x); }
 
 inline void check_common(const OptimizerConfig& c) {
     require(finite(c.lr) && c.lr > 0, "lr", "> 0", c.lr);
-    require(finite(c.weight_decay) && c.weight_decay >= 0, "weight_decay", "in [0, inf)",
+    require(finite(c.weight_decay) && c.weight_decay >= 0, "weight_decay", ">= 0",
             c.weight_decay);
 }
 
@@ -125,7 +125,7 @@ template <Method method, bool decoupled> struct AdamLike {
         check_common(c);
         require(finite(c.beta1) && c.beta1 >= 0 && c.beta1 < 1, "betas[0]", "in [0, 1)", c.beta1);
         require(finite(c.beta2) && c.beta2 >= 0 && c.beta2 < 1, "betas[1]", "in [0, 1)", c.beta2);
-        require(finite(c.eps) && c.eps >= 0, "eps", "in [0, inf)", c.eps);
+        require(finite(c.eps) && c.eps >= 0, "eps", ">= 0", c.eps);
     }
     template <class T>
     static void update(const OptimizerConfig& c, OptimizerState<T>& s, T* p, const T* g,
@@ -164,9 +164,9 @@ struct Rprop {
         check_common(c);
         require(finite(c.eta_minus) && c.eta_minus > 0 && c.eta_minus < 1, "etas[0]", "in (0, 1)",
                 c.eta_minus);
-        require(finite(c.eta_plus) && c.eta_plus > 1, "etas[1]", "in (1, inf)", c.eta_plus);
-        require(finite(c.step_min) && c.step_min >= 0, "step_sizes[0]", "in [0, inf)", c.step_min);
-        require(finite(c.step_max) && c.step_max >= 0, "step_sizes[1]", "in [0, inf)", c.step_max);
+        require(finite(c.eta_plus) && c.eta_plus > 1, "etas[1]", "> 1", c.eta_plus);
+        require(finite(c.step_min) && c.step_min >= 0, "step_sizes[0]", ">= 0", c.step_min);
+        require(finite(c.step_max) && c.step_max >= 0, "step_sizes[1]", ">= 0", c.step_max);
         if (c.step_min > c.step_max)
             throw std::invalid_argument("step_sizes must be (min, max) with min <= max, got (" +
                                         format_number(c.step_min) + ", " +

@@ -20,7 +20,9 @@ from . import reference
 try:
     from . import optim
     from .io import load, save
-    from .network import History, Network, Trace, get_num_threads, set_num_threads
+    from ._runtime import get_num_threads, set_num_threads
+    from .history import History, Trace
+    from .network import Network
 except ImportError as _error:  # the compiled core is missing; fastprop.reference still works
     if "_core" not in str(_error):
         raise

@@ -2,152 +2,31 @@
 
 from __future__ import annotations
 
-import math
-import numbers
 import os
-import re
-import sys
-import time
-import warnings
-from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
-from . import _core, optim
+from . import _core, _state, optim
+from ._progress import Progress
+from ._runtime import _warn_about_ignored_settings  # noqa: F401  (importable from here, as before)
+from ._runtime import get_num_threads, set_num_threads
+from ._validate import check_activations, check_bool, check_callable, check_choice, \
+    check_dtype, check_int, check_layers, check_lr, check_memory, check_pair, check_real, \
+    check_seed, message, real_array, typed
+from ._validate import fresh_seed as _fresh_seed  # looked up here, so that tests can replace it
+from .history import History, Trace
 
 # The names the core knows, read from it: the one source of truth.
 ACTIVATIONS = tuple(_core.Activation.__members__)
 LOSSES = tuple(_core.Loss.__members__)
 
-__all__ = ["Network", "Trace", "History", "set_num_threads", "get_num_threads"]
-
-
-def set_num_threads(k: int) -> None:
-    """Use k threads for the matrix products of every network in this process.
-
-    1 <= k <= ``max_threads()`` = max(64, 4 × the number of CPUs): more threads than that only
-    cost. The default is the environment variable FASTPROP_NUM_THREADS when set (capped at the
-    same bound), else OMP_NUM_THREADS (as joblib's workers set it), else the number of CPUs.
-    Small products stay on one thread whatever k is. Results are bit-identical for every k:
-    each sum over samples is taken in the same order.
-    """
-    if isinstance(k, (bool, np.bool_)) or not isinstance(k, numbers.Integral):
-        raise TypeError(f"k must be an int, got {type(k).__name__}")
-    most = int(_core.max_threads())
-    if not 1 <= k <= most:  # the core's own bound and message, before pybind11's int conversion
-        raise ValueError(f"k must be an integer in [1, {most}], got {k}")
-    _core.set_num_threads(int(k))
-
-
-def get_num_threads() -> int:
-    """The number of threads the matrix products may use (see :func:`set_num_threads`)."""
-    return int(_core.get_num_threads())
-
-
-def _warn_about_ignored_settings(environ: dict[str, str] | None = None) -> None:
-    """A RuntimeWarning for each FASTPROP_* variable of the environment (or of ``environ``)
-    that the core ignores or caps for its value."""
-    for variable, value, effect in _core.ignored_settings(environ):
-        warnings.warn(f"{variable}={value!r} is {effect}", RuntimeWarning, stacklevel=2)
-
-
-_warn_about_ignored_settings()
+__all__ = ["Network", "Trace", "History", "set_num_threads", "get_num_threads",
+           "network_from_state"]
 
 _DTYPES = {np.dtype(np.float64): _core.Network64, np.dtype(np.float32): _core.Network32}
-
-
-class Trace(NamedTuple):
-    """Every z_i and a_i of a forward pass, indexed by layer as in the model.
-
-    ``z[i]`` for 1 ≤ i ≤ n (``z[0]`` is None) and ``a[i]`` for 0 ≤ i ≤ n−1 (``a[0]`` is the
-    input, ``a[n]`` is None): arrays of shape (t, l_i), or (l_i,) for a single sample.
-    """
-
-    z: list[np.ndarray | None]
-    a: list[np.ndarray | None]
-
-
-class History(np.ndarray):
-    """The loss of every epoch of a :meth:`Network.fit`: a float64 array, with more attached.
-
-    Attributes
-    ----------
-    val_loss : ndarray or None
-        The loss on the validation data after every epoch, when there was any.
-    time : ndarray
-        Wall-clock seconds since fit began, at the end of every epoch.
-    best_epoch : int or None
-        With ``patience``: the epoch of the best monitored loss (0-based).
-    stop : str
-        Why training ended: "done", "early_stopping", "callback", or "converged"
-        (Levenberg–Marquardt found no better point).
-
-    Arrays derived from it (slices, arithmetic) are plain data without these attributes.
-    """
-
-    val_loss: np.ndarray | None
-    time: np.ndarray
-    best_epoch: int | None
-    stop: str
-
-    def __new__(cls, loss: np.ndarray, val_loss: np.ndarray | None = None,
-                time: np.ndarray | None = None, best_epoch: int | None = None,
-                stop: str = "done") -> "History":
-        obj = np.asarray(loss, dtype=np.float64).view(cls)
-        obj.val_loss = val_loss
-        obj.time = np.zeros(len(obj)) if time is None else time
-        obj.best_epoch = best_epoch
-        obj.stop = stop
-        return obj
-
-    def __array_finalize__(self, obj: Any) -> None:
-        self.val_loss, self.time, self.best_epoch, self.stop = None, None, None, "done"
-
-    def __reduce__(self):
-        return (History, (np.asarray(self), self.val_loss, self.time, self.best_epoch, self.stop))
-
-
-class _Progress:
-    """A live progress bar for fit: tqdm when installed, a plain one-line bar otherwise."""
-
-    def __init__(self, epochs: int, samples: int) -> None:
-        self.epochs, self.samples = epochs, samples
-        self.last = 0.0
-        try:
-            from tqdm import tqdm
-        except ImportError:
-            self.bar = None
-        else:
-            self.bar = tqdm(total=epochs, unit="epoch", dynamic_ncols=True)
-
-    def update(self, epoch: int, logs: dict[str, Any]) -> None:
-        seconds = logs["time"]
-        rate = self.samples * (epoch + 1) / seconds if seconds > 0 else float("inf")
-        info = f"loss {logs['loss']:.4g}"
-        if "val_loss" in logs:
-            info += f", val {logs['val_loss']:.4g}"
-        info += f", {rate:,.0f} samples/s"
-        if self.bar is not None:
-            self.bar.update(1)
-            self.bar.set_postfix_str(info, refresh=False)
-            return
-        now = time.perf_counter()
-        if now - self.last < 0.1 and epoch + 1 < self.epochs:
-            return  # at most ten redraws a second
-        self.last = now
-        done = (epoch + 1) / self.epochs
-        eta = seconds / done - seconds
-        bar = "#" * int(24 * done)
-        sys.stderr.write(f"\repoch {epoch + 1}/{self.epochs} [{bar:<24}] {info}, ETA {eta:.1f} s ")
-        sys.stderr.flush()
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-        else:
-            sys.stderr.write("\n")
 
 
 class Network:
@@ -211,23 +90,24 @@ class Network:
         seed: int | None = None,
         loss: str = "sse",
     ) -> None:
-        layers = _check_layers(layers)
-        self._activations = _check_activations(activation, len(layers) - 1)
-        self._bias = _check_bool(bias, "bias")
-        self._dtype = _check_dtype(dtype)
-        self._loss = _check_name(loss, LOSSES, "loss")
-        self._seed = _fresh_seed() if seed is None else _check_seed(seed)
-        _check_memory(layers, self._bias, self._dtype)
+        layers = check_layers(layers)
+        self._activations = check_activations(activation, len(layers) - 1, ACTIVATIONS)
+        self._bias = check_bool(bias, "bias")
+        self._dtype = check_dtype(dtype)
+        self._loss = check_choice(loss, "loss", LOSSES)
+        self._seed = _fresh_seed() if seed is None else check_seed(seed)
+        check_memory(layers, self._bias, self._dtype)
         core_class = _DTYPES[self._dtype]
-        if layers[-1] < _core.min_outputs(_core.Loss.__members__[self._loss]):
-            raise ValueError(f"loss {self._loss!r} needs at least "
-                             f"{_core.min_outputs(_core.Loss.__members__[self._loss])} outputs "
-                             f"(l_n), got {layers[-1]} (softmax of one output is always 1: for "
-                             f"two classes use 'binary_cross_entropy' with l_n = 1)")
+        loss_id = _core.Loss.__members__[self._loss]
+        if layers[-1] < _core.min_outputs(loss_id):
+            raise ValueError(message("layers", f"l_n >= {_core.min_outputs(loss_id)} outputs for "
+                                     f"loss {self._loss!r} (softmax of one output is always 1: "
+                                     f"for two classes use 'binary_cross_entropy' with l_n = 1)",
+                                     f"l_n = {layers[-1]}", verb="have"))
         self._core = core_class(
-            layers=list(layers), activations=[_core.Activation.__members__[name]
-                                              for name in self._activations],
-            bias=self._bias, loss=_core.Loss.__members__[self._loss], seed=self._seed)
+            layers=list(layers),
+            activations=[_core.Activation.__members__[name] for name in self._activations],
+            bias=self._bias, loss=loss_id, seed=self._seed)
         self.history = History(np.empty(0))
 
     # ------------------------------------------------------------------ description
@@ -285,9 +165,10 @@ class Network:
 
     @params.setter
     def params(self, values: ArrayLike) -> None:
-        values = _real_array(values, "params")
+        values = real_array(values, "params")
         if values.shape != (self.n_params,):
-            raise ValueError(f"params must have shape ({self.n_params},), got {values.shape}")
+            raise ValueError(message("params", f"shape ({self.n_params},)", str(values.shape),
+                                     verb="have"))
         self._core.set_params(self._convert(values))
 
     @property
@@ -307,7 +188,7 @@ class Network:
 
     def init(self, seed: int | None = None) -> None:
         """Draw the parameters again, as a new network with this ``seed`` would have them."""
-        self._seed = _fresh_seed() if seed is None else _check_seed(seed)
+        self._seed = _fresh_seed() if seed is None else check_seed(seed)
         self._core.init(self._seed)
 
     def _split(self, flat: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
@@ -361,9 +242,10 @@ class Network:
         """
         X, Y = self._batch(X, Y)
         if params is not None:
-            params = _real_array(params, "params")
+            params = real_array(params, "params")
             if params.shape != (self.n_params,):
-                raise ValueError(f"params must have shape ({self.n_params},), got {params.shape}")
+                raise ValueError(message("params", f"shape ({self.n_params},)",
+                                         str(params.shape), verb="have"))
             params = self._convert(params)
         E, flat = self._core.gradient(X, Y, params=params)
         return float(E), flat
@@ -388,11 +270,10 @@ class Network:
         if optimizer is None:
             if lr is None:
                 raise TypeError("step needs lr (or an optimizer object)")
-            optimizer = optim.SGD(lr=_check_real(lr, "lr"))
+            optimizer = optim.SGD(lr=check_lr(lr))
         elif not isinstance(optimizer, optim.Optimizer):
-            raise TypeError(f"optimizer must be a fastprop.optim.Optimizer, got "
-                            f"{type(optimizer).__name__}")
-        config = optimizer.config(None if lr is None else _check_real(lr, "lr"))
+            raise TypeError(message("optimizer", "a fastprop.optim.Optimizer", typed(optimizer)))
+        config = optimizer.config(lr)
         X, Y = self._batch(X, Y)
         state = optimizer.state_for(self.n_params, self._dtype)
         E = self._core.step(X, Y, optimizer=config, state=state)
@@ -484,9 +365,9 @@ class Network:
         X, Y = self._batch(X, Y)
         if X.shape[0] == 0:
             raise ValueError("fit needs at least one sample, got X with 0 rows")
-        epochs = _check_count(epochs, "epochs")
+        epochs = check_int(epochs, "epochs", low=0)
         if lr is not None:
-            lr = _check_real(lr, "lr")  # its range is the optimiser's to check
+            lr = check_lr(lr)
         if isinstance(optimizer, (optim.Optimizer, optim.LevenbergMarquardt)):
             if hyperparameters:
                 raise TypeError(f"hyperparameters {sorted(hyperparameters)} go to the optimizer "
@@ -497,30 +378,29 @@ class Network:
         lm = isinstance(opt, optim.LevenbergMarquardt)
         if lm and batch_size is not None:
             raise ValueError("optimizer 'lm' works on the whole batch: batch_size must be None")
-        batch = 0 if batch_size is None else _check_count(batch_size, "batch_size")
-        if batch_size is not None and batch == 0:
-            raise ValueError("batch_size must be a positive integer or None, got 0")
-        shuffle = _check_bool(shuffle, "shuffle")
+        batch = 0 if batch_size is None else check_int(batch_size, "batch_size", low=1)
+        shuffle = check_bool(shuffle, "shuffle")
         X, Y, X_val, Y_val = self._validation(X, Y, validation_data, validation_fraction)
         if seed is not None:
-            seed = _check_seed(seed)
+            seed = check_seed(seed)
         else:  # drawn only when the core shuffles: the OS's entropy costs more than a small step
             seed = _fresh_seed() if shuffle and 0 < batch < len(X) else 0
-        patience = 0 if patience is None else _check_count(patience, "patience")
-        min_delta = _check_nonnegative(min_delta, "min_delta")
-        restore_best = _check_bool(restore_best, "restore_best")
-        if callback is not None and not callable(callback):
-            raise TypeError(f"callback must be callable or None, got {type(callback).__name__}")
-        verbose = _check_bool(verbose, "verbose")
+        patience = 0 if patience is None else check_int(patience, "patience", low=0)
+        min_delta = check_real(min_delta, "min_delta", low=0)
+        restore_best = check_bool(restore_best, "restore_best")
+        callback = check_callable(callback, "callback")
+        verbose = check_bool(verbose, "verbose")
+
         options = _core.TrainOptions(epochs=epochs, batch_size=batch, shuffle=shuffle, seed=seed,
                                      patience=patience, min_delta=min_delta,
                                      restore_best=restore_best)
 
-        progress = _Progress(epochs, len(X)) if verbose and epochs > 0 else None
+        progress = Progress(epochs, len(X)) if verbose and epochs > 0 else None
         epoch_end = None
         if callback is not None or progress is not None:
 
             def epoch_end(log: Any) -> Any:
+                """After each epoch, from the core: the progress bar, then the callback."""
                 logs = {"loss": log.loss, "time": log.time}
                 if X_val is not None:
                     logs["val_loss"] = log.val_loss
@@ -530,6 +410,8 @@ class Network:
                     return _core.EpochControl(stop=True)
                 return None
 
+        # The core raises what stops it (KeyboardInterrupt, FloatingPointError, an exception of
+        # the callback) after keeping the record of the completed epochs for the history.
         data = {"X_val": X_val, "Y_val": Y_val, "callback": epoch_end}
         try:
             if lm:
@@ -537,8 +419,8 @@ class Network:
             else:
                 state = opt.state_for(self.n_params, self._dtype)
                 try:
-                    self._core.fit(X, Y, options=options, optimizer=opt.config(lr),
-                                   state=state, **data)
+                    self._core.fit(X, Y, options=options, optimizer=opt.config(lr), state=state,
+                                   **data)
                 finally:
                     opt.steps = state.steps
         finally:
@@ -558,7 +440,7 @@ class Network:
         if validation_data is not None and validation_fraction is not None:
             raise ValueError("give validation_data or validation_fraction, not both")
         if validation_fraction is not None:
-            fraction = _check_nonnegative(validation_fraction, "validation_fraction")
+            fraction = check_real(validation_fraction, "validation_fraction", low=0)
             n_val = int(round(fraction * len(X)))
             if not 0 < fraction < 1 or n_val < 1 or n_val >= len(X):
                 raise ValueError(f"validation_fraction must leave at least one row on each side "
@@ -567,10 +449,7 @@ class Network:
             return X[:-n_val], Y[:-n_val], X[-n_val:], Y[-n_val:]
         if validation_data is None:
             return X, Y, None, None
-        try:
-            X_val, Y_val = validation_data
-        except (TypeError, ValueError):
-            raise TypeError("validation_data must be a pair (X_val, Y_val)") from None
+        X_val, Y_val = check_pair(validation_data, "validation_data", "a pair (X_val, Y_val)")
         X_val, Y_val = self._batch(X_val, Y_val, ("X_val", "Y_val"))
         if len(X_val) == 0:
             raise ValueError("validation_data must have at least one row, got 0")
@@ -582,16 +461,12 @@ class Network:
 
         ".npz" is appended when missing, as numpy.savez does. Returns the path written.
         """
-        from .io import save
-
-        return save(self, path, extra=extra)
+        return _state.save(self, path, extra=extra)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Network":
         """A network written by :meth:`save` (see :func:`fastprop.io.load`)."""
-        from .io import load
-
-        return load(path)
+        return _state.load(path, network_from_state)[0]
 
     @classmethod
     def from_torch(cls, module: Any, dtype: DTypeLike | None = None, *,
@@ -609,24 +484,26 @@ class Network:
 
     def _snapshot(self) -> np.ndarray:
         """A copy of the parameters as they are between two updates, even while another
-        thread trains this network (for saving, pickling and copying)."""
+        thread trains this network (what saving, pickling and copying read)."""
         return self._core.snapshot()
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"layers": self.layers, "activation": list(self._activations), "bias": self._bias,
-                "dtype": self._dtype.name, "seed": self._seed, "loss": self._loss,
-                "params": self._snapshot(), "history": self.history}
+        """:func:`fastprop._state.state` (what fastprop.io saves too) and the history."""
+        return {**_state.state(self), "history": self.history}
 
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["layers"], state["activation"], state["bias"], state["dtype"],
-                      state["seed"], state["loss"])
+    def __setstate__(self, state: Mapping[str, Any]) -> None:
+        """The network of ``state`` (:meth:`__getstate__`'s, or a saved file's): a network
+        made anew from its description, with its parameters copied in."""
+        activations = state["activations"] if "activations" in state else state["activation"]
+        self.__init__(state["layers"], activations, state["bias"],  # type: ignore[misc]
+                      state["dtype"], state["seed"], state["loss"])
         self.params = state["params"]
-        self.history = state["history"]
+        self.history = state.get("history", History(np.empty(0)))
 
     # ------------------------------------------------------------------ conversion
     def _inputs(self, X: ArrayLike, name: str = "X") -> tuple[np.ndarray, bool]:
         """X as a C-contiguous (t, l_0) array of the network's dtype; True for one sample."""
-        X = _real_array(X, name)
+        X = real_array(X, name)
         l_0 = self.layers[0]
         if X.ndim == 1 and X.shape[0] == l_0:
             return self._convert(X[np.newaxis, :]), True
@@ -639,7 +516,7 @@ class Network:
         """X (t, l_0) and Y (t, l_n), converted; a single sample becomes a batch of one."""
         x_name, y_name = names
         X, single = self._inputs(X, x_name)
-        Y = _real_array(Y, y_name)
+        Y = real_array(Y, y_name)
         l_n = self.layers[-1]
         if self._loss == "cross_entropy" and Y.dtype.kind in "iu" and Y.ndim <= 1:
             Y = self._one_hot(Y.reshape(-1), l_n)
@@ -670,123 +547,12 @@ class Network:
             return np.require(A, dtype=self._dtype, requirements=("C", "A"))
 
 
-# ---------------------------------------------------------------------- validation
-def _real_array(A: ArrayLike, name: str) -> np.ndarray:
-    if isinstance(A, (str, bytes)):
-        raise TypeError(f"{name} must be an array of real numbers, got {type(A).__name__}")
-    try:
-        arr = np.asarray(A)
-    except (ValueError, TypeError) as error:
-        raise ValueError(f"{name} must be a rectangular array of real numbers: {error}") from None
-    if arr.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must hold real numbers (bool, int or float), got dtype "
-                        f"{arr.dtype}")
-    return arr
+def network_from_state(state: Mapping[str, Any]) -> Network:
+    """The network a state describes (:func:`fastprop._state.state`), as unpickling makes it.
 
-
-def _check_layers(layers: Sequence[int]) -> tuple[int, ...]:
-    if isinstance(layers, (str, bytes)) or not isinstance(layers, (Sequence, np.ndarray)):
-        raise TypeError(f"layers must be a sequence of ints (l_0, ..., l_n), got "
-                        f"{type(layers).__name__}")
-    sizes = []
-    for i, size in enumerate(layers):
-        if isinstance(size, (bool, np.bool_)) or not isinstance(size, numbers.Integral):
-            raise TypeError(f"layer sizes must be integers, got l_{i} = {size!r}")
-        if size < 1:
-            raise ValueError(f"layer sizes must be >= 1, got l_{i} = {size}")
-        sizes.append(int(size))
-    if len(sizes) < 2:
-        raise ValueError(f"layers must list at least 2 sizes (l_0, ..., l_n), got {len(sizes)}")
-    return tuple(sizes)
-
-
-def _available_memory() -> int | None:
-    """Bytes of memory available to a new allocation, when the system says (Linux)."""
-    try:
-        with open("/proc/meminfo") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
-
-
-def _check_memory(layers: tuple[int, ...], bias: bool, dtype: np.dtype) -> None:
-    """Refuse, before allocating anything, a network whose buffers cannot fit in memory."""
-    n_params = sum(l_out * (l_in + bias) for l_in, l_out in zip(layers, layers[1:]))
-    if n_params >= 2**63:
-        raise ValueError(f"layers {layers} give {n_params} parameters, more than a 64-bit "
-                         f"size can count")
-    needed = 2 * n_params * dtype.itemsize  # the parameters and their gradient
-    available = _available_memory()
-    if available is not None and needed > available:
-        raise MemoryError(f"layers {layers} need {n_params:,} parameters: {needed / 2**30:.1f} GiB "
-                          f"for the parameters and their gradient, but only "
-                          f"{available / 2**30:.1f} GiB of memory is available")
-
-
-def _check_name(name: str, valid: Sequence[str], what: str) -> str:
-    if not isinstance(name, str) or name not in valid:
-        raise ValueError(f"{what} must be one of {', '.join(valid)}; got {name!r}")
-    return name
-
-
-def _check_activations(activation: str | Sequence[str], n: int) -> tuple[str, ...]:
-    if isinstance(activation, str):
-        return (_check_name(activation, ACTIVATIONS, "activation"),) * (n - 1)
-    names = tuple(activation)
-    if len(names) != n - 1:
-        raise ValueError(f"activation must be one name or a list of n-1 = {n - 1} names (one "
-                         f"per hidden layer), got {len(names)}")
-    return tuple(_check_name(a, ACTIVATIONS, "activation") for a in names)
-
-
-def _check_dtype(dtype: DTypeLike) -> np.dtype:
-    try:
-        dt = np.dtype(dtype)
-    except TypeError:
-        dt = None
-    if dt not in _DTYPES:
-        raise ValueError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
-    return dt
-
-
-def _check_bool(value: Any, name: str) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False, got {value!r}")
-    return bool(value)
-
-
-def _check_seed(seed: Any) -> int:
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral):
-        raise TypeError(f"seed must be an int or None, got {type(seed).__name__}")
-    if not 0 <= seed < 2**64:
-        raise ValueError(f"seed must be in [0, 2**64), got {seed}")
-    return int(seed)
-
-
-def _fresh_seed() -> int:
-    return int(np.random.SeedSequence().generate_state(1, np.uint64)[0])
-
-
-def _check_count(value: Any, name: str) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < 0:
-        raise ValueError(f"{name} must be >= 0, got {value}")
-    return int(value)
-
-
-def _check_nonnegative(value: Any, name: str) -> float:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    if not (math.isfinite(value) and value >= 0):
-        raise ValueError(f"{name} must be a finite number >= 0, got {value}")
-    return float(value)
-
-
-def _check_real(value: Any, name: str) -> float:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    return float(value)
+    ``fastprop.io.load`` makes networks from files with it, so that a file and a pickle of
+    the same network give the same network.
+    """
+    net = Network.__new__(Network)
+    net.__setstate__(state)
+    return net

@@ -22,68 +22,56 @@ name        update (g = ∂E/∂p + weight_decay·p)              class
 from __future__ import annotations
 
 import inspect
-import math
-import numbers
 from typing import Any
 
 import numpy as np
 
 from . import _core
+from ._validate import check_bool, check_choice, check_lr, check_pair, check_real
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "Rprop", "LevenbergMarquardt", "make",
            "OPTIMIZERS"]
-
-
-def _real(value: Any, name: str) -> float:
-    """A real number (not a bool); the range is the core's to check."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    return float(value)
-
-
-def _pair(value: Any, name: str) -> tuple[float, float]:
-    try:
-        first, second = value
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a pair of numbers, got {value!r}") from None
-    return _real(first, f"{name}[0]"), _real(second, f"{name}[1]")
 
 
 _STATES = {np.dtype(np.float64): _core.OptimizerState64, np.dtype(np.float32): _core.OptimizerState32}
 
 
 class Optimizer:
-    """Base class: hyperparameters (a typed configuration of the core, checked when made),
-    and state buffers created for a network at first use."""
+    """Base class: hyperparameters, the core's typed configuration made from them
+    (:meth:`config`), and state buffers created for a network at first use."""
 
     method = ""
 
-    def __init__(self, lr: float, weight_decay: float = 0.0, **hyperparameters: float) -> None:
-        self.lr = _real(lr, "lr")
-        self.weight_decay = _real(weight_decay, "weight_decay")
-        self._hyperparameters = hyperparameters
-        self.config()  # the core checks the ranges now, not at the first fit
+    def __init__(self, lr: float, weight_decay: float = 0.0) -> None:
+        self.lr = check_lr(lr)
+        self.weight_decay = check_real(weight_decay, "weight_decay", low=0)
         self.steps = 0
         self._state: Any = None
 
+    def _hyperparameters(self) -> dict[str, Any]:
+        """The hyperparameters by the core's names (see OptimizerConfig)."""
+        return {"lr": self.lr, "weight_decay": self.weight_decay}
+
     def config(self, lr: float | None = None) -> Any:
-        """The core's ``OptimizerConfig``; ``lr`` overrides the object's learning rate."""
-        return _core.OptimizerConfig(getattr(_core.Method, self.method),
-                                     lr=self.lr if lr is None else lr,
-                                     weight_decay=self.weight_decay, **self._hyperparameters)
+        """The core's ``OptimizerConfig``; ``lr``, when given, overrides the object's."""
+        hyperparameters = self._hyperparameters()
+        if lr is not None:
+            hyperparameters["lr"] = check_lr(lr)
+        return _core.OptimizerConfig(getattr(_core.Method, self.method), **hyperparameters)
 
     @property
     def state(self) -> dict[str, np.ndarray]:
-        """The state buffers by name ("m", "v"), views in the layout of ``net.params``."""
+        """The state buffers by name ("m", "v"): views in the layout of ``net.params``."""
         if self._state is None:
             return {}
-        return {key: getattr(self._state, key) for key in ("m", "v")
-                if getattr(self._state, key) is not None}
+        return {key: buffer for key in ("m", "v")
+                if (buffer := getattr(self._state, key)) is not None}
 
     def state_for(self, n_params: int, dtype: np.dtype) -> Any:
         """The core's state for a network of n_params parameters of dtype: kept, or made new
-        (zero buffers), with the step count carried."""
-        state = self._state
+        (zero buffers, as many as the core says this optimiser keeps), the step count carried."""
+        dtype = np.dtype(dtype)
+        state, config = self._state, self.config()
         if state is not None:
             m = state.m
             if m is not None and (m.shape != (n_params,) or m.dtype != dtype):
@@ -91,10 +79,10 @@ class Optimizer:
                     f"this {type(self).__name__} holds state for {m.size} parameters of "
                     f"{m.dtype}; the network has {n_params} of {dtype}. Use a new optimiser "
                     f"(or call reset()) for another network")
-            if type(state) is _STATES[np.dtype(dtype)] and state.fits(self.config(), n_params):
+            if isinstance(state, _STATES[dtype]) and state.fits(config, n_params):
                 state.steps = self.steps
                 return state
-        state = _STATES[np.dtype(dtype)](config=self.config(), n_params=n_params)
+        state = _STATES[dtype](config=config, n_params=n_params)
         state.steps = self.steps
         self._state = state
         return state
@@ -119,11 +107,15 @@ class SGD(Optimizer):
 
     def __init__(self, lr: float = 1e-3, momentum: float = 0.0, nesterov: bool = False,
                  weight_decay: float = 0.0) -> None:
-        if not isinstance(nesterov, (bool, np.bool_)):
-            raise TypeError(f"nesterov must be True or False, got {nesterov!r}")
-        self.momentum = _real(momentum, "momentum")
-        self.nesterov = bool(nesterov)
-        super().__init__(lr, weight_decay, momentum=self.momentum, nesterov=self.nesterov)
+        super().__init__(lr, weight_decay)
+        self.momentum = check_real(momentum, "momentum", low=0, high=1.0)
+        self.nesterov = check_bool(nesterov, "nesterov")
+        if self.nesterov and self.momentum == 0:
+            raise ValueError("nesterov needs a momentum > 0")
+
+    def _hyperparameters(self) -> dict[str, Any]:
+        return {**super()._hyperparameters(), "momentum": self.momentum,
+                "nesterov": self.nesterov}
 
     def _arguments(self) -> dict[str, Any]:
         return {**super()._arguments(), "momentum": self.momentum, "nesterov": self.nesterov}
@@ -136,10 +128,15 @@ class Adam(Optimizer):
 
     def __init__(self, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0.0) -> None:
-        self.betas = _pair(betas, "betas")
-        self.eps = _real(eps, "eps")
-        super().__init__(lr, weight_decay, beta1=self.betas[0], beta2=self.betas[1],
-                         eps=self.eps)
+        super().__init__(lr, weight_decay)
+        beta1, beta2 = check_pair(betas, "betas")
+        self.betas = (check_real(beta1, "betas[0]", low=0, high=1.0, high_open=True),
+                      check_real(beta2, "betas[1]", low=0, high=1.0, high_open=True))
+        self.eps = check_real(eps, "eps", low=0)
+
+    def _hyperparameters(self) -> dict[str, Any]:
+        return {**super()._hyperparameters(), "beta1": self.betas[0], "beta2": self.betas[1],
+                "eps": self.eps}
 
     def _arguments(self) -> dict[str, Any]:
         return {**super()._arguments(), "betas": self.betas, "eps": self.eps}
@@ -166,10 +163,21 @@ class Rprop(Optimizer):
 
     def __init__(self, lr: float = 0.01, etas: tuple[float, float] = (0.5, 1.2),
                  step_sizes: tuple[float, float] = (1e-6, 50.0), weight_decay: float = 0.0) -> None:
-        self.etas = _pair(etas, "etas")
-        self.step_sizes = _pair(step_sizes, "step_sizes")
-        super().__init__(lr, weight_decay, eta_minus=self.etas[0], eta_plus=self.etas[1],
-                         step_min=self.step_sizes[0], step_max=self.step_sizes[1])
+        super().__init__(lr, weight_decay)
+        eta_minus, eta_plus = check_pair(etas, "etas")
+        self.etas = (check_real(eta_minus, "etas[0]", low=0, low_open=True, high=1.0,
+                                high_open=True),
+                     check_real(eta_plus, "etas[1]", low=1.0, low_open=True))
+        step_min, step_max = check_pair(step_sizes, "step_sizes")
+        self.step_sizes = (check_real(step_min, "step_sizes[0]", low=0),
+                           check_real(step_max, "step_sizes[1]", low=0))
+        if self.step_sizes[0] > self.step_sizes[1]:
+            raise ValueError(f"step_sizes must be (min, max) with min <= max, got {step_sizes}")
+
+    def _hyperparameters(self) -> dict[str, Any]:
+        return {**super()._hyperparameters(), "eta_minus": self.etas[0],
+                "eta_plus": self.etas[1], "step_min": self.step_sizes[0],
+                "step_max": self.step_sizes[1]}
 
     def _arguments(self) -> dict[str, Any]:
         return {**super()._arguments(), "etas": self.etas, "step_sizes": self.step_sizes}
@@ -184,8 +192,8 @@ class LevenbergMarquardt:
     then μ ← μ·mu_dec; otherwise it retries with μ ← μ·mu_inc. Past mu_max no step helps
     and training stops (``history.stop == "converged"``). Defaults are MATLAB trainlm's.
 
-    Only for the losses "sse" and "mse" and networks of at most ``max_params`` parameters
-    (4096: the normal matrix JᵀJ has n_params² entries). μ is kept across fit calls.
+    Only for the losses "sse" and "mse" and networks of at most 4096 parameters (the
+    normal matrix JᵀJ has n_params² entries). μ is kept across fit calls.
     """
 
     method = "lm"
@@ -193,9 +201,11 @@ class LevenbergMarquardt:
 
     def __init__(self, mu: float = 1e-3, mu_dec: float = 0.1, mu_inc: float = 10.0,
                  mu_max: float = 1e10) -> None:
-        self._config = _core.LmConfig(mu=_real(mu, "mu"), mu_dec=_real(mu_dec, "mu_dec"),
-                                      mu_inc=_real(mu_inc, "mu_inc"),
-                                      mu_max=_real(mu_max, "mu_max"))
+        self._config = _core.LmConfig(
+            mu=check_real(mu, "mu", low=0, low_open=True),
+            mu_dec=check_real(mu_dec, "mu_dec", low=0, low_open=True, high=1.0, high_open=True),
+            mu_inc=check_real(mu_inc, "mu_inc", low=1.0, low_open=True),
+            mu_max=check_real(mu_max, "mu_max", low=0, low_open=True))
 
     @property
     def mu(self) -> float:
@@ -204,15 +214,14 @@ class LevenbergMarquardt:
 
     @mu.setter
     def mu(self, value: float) -> None:
-        self._config = _core.LmConfig(mu=_real(value, "mu"), mu_dec=self.mu_dec,
-                                      mu_inc=self.mu_inc, mu_max=self.mu_max)
+        self._config.mu = check_real(value, "mu", low=0, low_open=True)
 
-    mu_dec = property(lambda self: float(self._config.mu_dec))
-    mu_inc = property(lambda self: float(self._config.mu_inc))
-    mu_max = property(lambda self: float(self._config.mu_max))
+    mu_dec = property(lambda self: float(self._config.mu_dec), doc="μ's factor after a good step.")
+    mu_inc = property(lambda self: float(self._config.mu_inc), doc="μ's factor after a bad step.")
+    mu_max = property(lambda self: float(self._config.mu_max), doc="Past it: converged.")
 
     def config(self) -> Any:
-        """The core's ``LmConfig``, updated in place by each fit."""
+        """The core's ``LmConfig``, whose μ each fit updates in place."""
         return self._config
 
     def __repr__(self) -> str:
@@ -234,18 +243,20 @@ OPTIMIZERS: dict[str, tuple[type, dict[str, Any]]] = {
 def make(name: str, lr: float | None = None,
          **hyperparameters: Any) -> Optimizer | LevenbergMarquardt:
     """An optimiser by name, with keyword hyperparameters (lr None: the optimiser's default)."""
-    if not isinstance(name, str) or name not in OPTIMIZERS:
-        raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)} (or an "
-                         f"Optimizer object); got {name!r}")
+    check_choice(name, "optimizer", list(OPTIMIZERS),
+                 expected=f"one of {', '.join(OPTIMIZERS)} (or an Optimizer object)")
     cls, preset = OPTIMIZERS[name]
     arguments = {**preset, **hyperparameters}
     if lr is not None and cls is LevenbergMarquardt:
         raise TypeError("optimizer 'lm' takes no lr: its step comes from the damping mu")
     if lr is not None:
         arguments["lr"] = lr
-    valid = list(inspect.signature(cls).parameters)
-    unknown = [key for key in arguments if key not in valid]
-    if unknown:
-        raise TypeError(f"optimizer {name!r} takes no hyperparameter {unknown[0]!r}; it takes "
-                        f"{', '.join(valid)}")
-    return cls(**arguments)
+    try:
+        return cls(**arguments)
+    except TypeError as error:
+        if "unexpected keyword argument" not in str(error):
+            raise
+        key = str(error).split("'")[1]
+        valid = list(inspect.signature(cls).parameters)
+        raise TypeError(f"optimizer {name!r} takes no hyperparameter {key!r}; it takes "
+                        f"{', '.join(valid)}") from None

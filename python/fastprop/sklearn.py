@@ -54,7 +54,7 @@ from __future__ import annotations
 
 import numbers
 import warnings
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -77,6 +77,8 @@ except ImportError as _error:  # pragma: no cover - depends on the environment
                       "pip install scikit-learn") from _error
 
 from . import optim
+from ._validate import check_bool, check_choice, check_dtype, check_int, check_lr, check_real, \
+    message, shown
 from .network import Network
 
 __all__ = ["MLPRegressor", "MLPClassifier"]
@@ -327,33 +329,32 @@ class _BaseMLP(BaseEstimator):
         if isinstance(sizes, str) or not isinstance(sizes, (Sequence, np.ndarray)) or not all(
                 isinstance(l_i, numbers.Integral) and not isinstance(l_i, (bool, np.bool_))
                 and l_i >= 1 for l_i in sizes):
-            raise ValueError(f"hidden_layer_sizes must be an int >= 1 or a sequence of them, "
-                             f"got {self.hidden_layer_sizes!r}")
+            raise ValueError(message("hidden_layer_sizes", "an int >= 1 or a sequence of them",
+                                     shown(self.hidden_layer_sizes)))
         return [int(l_i) for l_i in sizes]
 
     def _check_params(self) -> None:
         """ValueError or TypeError naming the parameter, what was expected and what was given."""
-        _check_choice("activation", self.activation, _ACTIVATIONS)
-        _check_choice("solver", self.solver, _SOLVERS)
-        _check_choice("dtype", _dtype_name(self.dtype), ("float64", "float32"))
+        check_choice(self.activation, "activation", list(_ACTIVATIONS))
+        check_choice(self.solver, "solver", _SOLVERS)
+        check_dtype(self.dtype)
         self._hidden_layer_sizes()
         if self.batch_size != "auto":
-            _check_number("batch_size", self.batch_size, 1, None, integer=True)
-        _check_number("max_iter", self.max_iter, 1, None, integer=True)
+            check_int(self.batch_size, "batch_size", low=1)
+        check_int(self.max_iter, "max_iter", low=1)
         if self.n_iter_no_change != np.inf:
-            _check_number("n_iter_no_change", self.n_iter_no_change, 1, None, integer=True)
-        _check_number("alpha", self.alpha, 0, None)
-        _check_number("learning_rate_init", self.learning_rate_init, 0, None, open_low=True)
-        _check_number("tol", self.tol, 0, None)
-        _check_number("validation_fraction", self.validation_fraction, 0, 1, open_low=True,
-                      open_high=True)
-        _check_number("momentum", self.momentum, 0, 1)
-        _check_number("beta_1", self.beta_1, 0, 1, open_high=True)
-        _check_number("beta_2", self.beta_2, 0, 1, open_high=True)
-        _check_number("epsilon", self.epsilon, 0, None, open_low=True)
+            check_int(self.n_iter_no_change, "n_iter_no_change", low=1)
+        check_real(self.alpha, "alpha", low=0)
+        check_lr(self.learning_rate_init, "learning_rate_init")
+        check_real(self.tol, "tol", low=0)
+        check_real(self.validation_fraction, "validation_fraction", low=0, low_open=True, high=1,
+                   high_open=True)
+        check_real(self.momentum, "momentum", low=0, high=1)
+        check_real(self.beta_1, "beta_1", low=0, high=1, high_open=True)
+        check_real(self.beta_2, "beta_2", low=0, high=1, high_open=True)
+        check_real(self.epsilon, "epsilon", low=0, low_open=True)
         for name in ("shuffle", "early_stopping", "nesterovs_momentum"):
-            if not isinstance(getattr(self, name), (bool, np.bool_)):
-                raise TypeError(f"{name} must be True or False, got {getattr(self, name)!r}")
+            check_bool(getattr(self, name), name)
 
 
 _PARAMETERS_DOC = """
@@ -595,30 +596,3 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 def _seed(rng: np.random.RandomState) -> int:
     """A fastprop seed drawn from scikit-learn's random state."""
     return int(rng.randint(np.iinfo(np.int32).max))
-
-
-def _dtype_name(value: Any) -> Any:
-    """The NumPy name of a dtype-like ("float64" for np.float64), else the value itself."""
-    try:
-        return np.dtype(value).name
-    except TypeError:
-        return value
-
-
-def _check_choice(name: str, value: Any, valid: Collection[str]) -> None:
-    if not isinstance(value, str) or value not in valid:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, valid))}; got {value!r}")
-
-
-def _check_number(name: str, value: Any, low: float, high: float | None, *, integer: bool = False,
-                  open_low: bool = False, open_high: bool = False) -> None:
-    kind = numbers.Integral if integer else numbers.Real
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, kind):
-        raise TypeError(f"{name} must be {'an int' if integer else 'a real number'}, got "
-                        f"{value!r} ({type(value).__name__})")
-    too_low = value <= low if open_low else value < low
-    too_high = high is not None and (value >= high if open_high else value > high)
-    if too_low or too_high or not np.isfinite(value):
-        interval = (f"{'(' if open_low else '['}{low}, "
-                    f"{'inf)' if high is None else str(high) + (')' if open_high else ']')}")
-        raise ValueError(f"{name} must be in {interval}, got {value!r}")
