@@ -221,12 +221,40 @@ def test_a_header_claiming_a_huge_shape_is_a_value_error_not_memory_error(tmp_pa
 
 
 def test_a_header_with_a_negative_size_is_refused(tmp_path):
-    header = b"{'descr': '<f8', 'fortran_order': False, 'shape': (-5,), }"
-    header += b" " * (118 - len(header)) + b"\n"
-    data = b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header
+    data = raw_npy("{'descr': '<f8', 'fortran_order': False, 'shape': (-5,), }")
     path = model_zip(tmp_path / "negative.npz", replace={"params.npy": data})
-    with pytest.raises(ValueError, match=r"negative.npz.*'params'.*sizes >= 0"):
+    with pytest.raises(ValueError, match=r"negative.npz.*'params'.*shape \(-5,\).*"
+                                         r"sizes in \[0, 2\*\*63\)"):
         io.load(path)
+
+
+def raw_npy(header_text, data=b""):
+    """An .npy stream with this header text, padded as numpy pads it."""
+    text = header_text.encode("latin1")
+    text += b" " * ((-len(text) - 11) % 64) + b"\n"
+    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(text)) + text + data
+
+
+@pytest.mark.parametrize("header, reason", [
+    ("{'descr': '<f8', 'fortran_order': False, 'shape': " + "(" * 300 + ")" * 300 + "}",
+     "unreadable .npy header"),
+    ("{'descr': [('a', '<f8', (10**30,))], 'fortran_order': False, 'shape': (1,)}",
+     "unreadable .npy header"),
+    ("{'descr': '<f8', 'fortran_order': False, 'shape': (" + "9" * 4000 + ",)}",
+     r"shape \(9999.*\.\.\. and fortran_order False; expected at most 64 sizes"),
+    ("{'descr': '<f8', 'fortran_order': False, 'shape': " + str((2**40,) * 8) + "}",
+     "2\\*\\*63 bytes or more"),
+    ("{'descr': '<f8', 'fortran_order': False, 'shape': (32,), 'x': 1}",
+     "unreadable .npy header"),
+    ("{'descr': __import__('os').system('exit'), 'fortran_order': False, 'shape': (32,)}",
+     "unreadable .npy header"),
+])
+def test_odd_headers_are_value_errors_naming_the_member(tmp_path, header, reason):
+    path = model_zip(tmp_path / "odd.npz", replace={"params.npy": raw_npy(header, bytes(256))})
+    with pytest.raises(ValueError, match=f"odd.npz is not a valid fastprop model: member "
+                                         f"'params'.*{reason}") as error:
+        io.load(path)
+    assert len(str(error.value)) < 400
 
 
 def test_a_header_longer_than_the_bound_is_not_read(tmp_path):

@@ -22,14 +22,16 @@ scikit-learn's ``hidden_layer_sizes``): l_0 and l_n come from the data.
 
 Every error in a file, a column or an option ends the program with exit code 2 and a
 one-line message, never a traceback; that includes a network, a target or a number of
-epochs too large for the memory available, refused before anything is built. A closed
-output pipe (``predict ... | head -1``) ends the program quietly with exit code 141, as
-SIGPIPE ends other tools.
+epochs too large for the memory available, refused before anything is built. When the
+reader of ``predict``'s output goes away (``predict ... | head -1``), the program ends
+quietly with exit code 141, as SIGPIPE ends other tools; ``train`` and the demos drop
+their report instead and finish their work (train still saves the model).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import decimal
 import importlib
@@ -38,7 +40,7 @@ import os
 import stat
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
@@ -56,6 +58,7 @@ REGRESSION_LOSSES = ("sse", "mse")
 MAX_COUNT = 2**63 - 1  # the largest epochs, batch size, patience or layer size accepted
 INFERRED_CLASSES = 20  # integer targets with at most this many distinct values are classes
 BROKEN_PIPE = 141  # 128 + SIGPIPE: the status of a tool that SIGPIPE ended
+REPORTING = ("demo", "demo-synthetic", "train")  # commands whose output is a report
 
 
 class UsageError(Exception):
@@ -74,9 +77,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exit_:  # --help, or an argparse error (already printed)
         return _exit_code(exit_)
     try:
+        if args.command in REPORTING:
+            with _reports_survive_their_readers():
+                return args.run(args)
         return args.run(args)
     except BrokenPipeError:  # the reader of our output has gone: stop, and say nothing
-        _discard_stdout()
+        _discard(sys.stdout)
         return BROKEN_PIPE
     except (UsageError, ValueError, TypeError, OverflowError, OSError) as error:
         message = _os_message(error) if isinstance(error, OSError) else str(error)
@@ -99,19 +105,54 @@ def _fail(command: str | None, message: str, code: int) -> int:
     return code
 
 
-def _discard_stdout() -> None:
-    """Point standard output at os.devnull, so that the interpreter's flush at exit does not
-    report the broken pipe again."""
-    try:
-        sys.stdout.flush()
-    except (OSError, ValueError):
-        pass
+def _discard(stream: Any) -> None:
+    """Point ``stream``'s file descriptor at os.devnull, so that the interpreter's flush at
+    exit does not report the broken pipe again."""
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        os.dup2(devnull, stream.fileno())
         os.close(devnull)
     except (OSError, ValueError, AttributeError):  # no real file descriptor (e.g. captured)
         pass
+
+
+class _Report:
+    """A text stream for reports (train's and the demos' lines, the progress bar): when its
+    reader has gone, writes are dropped, so that the work goes on (train still saves)."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream, self.broken = stream, False
+
+    def write(self, text: str) -> int:
+        if not self.broken:
+            try:
+                return self.stream.write(text)
+            except BrokenPipeError:
+                self.broken = True
+                _discard(self.stream)
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.broken:
+            try:
+                self.stream.flush()
+            except BrokenPipeError:
+                self.broken = True
+                _discard(self.stream)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
+
+
+@contextlib.contextmanager
+def _reports_survive_their_readers() -> Iterator[None]:
+    stdout, stderr = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _Report(stdout), _Report(stderr)
+    try:
+        yield
+        sys.stdout.flush()
+    finally:
+        sys.stdout, sys.stderr = stdout, stderr
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -249,7 +290,13 @@ class Table:
         """The columns as a (t, len(names)) float64 array; a text or non-finite cell is an error."""
         out = np.empty((self.t, len(names)))
         for j, name in enumerate(names):
-            out[:, j] = _numeric(self.column(name), name, self.path, what)
+            column = self.column(name)
+            out[:, j] = column if column.dtype.kind in "biuf" else \
+                _numeric(column, name, self.path, what)
+        finite = np.isfinite(out).all(axis=0)  # one pass for all columns
+        if not finite.all():
+            j = int(np.argmin(finite))
+            _numeric(self.column(names[j]), names[j], self.path, what)  # says where
         return out
 
 
@@ -530,10 +577,11 @@ def decide_task(table: Table, target_names: list[str], targets: list[np.ndarray]
             values = _numeric(targets[0], name, table.path, "target")
             fractional = np.flatnonzero(values != np.round(values))
             if fractional.size:
-                s = fractional[0]
+                s = int(fractional[0])
                 raise UsageError(f"{reason} needs class labels, but the target {name!r} holds "
-                                 f"non-integer numbers ({values[s]!r} in data row {s + 1}), a "
-                                 f"continuous target: for regression, pass --task regression")
+                                 f"non-integer numbers ({float(values[s])!r} in data row "
+                                 f"{s + 1}), a continuous target: for regression, pass --task "
+                                 f"regression")
     if loss == "auto":
         loss = "cross_entropy" if task == "classification" else "mse"
     return task, loss, reason
@@ -679,7 +727,7 @@ def split(t: int, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarr
 
 # ---------------------------------------------------------------------- sizes
 def _gib(n: float) -> str:
-    return f"{n / 2**30:.1f} GiB"
+    return f"{n / 2**30:,.1f} GiB"
 
 
 def _check_network(layers: Sequence[int], bias: bool, dtype: str, optimizer: str, rows: int,

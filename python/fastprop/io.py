@@ -396,21 +396,34 @@ def _npy_header(f: BinaryIO, where: str) -> _Npy:
         raise ValueError(f"{where}: the .npy header is truncated")
     try:
         header = ast.literal_eval(text.decode("utf-8" if magic[6] == 3 else "latin1"))
+        if not isinstance(header, dict) or set(header) != {"descr", "fortran_order", "shape"}:
+            raise KeyError
         shape, fortran_order = header["shape"], header["fortran_order"]
         dtype = np.lib.format.descr_to_dtype(header["descr"])
-    except (SyntaxError, ValueError, TypeError, KeyError, MemoryError, RecursionError) as error:
+    except (SyntaxError, ValueError, TypeError, KeyError, MemoryError, RecursionError,
+            OverflowError, UnicodeDecodeError) as error:
         raise ValueError(f"{where}: unreadable .npy header ({type(error).__name__})") from None
-    if not isinstance(shape, tuple) or not all(type(s) is int and s >= 0 for s in shape) \
+    if not isinstance(shape, tuple) or len(shape) > 64 \
+            or not all(type(s) is int and 0 <= s < 2**63 for s in shape) \
             or type(fortran_order) is not bool:
-        raise ValueError(f"{where}: the .npy header has shape {shape!r} and fortran_order "
-                         f"{fortran_order!r}; expected a tuple of sizes >= 0 and a bool")
+        raise ValueError(f"{where}: the .npy header has shape {_short(shape)} and "
+                         f"fortran_order {_short(fortran_order)}; expected at most 64 sizes in "
+                         f"[0, 2**63) and a bool")
     if dtype.hasobject:
         raise ValueError(f"{where} holds Python objects: object arrays are never loaded "
                          f"(they would need pickle)")
     npy = _Npy(dtype, shape, fortran_order, 8 + length_size + length)
     if dtype.itemsize == 0 and npy.count > 0:
         raise ValueError(f"{where}: {npy.count:,} elements of dtype {dtype}, which has no bytes")
+    if npy.nbytes >= 2**63:
+        raise ValueError(f"{where}: the .npy header describes an array of shape "
+                         f"{_short(shape)} and dtype {dtype}, 2**63 bytes or more")
     return npy
+
+
+def _short(value: Any, limit: int = 100) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _npy_data(f: BinaryIO, npy: _Npy, where: str) -> np.ndarray:
