@@ -39,6 +39,7 @@ import math
 import os
 import stat
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -758,6 +759,23 @@ def _check_epochs(epochs: int, patience: int | None) -> None:
                          f"memory available")
 
 
+def _check_output(path: str) -> None:
+    """Refuse, before training, a model path that cannot be written (save, at the end,
+    writes a temporary file in the same directory and renames it)."""
+    target = path if path.endswith(".npz") else f"{path}.npz"
+    directory = os.path.dirname(os.path.abspath(target))
+    if os.path.isdir(target):
+        raise UsageError(f"-o {path}: {target} is a directory")
+    if not os.path.isdir(directory):
+        raise UsageError(f"-o {path}: no such directory {directory}")
+    try:
+        with tempfile.TemporaryFile(dir=directory, prefix=".fastprop-"):
+            pass
+    except OSError as error:
+        raise UsageError(f"-o {path}: cannot write in {directory} "
+                         f"({error.strerror or error})") from None
+
+
 # ---------------------------------------------------------------------- train, predict
 def run_train(args: argparse.Namespace) -> int:
     if args.optimizer == "lm" and args.lr is not None:
@@ -765,6 +783,7 @@ def run_train(args: argparse.Namespace) -> int:
                          "damping mu)")
     if args.optimizer == "lm" and args.weight_decay is not None:
         raise UsageError("--weight-decay does not apply to --optimizer lm")
+    _check_output(args.output)
     _check_epochs(args.epochs, args.patience)
     _check_network([1, *args.layers, 1], args.bias, args.dtype, args.optimizer, 1,
                    hidden_only=True)  # before reading the data
