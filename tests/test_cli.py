@@ -681,3 +681,16 @@ def test_an_unwritable_model_path_is_refused_before_training(linear_csv, tmp_pat
     assert main(["train", linear_csv, "--quiet", "-o", str(tmp_path / output)]) == 2
     captured = capsys.readouterr()
     assert fragment in captured.err and "trained" not in captured.out
+
+
+@pytest.mark.parametrize("name, fragment", [
+    ("empty.csv", "is empty"),
+    ("empty.npy", "is not an .npy array"),
+    ("empty.npz", "not an .npz (zip) archive"),
+    ("blank.csv", "is empty"),
+    ("bom.csv", "is empty"),
+])
+def test_empty_data_files_end_in_one_line(tmp_path, capsys, name, fragment):
+    contents = {"blank.csv": b"\n ,  \n\n", "bom.csv": b"\xef\xbb\xbf"}.get(name, b"")
+    (tmp_path / name).write_bytes(contents)
+    one_line_error(["train", str(tmp_path / name), "--quiet"], capsys, fragment)

@@ -55,7 +55,6 @@ from .optim import OPTIMIZERS
 __all__ = ["main"]
 
 CLASSIFICATION_LOSSES = ("cross_entropy", "binary_cross_entropy")
-REGRESSION_LOSSES = ("sse", "mse")
 MAX_COUNT = 2**63 - 1  # the largest epochs, batch size, patience or layer size accepted
 INFERRED_CLASSES = 20  # integer targets with at most this many distinct values are classes
 BROKEN_PIPE = 141  # 128 + SIGPIPE: the status of a tool that SIGPIPE ended

@@ -249,7 +249,7 @@ _MAX_NAME = 64  # characters of a stored name: format, loss, dtype, an activatio
 _MAX_RATIO = 100  # bytes decompressed per compressed byte, over the members read ...
 _SLACK = 1 << 20  # ... plus this many
 _CHUNK = 1 << 20  # bytes per read of an array's data
-_METHODS = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflated"}
+_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)  # as numpy.savez(_compressed) write
 # What zipfile and zlib raise for a damaged archive.
 _DAMAGE = (zipfile.BadZipFile, zlib.error, EOFError, OSError, RuntimeError, NotImplementedError,
            struct.error)
@@ -427,8 +427,9 @@ def _short(value: Any, limit: int = 100) -> str:
 
 
 def _npy_data(f: BinaryIO, npy: _Npy, where: str) -> np.ndarray:
-    """The array whose header was ``npy``, read from ``f`` (just past the header) in chunks,
-    then checked to end there: a zip member's CRC is verified at its end."""
+    """The array whose header was ``npy``, read from ``f`` (just past the header) in chunks
+    of _CHUNK bytes into the array itself. A zip member's declared size is exactly its
+    header and this data, so zipfile checks its CRC as the last byte is read."""
     A = np.empty(npy.count, dtype=npy.dtype)
     buffer = memoryview(A.view(np.uint8) if npy.count else bytearray())
     done = 0
