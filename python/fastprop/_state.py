@@ -14,12 +14,12 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-import zipfile
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import numpy as np
 
+from . import _npz
 from ._validate import check_dtype, message, shown, typed
 
 __all__ = ["FORMAT", "VERSION", "state", "save", "load"]
@@ -85,11 +85,17 @@ def _extra_arrays(extra: Mapping[str, Any] | None) -> dict[str, np.ndarray]:
     for name, value in extra.items():
         if not isinstance(name, str) or not name.isidentifier():
             raise ValueError(message("extra names", "identifiers", shown(name)))
+        if len(f"{_EXTRA}{name}.npy".encode()) > 65535:  # a zip member's name: 16 bits
+            raise ValueError(message("extra names", f"at most {65535 - len(_EXTRA) - 4} bytes "
+                                     f"of UTF-8", f"one of {len(name.encode()):,}", verb="be"))
         array = np.asarray(value)
         if array.dtype.hasobject:
             raise TypeError(message(f"extra[{name!r}]", "numbers or str (e.g. np.asarray(values, "
                                     "dtype=str)): an object array would need pickle",
                                     f"dtype {array.dtype}", verb="hold"))
+        if array.dtype.itemsize == 0 and array.size > 0:
+            raise ValueError(f"extra[{name!r}] has dtype {array.dtype}, whose elements have no "
+                             f"bytes; load refuses such arrays")
         out[_EXTRA + name] = array
     return out
 
@@ -128,52 +134,95 @@ def _fsync_directory(directory: str) -> None:
 
 
 # ---------------------------------------------------------------------- reading
-def load(path: str | os.PathLike[str],
-         make: Callable[[dict[str, Any]], T]) -> tuple[T, dict[str, np.ndarray]]:
+def load(path: str | os.PathLike[str], make: Callable[[dict[str, Any]], T], *,
+         extra: bool = False) -> tuple[T, dict[str, np.ndarray]]:
     """(make(state), extra arrays) from a file written by :func:`save`.
 
-    ``make`` builds the network from the state read; whatever it or the checks of the file
-    raise as ValueError or TypeError becomes a ValueError naming the file.
+    Only the members the format needs are read, and the ``extra_`` ones when ``extra``; each
+    is checked before it is decompressed (:mod:`fastprop._npz`). ``make`` builds the network
+    from the state read; whatever it or the checks of the file raise as ValueError or
+    TypeError becomes a ValueError naming the file.
     """
     path = os.fspath(path)
     if not os.path.exists(path) and not str(path).endswith(".npz") \
             and os.path.exists(f"{path}.npz"):
         path = f"{path}.npz"
-    arrays = _read_npz(path)
+    arrays = _read_npz(path, extra)
     try:
         net = make(_state_from(arrays))
     except (ValueError, TypeError) as error:
         raise ValueError(f"{path} is not a valid fastprop model: {error}") from None
-    extra = {key[len(_EXTRA):]: value for key, value in arrays.items() if key.startswith(_EXTRA)}
-    return net, extra
+    extras = {key[len(_EXTRA):]: value for key, value in arrays.items() if key.startswith(_EXTRA)}
+    return net, extras
 
 
-def _read_npz(path: str) -> dict[str, np.ndarray]:
-    """Every array of the archive, read eagerly so that corruption shows here."""
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"no such model file: {path}")
-    if not zipfile.is_zipfile(path):
-        raise ValueError(f"{path} is not a fastprop model: not an .npz (zip) archive"
-                         f"{_sniff(path)}")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            return {key: archive[key] for key in archive.files}
-    except ValueError as error:  # e.g. an object array: numpy refuses to unpickle it
-        raise ValueError(f"{path} is not a valid fastprop model: {error}") from None
-    except (zipfile.BadZipFile, EOFError, OSError, KeyError, RuntimeError,
-            NotImplementedError) as error:
-        raise ValueError(f"{path} is not a valid fastprop model: the archive is truncated or "
-                         f"corrupted ({type(error).__name__}: {error})") from None
+def _read_npz(path: str, extra: bool) -> dict[str, np.ndarray]:
+    """The arrays the format needs, and the ``extra_`` ones when asked, each bounded before read."""
+    with _npz.open_regular(path, "model file") as f:
+        try:
+            return _read_model(_npz.Archive(f), extra)
+        except _npz.DAMAGE as error:
+            raise ValueError(f"{path} is not a valid fastprop model: the archive is truncated or "
+                             f"corrupted ({type(error).__name__}: {error})") from None
+        except _npz.NotZip as error:
+            raise ValueError(f"{path} is not a fastprop model: {error}") from None
+        except ValueError as error:
+            raise ValueError(f"{path} is not a valid fastprop model: {error}") from None
 
 
-def _sniff(path: str) -> str:
-    with open(path, "rb") as f:
-        head = f.read(2)
-    if head[:1] == b"\x80":
-        return " (it looks like a pickle, which is never loaded)"
-    if head[:2] == b"PK":
-        return " (it looks like a truncated or damaged zip archive)"
-    return ""
+def _read_model(archive: _npz.Archive, extra: bool) -> dict[str, np.ndarray]:
+    """Each member checked from the directory and its header alone before its data is read:
+    the scalars and names first, then layers (at most one size more than params has
+    values), activations (one per hidden layer) and params (exactly the count layers
+    implies)."""
+    missing = [key for key in _REQUIRED if key not in archive.members]
+    if missing:
+        raise ValueError(f"missing key(s) {', '.join(missing)}")
+    extras = [key for key in archive.members if key.startswith(_EXTRA)] if extra else []
+    keys = [*_REQUIRED, *extras]
+    headers = {key: archive.header(key) for key in keys}
+    archive.check_sizes(keys, _npz.MAX_RATIO, extra_bytes=2 * headers["params"].nbytes)
+    arrays = {}
+    name_bytes = 4 * _npz.MAX_NAME
+    for key in ("format", "version", "bias", "dtype", "seed", "loss"):
+        if headers[key].shape != () or headers[key].dtype.itemsize > name_bytes:
+            raise ValueError(f"{key} must be a single value (a name of at most {_npz.MAX_NAME} "
+                             f"characters), got dtype {headers[key].dtype} and shape "
+                             f"{headers[key].shape}")
+        arrays[key] = archive.read(key, headers[key])
+    n_params = headers["params"].count
+    layers = headers["layers"]
+    if len(layers.shape) != 1 or layers.count > n_params + 1:
+        raise ValueError(f"layers must list at most one size more than params has values (each "
+                         f"W_i has at least one), got shape {layers.shape} for "
+                         f"{n_params:,} values")
+    arrays["layers"] = archive.read("layers", layers)
+    n = len(arrays["layers"]) - 1
+    activations = headers["activations"]
+    if activations.shape != (max(n - 1, 0),) or activations.dtype.itemsize > name_bytes:
+        raise ValueError(f"activations must be {max(n - 1, 0)} str (one per hidden layer) of at "
+                         f"most {_npz.MAX_NAME} characters, got dtype {activations.dtype} and "
+                         f"shape {activations.shape}")
+    arrays["activations"] = archive.read("activations", activations)
+    expected = _expected_params(arrays)
+    if expected is not None and headers["params"].shape != (expected,):
+        raise ValueError(f"params must have shape ({expected},) for layers "
+                         f"{tuple(int(l_i) for l_i in arrays['layers'])} "
+                         f"{'with' if arrays['bias'] else 'without'} bias, got "
+                         f"{headers['params'].shape}")
+    for key in ("params", *extras):
+        arrays[key] = archive.read(key, headers[key])
+    return arrays
+
+
+def _expected_params(arrays: dict[str, np.ndarray]) -> int | None:
+    """P = Σ_i l_{i+1} l_i (+ l_{i+1} with bias), when layers and bias are well formed
+    (otherwise _state_from says what is wrong)."""
+    layers, bias = arrays["layers"], arrays["bias"]
+    if layers.dtype.kind not in "iu" or bias.dtype.kind != "b" or np.any(layers < 1):
+        return None
+    sizes = [int(l_i) for l_i in layers]
+    return sum(l_out * l_in + (l_out if bias else 0) for l_in, l_out in zip(sizes, sizes[1:]))
 
 
 def _state_from(arrays: dict[str, np.ndarray]) -> dict[str, Any]:

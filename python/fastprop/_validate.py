@@ -210,7 +210,7 @@ def real_array(A: ArrayLike, name: str) -> np.ndarray:
     return arr
 
 
-def _available_memory() -> int | None:
+def available_memory() -> int | None:
     """Bytes of memory available to a new allocation, when the system says (Linux)."""
     try:
         with open("/proc/meminfo") as meminfo:
@@ -229,7 +229,7 @@ def check_memory(layers: tuple[int, ...], bias: bool, dtype: np.dtype) -> None:
         raise ValueError(f"layers {layers} give {n_params} parameters, more than a 64-bit "
                          f"size can count")
     needed = 2 * n_params * dtype.itemsize  # the parameters and their gradient
-    available = _available_memory()
+    available = available_memory()
     if available is not None and needed > available:
         raise MemoryError(f"layers {layers} need {n_params:,} parameters: {needed / 2**30:.1f} GiB "
                           f"for the parameters and their gradient, but only "

@@ -14,32 +14,52 @@ standard deviation of the training rows (and so is a regression target); these, 
 names and the class names are saved in the model file as ``extra`` arrays
 (:func:`fastprop.io.save`), so ``predict`` applies the same transformation.
 
+The task: a text target is classification; a numeric one is regression, unless its values
+are integers with at most 20 distinct values (and at most one per two rows), which are
+taken as classes. ``train`` prints what it decided and why; ``--task`` or ``--loss``
+decides instead. ``--layers`` lists the hidden layer sizes in every command (as
+scikit-learn's ``hidden_layer_sizes``): l_0 and l_n come from the data.
+
 Every error in a file, a column or an option ends the program with exit code 2 and a
-one-line message, never a traceback.
+one-line message, never a traceback; that includes a network, a target or a number of
+epochs too large for the memory available, refused before anything is built. When the
+reader of ``predict``'s output goes away (``predict ... | head -1``), the program ends
+quietly with exit code 141, as SIGPIPE ends other tools; ``train`` and the demos drop
+their report instead and finish their work (train still saves the model).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
+import decimal
 import importlib
+import math
 import os
+import stat
 import sys
+import tempfile
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
 import numpy as np
 
-from . import __version__, io, reference
+from . import __version__, _npz, io, reference
+from ._validate import available_memory
 from .network import Network
 from .optim import OPTIMIZERS
 
 __all__ = ["main"]
 
 CLASSIFICATION_LOSSES = ("cross_entropy", "binary_cross_entropy")
+MAX_COUNT = 2**63 - 1  # the largest epochs, batch size, patience or layer size accepted
+INFERRED_CLASSES = 20  # integer targets with at most this many distinct values are classes
+BROKEN_PIPE = 141  # 128 + SIGPIPE: the status of a tool that SIGPIPE ended
+REPORTING = ("demo", "demo-synthetic", "train")  # commands whose output is a report
 
 
 class UsageError(Exception):
@@ -58,17 +78,82 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exit_:  # --help, or an argparse error (already printed)
         return _exit_code(exit_)
     try:
+        if args.command in REPORTING:
+            with _reports_survive_their_readers():
+                return args.run(args)
         return args.run(args)
-    except (UsageError, ValueError, OSError) as error:
-        message = str(error) if isinstance(error, (UsageError, ValueError)) else _os_message(error)
-        print(f"python -m fastprop {args.command}: error: {message}", file=sys.stderr)
-        return 2
+    except BrokenPipeError:  # the reader of our output has gone: stop, and say nothing
+        _discard(sys.stdout)
+        return BROKEN_PIPE
+    except (UsageError, ValueError, TypeError, OverflowError, OSError) as error:
+        message = _os_message(error) if isinstance(error, OSError) else str(error)
+        return _fail(args.command, f"error: {message}", 2)
+    except MemoryError as error:
+        return _fail(args.command, f"error: out of memory ({error or 'MemoryError'})", 2)
     except FloatingPointError as error:
-        print(f"python -m fastprop {args.command}: training diverged: {error}", file=sys.stderr)
-        return 1
+        return _fail(args.command, f"training diverged: {error}", 1)
     except KeyboardInterrupt:
-        print("\ninterrupted", file=sys.stderr)
-        return 130
+        return _fail(None, "\ninterrupted", 130)
+
+
+def _fail(command: str | None, message: str, code: int) -> int:
+    """Print the one-line message (unless standard error is gone too) and return ``code``."""
+    try:
+        prefix = f"python -m fastprop {command}: " if command else ""
+        print(prefix + message.replace("\n", " ") if command else message, file=sys.stderr)
+    except (OSError, ValueError):
+        pass
+    return code
+
+
+def _discard(stream: Any) -> None:
+    """Point ``stream``'s file descriptor at os.devnull, so that the interpreter's flush at
+    exit does not report the broken pipe again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # no real file descriptor (e.g. captured)
+        pass
+
+
+class _Report:
+    """A text stream for reports (train's and the demos' lines, the progress bar): when its
+    reader has gone, writes are dropped, so that the work goes on (train still saves)."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream, self.broken = stream, False
+
+    def write(self, text: str) -> int:
+        if not self.broken:
+            try:
+                return self.stream.write(text)
+            except BrokenPipeError:
+                self.broken = True
+                _discard(self.stream)
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.broken:
+            try:
+                self.stream.flush()
+            except BrokenPipeError:
+                self.broken = True
+                _discard(self.stream)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
+
+
+@contextlib.contextmanager
+def _reports_survive_their_readers() -> Iterator[None]:
+    stdout, stderr = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _Report(stdout), _Report(stderr)
+    try:
+        yield
+        sys.stdout.flush()
+    finally:
+        sys.stdout, sys.stderr = stdout, stderr
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -85,7 +170,7 @@ def _parser() -> argparse.ArgumentParser:
                     "train and test accuracy, the largest difference between the core's "
                     "gradient and fastprop.reference's, and the speed-up over the reference.")
     demo.add_argument("--epochs", type=_natural, default=200, help="default 200")
-    demo.add_argument("--seed", type=_natural, default=0, help="split and initialisation seed")
+    demo.add_argument("--seed", type=_seed, default=0, help="split and initialisation seed")
     demo.add_argument("--quiet", action="store_true", help="no progress bar")
     demo.set_defaults(run=run_demo)
 
@@ -94,15 +179,16 @@ def _parser() -> argparse.ArgumentParser:
         description="Train a network on a generated data set with plain full-batch gradient "
                     "descent, cross-check its gradient against the NumPy reference and time "
                     "both.")
-    synthetic.add_argument("--layers", type=_sizes, default=[2, 16, 16, 1],
-                           help="layer sizes l_0,...,l_n (default 2,16,16,1)")
+    synthetic.add_argument("--layers", type=_sizes, default=[16, 16], metavar="SIZES",
+                           help="HIDDEN layer sizes, comma-separated (default 16,16; '' for "
+                                "none); l_0 = 2 and l_n = 1 come from the data")
     synthetic.add_argument("--activation", default="tanh", choices=reference.ACTIVATIONS)
     synthetic.add_argument("--dtype", default="float64", choices=["float64", "float32"])
     synthetic.add_argument("--samples", type=_natural, default=500, help="t (default 500)")
     synthetic.add_argument("--epochs", type=_natural, default=3000, help="default 3000")
     synthetic.add_argument("--lr", type=float, default=3e-4,
                            help="learning rate m (default 3e-4)")
-    synthetic.add_argument("--seed", type=_natural, default=0,
+    synthetic.add_argument("--seed", type=_seed, default=0,
                            help="data and initialisation seed")
     synthetic.set_defaults(run=run_demo_synthetic)
 
@@ -122,13 +208,21 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--activation", default="relu", metavar="NAME[,NAME...]",
                        help=f"one of {', '.join(reference.ACTIVATIONS)}, or one per hidden "
                             f"layer (default relu)")
+    train.add_argument("--task", default="auto", choices=("auto", "classification", "regression"),
+                       help="default auto: classification for a text target or integers with "
+                            f"at most {INFERRED_CLASSES} distinct values, else regression "
+                            "(train prints what it decided)")
     train.add_argument("--loss", default="auto", choices=("auto", *reference.LOSSES),
-                       help="default auto: cross_entropy for a text target, else mse")
+                       help="default auto: cross_entropy for classification, mse for "
+                            "regression")
     train.add_argument("--optimizer", default="adam", choices=list(OPTIMIZERS),
                        help="default adam")
     train.add_argument("--epochs", type=_natural, default=100, help="default 100")
     train.add_argument("--lr", type=float, default=None,
                        help="learning rate (default: the optimizer's)")
+    train.add_argument("--weight-decay", type=_nonnegative, default=None, metavar="L2",
+                       help="weight decay λ, added to the gradient as λ·p (decoupled for "
+                            "adamw; default: the optimizer's, 0 except adamw's 0.01)")
     train.add_argument("--batch-size", type=_natural, default=None, metavar="N",
                        help="rows per update (default 32, or the full batch for lm; 0 for "
                             "the full batch)")
@@ -140,7 +234,7 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--bias", action=argparse.BooleanOptionalAction, default=True,
                        help="biases b_i in every layer (default on)")
     train.add_argument("--dtype", default="float64", choices=["float64", "float32"])
-    train.add_argument("--seed", type=_natural, default=0,
+    train.add_argument("--seed", type=_seed, default=0,
                        help="split, initialisation and shuffling seed (default 0)")
     train.add_argument("-o", "--output", default="model.npz", metavar="MODEL",
                        help="where to save the model (default model.npz)")
@@ -156,6 +250,9 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("model", metavar="MODEL", help="a model saved by `train`")
     predict.add_argument("data", metavar="DATA", help="input rows (.csv, .npy or .npz)")
     predict.add_argument("-o", "--output", metavar="CSV", help="write here instead of printing")
+    predict.add_argument("--proba", action="store_true",
+                         help="classifiers: also a column P(class) for every class, the "
+                              "softmax (or sigmoid) of the output")
     predict.set_defaults(run=run_predict)
 
     bench = commands.add_parser("bench", add_help=False,
@@ -167,28 +264,40 @@ def _parser() -> argparse.ArgumentParser:
 # ---------------------------------------------------------------------- data files
 @dataclass
 class Table:
-    """Named columns of one data file, each of shape (t,): str for CSV, float64 otherwise."""
+    """Named columns of one data file, each of shape (t,): float64 for numbers, str (an
+    object array, or the file's own str dtype) for text."""
 
     path: str
     names: list[str]
     columns: list[np.ndarray]
     default_target: list[str]  # the last column, or y's columns for a .npz
+    index: dict[str, int] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.index = {name: j for j, name in enumerate(self.names)}
 
     @property
     def t(self) -> int:
         return len(self.columns[0]) if self.columns else 0
 
     def column(self, name: str) -> np.ndarray:
-        if name not in self.names:
+        j = self.index.get(name)
+        if j is None:
             raise UsageError(f"column {name!r} not found in {self.path}; it has "
-                             f"{', '.join(map(repr, self.names))}")
-        return self.columns[self.names.index(name)]
+                             f"{_some(self.names)}")
+        return self.columns[j]
 
     def numbers(self, names: Sequence[str], what: str) -> np.ndarray:
         """The columns as a (t, len(names)) float64 array; a text or non-finite cell is an error."""
         out = np.empty((self.t, len(names)))
         for j, name in enumerate(names):
-            out[:, j] = _numeric(self.column(name), name, self.path, what)
+            column = self.column(name)
+            out[:, j] = column if column.dtype.kind in "biuf" else \
+                _numeric(column, name, self.path, what)
+        finite = np.isfinite(out).all(axis=0)  # one pass for all columns
+        if not finite.all():
+            j = int(np.argmin(finite))
+            _numeric(self.column(names[j]), names[j], self.path, what)  # says where
         return out
 
 
@@ -197,81 +306,152 @@ def read_table(path: str) -> Table:
     if not os.path.exists(path):
         raise UsageError(f"no such file: {path}")
     if path.endswith(".npy"):
-        A = _load_numpy(path)
-        if not isinstance(A, np.ndarray) or A.ndim != 2:
-            raise UsageError(f"{path}: expected a 2-D array (rows of samples), got shape "
-                             f"{getattr(A, 'shape', None)}")
-        names = [f"x{j}" for j in range(A.shape[1])]
-        return Table(path, names, [_real_column(A[:, j], path, n) for j, n in enumerate(names)],
-                     names[-1:])
+        return _read_npy_table(path)
     if path.endswith(".npz"):
-        with _load_numpy(path) as archive:
-            if "X" not in archive.files:
-                raise UsageError(f"{path}: expected arrays 'X' (and 'y'), found "
-                                 f"{', '.join(map(repr, archive.files)) or 'none'}")
-            X, y = archive["X"], archive["y"] if "y" in archive.files else None
-        if X.ndim != 2:
-            raise UsageError(f"{path}: X must be 2-D (t, d), got shape {X.shape}")
-        names = [f"x{j}" for j in range(X.shape[1])]
-        columns = [_real_column(X[:, j], path, n) for j, n in enumerate(names)]
-        targets: list[str] = []
-        if y is not None:
-            if y.ndim not in (1, 2) or y.shape[0] != X.shape[0]:
-                raise UsageError(f"{path}: y must have shape ({X.shape[0]},) or "
-                                 f"({X.shape[0]}, k) to match X, got {y.shape}")
-            targets = ["y"] if y.ndim == 1 else [f"y{j}" for j in range(y.shape[1])]
-            columns += [y] if y.ndim == 1 else [y[:, j] for j in range(y.shape[1])]
-        return Table(path, names + targets, columns, targets)
+        return _read_npz_table(path)
     return _read_csv(path)
 
 
-def _read_csv(path: str) -> Table:
-    with open(path, newline="", encoding="utf-8-sig") as f:
+def _read_npy_table(path: str) -> Table:
+    def check(npy: Any) -> None:  # before any data is read
+        if len(npy.shape) != 2 or npy.dtype.kind not in "biuf":
+            raise UsageError(f"{path}: expected a 2-D array of numbers (rows of samples), got "
+                             f"shape {npy.shape} and dtype {npy.dtype}")
+
+    A = _npz.read_npy(path, check)
+    names = [f"x{j}" for j in range(A.shape[1])]
+    return Table(path, names, [A[:, j].astype(np.float64) for j in range(A.shape[1])],
+                 names[-1:])
+
+
+def _read_npz_table(path: str) -> Table:
+    """X and y of a .npz, each checked from the zip directory and its header before reading
+    (other arrays are never read)."""
+    with _npz.open_regular(path, "data file") as f:
         try:
-            reader = csv.reader(f)
-            rows = [(reader.line_num, [cell.strip() for cell in row])
-                    for row in reader if any(cell.strip() for cell in row)]
-        except (csv.Error, UnicodeDecodeError) as error:
-            raise UsageError(f"{path} is not a readable CSV file: {error}") from None
-    if not rows:
+            archive = _npz.Archive(f)
+            if "X" not in archive.members:
+                raise UsageError(f"{path}: expected arrays 'X' (and 'y'), found "
+                                 f"{_some(list(archive.members)) or 'none'}")
+            keys = ["X", "y"] if "y" in archive.members else ["X"]
+            headers = {key: archive.header(key) for key in keys}
+            X = headers["X"]
+            if len(X.shape) != 2 or X.dtype.kind not in "biuf":
+                raise UsageError(f"{path}: X must be a 2-D array of numbers (t, d), got shape "
+                                 f"{X.shape} and dtype {X.dtype}")
+            y = headers.get("y")
+            if y is not None and (len(y.shape) not in (1, 2) or y.shape[0] != X.shape[0]
+                                  or y.dtype.kind not in "biufU"):
+                raise UsageError(f"{path}: y must have shape ({X.shape[0]},) or "
+                                 f"({X.shape[0]}, k) to match X, of numbers or str; got shape "
+                                 f"{y.shape} and dtype {y.dtype}")
+            archive.check_sizes(keys, max_ratio=None)
+            arrays = {key: archive.read(key, headers[key]) for key in keys}
+        except _npz.DAMAGE as error:
+            raise UsageError(f"{path} is not a readable .npz file: the archive is truncated or "
+                             f"corrupted ({type(error).__name__}: {error})") from None
+        except ValueError as error:
+            raise UsageError(f"{path} is not a readable .npz file: {error}") from None
+    X = arrays["X"]
+    names = [f"x{j}" for j in range(X.shape[1])]
+    columns = [X[:, j].astype(np.float64) for j in range(X.shape[1])]
+    targets: list[str] = []
+    if "y" in arrays:
+        y = arrays["y"]
+        targets = ["y"] if y.ndim == 1 else [f"y{j}" for j in range(y.shape[1])]
+        columns += [_as_column(y)] if y.ndim == 1 else [_as_column(y[:, j])
+                                                        for j in range(y.shape[1])]
+    return Table(path, names + targets, columns, targets)
+
+
+def _as_column(values: np.ndarray) -> np.ndarray:
+    return values.astype(np.float64) if values.dtype.kind in "biuf" else values
+
+
+def _read_csv(path: str) -> Table:
+    """Linear in the size of the file: every row is read once, every column converted once
+    (to float64 when all its cells are numbers, else kept as text)."""
+    mode = os.stat(path).st_mode
+    if not (stat.S_ISREG(mode) or stat.S_ISFIFO(mode)):  # a pipe streams a CSV; /dev/zero not
+        raise UsageError(f"{path} is not a regular file or a pipe but "
+                         f"{_npz.file_kind(mode)}")
+    names: list[str] | None = None
+    rows: list[list[str]] = []
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        reader = csv.reader(f)
+        try:
+            for row in reader:
+                cells = [cell.strip() for cell in row]
+                if not any(cells):
+                    continue
+                if names is None:
+                    names = _header(cells, path)
+                    continue
+                if len(cells) != len(names):
+                    raise UsageError(f"{path}, line {reader.line_num}: {len(cells)} fields, but "
+                                     f"the header has {len(names)}")
+                if "" in cells:
+                    raise UsageError(f"{path}, line {reader.line_num}: column "
+                                     f"{names[cells.index('')]!r} is empty (missing values are "
+                                     f"not supported)")
+                rows.append(cells)
+        except csv.Error as error:
+            raise UsageError(f"{path} is not a readable CSV file: line {reader.line_num}: "
+                             f"{error}") from None
+        except UnicodeDecodeError as error:
+            utf16 = " (it looks like UTF-16)" if error.object[:2] in (b"\xff\xfe", b"\xfe\xff") \
+                else ""
+            raise UsageError(f"{path} is not a readable CSV file: it is not UTF-8 text{utf16}, "
+                             f"byte 0x{error.object[error.start]:02x} cannot be decoded; save "
+                             f"it as UTF-8") from None
+    if names is None:
         raise UsageError(f"{path} is empty; expected a header row and data rows")
-    _, names = rows[0]
-    if "" in names or len(set(names)) != len(names):
-        raise UsageError(f"{path}: the header row must name every column once, got {names}")
-    if len(rows) == 1:
+    if not rows:
         raise UsageError(f"{path} has a header but no data rows")
-    for line, row in rows[1:]:
-        if len(row) != len(names):
-            raise UsageError(f"{path}, line {line}: {len(row)} fields, but the header has "
-                             f"{len(names)}")
-        if "" in row:
-            raise UsageError(f"{path}, line {line}: column {names[row.index('')]!r} is empty "
-                             f"(missing values are not supported)")
-    cells = np.array([row for _, row in rows[1:]], dtype=str)
-    return Table(path, list(names), list(cells.T), names[-1:])
+    columns = [_text_or_numbers(cells) for cells in zip(*rows)]
+    del rows
+    return Table(path, names, columns, names[-1:])
 
 
-def _load_numpy(path: str) -> Any:
+def _header(names: list[str], path: str) -> list[str]:
+    if "" in names:
+        raise UsageError(f"{path}: the header row must name every column; column "
+                         f"{names.index('') + 1} has no name")
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise UsageError(f"{path}: the header row must name every column once; {name!r} "
+                             f"appears twice")
+        seen.add(name)
+    return names
+
+
+def _text_or_numbers(cells: tuple[str, ...]) -> np.ndarray:
+    """A column's cells as float64 when every one is a number, else as an object array of str
+    (never a fixed-width str array, whose width one long cell would set for every row)."""
     try:
-        return np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as error:
-        raise UsageError(f"{path} is not a readable NumPy file: {error}") from None
+        return np.array(cells, dtype=np.float64)
+    except ValueError:
+        return np.array(cells, dtype=object)
 
 
-def _real_column(values: np.ndarray, path: str, name: str) -> np.ndarray:
-    if values.dtype.kind not in "biuf":
-        raise UsageError(f"{path}: column {name} holds {values.dtype}, expected numbers")
-    return values.astype(np.float64)
+def _some(names: Sequence[str], shown: int = 10) -> str:
+    """'a', 'b', ... (N in all): a list for a one-line message."""
+    listed = ", ".join(repr(name[:80]) for name in names[:shown])
+    return listed + (f", ... ({len(names):,} in all)" if len(names) > shown else "")
 
 
 def _numeric(column: np.ndarray, name: str, path: str, what: str) -> np.ndarray:
     """A column as float64; every entry must be a finite number."""
-    try:
+    if column.dtype.kind in "biuf":
         values = column.astype(np.float64)
-    except ValueError:  # find the first cell that is not a number, for the message
-        s = next(s for s, cell in enumerate(column) if not _is_number(cell))
-        raise UsageError(f"{what} column {name!r} of {path} must hold numbers; data row "
-                         f"{s + 1} holds {str(column[s])!r}") from None
+    else:
+        try:
+            values = np.array(column.tolist(), dtype=np.float64)
+        except ValueError:  # find the first cell that is not a number, for the message
+            s = next(s for s, cell in enumerate(column.tolist()) if not _is_number(cell))
+            raise UsageError(f"{what} column {name!r} of {path} must hold numbers; data row "
+                             f"{s + 1} holds {str(column[s])[:80]!r}") from None
     bad = np.flatnonzero(~np.isfinite(values))
     if bad.size:
         raise UsageError(f"{what} column {name!r} of {path} holds {str(column[bad[0]])!r} in "
@@ -279,22 +459,22 @@ def _numeric(column: np.ndarray, name: str, path: str, what: str) -> np.ndarray:
     return values
 
 
-def _is_number(text: str) -> bool:
+def _is_number(text: Any) -> bool:
     try:
-        float(text)
-    except ValueError:
+        np.float64(text)
+    except (ValueError, TypeError):
         return False
     return True
 
 
-def _class_names(column: np.ndarray) -> np.ndarray:
-    """Each entry's class name as str: numbers as written canonically (1.0 -> '1')."""
-    try:
-        values = column.astype(np.float64)
-    except ValueError:
-        return column.astype(str)
-    return np.array([str(int(v)) if float(v).is_integer() else repr(float(v)) for v in values],
-                    dtype=str)
+def _class_names(column: np.ndarray, name: str, path: str) -> np.ndarray:
+    """Each entry's class name, as an object array of str: text as written, numbers written
+    canonically (1.0 -> '1'); a number that is not finite is an error."""
+    if column.dtype.kind not in "biuf":
+        return np.array([str(cell) for cell in column.tolist()], dtype=object)
+    values = _numeric(column, name, path, "target")
+    return np.array([str(int(v)) if v.is_integer() else repr(v) for v in values.tolist()],
+                    dtype=object)
 
 
 def _numeric_sort_key(name: str) -> tuple[int, float, str]:
@@ -302,6 +482,19 @@ def _numeric_sort_key(name: str) -> tuple[int, float, str]:
         return (0, float(name), name)
     except ValueError:
         return (1, 0.0, name)
+
+
+def _text_array(names: Sequence[str], what: str) -> np.ndarray:
+    """``names`` as the fixed-width str array a model file stores; refused when one long name
+    would make it out of proportion to the text (every entry takes the longest's width)."""
+    width = max(map(len, names), default=0)
+    total = sum(map(len, names))
+    if len(names) * width > 8 * total + 2**20:
+        longest = max(names, key=len)
+        raise UsageError(f"{what}: {longest[:40]!r}... has {width:,} characters, and the model "
+                         f"file would store all {len(names):,} names at that width "
+                         f"({len(names) * width * 4 / 2**30:.1f} GiB); shorten it")
+    return np.array(names, dtype=str).reshape(len(names))
 
 
 # ---------------------------------------------------------------------- the model pipeline
@@ -315,42 +508,42 @@ class Prepared:
     raw_targets: np.ndarray  # class names (t,) or values (t, k), for the scores
     loss: str
     extra: dict[str, np.ndarray]
+    reason: str = ""  # why the task is what it is, for the user
 
 
-def prepare(table: Table, target: str | None, loss: str, train_rows: np.ndarray) -> Prepared:
+def prepare(table: Table, target: str | None, loss: str, train_rows: np.ndarray,
+            task: str = "auto") -> Prepared:
     """Features, targets and the standardisation fitted on ``train_rows``."""
     target_names = [target] if target is not None else table.default_target
     if not target_names:
         raise UsageError(f"{table.path} has no target: add an array y, or pass --target")
-    for name in target_names:
-        table.column(name)  # exists
-    feature_names = [name for name in table.names if name not in target_names]
+    targets = [table.column(name) for name in target_names]
+    is_target = set(target_names)
+    feature_names = [name for name in table.names if name not in is_target]
     if not feature_names:
         raise UsageError(f"{table.path} has no feature columns besides the target")
     X = table.numbers(feature_names, "feature")
-    targets = [table.column(name) for name in target_names]
-    if loss == "auto":
-        numeric = all(column.dtype.kind in "biuf" or _is_numeric(column) for column in targets)
-        loss = "mse" if numeric else "cross_entropy"
+    task, loss, reason = decide_task(table, target_names, targets, task, loss)
     x_mean, x_scale = _standardisation(X[train_rows])
-    extra = {"feature_names": np.array(feature_names, dtype=str),
-             "target_names": np.array(target_names, dtype=str),
+    extra = {"feature_names": _text_array(feature_names, f"{table.path}: a column name"),
+             "target_names": _text_array(target_names, f"{table.path}: a column name"),
              "x_mean": x_mean, "x_scale": x_scale}
-    if loss in CLASSIFICATION_LOSSES:
-        if len(targets) != 1:
-            raise UsageError(f"{loss} needs one target column, got {len(targets)}")
-        names = _class_names(targets[0])
-        classes = np.array(sorted(set(names.tolist()), key=_numeric_sort_key), dtype=str)
+    if task == "classification":
+        names = _class_names(targets[0], target_names[0], table.path)
+        classes = sorted(set(names.tolist()), key=_numeric_sort_key)
+        _check_classes(len(classes), table.t, target_names[0], targets[0].dtype.kind in "biuf")
         if loss == "binary_cross_entropy" and len(classes) != 2:
             raise UsageError(f"binary_cross_entropy needs exactly 2 classes in "
                              f"{target_names[0]!r}, found {len(classes)}")
         if len(classes) < 2:
             raise UsageError(f"the target {target_names[0]!r} has a single class "
                              f"{classes[0]!r}; nothing to learn")
-        index = {name: k for k, name in enumerate(classes.tolist())}
-        labels = np.array([index[name] for name in names.tolist()])
+        index = {name: k for k, name in enumerate(classes)}
+        labels = np.fromiter((index[name] for name in names.tolist()), dtype=np.intp,
+                             count=len(names))
         Y = labels.reshape(-1, 1).astype(np.float64) if loss == "binary_cross_entropy" else labels
-        extra.update(task=np.array("classification"), classes=classes)
+        extra.update(task=np.array("classification"),
+                     classes=_text_array(classes, f"{table.path}: a class name"))
         raw = names
     else:
         values = table.numbers(target_names, "target")
@@ -358,14 +551,74 @@ def prepare(table: Table, target: str | None, loss: str, train_rows: np.ndarray)
         Y = (values - y_mean) / y_scale
         extra.update(task=np.array("regression"), y_mean=y_mean, y_scale=y_scale)
         raw = values
-    return Prepared(X, (X - x_mean) / x_scale, Y, raw, loss, extra)
+    return Prepared(X, (X - x_mean) / x_scale, Y, raw, loss, extra, reason)
 
 
-def _is_numeric(column: np.ndarray) -> bool:
-    try:
-        return bool(np.all(np.isfinite(column.astype(np.float64))))
-    except ValueError:
-        return False
+def decide_task(table: Table, target_names: list[str], targets: list[np.ndarray], task: str,
+                loss: str) -> tuple[str, str, str]:
+    """(task, loss, why): from --loss, else --task, else the target's values."""
+    name = target_names[0]
+    numeric = all(column.dtype.kind in "biuf" for column in targets)
+    if loss != "auto":
+        implied = "classification" if loss in CLASSIFICATION_LOSSES else "regression"
+        if task not in ("auto", implied):
+            raise UsageError(f"--task {task} and --loss {loss} disagree: {loss} is a loss for "
+                             f"{implied}")
+        task, reason = implied, f"--loss {loss}"
+    elif task != "auto":
+        reason = f"--task {task}"
+    elif not numeric:
+        task, reason = "classification", f"the target {name!r} holds text"
+    else:
+        task, reason = _task_of_numbers(table, target_names, targets)
+    if task == "classification":
+        if len(targets) != 1:
+            raise UsageError(f"classification needs one target column, got {len(targets)}")
+        if numeric:
+            values = _numeric(targets[0], name, table.path, "target")
+            fractional = np.flatnonzero(values != np.round(values))
+            if fractional.size:
+                s = int(fractional[0])
+                raise UsageError(f"{reason} needs class labels, but the target {name!r} holds "
+                                 f"non-integer numbers ({float(values[s])!r} in data row "
+                                 f"{s + 1}), a continuous target: for regression, pass --task "
+                                 f"regression")
+    if loss == "auto":
+        loss = "cross_entropy" if task == "classification" else "mse"
+    return task, loss, reason
+
+
+def _task_of_numbers(table: Table, target_names: list[str],
+                     targets: list[np.ndarray]) -> tuple[str, str]:
+    """Integers with few distinct values are classes; other numbers are a regression."""
+    if len(targets) != 1:
+        return "regression", f"{len(targets)} numeric target columns"
+    name, values = target_names[0], targets[0]
+    if not (np.all(np.isfinite(values)) and np.all(values == np.round(values))):
+        return "regression", f"the target {name!r} holds numbers, not all integers"
+    k = len(np.unique(values))
+    if 2 <= k <= INFERRED_CLASSES and k <= table.t / 2:
+        return "classification", (f"the target {name!r} holds {k} distinct integers "
+                                  f"(--task regression fits them as numbers)")
+    return "regression", (f"the target {name!r} holds {k:,} distinct integers (--task "
+                          f"classification takes them as classes)")
+
+
+def _check_classes(k: int, t: int, name: str, numeric: bool) -> None:
+    """Refuse class counts that cannot be learned, or whose one-hot targets (t, k) and
+    outputs would not fit in memory."""
+    if k > 2 and k > t / 2:
+        hint = "pass --task regression to fit them as numbers, or " if numeric else ""
+        raise UsageError(f"the target {name!r} has {k:,} classes in {t:,} rows, more than one "
+                         f"per two rows (at most {t // 2:,} here): it looks like an identifier "
+                         f"or a measurement, not class labels; {hint}choose another column "
+                         f"with --target")
+    needed = 2 * t * k * 8  # one-hot targets and the outputs, float64
+    available = available_memory()
+    if available is not None and needed > available:
+        raise UsageError(f"the target {name!r} has {k:,} classes: one-hot targets and outputs "
+                         f"for {t:,} rows need {_gib(needed)}, more than the {_gib(available)} "
+                         f"of memory available")
 
 
 def _standardisation(A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -382,18 +635,40 @@ def output_size(prepared: Prepared) -> int:
     return prepared.Y.shape[1]
 
 
-def predict(net: Network, extra: dict[str, np.ndarray], X: np.ndarray) -> np.ndarray:
-    """Class names (t,) for a classifier, values (t, l_n) for a regression, from raw X."""
+def _outputs(net: Network, extra: dict[str, np.ndarray], X: np.ndarray) -> np.ndarray:
+    """z_n (t, l_n) for raw X, in float64."""
     if "x_mean" in extra:
         X = (X - extra["x_mean"]) / extra["x_scale"]
-    Z = net.forward(X).astype(np.float64)
+    return net.forward(X).astype(np.float64)
+
+
+def predict(net: Network, extra: dict[str, np.ndarray], X: np.ndarray) -> np.ndarray:
+    """Class names (t,) (an object array of str) for a classifier, values (t, l_n) for a
+    regression, from raw X."""
+    Z = _outputs(net, extra, X)
     if _task(net, extra) == "classification":
-        index = Z.argmax(axis=1) if Z.shape[1] > 1 else (Z[:, 0] > 0).astype(int)
-        classes = extra.get("classes", np.arange(Z.shape[1] if Z.shape[1] > 1 else 2).astype(str))
-        return classes[index]
+        index = Z.argmax(axis=1) if Z.shape[1] > 1 else (Z[:, 0] > 0).astype(np.intp)
+        return np.array(_classes(net, extra), dtype=object)[index]
     if "y_mean" in extra:
         Z = Z * extra["y_scale"] + extra["y_mean"]
     return Z
+
+
+def probabilities(net: Network, extra: dict[str, np.ndarray], X: np.ndarray) -> np.ndarray:
+    """A classifier's class probabilities (t, k) for raw X: the softmax of z_n, or for one
+    output σ(−z), σ(z)."""
+    Z = _outputs(net, extra, X)
+    if Z.shape[1] == 1:  # σ(z) = (1 + tanh(z/2)) / 2, each side computed without cancellation
+        return np.column_stack([(1 - np.tanh(Z[:, 0] / 2)) / 2, (1 + np.tanh(Z[:, 0] / 2)) / 2])
+    E = np.exp(Z - Z.max(axis=1, keepdims=True))
+    return E / E.sum(axis=1, keepdims=True)
+
+
+def _classes(net: Network, extra: dict[str, np.ndarray]) -> list[str]:
+    if "classes" in extra:
+        return [str(name) for name in extra["classes"].tolist()]
+    l_n = net.layers[-1]
+    return [str(j) for j in range(l_n if l_n > 1 else 2)]
 
 
 def _task(net: Network, extra: dict[str, np.ndarray]) -> str:
@@ -402,9 +677,36 @@ def _task(net: Network, extra: dict[str, np.ndarray]) -> str:
     return "classification" if net.loss_name in CLASSIFICATION_LOSSES else "regression"
 
 
+def _check_extras(net: Network, extra: dict[str, np.ndarray], path: str) -> None:
+    """The arrays `train` keeps beside a model, checked before `predict` uses them (a model
+    saved by Network.save has none, and needs none)."""
+    l_0, l_n = net.layers[0], net.layers[-1]
+    task = extra.get("task")
+    if task is not None and (task.dtype.kind != "U" or task.shape != ()
+                             or str(task) not in ("classification", "regression")):
+        raise UsageError(f"{path}: its extra array 'task' must be 'classification' or "
+                         f"'regression', got {str(task)[:40]!r}")
+    expected = {"feature_names": ("U", (l_0,)), "x_mean": ("f", (l_0,)),
+                "x_scale": ("f", (l_0,)), "target_names": ("U", None)}
+    if _task(net, extra) == "classification":
+        expected["classes"] = ("U", (l_n if l_n > 1 else 2,))
+    else:
+        expected.update(y_mean=("f", (l_n,)), y_scale=("f", (l_n,)))
+    for key, (kind, shape) in expected.items():
+        A = extra.get(key)
+        if A is None:
+            continue
+        if A.dtype.kind != kind or (A.shape != shape if shape else A.ndim != 1) \
+                or (kind == "f" and not np.all(np.isfinite(A))):
+            what = "str" if kind == "U" else "finite numbers"
+            raise UsageError(f"{path}: its extra array {key!r} must hold {what} of shape "
+                             f"{shape or '(k,)'} for this network, got dtype {A.dtype} and "
+                             f"shape {A.shape}")
+
+
 def score(predicted: np.ndarray, actual: np.ndarray) -> str:
     """'accuracy 0.967' for class names; 'R² 0.912, RMSE 1.23' for values."""
-    if predicted.dtype.kind == "U":
+    if predicted.dtype.kind in "OU":
         return f"accuracy {np.mean(predicted == actual):.3f}"
     residual = np.sum((actual - predicted) ** 2)
     total = np.sum((actual - actual.mean(axis=0)) ** 2)
@@ -424,22 +726,86 @@ def split(t: int, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarr
     return order[n_test:], np.sort(order[:n_test])
 
 
+# ---------------------------------------------------------------------- sizes
+def _gib(n: float) -> str:
+    return f"{n / 2**30:,.1f} GiB"
+
+
+def _check_network(layers: Sequence[int], bias: bool, dtype: str, optimizer: str, rows: int,
+                   *, hidden_only: bool = False) -> None:
+    """Refuse, before building anything, a network whose training cannot fit in memory: the
+    parameters, their gradient and the optimiser's state, and the activations of a batch."""
+    n_params = sum(l_out * (l_in + bias) for l_in, l_out in zip(layers, layers[1:]))
+    state = {"sgd": 0, "momentum": 1, "nesterov": 1}.get(optimizer, 2)
+    needed = (n_params * (2 + state) + 3 * rows * sum(layers)) * np.dtype(dtype).itemsize
+    available = available_memory()
+    if available is not None and needed > available:
+        shape = "hidden layers " + ",".join(map(str, layers[1:-1])) if hidden_only \
+            else "layers " + ", ".join(map(str, layers))
+        raise UsageError(f"--layers: a network with {shape} has {'at least ' * hidden_only}"
+                         f"{n_params:,} parameters; training it needs "
+                         f"{'at least ' * hidden_only}{_gib(needed)}, more than the "
+                         f"{_gib(available)} of memory available")
+
+
+def _check_epochs(epochs: int, patience: int | None) -> None:
+    """fit keeps the loss and time of every epoch: refuse more epochs than memory can hold
+    (with --patience, training may stop sooner)."""
+    needed = 16 * epochs
+    available = available_memory()
+    if patience is None and available is not None and needed > available:
+        raise UsageError(f"--epochs {epochs:,}: fit keeps the loss and the time of every epoch, "
+                         f"16 bytes each ({_gib(needed)}), more than the {_gib(available)} of "
+                         f"memory available")
+
+
+def _check_output(path: str) -> None:
+    """Refuse, before training, a model path that cannot be written (save, at the end,
+    writes a temporary file in the same directory and renames it)."""
+    target = path if path.endswith(".npz") else f"{path}.npz"
+    directory = os.path.dirname(os.path.abspath(target))
+    if os.path.isdir(target):
+        raise UsageError(f"-o {path}: {target} is a directory")
+    if not os.path.isdir(directory):
+        raise UsageError(f"-o {path}: no such directory {directory}")
+    try:
+        with tempfile.TemporaryFile(dir=directory, prefix=".fastprop-"):
+            pass
+    except OSError as error:
+        raise UsageError(f"-o {path}: cannot write in {directory} "
+                         f"({error.strerror or error})") from None
+
+
 # ---------------------------------------------------------------------- train, predict
 def run_train(args: argparse.Namespace) -> int:
+    if args.optimizer == "lm" and args.lr is not None:
+        raise UsageError("--lr does not apply to --optimizer lm (its step comes from the "
+                         "damping mu)")
+    if args.optimizer == "lm" and args.weight_decay is not None:
+        raise UsageError("--weight-decay does not apply to --optimizer lm")
+    _check_output(args.output)
+    _check_epochs(args.epochs, args.patience)
+    _check_network([1, *args.layers, 1], args.bias, args.dtype, args.optimizer, 1,
+                   hidden_only=True)  # before reading the data
     table = read_table(args.data)
     train_rows, test_rows = split(table.t, args.test_fraction, args.seed)
-    data = prepare(table, args.target, args.loss, train_rows)
+    data = prepare(table, args.target, args.loss, train_rows, args.task)
     activation = args.activation.split(",") if "," in args.activation else args.activation
     layers = [data.X.shape[1], *args.layers, output_size(data)]
+    batch_size = args.batch_size if args.batch_size is not None else (
+        0 if args.optimizer == "lm" else 32)  # lm works on the whole batch
+    batch_size = min(batch_size, len(train_rows))  # more rows than there are: the full batch
+    _check_network(layers, args.bias, args.dtype, args.optimizer,
+                   batch_size or len(train_rows))
     net = Network(layers, activation, bias=args.bias, dtype=args.dtype, seed=args.seed,
                   loss=data.loss)
     _describe(table, data, train_rows, test_rows, net)
-    batch_size = args.batch_size if args.batch_size is not None else (
-        0 if args.optimizer == "lm" else 32)  # lm works on the whole batch
     options: dict[str, Any] = dict(optimizer=args.optimizer, batch_size=batch_size or None,
                                    seed=args.seed, verbose=not args.quiet)
-    if args.patience is not None:
-        options.update(validation_fraction=0.1, patience=args.patience)
+    if args.weight_decay is not None:
+        options.update(weight_decay=args.weight_decay)
+    if args.patience is not None:  # more patience than epochs: never stops early, as with all
+        options.update(validation_fraction=0.1, patience=min(args.patience, max(args.epochs, 1)))
     start = time.perf_counter()
     history = net.fit(data.X[train_rows], data.Y[train_rows], args.epochs, args.lr, **options)
     print(f"trained {len(history)} epochs in {time.perf_counter() - start:.2f} s; loss "
@@ -452,6 +818,10 @@ def run_train(args: argparse.Namespace) -> int:
 
 def run_predict(args: argparse.Namespace) -> int:
     net, extra = io.load(args.model, return_extra=True)
+    _check_extras(net, extra, args.model)
+    classifier = _task(net, extra) == "classification"
+    if args.proba and not classifier:
+        raise UsageError(f"--proba needs a classifier; {args.model} holds a regression model")
     table = read_table(args.data)
     if "feature_names" in extra:
         features = extra["feature_names"].tolist()
@@ -460,32 +830,40 @@ def run_predict(args: argparse.Namespace) -> int:
     else:
         raise UsageError(f"{args.data} has {len(table.names)} columns; the model takes "
                          f"{net.layers[0]} features")
-    if len(features) != net.layers[0]:
-        raise UsageError(f"{args.model} lists {len(features)} features but its network takes "
-                         f"{net.layers[0]}")
-    predicted = predict(net, extra, table.numbers(features, "feature"))
+    X = table.numbers(features, "feature")
+    predicted = predict(net, extra, X)
     target_names = extra.get("target_names", np.array(["prediction"])).tolist()
-    header = target_names if predicted.ndim == 1 or predicted.shape[1] == len(target_names) \
-        else [f"prediction{j}" for j in range(predicted.shape[1])]
-    rows = predicted.reshape(len(predicted), -1)
+    actual = None
+    if all(name in table.index for name in target_names):  # read before writing anything
+        actual = (_class_names(table.column(target_names[0]), target_names[0], args.data)
+                  if classifier else table.numbers(target_names, "target"))
+    if args.proba:
+        header = [target_names[0], *(f"P({name})" for name in _classes(net, extra))]
+        rows: Iterable[list[str]] = (
+            [name, *map(repr, p)]
+            for name, p in zip(predicted.tolist(), probabilities(net, extra, X).tolist()))
+    elif classifier:
+        header = target_names[:1]
+        rows = ([name] for name in predicted.tolist())
+    else:
+        header = target_names if predicted.shape[1] == len(target_names) \
+            else [f"prediction{j}" for j in range(predicted.shape[1])]
+        rows = ([repr(v) for v in row] for row in predicted.tolist())
     if args.output:
         with open(args.output, "w", newline="", encoding="utf-8") as f:
             _write_csv(f, header, rows)
-        print(f"wrote {len(rows)} predictions to {args.output}", file=sys.stderr)
+        print(f"wrote {len(predicted)} predictions to {args.output}", file=sys.stderr)
     else:
         _write_csv(sys.stdout, header, rows)
-    if all(name in table.names for name in target_names):
-        actual = (_class_names(table.column(target_names[0])) if predicted.dtype.kind == "U"
-                  else table.numbers(target_names, "target"))
+    if actual is not None:
         print(f"{args.data}: {score(predicted, actual)} ({table.t} rows)", file=sys.stderr)
     return 0
 
 
-def _write_csv(f: Any, header: list[str], rows: np.ndarray) -> None:
+def _write_csv(f: Any, header: list[str], rows: Iterable[list[str]]) -> None:
     writer = csv.writer(f, lineterminator="\n")
     writer.writerow(header)
-    for row in rows:
-        writer.writerow([v if isinstance(v, str) else repr(float(v)) for v in row.tolist()])
+    writer.writerows(rows)
 
 
 def _describe(table: Table, data: Prepared, train_rows: np.ndarray, test_rows: np.ndarray,
@@ -493,12 +871,15 @@ def _describe(table: Table, data: Prepared, train_rows: np.ndarray, test_rows: n
     targets = data.extra["target_names"].tolist()
     if "classes" in data.extra:
         classes = data.extra["classes"].tolist()
-        shown = ", ".join(classes[:10]) + (", ..." if len(classes) > 10 else "")
+        shown = ", ".join(name[:40] for name in classes[:10]) + (", ..." if len(classes) > 10
+                                                                 else "")
         what = f"{len(classes)} classes: {shown}"
     else:
         what = "regression"
-    print(f"data: {table.path}, {table.t} rows, {data.X.shape[1]} features -> "
-          f"{', '.join(targets)} ({what})")
+    shown = ", ".join(name[:40] for name in targets[:10]) + (", ..." if len(targets) > 10 else "")
+    print(f"data: {table.path}, {table.t} rows, {data.X.shape[1]} features -> {shown} ({what})")
+    if data.reason:
+        print(f"task: {data.extra['task']}, {data.reason}")
     print(f"split: {len(train_rows)} training rows, {len(test_rows)} test rows")
     print(f"network: {net}")
 
@@ -519,10 +900,12 @@ def iris_path() -> str:
 
 def run_demo(args: argparse.Namespace) -> int:
     """Iris: train a small classifier, cross-check the gradient, time it against the reference."""
+    _check_epochs(args.epochs, None)
     table = read_table(iris_path())
     table.path = "iris.csv (built in: Fisher's Iris data, 1936)"
     train_rows, test_rows = split(table.t, 0.2, args.seed)
     data = prepare(table, None, "cross_entropy", train_rows)
+    data.reason = ""  # no options to report
     net = Network([4, 16, 3], "tanh", bias=True, seed=args.seed, loss="cross_entropy")
     print(f"fastprop {__version__}")
     _describe(table, data, train_rows, test_rows, net)
@@ -565,12 +948,12 @@ def make_synthetic(t: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 def run_demo_synthetic(args: argparse.Namespace) -> int:
     """Full-batch gradient descent on y = sin(π x1) x2, cross-checked and timed."""
-    if args.layers[0] != 2 or args.layers[-1] != 1:
-        raise UsageError(f"--layers must start with 2 and end with 1 for this data set, got "
-                         f"{','.join(map(str, args.layers))}")
+    layers = [2, *args.layers, 1]  # l_0 and l_n from the data, as in train
+    _check_epochs(args.epochs, None)
+    _check_network(layers, True, args.dtype, "sgd", args.samples)
     X, Y = make_synthetic(args.samples, args.seed)
     t = len(X)
-    net = Network(args.layers, args.activation, bias=True, dtype=args.dtype, seed=args.seed)
+    net = Network(layers, args.activation, bias=True, dtype=args.dtype, seed=args.seed)
     print(f"fastprop {__version__}: {net}")
     print(f"data: {t} samples of y = sin(pi x1) x2, x uniform on [-1, 1]^2")
     print(f"full-batch gradient descent, lr = {args.lr}, E = sum over samples of ||y - z_n||^2\n")
@@ -638,25 +1021,57 @@ def _bench(argv: list[str]) -> int:
 
 
 # ---------------------------------------------------------------------- argparse helpers
-def _natural(text: str) -> int:
+def _whole(text: str) -> int:
+    """A whole number as written: '100', '1e6' or '1_000' (exactly, however large)."""
     try:
-        value = int(text)
-    except ValueError:
+        value = decimal.Decimal(text.strip().replace("_", ""))
+        if not value.is_finite() or value != value.to_integral_value():
+            raise ValueError
+    except (ValueError, ArithmeticError):
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value.adjusted() > 40:  # beyond every bound: do not build a huge int
+        raise argparse.ArgumentTypeError(f"{text[:50]!r} is far too large")
+    return int(value)
+
+
+def _natural(text: str) -> int:
+    """A count (epochs, rows, patience): a whole number in [0, 2**63 - 1]."""
+    value = _whole(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
+    if value > MAX_COUNT:
+        raise argparse.ArgumentTypeError(f"expected a number <= 2**63 - 1, got {text}")
+    return value
+
+
+def _seed(text: str) -> int:
+    value = _whole(text)
+    if not 0 <= value < 2**64:
+        raise argparse.ArgumentTypeError(f"expected a seed in [0, 2**64), got {text}")
+    return value
+
+
+def _nonnegative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text}")
     return value
 
 
 def _sizes(text: str) -> list[int]:
     """'64,32' -> [64, 32]; '' -> []."""
     try:
-        sizes = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
+        sizes = [_whole(v) for v in text.split(",") if v.strip()]
+    except argparse.ArgumentTypeError:
         raise argparse.ArgumentTypeError(
             f"expected comma-separated layer sizes such as 64,32, got {text!r}") from None
     if any(size < 1 for size in sizes):
         raise argparse.ArgumentTypeError(f"layer sizes must be >= 1, got {text!r}")
+    if any(size > MAX_COUNT for size in sizes):
+        raise argparse.ArgumentTypeError(f"layer sizes must be <= 2**63 - 1, got {text!r}")
     return sizes
 
 

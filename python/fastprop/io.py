@@ -34,6 +34,26 @@ writes atomically (a temporary file in the same directory, fsync, ``os.replace``
 problem for anything else: a truncated or corrupted archive, a pickle, an object array,
 another format or version, a missing key, a wrong ``params`` length, an unknown name.
 
+Hostile files
+-------------
+:func:`load` costs what the model in the file needs, whatever the file claims. It opens
+only regular files (a directory, FIFO, device or socket is refused before anything is
+read, and the open cannot block), and reads only the members the format needs: the
+``extra_`` ones only with ``return_extra=True``, other keys never. Before it decompresses
+any data it checks, from the zip directory and each member's .npy header alone:
+
+- the zip directory takes at most 1 MiB (some 10,000 members); members are stored or
+  deflated, as :func:`numpy.savez` and :func:`numpy.savez_compressed` write them;
+- each .npy header is at most 10,000 bytes, describes no object array, and matches the
+  size the directory declares for its member;
+- the names and scalars have shape () and at most 64 characters, ``layers`` has at most
+  one size more than ``params`` has values, ``activations`` one name per hidden layer, and
+  ``params`` exactly the count ``layers`` implies;
+- the members read decompress to at most 100 times their compressed size (plus 1 MiB; a
+  file written by :func:`save` is stored, 1 time) and fit in the memory available.
+
+Each refusal is a ``ValueError`` naming the file and the member.
+
 The arrays hold the state that pickling a network keeps too (``fastprop._state.state``),
 and a network is made from them by the function unpickling runs
 (``fastprop.network.network_from_state``).
@@ -115,10 +135,11 @@ def load(path: str | os.PathLike[str],
     FileNotFoundError
         When there is no such file.
     ValueError
-        When the file is not a fastprop model: not an .npz archive, truncated or corrupted,
-        a pickle, another format or version, a missing key, or arrays that do not fit
-        together (e.g. ``params`` of the wrong length for ``layers``). The message names
-        the file and what is wrong.
+        When the file is not a fastprop model: not a regular file, not an .npz archive,
+        truncated or corrupted, a pickle, another format or version, a missing key, arrays
+        that do not fit together (e.g. ``params`` of the wrong length for ``layers``), or
+        members out of proportion (see "Hostile files"). The message names the file and
+        what is wrong.
     """
-    net, extra = _state.load(path, network_from_state)
+    net, extra = _state.load(path, network_from_state, extra=return_extra)
     return (net, extra) if return_extra else net
