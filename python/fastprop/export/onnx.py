@@ -369,6 +369,11 @@ def from_onnx(model: Any, dtype: DTypeLike | None = None, *, loss: str | None = 
     if not return_extra:
         return net
     extra = {key: value for key, value in chain.extra.items() if value is not None}
+    for mean, scale, size in (("x_mean", "x_scale", net.layers[0]),
+                              ("y_mean", "y_scale", net.layers[-1])):
+        if (mean in extra) != (scale in extra):  # a graph with only one of them: both, as
+            extra.setdefault(mean, np.zeros(size))  # the command line keeps them
+            extra.setdefault(scale, np.ones(size))
     for key in ("feature_names", "classes", "target_names"):
         value = _json(metadata, key, source)
         if isinstance(value, list):
@@ -597,6 +602,9 @@ class _Reader:
         shape, or the probabilities (Softmax, Sigmoid) and whatever follows them."""
         l_n = chain.W[-1].shape[0]
         after = self.consumers.get(t, [])
+        if len(after) > 1:
+            raise self._refuse(after[1], f"also reads {t!r}: the graph branches, and a "
+                                         f"fastprop network is one chain of layers")
         node = after[0] if len(after) == 1 else None
         op = node.op_type if node is not None and node.domain in ("", "ai.onnx") else None
         if op in ("Softmax", "Sigmoid"):
@@ -632,7 +640,7 @@ class _Reader:
                                          "none in fastprop's model (only a Softmax or a "
                                          "Sigmoid can end the graph, as the probabilities of "
                                          "a classification loss)")
-            raise self._refuse(node, "follows the last layer")
+            raise self._refuse(node, "is not an operation fastprop's model has")
         if t not in self.outputs:
             raise ValueError(f"{self.source}: the path through the layers ends at {t!r}, "
                              f"which is not an output of the graph")
@@ -738,14 +746,15 @@ class _Reader:
                                      f"{dims[1].dim_value} columns")
 
     def _set_dtype(self, chain: _Chain, elem: int | None, where: str) -> None:
+        """The type the graph computes in, from its input or a Cast before the first layer."""
         tp = self.onnx.TensorProto
-        names = {tp.FLOAT: "float32", tp.DOUBLE: "float64"}
-        chain.dtype = names.get(elem)
-        chain.dtype_name = (self.onnx.helper.tensor_dtype_to_np_dtype(elem).name
-                            if elem not in (None, tp.UNDEFINED) and chain.dtype is None
-                            else chain.dtype or "an unknown type")
+        chain.dtype = {tp.FLOAT: "float32", tp.DOUBLE: "float64"}.get(elem)
         if chain.dtype is None:
-            chain.dtype_name = f"{chain.dtype_name} ({where})"
+            try:
+                name = self.onnx.helper.tensor_dtype_to_np_dtype(elem).name
+            except (KeyError, TypeError, ValueError):
+                name = "an unknown type"
+            chain.dtype_name = f"{name} ({where})"
 
     def _attribute(self, node: Any, name: str, default: Any = None) -> Any:
         for attribute in node.attribute:
