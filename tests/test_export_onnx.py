@@ -316,6 +316,10 @@ def test_cli_export_chooses_the_format_from_the_extension(tmp_path, capsys):
     assert "m.h" in capsys.readouterr().out and "model_forward" in (tmp_path / "m.h").read_text()
     assert cli.main(["export", str(model), "--opset", "5"]) == 2
     assert "opset must be from 13" in capsys.readouterr().err
+    assert cli.main(["export", str(model), "--name", "net"]) == 2
+    assert "--name is for --format c" in capsys.readouterr().err
+    assert cli.main(["export", str(model), "--format", "c", "--opset", "21"]) == 2
+    assert "--opset is for --format onnx" in capsys.readouterr().err
     assert cli.main(["export", str(tmp_path / "missing.npz")]) == 2
     assert "no such model file" in capsys.readouterr().err
 

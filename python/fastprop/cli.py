@@ -174,7 +174,7 @@ def _parser() -> argparse.ArgumentParser:
                              "else onnx")
     export.add_argument("-o", "--output", metavar="PATH",
                         help="where to write (default: MODEL with .onnx or .h)")
-    export.add_argument("--name", default="model",
+    export.add_argument("--name", default=None,
                         help="C only: the prefix of every name in the code, a C identifier "
                              "(default model: model_forward, ...)")
     export.add_argument("--opset", type=_natural, default=None,
@@ -518,16 +518,19 @@ def run_export(args: argparse.Namespace) -> int:
     if output_format == "c":
         if args.opset is not None:
             raise UsageError("--opset is for --format onnx")
-        to_c(net, output, args.name, extra=extra)
+        to_c(net, output, "model" if args.name is None else args.name, extra=extra)
     else:
+        if args.name is not None:
+            raise UsageError("--name is for --format c")
         try:
             to_onnx(net, output, extra=extra,
                     opset=DEFAULT_OPSET if args.opset is None else args.opset)
         except ImportError as error:
             raise UsageError(str(error)) from None
     parts = ["the input standardisation" if "x_mean" in extra or "x_scale" in extra else "",
-             "the output's" if "y_mean" in extra or "y_scale" in extra else "",
-             "probabilities" if net.loss_name in CLASSIFICATION_LOSSES else ""]
+             "the target's units" if "y_mean" in extra or "y_scale" in extra else "",
+             "probabilities" if net.loss_name in CLASSIFICATION_LOSSES else "",
+             "class names" if "classes" in extra else ""]
     included = ", ".join(part for part in parts if part)
     print(f"wrote {output} ({'C header' if output_format == 'c' else 'ONNX'}: "
           f"{', '.join(map(str, net.layers))}{'; with ' + included if included else ''})")

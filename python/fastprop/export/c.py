@@ -185,8 +185,9 @@ class _Writer:
                       f"    p receives the {l_n} probabilities "
                       f"{PROBABILITIES[net.loss_name]}(z_n) of the outputs z of {p}_forward."]
         stack = self.stack_numbers() * self.net.dtype.itemsize
-        lines += ["", f"A call of {p}_forward keeps {stack} bytes on the stack (the z_i and a_i "
-                      f"of the hidden layers)."]
+        kept = "a_0 and " if pre.standardises_input else ""
+        lines += ["", f"A call of {p}_forward keeps {stack} bytes on the stack (the {kept}z_i "
+                      f"and a_i of the hidden layers)."]
         self.emit("/*", *[f" * {line}".rstrip() for line in lines], " */", "")
 
     def stack_numbers(self) -> int:

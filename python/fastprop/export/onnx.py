@@ -802,7 +802,9 @@ def register_skl2onnx() -> None:
     skl2onnx's converter for scikit-learn's MLPClassifier, whose attributes fastprop's
     estimator shares (``coefs_``, ``intercepts_``, ``activation``, ``out_activation_``,
     ``classes_``), so its outputs (label, probabilities) and options (``zipmap``, ...) are
-    those of scikit-learn's. Calling it again does nothing more.
+    those of scikit-learn's, limits included: for a multilabel classifier that converter
+    writes a Binarizer node that onnxruntime (1.32) runs for float input only. Calling
+    this function again does nothing more.
     """
     try:
         import skl2onnx
