@@ -174,10 +174,11 @@ def main(argv: list[str] | None = None) -> int:
                                      input=X.tobytes(), capture_output=True, check=True).stdout
                 Z, expected = np.frombuffer(out, dtype=dtype), net.forward(X).reshape(-1)
                 deviation = np.max(np.abs(Z - expected)) / np.max(np.abs(expected))
-                one = python_seconds(lambda: net.forward(x), args.repeats)
-                many = python_seconds(lambda: net.forward(X), args.repeats) / BATCH
+                one = python_seconds(lambda: net.forward(x), args.repeats)  # noqa: B023
+                many = python_seconds(lambda: net.forward(X), args.repeats) / BATCH  # noqa: B023
                 name = f"{layers} {activation}".replace(" ", "")
-                print(f"{name:<28} {dtype:<8} {len(source.encode()):>10,} B {source.count(chr(10)):>7,}"
+                size, lines = len(source.encode()), source.count("\n")
+                print(f"{name:<28} {dtype:<8} {size:>10,} B {lines:>7,}"
                       f" {compile_seconds:>7.2f}s   {c_times[0] * 1e6:>11.3f} us "
                       f"{one * 1e6:>6.2f} us {one / c_times[0]:>5.1f}x   "
                       f"{c_times[1] * 1e6:>11.3f} us {many * 1e6:>6.3f} us "

@@ -169,8 +169,9 @@ class _Writer:
                  "written.", ""]
         lines += [f"  {key:<{width}}  {value}" for key, value in rows]
         dense = "z_{i+1} = W_i a_i + b_i" if net.bias else "z_{i+1} = W_i a_i"
+        standardised = "(standardised, as above)" if pre.standardises_input else ""
         lines += ["", "The model, for one sample x:",
-                  f"  {'a_0     = x':<26}{'(standardised, as above)' if pre.standardises_input else ''}",
+                  f"  {'a_0     = x':<26}{standardised}",
                   f"  {dense:<26}W_i: {p}_W<i>, l_{{i+1}} rows of l_i numbers"
                   + (f", b_i: {p}_b<i>" if net.bias else ""),
                   f"  {'a_i     = sigma_i(z_i)':<26}for the hidden layers 1 <= i <= n-1",
@@ -202,7 +203,8 @@ class _Writer:
         T = self.T
         values = np.asarray(values, dtype=self.net.dtype).reshape(-1)
         row = row or len(values) or 1
-        self.emit(f"/* {comment} */", f"static const {T.name} {self.name}_{name}[{len(values)}] = {{")
+        self.emit(f"/* {comment} */",
+                  f"static const {T.name} {self.name}_{name}[{len(values)}] = {{")
         for start in range(0, len(values), row):
             self.emit(*_wrap([T.literal(float(v)) + "," for v in values[start:start + row]]))
         self.emit("};", "")

@@ -582,7 +582,8 @@ class _Reader:
             z = node.output[0]
             b = None
             after = self.consumers.get(z, [])
-            if len(after) == 1 and after[0].op_type == "Add" and after[0].domain in ("", "ai.onnx") \
+            if len(after) == 1 and after[0].op_type == "Add" \
+                    and after[0].domain in ("", "ai.onnx") \
                     and self._constant_operand(after[0], z) is not None:
                 b = self._bias(after[0], self._constant_operand(after[0], z), l_out)
                 z = after[0].output[0]
