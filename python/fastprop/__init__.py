@@ -12,7 +12,7 @@ try:
 except PackageNotFoundError:  # running from a source tree
     __version__ = "0+unknown"
 
-__all__ = ["Network", "Trace", "History", "load", "save", "optim", "reference",
+__all__ = ["Network", "Trace", "History", "load", "save", "from_onnx", "optim", "reference",
            "set_num_threads", "get_num_threads", "__version__"]
 
 from . import reference
@@ -23,14 +23,21 @@ try:
     from ._runtime import get_num_threads, set_num_threads
     from .history import History, Trace
     from .network import Network
+
+    def from_onnx(model, dtype=None, *, loss=None, return_extra=False):  # noqa: D103
+        from .export.onnx import from_onnx
+
+        return from_onnx(model, dtype, loss=loss, return_extra=return_extra)
+
+    from_onnx.__doc__ = "A Network from an ONNX graph: see :func:`fastprop.export.from_onnx`."
 except ImportError as _error:  # the compiled core is missing; fastprop.reference still works
     if "_core" not in str(_error):
         raise
     _missing_core = _error
 
     def __getattr__(name: str):
-        if name in ("Network", "Trace", "History", "load", "save", "optim", "set_num_threads",
-                    "get_num_threads"):
+        if name in ("Network", "Trace", "History", "load", "save", "from_onnx", "optim",
+                    "set_num_threads", "get_num_threads"):
             raise ImportError(
                 "fastprop's compiled core (fastprop._core) is not built: install the package "
                 "with `pip install .` from the source tree, which compiles it. "

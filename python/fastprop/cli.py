@@ -5,6 +5,7 @@
     python -m fastprop demo-synthetic         the same on a generated regression problem
     python -m fastprop train DATA [options]   train on a CSV, .npy or .npz file, save a model
     python -m fastprop predict MODEL DATA     predictions of a saved model
+    python -m fastprop export MODEL           the model as ONNX or C (--format onnx|c -o PATH)
     python -m fastprop bench ...              benchmarks (fastprop.bench)
 
 Data files: a CSV with a header row (the target is the last column, or ``--target NAME``);
@@ -254,6 +255,28 @@ def _parser() -> argparse.ArgumentParser:
                          help="classifiers: also a column P(class) for every class, the "
                               "softmax (or sigmoid) of the output")
     predict.set_defaults(run=run_predict)
+
+    export = commands.add_parser(
+        "export", help="write a saved model as ONNX or as dependency-free C",
+        description="Write MODEL as an ONNX graph (needs the onnx package: pip install "
+                    "'fastprop[onnx]') or as one C99/C++ header that needs only <math.h>. The "
+                    "standardisation that `train` saved in the model goes into the export: "
+                    "the graph or the C code takes raw features, as `predict` does, and "
+                    "returns a regression's target in its own units. Classifiers also get "
+                    "their probabilities (softmax or sigmoid) and class names.")
+    export.add_argument("model", metavar="MODEL", help="a model saved by `train` (or "
+                                                       "Network.save)")
+    export.add_argument("--format", choices=("onnx", "c"), default=None,
+                        help="default: from the extension of -o (.onnx, or .h/.c for C), "
+                             "else onnx")
+    export.add_argument("-o", "--output", metavar="PATH",
+                        help="where to write (default: MODEL with .onnx or .h)")
+    export.add_argument("--name", default=None,
+                        help="C only: the prefix of every name in the code, a C identifier "
+                             "(default model: model_forward, ...)")
+    export.add_argument("--opset", type=_natural, default=None,
+                        help="ONNX only: the operator set (default 21)")
+    export.set_defaults(run=run_export)
 
     bench = commands.add_parser("bench", add_help=False,
                                 help="benchmarks (`bench --help` for their options)")
@@ -857,6 +880,39 @@ def run_predict(args: argparse.Namespace) -> int:
         _write_csv(sys.stdout, header, rows)
     if actual is not None:
         print(f"{args.data}: {score(predicted, actual)} ({table.t} rows)", file=sys.stderr)
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    """MODEL as an ONNX graph or a C header, its standardisation and class names included."""
+    from .export import DEFAULT_OPSET, to_c, to_onnx
+
+    net, extra = io.load(args.model, return_extra=True)
+    output_format = args.format
+    if output_format is None:
+        suffix = os.path.splitext(args.output or "")[1].lower()
+        output_format = "c" if suffix in (".h", ".c", ".hpp") else "onnx"
+    output = args.output or os.path.splitext(args.model)[0] + (
+        ".h" if output_format == "c" else ".onnx")
+    if output_format == "c":
+        if args.opset is not None:
+            raise UsageError("--opset is for --format onnx")
+        to_c(net, output, "model" if args.name is None else args.name, extra=extra)
+    else:
+        if args.name is not None:
+            raise UsageError("--name is for --format c")
+        try:
+            to_onnx(net, output, extra=extra,
+                    opset=DEFAULT_OPSET if args.opset is None else args.opset)
+        except ImportError as error:
+            raise UsageError(str(error)) from None
+    parts = ["the input standardisation" if "x_mean" in extra or "x_scale" in extra else "",
+             "the target's units" if "y_mean" in extra or "y_scale" in extra else "",
+             "probabilities" if net.loss_name in CLASSIFICATION_LOSSES else "",
+             "class names" if "classes" in extra else ""]
+    included = ", ".join(part for part in parts if part)
+    print(f"wrote {output} ({'C header' if output_format == 'c' else 'ONNX'}: "
+          f"{', '.join(map(str, net.layers))}{'; with ' + included if included else ''})")
     return 0
 
 

@@ -1,4 +1,6 @@
-"""Conversion to and from PyTorch: ``nn.Sequential`` of ``nn.Linear`` and activations.
+"""Conversion to and from PyTorch's ``nn.Sequential`` and scikit-learn's MLP estimators.
+
+PyTorch: ``nn.Sequential`` of ``nn.Linear`` and activations.
 
 fastprop's model is exactly such a stack::
 
@@ -25,6 +27,27 @@ resolution at such z but visible in float64.
 Nested ``nn.Sequential`` containers are flattened. The stack must end with a Linear layer
 (fastprop's output z_n has no activation), and all Linear layers must agree on bias.
 torch is imported only when these functions are called.
+
+scikit-learn: a fitted ``sklearn.neural_network.MLPRegressor`` or ``MLPClassifier`` holds
+``coefs_[i]`` = W_iᵀ, of shape (l_i, l_{i+1}), and ``intercepts_[i]`` = b_i; its hidden
+``activation`` ("logistic" is fastprop's "sigmoid", "tanh", "relu", "identity") is shared by
+all hidden layers, and its output link ``out_activation_`` gives the loss:
+
+==================  ==========================  ==========================================
+out_activation_     estimator                   fastprop loss
+==================  ==========================  ==========================================
+``identity``        MLPRegressor                "mse" (scikit-learn's squared error / 2)
+``softmax``         MLPClassifier, multiclass   "cross_entropy"
+``logistic``        MLPClassifier, binary or    "binary_cross_entropy"
+                    multilabel
+==================  ==========================  ==========================================
+
+:func:`from_sklearn` copies such an estimator (or one of :mod:`fastprop.sklearn`) into a
+Network; :func:`to_sklearn` builds a fitted scikit-learn estimator from a Network whose
+hidden layers share one of scikit-learn's activations, with ``partial_fit`` ready to go on
+training it. A "cross_entropy" network with two outputs becomes a binary classifier with
+one, z_1 − z_0 (softmax(z)_1 = sigmoid(z_1 − z_0)), and a network without biases gets zero
+intercepts. scikit-learn is imported only when these functions are called.
 """
 
 from __future__ import annotations
@@ -36,12 +59,12 @@ import numpy as np
 from numpy.typing import DTypeLike
 
 from .network import Network
-from .reference import LEAKY_RELU_SLOPE
+from .reference import LEAKY_RELU_SLOPE, LOSSES
 
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["from_torch", "to_torch"]
+__all__ = ["from_torch", "to_torch", "from_sklearn", "to_sklearn"]
 
 SOFTPLUS_THRESHOLD = 20.0  # torch.nn.Softplus's default
 
@@ -228,3 +251,164 @@ def _to_numpy(parameter: Any) -> np.ndarray:
     """A float64 NumPy copy (exact for float16, bfloat16, float32 and float64)."""
     torch = _torch()
     return parameter.detach().to(device="cpu", dtype=torch.float64).numpy()
+
+
+# ---------------------------------------------------------------------- scikit-learn
+_FROM_SKLEARN = {"logistic": "sigmoid", "tanh": "tanh", "relu": "relu", "identity": "identity"}
+_TO_SKLEARN = {name: sk for sk, name in _FROM_SKLEARN.items()}
+_OUTPUT_LOSS = {"identity": "mse", "softmax": "cross_entropy",
+                "logistic": "binary_cross_entropy"}
+
+
+def from_sklearn(estimator: Any, dtype: DTypeLike | None = None, *,
+                 loss: str | None = None) -> Network:
+    """A fastprop Network with the layers, activation and parameters of a fitted MLP.
+
+    Parameters
+    ----------
+    estimator : fitted MLPRegressor or MLPClassifier
+        scikit-learn's (``sklearn.neural_network``) or fastprop's (:mod:`fastprop.sklearn`).
+    dtype : "float64", "float32" or None
+        Precision of the network; None takes that of ``coefs_``.
+    loss : str or None
+        The network's loss; None takes it from the output link (see the module docstring).
+
+    Returns
+    -------
+    Network
+        ``net.forward(X)`` is the estimator's output before its link: ``predict(X)`` of a
+        regressor; the logits whose softmax or sigmoid is ``predict_proba(X)``.
+
+    Raises
+    ------
+    TypeError
+        When ``estimator`` is not such an estimator.
+    ValueError
+        When it is not fitted, or has an output link fastprop does not have (the "exp" of
+        ``loss="poisson"``).
+    """
+    names = ("coefs_", "intercepts_", "activation", "out_activation_")
+    if type(estimator).__name__ not in ("MLPRegressor", "MLPClassifier"):
+        raise TypeError(f"estimator must be a fitted MLPRegressor or MLPClassifier (of "
+                        f"scikit-learn or fastprop.sklearn), got {type(estimator).__name__}")
+    try:
+        coefs, intercepts, activation, link = (getattr(estimator, name) for name in names)
+    except AttributeError:
+        raise ValueError(f"this {type(estimator).__name__} is not fitted yet: call fit "
+                         f"first") from None
+    if activation not in _FROM_SKLEARN:
+        raise ValueError(f"activation {activation!r} has no fastprop equivalent; expected one "
+                         f"of {', '.join(_FROM_SKLEARN)}")
+    if link not in _OUTPUT_LOSS:
+        raise ValueError(f"the output link out_activation_={link!r} has no fastprop "
+                         f"equivalent (fastprop's output z_n is linear, read through "
+                         f"identity, softmax or logistic)")
+    if loss is None:
+        loss = _OUTPUT_LOSS[link]
+    if dtype is None:
+        dtype = np.asarray(coefs[0]).dtype
+        if dtype not in (np.float32, np.float64):
+            raise ValueError(f"coefs_ are {dtype}; pass dtype='float32' or 'float64'")
+    layers = [np.shape(coefs[0])[0]] + [np.shape(c)[1] for c in coefs]
+    net = Network(layers, _FROM_SKLEARN[activation], bias=True, dtype=dtype, seed=0, loss=loss)
+    for i, (c, b) in enumerate(zip(coefs, intercepts)):
+        net.weights[i][...] = np.asarray(c).T
+        net.biases[i][...] = b
+    return net
+
+
+def to_sklearn(net: Network, classes: Any = None) -> Any:
+    """A fitted scikit-learn MLPRegressor or MLPClassifier computing what ``net`` computes.
+
+    Parameters
+    ----------
+    net : Network
+        Hidden layers sharing one activation scikit-learn has (sigmoid, tanh, relu,
+        identity). Loss "sse" or "mse" gives an MLPRegressor; "cross_entropy" (l_n ≥ 2) and
+        "binary_cross_entropy" an MLPClassifier.
+    classes : array-like or None
+        The class labels, in the order of the outputs (two for binary classification);
+        None numbers them 0, 1, .... Multilabel networks ("binary_cross_entropy" with
+        l_n > 1) take none: their labels are the output indices.
+
+    Returns
+    -------
+    sklearn.neural_network.MLPRegressor or MLPClassifier
+        Fitted: ``predict`` equals ``net.forward`` (regression) and ``predict_proba`` the
+        softmax or sigmoid of it, up to rounding. The parameters are copies, in the
+        network's dtype.
+    """
+    if not isinstance(net, Network):
+        raise TypeError(f"net must be a fastprop.Network, got {type(net).__name__}")
+    try:
+        from sklearn.neural_network import MLPClassifier, MLPRegressor
+        from sklearn.preprocessing import LabelBinarizer
+    except ImportError as error:
+        raise ImportError("to_sklearn needs scikit-learn: pip install scikit-learn") from error
+    if len(set(net.activations)) > 1:
+        raise ValueError(f"scikit-learn's MLP has one activation for all hidden layers; this "
+                         f"network has {list(net.activations)}")
+    activation = net.activations[0] if net.activations else "identity"
+    if activation not in _TO_SKLEARN:
+        raise ValueError(f"scikit-learn's MLP has no {activation!r} activation; it has "
+                         f"{', '.join(_TO_SKLEARN)}")
+    W = [w.copy() for w in net.weights]
+    b = [v.copy() for v in net.biases] if net.bias else [np.zeros(w.shape[0], net.dtype)
+                                                           for w in W]
+    l_n = net.layers[-1]
+    hidden = list(net.layers[1:-1])
+    options = dict(hidden_layer_sizes=tuple(hidden), activation=_TO_SKLEARN[activation])
+    if net.loss_name in ("sse", "mse"):
+        if classes is not None:
+            raise ValueError(f"classes are for classifiers; this network's loss is "
+                             f"{net.loss_name!r}")
+        estimator = MLPRegressor(**options)
+        link = "identity"
+    elif net.loss_name in ("cross_entropy", "binary_cross_entropy"):
+        estimator = MLPClassifier(**options)
+        multilabel = net.loss_name == "binary_cross_entropy" and l_n > 1
+        if net.loss_name == "cross_entropy" and l_n < 2:
+            raise ValueError("a cross_entropy network needs at least 2 outputs (classes), "
+                             "got l_n = 1")
+        if net.loss_name == "cross_entropy" and l_n == 2:
+            # softmax([z_0, z_1])_1 = sigmoid(z_1 − z_0): scikit-learn's binary form
+            W[-1] = (W[-1][1] - W[-1][0])[np.newaxis, :]
+            b[-1] = b[-1][1:] - b[-1][:1]
+        if multilabel:
+            if classes is not None:
+                raise ValueError("a multilabel network (binary_cross_entropy, l_n > 1) takes "
+                                 "no classes: its labels are the output indices")
+            binarizer = LabelBinarizer().fit(np.vstack([np.eye(l_n, dtype=int),
+                                                        np.zeros((1, l_n), dtype=int)]))
+        else:
+            n_classes = l_n if l_n > 1 else 2
+            labels = np.arange(n_classes) if classes is None else np.asarray(classes)
+            if labels.ndim != 1 or len(labels) != n_classes or len(np.unique(labels)) != n_classes:
+                raise ValueError(f"classes must be {n_classes} distinct labels for this "
+                                 f"network, got {classes!r}")
+            binarizer = LabelBinarizer().fit(labels)
+            if not np.array_equal(binarizer.classes_, labels):
+                raise ValueError(f"classes must be given in sorted order, as scikit-learn "
+                                 f"keeps them (output j is classes[j]); got {list(labels)}")
+        estimator._label_binarizer = binarizer
+        estimator.classes_ = binarizer.classes_
+        link = "softmax" if net.loss_name == "cross_entropy" and l_n > 2 else "logistic"
+    else:  # pragma: no cover - every loss is listed above
+        raise ValueError(f"loss {net.loss_name!r} is not one of {LOSSES}")
+    estimator.coefs_ = [w.T.copy() for w in W]
+    estimator.intercepts_ = b
+    estimator.n_layers_ = net.n + 1
+    estimator.n_outputs_ = W[-1].shape[0]
+    estimator.out_activation_ = link
+    estimator.n_features_in_ = net.layers[0]
+    # The state a first fit leaves, so that partial_fit continues from these parameters.
+    estimator.n_iter_ = 0
+    estimator.t_ = 0
+    estimator.loss_curve_ = []
+    estimator.best_loss_ = np.inf
+    estimator.validation_scores_ = None
+    estimator.best_validation_score_ = None
+    estimator._no_improvement_count = 0
+    estimator._best_coefs = [c.copy() for c in estimator.coefs_]
+    estimator._best_intercepts = [c.copy() for c in estimator.intercepts_]
+    return estimator

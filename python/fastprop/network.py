@@ -100,10 +100,10 @@ class Network:
         core_class = _DTYPES[self._dtype]
         loss_id = _core.Loss.__members__[self._loss]
         if layers[-1] < _core.min_outputs(loss_id):
-            raise ValueError(message("layers", f"l_n >= {_core.min_outputs(loss_id)} outputs for "
-                                     f"loss {self._loss!r} (softmax of one output is always 1: "
-                                     f"for two classes use 'binary_cross_entropy' with l_n = 1)",
-                                     f"l_n = {layers[-1]}", verb="have"))
+            raise ValueError(message("layers", f"at least {_core.min_outputs(loss_id)} outputs "
+                                     f"(l_n) for loss {self._loss!r} (softmax of one output is "
+                                     f"always 1: for two classes use 'binary_cross_entropy' "
+                                     f"with l_n = 1)", f"l_n = {layers[-1]}", verb="have"))
         self._core = core_class(
             layers=list(layers),
             activations=[_core.Activation.__members__[name] for name in self._activations],
@@ -481,6 +481,47 @@ class Network:
         from .interop import to_torch
 
         return to_torch(self)
+
+    @classmethod
+    def from_sklearn(cls, estimator: Any, dtype: DTypeLike | None = None, *,
+                     loss: str | None = None) -> "Network":
+        """From a fitted scikit-learn (or fastprop.sklearn) MLPRegressor or MLPClassifier."""
+        from .interop import from_sklearn
+
+        return from_sklearn(estimator, dtype, loss=loss)
+
+    def to_sklearn(self, classes: ArrayLike | None = None) -> Any:
+        """A fitted scikit-learn MLPRegressor or MLPClassifier (see :mod:`fastprop.interop`)."""
+        from .interop import to_sklearn
+
+        return to_sklearn(self, classes)
+
+    def to_onnx(self, path: str | os.PathLike | None = None, *,
+                extra: dict[str, np.ndarray] | None = None, opset: int | None = None) -> Any:
+        """The network as an ``onnx.ModelProto``, written to ``path`` when given.
+
+        ``extra``: the standardisation and names of ``fastprop.load(path, return_extra=True)``,
+        applied inside the graph. See :func:`fastprop.export.to_onnx`.
+        """
+        from .export.onnx import DEFAULT_OPSET, to_onnx
+
+        return to_onnx(self, path, extra=extra, opset=DEFAULT_OPSET if opset is None else opset)
+
+    @classmethod
+    def from_onnx(cls, model: Any, dtype: DTypeLike | None = None, *, loss: str | None = None,
+                  return_extra: bool = False) -> Any:
+        """From an ONNX graph of a plain MLP (see :func:`fastprop.export.from_onnx`)."""
+        from .export.onnx import from_onnx
+
+        return from_onnx(model, dtype, loss=loss, return_extra=return_extra)
+
+    def to_c(self, path: str | os.PathLike | None = None, name: str = "model", *,
+             extra: dict[str, np.ndarray] | None = None) -> str:
+        """The network as one C99 / C++ header; returns the code (see :mod:`fastprop.export.c`)."""
+        from .export.c import to_c
+
+        return to_c(self, path, name, extra=extra)
+
 
     def _snapshot(self) -> np.ndarray:
         """A copy of the parameters as they are between two updates, even while another

@@ -1,0 +1,383 @@
+"""fastprop networks as dependency-free C: one header, C99 and C++.
+
+:func:`to_c` writes a header that holds the parameters as ``static const`` arrays and the
+forward pass as ``static inline`` functions, in the network's type (``float`` for float32,
+``double`` for float64)::
+
+    void model_forward(const float *x, float *z);                    one sample
+    void model_forward_batch(const float *X, float *Z, unsigned long t);   t rows
+    void model_probabilities(const float *z, float *p);    classification losses only
+
+The code needs nothing but ``<math.h>`` (link with ``-lm`` where the C library wants it),
+allocates nothing, writes no global (the functions are reentrant) and compiles as C99 and
+as C++. Each W_i is stored as ``model_W<i>``, l_{i+1} rows of l_i numbers in fastprop's
+row-major order (each row on its own line), and every number is written with the fewest
+digits that read back to the same float or double, so the parameters are exact.
+
+The forward pass is written as the model's equations, one call per line::
+
+    model_dense(z1, model_W0, model_b0, a0, 4, 16);   /* z_1 = W_0 a_0 + b_0 */
+    model_tanh(a1, z1, 16);                           /* a_1 = tanh(z_1) */
+
+and the layer sizes, activations and anything around the network (the standardisation of a
+model trained by ``python -m fastprop train``, the class names) are listed in a comment at
+the top. It sums each product in the order of the row (no reassociation, no FMA contraction
+under ``-std=c99``) and uses the C library's ``exp``, ``tanh`` and ``log1p``, so its outputs
+differ from ``Network.forward`` (blocked sums, SIMD σ) by rounding only.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from .. import __version__
+from ..network import Network
+from ..reference import LEAKY_RELU_SLOPE
+from ._common import PROBABILITIES, Preprocessing, check_net, read_extra, write_file
+
+__all__ = ["to_c"]
+
+_IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
+_LINE = 96  # the width the arrays are wrapped at
+
+
+class _Type:
+    """The C type of a dtype, its literal suffix and its <math.h> functions."""
+
+    def __init__(self, dtype: np.dtype) -> None:
+        self.dtype = dtype
+        single = dtype == np.float32
+        self.name = "float" if single else "double"
+        self.suffix = "f" if single else ""
+        self.exp, self.tanh, self.log1p, self.fabs, self.fmax = (
+            f"{function}{self.suffix}" for function in ("exp", "tanh", "log1p", "fabs", "fmax"))
+
+    def literal(self, value: float) -> str:
+        """The shortest C literal that reads back to exactly this value of the type."""
+        if math.isnan(value):
+            return "NAN"
+        if math.isinf(value):
+            return "INFINITY" if value > 0 else "-INFINITY"
+        x = self.dtype.type(value)
+        positional = np.format_float_positional(x, unique=True, trim=".")  # '3.', '0.25'
+        scientific = np.format_float_scientific(x, unique=True, trim="-")  # '3e+00'
+        text = min(positional, scientific, key=len)
+        return text + self.suffix
+
+
+def to_c(net: Network, path: str | os.PathLike[str] | None = None, name: str = "model", *,
+         extra: Mapping[str, Any] | None = None) -> str:
+    """The network as a C99 / C++ header; written to ``path`` too when one is given.
+
+    Parameters
+    ----------
+    net : Network
+    path : str or os.PathLike, optional
+        Where to write the header (atomically: a temporary file, then a rename).
+    name : str, default "model"
+        The prefix of every name in the code (``model_forward``, ``model_W0``, ...): a C
+        identifier of ASCII letters, digits and underscores that starts with a letter.
+    extra : mapping, optional
+        The standardisation and names around the network, as for
+        :func:`fastprop.export.to_onnx`: ``x_mean`` and ``x_scale`` give
+        a_0 = (x − x_mean) / x_scale inside ``<name>_forward``, ``y_mean`` and ``y_scale``
+        its output y = z_n ⊙ y_scale + y_mean; ``feature_names`` and ``classes`` become
+        ``<name>_feature_names`` and ``<name>_classes``. Any other key is refused.
+
+    Returns
+    -------
+    str
+        The C source.
+
+    Raises
+    ------
+    ValueError
+        When ``name`` is not such an identifier, or ``extra`` does not fit the network.
+    OSError
+        When ``path`` cannot be written (the message names it).
+    """
+    net = check_net(net)
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a str (a C identifier), got {type(name).__name__}")
+    if not _IDENTIFIER.match(name):
+        raise ValueError(f"name must be a C identifier (ASCII letters, digits and "
+                         f"underscores, starting with a letter), got {name!r}")
+    pre = read_extra(net, extra)
+    source = _Writer(net, name, pre).source()
+    if path is not None:
+        write_file(path, source.encode("ascii"), "C code")
+    return source
+
+
+class _Writer:
+    def __init__(self, net: Network, name: str, pre: Preprocessing) -> None:
+        self.net, self.name, self.pre = net, name, pre
+        self.T = _Type(net.dtype)
+        self.layers = net.layers
+        self.n = net.n
+        self.out: list[str] = []
+
+    def source(self) -> str:
+        self.header_comment()
+        guard = f"FASTPROP_{self.name}_H"
+        self.emit(f"#ifndef {guard}", f"#define {guard}", "", "#include <math.h>", "")
+        self.parameters()
+        self.names()
+        self.helpers()
+        self.forward()
+        self.emit(f"#endif /* {guard} */")
+        return "\n".join(self.out) + "\n"
+
+    def emit(self, *lines: str) -> None:
+        self.out.extend(lines)
+
+    # ------------------------------------------------------------------ the comment
+    def header_comment(self) -> None:
+        net, p, T, pre = self.net, self.name, self.T.name, self.pre
+        l_0, l_n = self.layers[0], self.layers[-1]
+        rows = [("layers l_0..l_n", f"{', '.join(map(str, self.layers))}  (n = {self.n})")]
+        for i, sigma in enumerate(net.activations, start=1):
+            rows.append((f"sigma_{i}", f"{sigma}  (a_{i} = {sigma}(z_{i}))"))
+        rows.append(("bias", f"b_0 .. b_{self.n - 1}" if net.bias else "none"))
+        rows.append(("type", f"{T} ({net.dtype.name})"))
+        rows.append(("loss", net.loss_name))
+        if pre.standardises_input:
+            rows.append(("input", f"standardised: a_0 = (x - {p}_x_mean) / {p}_x_scale"))
+        if pre.feature_names is not None:
+            rows.append(("features", ", ".join(map(_comment_text, pre.feature_names))))
+        if pre.standardises_output:
+            rows.append(("output", f"y = z_n * {p}_y_scale + {p}_y_mean (the target in its "
+                                   f"units)"))
+        if net.loss_name in PROBABILITIES:
+            rows.append(("probabilities", f"{p}_probabilities(z, p): p = "
+                                          f"{PROBABILITIES[net.loss_name]}(z_n)"))
+        if pre.classes is not None:
+            rows.append(("classes", ", ".join(map(_comment_text, pre.classes))))
+        if pre.target_names is not None:
+            rows.append(("target", ", ".join(map(_comment_text, pre.target_names))))
+        width = max(len(key) for key, _ in rows)
+        output = "y" if pre.standardises_output else "z_n"
+        lines = [f"A feedforward network exported by fastprop {__version__}: C99, also valid "
+                 f"C++.",
+                 "Nothing but <math.h> (link with -lm), no allocation, no global that is "
+                 "written.", ""]
+        lines += [f"  {key:<{width}}  {value}" for key, value in rows]
+        dense = "z_{i+1} = W_i a_i + b_i" if net.bias else "z_{i+1} = W_i a_i"
+        standardised = "(standardised, as above)" if pre.standardises_input else ""
+        lines += ["", "The model, for one sample x:",
+                  f"  {'a_0     = x':<26}{standardised}",
+                  f"  {dense:<26}W_i: {p}_W<i>, l_{{i+1}} rows of l_i numbers"
+                  + (f", b_i: {p}_b<i>" if net.bias else ""),
+                  f"  {'a_i     = sigma_i(z_i)':<26}for the hidden layers 1 <= i <= n-1",
+                  f"  {'output    z_n':<26}(no activation)", "",
+                  f"void {p}_forward(const {T} *x, {T} *z);",
+                  f"    x: the l_0 = {l_0} inputs of one sample; z receives its l_n = {l_n} "
+                  f"outputs ({output}).",
+                  f"void {p}_forward_batch(const {T} *X, {T} *Z, unsigned long t);",
+                  f"    t samples: X holds t rows of {l_0} inputs, Z receives t rows of {l_n}."]
+        if net.loss_name in PROBABILITIES:
+            lines += [f"void {p}_probabilities(const {T} *z, {T} *p);",
+                      f"    p receives the {l_n} probabilities "
+                      f"{PROBABILITIES[net.loss_name]}(z_n) of the outputs z of {p}_forward."]
+        stack = self.stack_numbers() * self.net.dtype.itemsize
+        kept = "a_0 and " if pre.standardises_input else ""
+        lines += ["", f"A call of {p}_forward keeps {stack} bytes on the stack (the {kept}z_i "
+                      f"and a_i of the hidden layers)."]
+        self.emit("/*", *[f" * {line}".rstrip() for line in lines], " */", "")
+
+    def stack_numbers(self) -> int:
+        hidden = self.layers[1:-1]
+        count = sum(hidden) + sum(l_i for l_i, sigma in zip(hidden, self.net.activations)
+                                  if sigma != "identity")
+        return count + (self.layers[0] if self.pre.standardises_input else 0)
+
+    # ------------------------------------------------------------------ data
+    def array(self, name: str, values: np.ndarray, comment: str, row: int | None = None) -> None:
+        """static const T name[size] = {...}; one row per line (wrapped), when row is given."""
+        T = self.T
+        values = np.asarray(values, dtype=self.net.dtype).reshape(-1)
+        row = row or len(values) or 1
+        self.emit(f"/* {comment} */",
+                  f"static const {T.name} {self.name}_{name}[{len(values)}] = {{")
+        for start in range(0, len(values), row):
+            self.emit(*_wrap([T.literal(float(v)) + "," for v in values[start:start + row]]))
+        self.emit("};", "")
+
+    def parameters(self) -> None:
+        net = self.net
+        for i, W in enumerate(net.weights):
+            l_in, l_out = self.layers[i], self.layers[i + 1]
+            self.array(f"W{i}", W, f"W_{i}: l_{i + 1} = {l_out} rows of l_{i} = {l_in} "
+                                   f"numbers, one row per line", row=l_in)
+            if net.bias:
+                self.array(f"b{i}", net.biases[i], f"b_{i}: l_{i + 1} = {l_out} numbers")
+        pre = self.pre
+        if pre.standardises_input:
+            l_0 = self.layers[0]
+            self.array("x_mean", _or(pre.x_mean, 0.0, l_0), "x_mean: subtracted from x")
+            self.array("x_scale", _or(pre.x_scale, 1.0, l_0), "x_scale: divides x - x_mean")
+        if pre.standardises_output:
+            l_n = self.layers[-1]
+            self.array("y_scale", _or(pre.y_scale, 1.0, l_n), "y_scale: multiplies z_n")
+            self.array("y_mean", _or(pre.y_mean, 0.0, l_n), "y_mean: added to z_n * y_scale")
+
+    def names(self) -> None:
+        for key, what in (("feature_names", "the inputs x_0 .. x_{l_0 - 1}, in order"),
+                          ("classes", "the classes, in the order of the outputs")):
+            names = getattr(self.pre, key)
+            if names is not None:
+                self.emit(f"/* {what} */",
+                          f"static const char *const {self.name}_{key}[{len(names)}] = {{",
+                          *_wrap([_string_literal(n) + "," for n in names]), "};", "")
+
+    # ------------------------------------------------------------------ code
+    def helpers(self) -> None:
+        p, T = self.name, self.T
+        t = T.name
+        uses = set(self.net.activations)
+        if PROBABILITIES.get(self.net.loss_name) == "sigmoid":
+            uses.add("sigmoid")
+        indent = " " * len(f"static inline void {p}_dense(")
+        if self.net.bias:
+            self.emit("/* z_next = W a + b: W has l_out rows of l_in numbers */",
+                      f"static inline void {p}_dense({t} *z_next, const {t} *W, const {t} *b, "
+                      f"const {t} *a,",
+                      f"{indent}unsigned long l_in, unsigned long l_out)")
+        else:
+            self.emit("/* z_next = W a: W has l_out rows of l_in numbers */",
+                      f"static inline void {p}_dense({t} *z_next, const {t} *W, const {t} *a,",
+                      f"{indent}unsigned long l_in, unsigned long l_out)")
+        self.emit("{", "    unsigned long j, k;", "    for (j = 0; j < l_out; ++j) {",
+                  f"        {t} s = 0;", "        for (k = 0; k < l_in; ++k)",
+                  "            s += W[j * l_in + k] * a[k];",
+                  f"        z_next[j] = s{' + b[j]' if self.net.bias else ''};", "    }", "}", "")
+        bodies = {
+            "sigmoid": ("a = 1 / (1 + e^-z), without overflow: e = e^-|z| <= 1",
+                        [f"{t} e = {T.exp}(-{T.fabs}(z[j]));",
+                         "a[j] = z[j] >= 0 ? 1 / (1 + e) : e / (1 + e);"]),
+            "tanh": ("a = tanh(z)", [f"a[j] = {T.tanh}(z[j]);"]),
+            "relu": ("a = max(z, 0)", ["a[j] = z[j] < 0 ? 0 : z[j];"]),
+            "leaky_relu": (f"a = z, or {LEAKY_RELU_SLOPE} z where z < 0",
+                           [f"a[j] = z[j] < 0 ? {T.literal(LEAKY_RELU_SLOPE)} * z[j] : z[j];"]),
+            "softplus": ("a = log(1 + e^z) = max(z, 0) + log(1 + e^-|z|), without overflow",
+                         [f"a[j] = {T.fmax}(z[j], 0) + {T.log1p}({T.exp}(-{T.fabs}(z[j])));"]),
+        }
+        for sigma in ("sigmoid", "tanh", "relu", "leaky_relu", "softplus"):
+            if sigma in uses:
+                comment, body = bodies[sigma]
+                self.emit(f"/* {comment} */",
+                          f"static inline void {p}_{sigma}({t} *a, const {t} *z, unsigned long l)",
+                          "{", "    unsigned long j;", "    for (j = 0; j < l; ++j) {",
+                          *[f"        {line}" for line in body], "    }", "}", "")
+        l_0, l_n = self.layers[0], self.layers[-1]
+        if self.pre.standardises_input:
+            self.emit("/* a_0 = (x - x_mean) / x_scale */",
+                      f"static inline void {p}_standardise({t} *a0, const {t} *x)", "{",
+                      "    unsigned long j;", f"    for (j = 0; j < {l_0}; ++j)",
+                      f"        a0[j] = (x[j] - {p}_x_mean[j]) / {p}_x_scale[j];", "}", "")
+        if self.pre.standardises_output:
+            self.emit("/* y = z_n * y_scale + y_mean, in place */",
+                      f"static inline void {p}_destandardise({t} *z)", "{",
+                      "    unsigned long j;", f"    for (j = 0; j < {l_n}; ++j)",
+                      f"        z[j] = z[j] * {p}_y_scale[j] + {p}_y_mean[j];", "}", "")
+
+    def forward(self) -> None:
+        p, t, n, layers, net = self.name, self.T.name, self.n, self.layers, self.net
+        decl = []
+        if self.pre.standardises_input:
+            decl.append(f"a0[{layers[0]}]")
+        for i in range(1, n):
+            decl.append(f"z{i}[{layers[i]}]")
+            if net.activations[i - 1] != "identity":
+                decl.append(f"a{i}[{layers[i]}]")
+        output = "y" if self.pre.standardises_output else "z_n"
+        self.emit(f"/* {output} of one sample: x has l_0 = {layers[0]} numbers, z receives "
+                  f"l_n = {layers[-1]} */",
+                  f"static inline void {p}_forward(const {t} *x, {t} *z)", "{")
+        body: list[tuple[str, str]] = []
+        if decl:
+            body.append((f"{t} {', '.join(decl)};", ""))
+        if self.pre.standardises_input:
+            body.append((f"{p}_standardise(a0, x);", "a_0 = (x - x_mean) / x_scale"))
+        else:
+            body.append((f"const {t} *a0 = x;", "a_0 = x"))
+        for i in range(n):
+            target = "z" if i == n - 1 else f"z{i + 1}"
+            bias = f"{p}_b{i}, " if net.bias else ""
+            equation = f"z_{i + 1} = W_{i} a_{i}{f' + b_{i}' if net.bias else ''}"
+            body.append((f"{p}_dense({target}, {p}_W{i}, {bias}a{i}, {layers[i]}, "
+                         f"{layers[i + 1]});", equation + (" = z_n" if i == n - 1 else "")))
+            if i + 1 < n:
+                sigma = net.activations[i]
+                if sigma == "identity":
+                    body.append((f"const {t} *a{i + 1} = z{i + 1};",
+                                 f"a_{i + 1} = z_{i + 1} (identity)"))
+                else:
+                    body.append((f"{p}_{sigma}(a{i + 1}, z{i + 1}, {layers[i + 1]});",
+                                 f"a_{i + 1} = {sigma}(z_{i + 1})"))
+        if self.pre.standardises_output:
+            body.append((f"{p}_destandardise(z);", "y = z_n * y_scale + y_mean"))
+        width = max(len(code) for code, _ in body)
+        for code, comment in body:
+            self.emit(f"    {code:<{width}}  /* {comment} */" if comment else f"    {code}")
+        self.emit("}", "")
+        l_0, l_n = layers[0], layers[-1]
+        self.emit(f"/* {p}_forward for each of t rows: X is (t, {l_0}), Z is (t, {l_n}) */",
+                  f"static inline void {p}_forward_batch(const {t} *X, {t} *Z, unsigned long t)",
+                  "{", "    unsigned long s;", "    for (s = 0; s < t; ++s)",
+                  f"        {p}_forward(X + s * {l_0}, Z + s * {l_n});", "}", "")
+        link = PROBABILITIES.get(net.loss_name)
+        if link == "softmax":
+            self.emit("/* p = softmax(z_n): p_j = e^(z_j - max z) / sum_k e^(z_k - max z) */",
+                      f"static inline void {p}_probabilities(const {t} *z, {t} *p)", "{",
+                      "    unsigned long j;", f"    {t} m = z[0], s = 0;",
+                      f"    for (j = 1; j < {l_n}; ++j)", "        if (z[j] > m)",
+                      "            m = z[j];", f"    for (j = 0; j < {l_n}; ++j) {{",
+                      f"        p[j] = {self.T.exp}(z[j] - m);", "        s += p[j];", "    }",
+                      f"    for (j = 0; j < {l_n}; ++j)", "        p[j] /= s;", "}", "")
+        elif link == "sigmoid":
+            self.emit("/* p = sigmoid(z_n), each output */",
+                      f"static inline void {p}_probabilities(const {t} *z, {t} *p)", "{",
+                      f"    {p}_sigmoid(p, z, {l_n});", "}", "")
+
+
+def _or(value: np.ndarray | None, default: float, size: int) -> np.ndarray:
+    return np.full(size, default) if value is None else value
+
+
+def _wrap(items: list[str], indent: str = "    ") -> list[str]:
+    """Items separated by spaces, in lines of at most _LINE characters."""
+    lines, line = [], indent
+    for item in items:
+        if len(line) + len(item) + 1 > _LINE and line.strip():
+            lines.append(line.rstrip())
+            line = indent
+        line += item + " "
+    if line.strip():
+        lines.append(line.rstrip())
+    return lines
+
+
+def _string_literal(text: str) -> str:
+    """A C string literal of the UTF-8 bytes of text; octal escapes for all but plain ASCII
+    (and for ? so that no trigraph forms)."""
+    out = []
+    for byte in text.encode("utf-8"):
+        char = chr(byte)
+        if 32 <= byte < 127 and char not in '"\\?':
+            out.append(char)
+        else:
+            out.append(f"\\{byte:03o}")
+    return '"' + "".join(out) + '"'
+
+
+def _comment_text(text: str) -> str:
+    """text for a comment: ASCII without the characters that could end it or form a
+    trigraph or a line splice (*, /, ?, \\), each of those shown as _."""
+    return "".join(c if 32 <= ord(c) < 127 and c not in "*/?\\" else "_" for c in text)
