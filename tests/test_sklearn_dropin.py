@@ -122,7 +122,7 @@ def test_regressor_from_sklearns_get_params_with_poisson_loss():
     ({"max_fun": 0}, ValueError, "max_fun must be >= 1, got 0"),
     ({"warm_start": 1}, TypeError, "warm_start must be True or False, got 1"),
     ({"verbose": "loud"}, TypeError, "verbose must be a bool or an int >= 0, got str 'loud'"),
-    ({"verbose": -1}, TypeError, "verbose must be a bool or an int >= 0, got int -1"),
+    ({"verbose": -1}, ValueError, "verbose must be >= 0, got -1"),
     ({"early_stopping": True, "validation_fraction": 0.0}, ValueError,
      r"early_stopping=True needs validation_fraction in \(0, 1\), got 0"),
 ])
@@ -470,6 +470,21 @@ def test_sample_weight_is_checked():
         reg.fit(X, y, sample_weight=np.r_[-1.0, np.ones(59)])
     with pytest.raises(ValueError, match=r"at least one weight > 0, got all weights zero"):
         reg.fit(X, y, sample_weight=np.zeros(60))
+
+
+def test_boosting_weights_the_samples():
+    """AdaBoost reweights the samples of each round through fit's sample_weight."""
+    from sklearn.ensemble import AdaBoostClassifier
+
+    X, y = _small_data("classifier", n=150)
+    boost = AdaBoostClassifier(MLPClassifier((4,), solver="lbfgs", max_iter=50, random_state=0),
+                               n_estimators=3, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        boost.fit(X, y)
+    assert len(boost.estimators_) >= 2 and boost.score(X, y) > 0.8
+    first, second = (est.coefs_[0] for est in boost.estimators_[:2])
+    assert not np.array_equal(first, second)  # the same seed, other weights: another fit
 
 
 def test_regressor_score_takes_sample_weight():

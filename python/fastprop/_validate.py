@@ -228,7 +228,7 @@ def check_sample_weight(sample_weight: ArrayLike, t: int, dtype: DTypeLike = np.
         total_finite = bool(np.isfinite(np.float64(total).astype(dtype)))
     ok = np.isfinite(w) & (w >= 0)
     if not np.all(ok):
-        bad = np.asarray(sample_weight)[np.argmin(ok)]
+        bad = np.asarray(sample_weight)[np.argmin(ok)].item()
         raise ValueError(message(name, f"finite numbers >= 0 (in {np.dtype(dtype).name})",
                                  shown(bad), verb="hold"))
     if t and not total > 0:

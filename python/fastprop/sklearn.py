@@ -582,9 +582,10 @@ class _BaseMLP(BaseEstimator):
         check_real(self.epsilon, "epsilon", low=0, low_open=True)
         for name in ("shuffle", "early_stopping", "nesterovs_momentum", "warm_start"):
             check_bool(getattr(self, name), name)
-        if not isinstance(self.verbose, (bool, np.bool_)) and not (
-                isinstance(self.verbose, numbers.Integral) and self.verbose >= 0):
-            raise TypeError(message("verbose", "a bool or an int >= 0", typed(self.verbose)))
+        if not isinstance(self.verbose, (bool, np.bool_)):
+            if not isinstance(self.verbose, numbers.Integral):
+                raise TypeError(message("verbose", "a bool or an int >= 0", typed(self.verbose)))
+            check_int(self.verbose, "verbose", low=0)
 
 
 _PARAMETERS_DOC = """
