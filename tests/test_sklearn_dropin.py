@@ -493,3 +493,21 @@ def test_regressor_score_takes_sample_weight():
     reg = MLPRegressor(hidden_layer_sizes=(8,), solver="lbfgs", max_iter=50, random_state=0)
     _fit_quietly(reg, X, y)
     assert reg.score(X, y, sample_weight=w) == r2_score(y, reg.predict(X), sample_weight=w)
+
+
+@needs_poisson
+def test_skl2onnx_graph_of_a_poisson_regressor_predicts_the_rate():
+    skl2onnx = pytest.importorskip("skl2onnx")
+    onnxruntime = pytest.importorskip("onnxruntime")
+    from fastprop.export import register_skl2onnx
+
+    register_skl2onnx()
+    X, y = _small_data("regressor", nonnegative=True)
+    reg = MLPRegressor(loss="poisson", hidden_layer_sizes=(6,), solver="lbfgs", max_iter=50,
+                       random_state=0)
+    _fit_quietly(reg, X, y)
+    model = skl2onnx.to_onnx(reg, X[:1])
+    session = onnxruntime.InferenceSession(model.SerializeToString(),
+                                           providers=["CPUExecutionProvider"])
+    (out,) = session.run(None, {session.get_inputs()[0].name: X})
+    np.testing.assert_allclose(out[:, 0], reg.predict(X), rtol=1e-12)
