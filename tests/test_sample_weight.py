@@ -171,6 +171,23 @@ def test_float32_weights_must_stay_finite(rng):
         net.loss(X, Y, sample_weight=[3e38, 3e38])
 
 
+@pytest.mark.skipif("poisson" not in fastprop.network.LOSSES, reason="no 'poisson' loss")
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_weighted_poisson_loss_and_gradient(rng, dtype):
+    """E = Σ_s w_s mean_j (e^z − y z) / Σ_s w_s and δ_n = w (e^z − y) / (Σ w · l_n)."""
+    net = fastprop.Network([3, 4, 2], "tanh", bias=True, dtype=dtype, loss="poisson", seed=0)
+    X = rng.standard_normal((9, 3)).astype(dtype)
+    Y = rng.poisson(2.0, (9, 2)).astype(dtype)
+    w = rng.uniform(0, 2, 9)
+    Z = net.forward(X).astype(np.float64)
+    E = np.sum(w * np.mean(np.exp(Z) - Y * Z, axis=1)) / np.sum(w)
+    assert_close(net.loss(X, Y, sample_weight=w), E, RTOL[np.dtype(dtype)])
+    # the gradient of the last layer's bias is Σ_s δ_n,s
+    _, _, db = net.gradient(X, Y, sample_weight=w)
+    delta = w[:, None] * (np.exp(Z) - Y) / (np.sum(w) * 2)
+    assert_close(db[-1], delta.sum(axis=0), RTOL[np.dtype(dtype)])
+
+
 def test_levenberg_marquardt_zero_weights_leave_rows_out(rng):
     net_w, X, Y, _ = _problem(rng, "sse", "float64", t=30)
     net_r = fastprop.Network(net_w.layers, "tanh", bias=True, loss="sse", seed=1)

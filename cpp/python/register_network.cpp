@@ -285,7 +285,8 @@ void register_network(py::module_& m) {
     py::enum_<Link>(m, "Link", "How a prediction comes from z_n.")
         .value("identity", Link::identity)
         .value("softmax", Link::softmax)
-        .value("sigmoid", Link::sigmoid);
+        .value("sigmoid", Link::sigmoid)
+        .value("exp", Link::exp);
     m.def("link", &link_of, py::arg("loss"));
     m.def("is_mean", &is_mean, py::arg("loss"));
     m.def("min_outputs", &min_outputs, py::arg("loss"));

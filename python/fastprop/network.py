@@ -58,8 +58,10 @@ class Network:
         "sse" (the model's E), "mse" (mean over all t·l_n elements, as torch.nn.MSELoss),
         "cross_entropy" (softmax of z_n, mean over samples of −Σ_j y_j log p_j, as
         torch.nn.CrossEntropyLoss; Y as target probabilities (t, l_n) or integer labels
-        (t,)) or "binary_cross_entropy" (sigmoid of z_n, mean over all t·l_n elements, as
-        torch.nn.BCEWithLogitsLoss).
+        (t,)), "binary_cross_entropy" (sigmoid of z_n, mean over all t·l_n elements, as
+        torch.nn.BCEWithLogitsLoss) or "poisson" (z_n the log of the rate of counts Y >= 0,
+        mean over all t·l_n elements of e^{z_n} − y z_n, as
+        torch.nn.PoissonNLLLoss(log_input=True)).
 
     Attributes
     ----------
