@@ -85,7 +85,9 @@ Differences from scikit-learn that remain: ``weight_decay`` also decays the inte
 torch.optim does; scikit-learn penalises only ``coefs_``, and so does lbfgs here); the
 initialisation is fastprop's (Glorot or He uniform, zero intercepts); with sample weights and
 minibatches, the epoch's loss is the weighted mean over its samples (scikit-learn weights each
-minibatch's weighted mean by its row count) and the decay uses the mean weight for B; lbfgs
+minibatch's weighted mean by its row count) and the decay uses the mean weight for B; the
+last, smaller minibatch of an epoch is decayed as a full one (scikit-learn divides alpha by its
+size); lbfgs
 descends the true gradient of the reported objective for multi-output squared_error;
 inputs must be dense; a non-finite loss stops training with FloatingPointError, the network
 left at its last finite state; sample weights must be >= 0.
