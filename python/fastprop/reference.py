@@ -231,7 +231,7 @@ def step(W, b, activation, X, Y, lr, loss="sse", optimizer=None):
 
 
 class SplitMix64:
-    """The core's generator (cpp/random.hpp), so a seed means the same numbers here."""
+    """The core's generator (cpp/runtime/random.hpp), so a seed means the same numbers here."""
 
     _MASK = (1 << 64) - 1
 
