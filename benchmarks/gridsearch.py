@@ -8,7 +8,9 @@ processes: they are started (and import NumPy, scikit-learn and fastprop) by the
 parallel search, timed apart as "cold"; later searches reuse them. In a worker fastprop runs
 the threads joblib gives it (OMP_NUM_THREADS = CPUs // n_jobs), so two workers on two CPUs
 do not fight over them; with n_jobs=1 fastprop uses every CPU for its matrix products.
---sklearn times scikit-learn's own MLPClassifier the same way, for reference.
+--sklearn times scikit-learn's own MLPClassifier the same way, for reference. On a machine
+that other work keeps busy the times say little: there a process with more threads simply
+gets a larger share of the CPUs; the load average is printed before and after.
 """
 
 from __future__ import annotations
@@ -56,9 +58,10 @@ def main() -> None:
     contenders = {"fastprop": MLPClassifier(random_state=0)}
     if args.sklearn:
         contenders["sklearn"] = neural_network.MLPClassifier(random_state=0)
-    print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; fastprop "
-          f"{fastprop.__version__} with {fastprop.get_num_threads()} threads, joblib "
-          f"{joblib.__version__}; digits {X.shape}, 4 candidates x 3 folds")
+    print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs (load average "
+          f"{os.getloadavg()[0]:.1f}); fastprop {fastprop.__version__} with "
+          f"{fastprop.get_num_threads()} threads, joblib {joblib.__version__}; digits "
+          f"{X.shape}, 4 candidates x 3 folds")
     for name, estimator in contenders.items():
         cold = search(estimator, X, y, n_jobs=2)  # starts the loky workers
         times: dict[int, list[float]] = {1: [], 2: []}
@@ -69,7 +72,8 @@ def main() -> None:
         print(f"{name:8s} n_jobs=1: median {one:.2f} s  {[round(t, 2) for t in times[1]]}")
         print(f"{name:8s} n_jobs=2: median {two:.2f} s  {[round(t, 2) for t in times[2]]}  "
               f"(cold, starting the workers: {cold:.2f} s)")
-        print(f"{name:8s} n_jobs=2 / n_jobs=1: {two / one:.2f}")
+        print(f"{name:8s} n_jobs=2 / n_jobs=1: {two / one:.2f}  (load average now "
+              f"{os.getloadavg()[0]:.1f})")
 
 
 if __name__ == "__main__":
