@@ -3,8 +3,9 @@
 A count does not move with the machine's load, so two builds of fastprop can be compared on a
 shared machine where timings cannot: run this under each build's Python and compare. Each
 workload is fitted twice in a child process under callgrind, for N and 2N steps (one thread,
-the same data and seed); the difference over N is the count of one step, without the
-interpreter's start and the set-up.
+the same data and seed), counting only inside the core's fit (``--toggle-collect`` on its
+entry point); the difference over N is the count of one step, without the set-up of a fit.
+Under valgrind the CPU has no AVX-512, so the counts are of the AVX2 kernels at most.
 
     python benchmarks/instructions.py                  # W1, W2 (float32 and float64), W3
     python benchmarks/instructions.py --workloads W2 --steps 200
@@ -51,14 +52,21 @@ else:
 """
 
 
+# The core's fit as the binding calls it, in this layout and in the one before it.
+FIT_ENTRY_POINTS = ("fastprop::Session<float>::fit(*", "fastprop::Session<double>::fit(*",
+                    "fastprop::FitResult fastprop::fit<float>(*",
+                    "fastprop::FitResult fastprop::fit<double>(*")
+
+
 def instructions(args: tuple) -> int:
     """Instructions (callgrind's Ir) of the child run with these arguments."""
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "callgrind.out")
-        env = {**os.environ, "FASTPROP_NUM_THREADS": "1"}
+        env = {**os.environ, "FASTPROP_NUM_THREADS": "1", "PYTHONHASHSEED": "0"}
+        toggles = [f"--toggle-collect={entry}" for entry in FIT_ENTRY_POINTS]
         run = subprocess.run(
-            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable,
-             "-c", CHILD, repr(args)],
+            ["valgrind", "--tool=callgrind", "--collect-atstart=no", *toggles,
+             f"--callgrind-out-file={out}", sys.executable, "-c", CHILD, repr(args)],
             env=env, capture_output=True, text=True)
         if run.returncode != 0:
             raise RuntimeError(run.stderr[-2000:])

@@ -12,34 +12,19 @@ namespace fastprop {
 namespace peak_detail {
 namespace {
 
-constexpr std::size_t K = avx512_chains;
-
-// acc_j = acc_j · a + b on K chains: 24 chains of 4-cycle FMAs keep two 512-bit FMA pipes
-// busy with room to spare. a just below 1 keeps every chain finite and away from subnormals.
-template <class R, class Fma, class Add>
-R run(std::size_t iterations, R a, R b, Fma fma, Add add) {
-    R acc[K];
-    for (std::size_t j = 0; j < K; ++j) acc[j] = b;
-    for (std::size_t it = 0; it < iterations; ++it) {
-#pragma GCC unroll 24
-        for (std::size_t j = 0; j < K; ++j) acc[j] = fma(acc[j], a, b);
-    }
-    R sum = acc[0];
-    for (std::size_t j = 1; j < K; ++j) sum = add(sum, acc[j]);
-    return sum;
-}
+#include "peak_chains.inc"
 
 }  // namespace
 
 double avx512_block_f32(std::size_t iterations) {
-    const __m512 sum = run(iterations, _mm512_set1_ps(0.999f), _mm512_set1_ps(1e-3f),
+    const __m512 sum = run<avx512_chains>(iterations, _mm512_set1_ps(0.999f), _mm512_set1_ps(1e-3f),
                            [](__m512 c, __m512 a, __m512 b) { return _mm512_fmadd_ps(c, a, b); },
                            [](__m512 x, __m512 y) { return _mm512_add_ps(x, y); });
     return static_cast<double>(_mm512_cvtss_f32(sum));
 }
 
 double avx512_block_f64(std::size_t iterations) {
-    const __m512d sum = run(iterations, _mm512_set1_pd(0.999), _mm512_set1_pd(1e-3),
+    const __m512d sum = run<avx512_chains>(iterations, _mm512_set1_pd(0.999), _mm512_set1_pd(1e-3),
                             [](__m512d c, __m512d a, __m512d b) {
                                 return _mm512_fmadd_pd(c, a, b);
                             },
