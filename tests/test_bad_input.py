@@ -40,7 +40,7 @@ def test_layers_accepts_numpy_integers():
     ({"dtype": "float16"}, ValueError, r"dtype must be 'float64' or 'float32', got 'float16'"),
     ({"dtype": "banana"}, ValueError, r"dtype must be 'float64' or 'float32', got 'banana'"),
     ({"dtype": int}, ValueError, r"dtype must be 'float64' or 'float32'"),
-    ({"loss": "hinge"}, ValueError, r"loss must be one of sse, mse, cross_entropy, binary_cross_entropy; got 'hinge'"),
+    ({"loss": "hinge"}, ValueError, r"loss must be one of sse, mse, cross_entropy, binary_cross_entropy, poisson; got 'hinge'"),
     ({"bias": "yes"}, TypeError, r"bias must be True or False, got 'yes'"),
     ({"seed": -1}, ValueError, r"seed must be in \[0, 2\*\*64\), got -1"),
     ({"seed": 1.5}, TypeError, r"seed must be an int or None, got float"),

@@ -84,8 +84,8 @@ def test_digits_accuracy_matches_sklearns_mlp(digits):
 def test_regression_on_friedman1_reaches_stated_r2():
     X, y = make_friedman1(n_samples=1200, noise=0.1, random_state=0)
     X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)
-    reg = MLPRegressor((32, 32), "tanh", learning_rate_init=0.01, max_iter=500,
-                       random_state=0).fit(X_train, y_train)
+    reg = MLPRegressor(hidden_layer_sizes=(32, 32), activation="tanh", learning_rate_init=0.01,
+                       max_iter=500, random_state=0).fit(X_train, y_train)
     assert reg.score(X_test, y_test) >= 0.95  # measured 0.993
     assert reg.loss_curve_[-1] < 0.05 * reg.loss_curve_[0]
     assert reg.n_iter_ == len(reg.loss_curve_) and reg.best_loss_ == min(reg.loss_curve_)
@@ -95,7 +95,8 @@ def test_multioutput_regression():
     rng = np.random.default_rng(0)
     X = rng.uniform(-1, 1, (400, 3))
     Y = np.column_stack([np.sin(2 * X[:, 0]), X[:, 1] * X[:, 2]])
-    reg = MLPRegressor((32,), "tanh", solver="lbfgs", max_iter=1000, random_state=0).fit(X, Y)
+    reg = MLPRegressor(hidden_layer_sizes=(32,), activation="tanh", solver="lbfgs",
+                       max_iter=1000, random_state=0).fit(X, Y)
     assert reg.predict(X).shape == (400, 2) and reg.n_outputs_ == 2
     assert reg.score(X, Y) > 0.99
 
@@ -127,8 +128,8 @@ def test_lbfgs_minimises_sklearns_objective():
 def test_levenberg_marquardt_regression():
     X = np.linspace(-2, 2, 200).reshape(-1, 1)
     y = np.sin(2 * X[:, 0])
-    reg = MLPRegressor((16,), "tanh", solver="lm", alpha=0.0, max_iter=200,
-                       random_state=0).fit(X, y)
+    reg = MLPRegressor(hidden_layer_sizes=(16,), activation="tanh", solver="lm", alpha=0.0,
+                       max_iter=200, random_state=0).fit(X, y)
     assert reg.score(X, y) > 0.999
 
 
@@ -205,7 +206,8 @@ def test_partial_fit_keeps_the_optimizer_state():
     parts = MLPRegressor(**params)
     for _ in range(5):
         parts.partial_fit(X, y)
-    assert parts.n_iter_ == 5
+    # as scikit-learn's: n_iter_ counts the epochs of the last call, t_ every sample seen
+    assert parts.n_iter_ == 1 and whole.n_iter_ == 5 and parts.t_ == whole.t_ == 5 * len(X)
     np.testing.assert_allclose(parts.loss_curve_, whole.loss_curve_, rtol=1e-12)
     np.testing.assert_allclose(parts.network_.params, whole.network_.params, rtol=1e-12)
 
@@ -319,7 +321,7 @@ def test_float32():
     ({"max_iter": 2.5}, TypeError, "max_iter must be an int"),
     ({"batch_size": "big"}, TypeError, "batch_size must be an int"),
     ({"validation_fraction": 1.0}, ValueError,
-     r"validation_fraction must be a finite number in \(0, 1\)"),
+     r"validation_fraction must be a finite number in \[0, 1\)"),  # scikit-learn's range
     ({"beta_2": 1.0}, ValueError, r"beta_2 must be a finite number in \[0, 1\)"),
     ({"shuffle": "yes"}, TypeError, "shuffle must be True or False"),
     ({"dtype": "float16"}, ValueError, "dtype must be 'float64' or 'float32'"),
@@ -339,7 +341,7 @@ def test_lm_needs_alpha_zero():
 
 def test_convergence_warning_when_max_iter_is_reached():
     X, y = load_iris(return_X_y=True)
-    with pytest.warns(ConvergenceWarning, match="max_iter=3"):
+    with pytest.warns(ConvergenceWarning, match=r"Maximum iterations \(3\) reached"):
         MLPClassifier((5,), max_iter=3, random_state=0).fit(X, y)
 
 

@@ -4,7 +4,8 @@
 // torch.nn: "mse" is the mean over all t·l_n elements (MSELoss), "cross_entropy" the mean
 // over samples of −Σ_j p_j log softmax(z_n)_j for target probabilities p (CrossEntropyLoss),
 // "binary_cross_entropy" the mean over all t·l_n elements of −y log σ(z) − (1 − y) log(1 − σ(z))
-// (BCEWithLogitsLoss).
+// (BCEWithLogitsLoss), "poisson" the mean over all t·l_n elements of e^z − y z, z_n the log of
+// the rate of counts y >= 0 (PoissonNLLLoss(log_input=True)).
 //
 // Sample weights: with a weight w_s per row, each sample's term of E (and so its δ) is
 // multiplied by w_s, and a mean divides by the batch's total weight Σ_s w_s instead of its t
@@ -25,11 +26,11 @@
 
 namespace fastprop {
 
-enum class Loss { sse, mse, cross_entropy, binary_cross_entropy };
+enum class Loss { sse, mse, cross_entropy, binary_cross_entropy, poisson };
 
-// How a prediction comes from z_n: itself (regression), softmax (one class of l_n), or the
-// logistic sigmoid of each output (independent labels).
-enum class Link { identity, softmax, sigmoid };
+// How a prediction comes from z_n: itself (regression), softmax (one class of l_n), the
+// logistic sigmoid of each output (independent labels), or e^z (a rate, from its log).
+enum class Link { identity, softmax, sigmoid, exp };
 
 // The rows a loss reads: z_n, Y and δ_n are (rows, l_n); w is (rows) or null (all 1); t is
 // the whole batch's size, or its total weight with weights (the means divide by it).
@@ -179,10 +180,37 @@ struct BinaryCrossEntropy {
     }
 };
 
+// z_n = log λ, the log of the rate of counts y >= 0: E = Σ w (e^z − y z) / (t l_n), the
+// negative log-likelihood without its log(y!), δ = w (e^z − y) / (t l_n).
+struct Poisson {
+    static constexpr Loss id = Loss::poisson;
+    static constexpr const char* name = "poisson";
+    static constexpr Link link = Link::exp;
+    static constexpr bool mean = true, sum_of_squares = false;
+    static constexpr std::size_t min_outputs = 1;
+    template <class T> static double loss_and_delta(const LossRows<T>& r) {
+        const double count = r.t * double(r.l_n);
+        const T inv_count = T(1) / T(count);
+        double E = 0.0;
+        for (std::size_t s = 0; s < r.rows; ++s) {
+            const T w_s = r.w ? r.w[s] : T(1);
+            double E_s = 0.0;
+            for (std::size_t k = s * r.l_n; k < (s + 1) * r.l_n; ++k) {
+                const T rate = std::exp(r.z_n[k]);
+                E_s += double(rate) - double(r.Y[k]) * double(r.z_n[k]);
+                r.delta_n[k] = w_s * ((rate - r.Y[k]) * inv_count);
+            }
+            E += r.w ? double(w_s) * E_s : E_s;
+        }
+        return E / count;
+    }
+};
+
 }  // namespace losses
 
 // Every loss, in the order of the enum.
-using Losses = std::tuple<losses::Sse, losses::Mse, losses::CrossEntropy, losses::BinaryCrossEntropy>;
+using Losses = std::tuple<losses::Sse, losses::Mse, losses::CrossEntropy, losses::BinaryCrossEntropy,
+                          losses::Poisson>;
 constexpr std::size_t n_losses = std::tuple_size_v<Losses>;
 
 namespace detail {

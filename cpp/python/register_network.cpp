@@ -252,14 +252,15 @@ template <class T> void bind_network(py::module_& m, const char* name) {
             py::arg("w_val") = py::none(), py::arg("callback") = py::none())
         .def(
             "fit_lm",
-            [](B& self, Array<T> X, Array<T> Y, const TrainOptions& options, LmConfig& lm,
-               py::object X_val, py::object Y_val, py::object callback) {
+            [](B& self, Array<T> X, Array<T> Y, py::object w, const TrainOptions& options,
+               LmConfig& lm, py::object X_val, py::object Y_val, py::object w_val,
+               py::object callback) {
                 const Network<T>& net = self.session.network();
-                PyBatch<T> train = make_batch(net, X, Y, py::none(), "X", "Y", "w");
+                PyBatch<T> train = make_batch(net, X, Y, w, "X", "Y", "w");
                 std::optional<PyBatch<T>> val;
                 if (!X_val.is_none())
-                    val = make_batch(net, X_val.cast<Array<T>>(), Y_val.cast<Array<T>>(),
-                                     py::none(), "X_val", "Y_val", "w_val");
+                    val = make_batch(net, X_val.cast<Array<T>>(), Y_val.cast<Array<T>>(), w_val,
+                                     "X_val", "Y_val", "w_val");
                 std::exception_ptr error;
                 const TrainHooks<T> hooks = python_hooks(self.session, callback, error);
                 FitRecord record = without_gil([&] {
@@ -268,8 +269,9 @@ template <class T> void bind_network(py::module_& m, const char* name) {
                 });
                 return finish_fit(self, std::move(record), error);
             },
-            py::arg("X"), py::arg("Y"), py::kw_only(), py::arg("options"), py::arg("lm"),
-            py::arg("X_val") = py::none(), py::arg("Y_val") = py::none(),
+            py::arg("X"), py::arg("Y"), py::arg("w") = py::none(), py::kw_only(),
+            py::arg("options"), py::arg("lm"), py::arg("X_val") = py::none(),
+            py::arg("Y_val") = py::none(), py::arg("w_val") = py::none(),
             py::arg("callback") = py::none());
 }
 
@@ -283,7 +285,8 @@ void register_network(py::module_& m) {
     py::enum_<Link>(m, "Link", "How a prediction comes from z_n.")
         .value("identity", Link::identity)
         .value("softmax", Link::softmax)
-        .value("sigmoid", Link::sigmoid);
+        .value("sigmoid", Link::sigmoid)
+        .value("exp", Link::exp);
     m.def("link", &link_of, py::arg("loss"));
     m.def("is_mean", &is_mean, py::arg("loss"));
     m.def("min_outputs", &min_outputs, py::arg("loss"));

@@ -18,15 +18,18 @@ namespace {
 // Rows of J for `rows` samples whose training forward pass (σ' kept) is in ws, for output
 // unit j: δ_n = e_j,
 // δ_i = (δ_{i+1} W_i) ⊙ σ'(z_i), and the row of sample s holds δ_{i+1}[s] a_i[s]ᵀ at the
-// offset of W_i and δ_{i+1}[s] at that of b_i. Row s starts at J_rows + s·ld.
+// offset of W_i and δ_{i+1}[s] at that of b_i. Row s starts at J_rows + s·ld. With
+// `sqrt_w` (rows), row s is scaled by sqrt_w[s] (δ_n = sqrt_w[s] e_j: the passes are linear
+// in δ_n), the rows of weighted least squares.
 template <class T>
 void jacobian_rows(const Model<T>& net, const T* x, std::size_t rows, std::size_t j,
-                   Workspace<T>& ws, double* J_rows, std::size_t ld) {
+                   Workspace<T>& ws, double* J_rows, std::size_t ld,
+                   const T* sqrt_w = nullptr) {
     const Layout& L = net.layout();
     const std::size_t n = net.n(), l_n = L.l_out();
     T* delta_n = ws.delta(n);
     std::fill(delta_n, delta_n + rows * l_n, T(0));
-    for (std::size_t s = 0; s < rows; ++s) delta_n[s * l_n + j] = T(1);
+    for (std::size_t s = 0; s < rows; ++s) delta_n[s * l_n + j] = sqrt_w ? sqrt_w[s] : T(1);
     for (std::size_t i = n; i-- > 0;) {
         const LayerSlice& sl = L[i];
         const T* a_i = i == 0 ? x : ws.a(i);
@@ -90,33 +93,42 @@ void cholesky_solve(const double* Lm, std::size_t P, double* b) {
 }
 
 // The buffers of one LM fit, allocated once for all its iterations.
-struct NormalBuffers {
-    explicit NormalBuffers(std::size_t P, std::size_t rows)
-        : A(P * P), M(P * P), g(P), step(P), J(rows * P), r(rows) {}
+template <class T> struct NormalBuffers {
+    explicit NormalBuffers(std::size_t P, std::size_t rows, bool weighted)
+        : A(P * P), M(P * P), g(P), step(P), J(rows * P), r(rows), sqrt_w(weighted ? rows : 0) {}
     std::vector<double> A, M;  // JᵀJ, and JᵀJ + μ I factorised
     std::vector<double> g, step;  // Jᵀ r, and Δ
     std::vector<double> J, r;  // a block of rows of J, and its residuals for one output
+    std::vector<T> sqrt_w;     // √w_s of the block's rows, with sample weights
 };
 
-// E, and A = JᵀJ, g = Jᵀ r at the current parameters, block by block of rows.
+// E, and A = JᵀJ, g = Jᵀ r at the current parameters, block by block of rows. With sample
+// weights w_s (E = Σ_s w_s ||y_s − z_n,s||², or its mean over Σ_s w_s l_n), the rows of J
+// and r are scaled by √w_s: A = Jᵀ diag(w) J and g = Jᵀ diag(w) r, weighted least squares.
 template <class T>
-double normal_equations(const Model<T>& net, const T* X, const T* Y, std::size_t t,
-                        Workspace<T>& ws, NormalBuffers& ne, const Poll& poll) {
+double normal_equations(const Model<T>& net, const Batch<T>& batch, Workspace<T>& ws,
+                        NormalBuffers<T>& ne, const Poll& poll) {
     const Layout& L = net.layout();
     const std::size_t P = net.n_params(), l_0 = L.l_in(), l_n = L.l_out(), n = net.n();
-    const std::size_t block = block_rows(net);
+    const std::size_t block = block_rows(net), t = batch.t;
+    const double total = batch.size();
     double E = 0.0;
     for (std::size_t r0 = 0; r0 < t; r0 += block) {
         const std::size_t rows = std::min(block, t - r0);
-        const T* x = X + r0 * l_0;
-        const T* y = Y + r0 * l_n;
+        const T* x = batch.X + r0 * l_0;
+        const T* y = batch.Y + r0 * l_n;
+        const T* w = batch.w ? batch.w + r0 : nullptr;
+        if (w)
+            for (std::size_t s = 0; s < rows; ++s) ne.sqrt_w[s] = std::sqrt(w[s]);
         detail::forward_rows(net, x, rows, ws, ws.z(n), true);
-        E += loss_and_delta(net.loss(), LossRows<T>{ws.delta(n), ws.z(n), y, nullptr, rows, l_n, double(t)});
+        E += loss_and_delta(net.loss(), LossRows<T>{ws.delta(n), ws.z(n), y, w, rows, l_n, total});
         for (std::size_t j = 0; j < l_n; ++j) {
             check_poll(poll);
-            for (std::size_t s = 0; s < rows; ++s)
+            for (std::size_t s = 0; s < rows; ++s) {
                 ne.r[s] = double(y[s * l_n + j]) - double(ws.z(n)[s * l_n + j]);
-            jacobian_rows(net, x, rows, j, ws, ne.J.data(), P);
+                if (w) ne.r[s] *= double(ne.sqrt_w[s]);
+            }
+            jacobian_rows(net, x, rows, j, ws, ne.J.data(), P, w ? ne.sqrt_w.data() : nullptr);
             const bool accumulate = r0 > 0 || j > 0;
             // A += J_blockᵀ J_block and g += J_blockᵀ r: the weight-gradient kernel's δᵀ a.
             dense_backward<double>(nullptr, ne.A.data(), nullptr, ne.J.data(), ne.J.data(),
@@ -159,8 +171,8 @@ void LmConfig::check() const {
     require(std::isfinite(mu_max) && mu_max > 0, "mu_max", "> 0", mu_max);
 }
 
-template <class T> struct LevenbergMarquardt<T>::Normal : NormalBuffers {
-    using NormalBuffers::NormalBuffers;
+template <class T> struct LevenbergMarquardt<T>::Normal : NormalBuffers<T> {
+    using NormalBuffers<T>::NormalBuffers;
 };
 
 template <class T>
@@ -176,11 +188,9 @@ LevenbergMarquardt<T>::LevenbergMarquardt(Network<T>& net, Workspace<T>& ws,
                                     std::to_string(lm_max_params) + " parameters (its normal "
                                     "matrix has n_params^2 entries); this network has " +
                                     std::to_string(net.n_params()));
-    if (batch.w != nullptr)
-        throw std::invalid_argument("Levenberg-Marquardt does not take sample weights");
     const std::size_t rows = std::min(batch.t, block_rows(net.model()));
     ws.reserve(net.layout(), rows);
-    ne_ = std::make_unique<Normal>(net.n_params(), rows);
+    ne_ = std::make_unique<Normal>(net.n_params(), rows, batch.w != nullptr);
     saved_.resize(net.n_params());
 }
 
@@ -192,7 +202,7 @@ template <class T> Stop LevenbergMarquardt<T>::iteration(const Poll& poll, doubl
     std::copy(p, p + P, saved_.begin());
     Normal& ne = *ne_;
     try {
-        E_epoch = normal_equations(net_.model(), batch_.X, batch_.Y, batch_.t, ws_, ne, poll);
+        E_epoch = normal_equations(net_.model(), batch_, ws_, ne, poll);
         if (!std::isfinite(E_epoch) || !elementwise::all_finite(ne.g.data(), P))
             return Stop::non_finite;
         while (true) {

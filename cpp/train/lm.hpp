@@ -5,6 +5,9 @@
 // iteration solves (JᵀJ + μ I) Δ = Jᵀ r and moves the parameters by Δ when that lowers E
 // (then μ ← μ·mu_dec); otherwise it tries again with μ ← μ·mu_inc, and past mu_max it has
 // converged. Small μ makes it Gauss–Newton, large μ a short gradient step.
+//
+// With sample weights w_s, E = Σ_s w_s ||r_s||² (weighted least squares): the rows of J and
+// r of sample s are scaled by √w_s, so JᵀJ becomes Jᵀ diag(w) J and Jᵀr becomes Jᵀ diag(w) r.
 #pragma once
 
 #include <cstddef>
@@ -34,8 +37,8 @@ void jacobian(const Model<T>& net, const T* X, std::size_t t, double* J, Workspa
               const Poll& poll = {});
 
 // The iterations of one fit: the buffers are allocated once, in the constructor, which also
-// refuses (std::invalid_argument) a loss that is not a sum of squares, sample weights, and
-// networks of more than lm_max_params parameters. config.mu is left at its last value, so
+// refuses (std::invalid_argument) a loss that is not a sum of squares and networks of more
+// than lm_max_params parameters. config.mu is left at its last value, so
 // that a later fit continues.
 template <class T> class LevenbergMarquardt {
 public:

@@ -23,6 +23,10 @@ try:
     from ._runtime import get_num_threads, set_num_threads
     from .history import History, Trace
     from .network import Network
+    from ._threadpool import register as _register_with_threadpoolctl
+
+    _register_with_threadpoolctl()  # threadpoolctl sees and limits fastprop's threads
+    del _register_with_threadpoolctl
 
     def from_onnx(model, dtype=None, *, loss=None, return_extra=False):  # noqa: D103
         from .export.onnx import from_onnx

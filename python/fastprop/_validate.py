@@ -26,7 +26,8 @@ from numpy.typing import ArrayLike, DTypeLike
 
 __all__ = ["message", "shown", "typed", "check_bool", "check_real", "check_lr", "check_int",
            "check_choice", "check_dtype", "check_seed", "fresh_seed", "check_layers",
-           "check_activations", "check_callable", "check_pair", "real_array", "check_memory"]
+           "check_activations", "check_callable", "check_pair", "real_array", "check_memory",
+           "check_sample_weight"]
 
 _repr = reprlib.Repr()
 _repr.maxstring = _repr.maxother = 60
@@ -208,6 +209,35 @@ def real_array(A: ArrayLike, name: str) -> np.ndarray:
         raise TypeError(message(name, "real numbers (bool, int or float)", f"dtype {arr.dtype}",
                                 verb="hold"))
     return arr
+
+
+def check_sample_weight(sample_weight: ArrayLike, t: int, dtype: DTypeLike = np.float64,
+                        name: str = "sample_weight") -> np.ndarray:
+    """Weights of t samples: a 1-D array of t finite numbers >= 0, not all 0 (unless t = 0),
+    whose total is finite in ``dtype``; returned as a C-contiguous array of ``dtype``.
+
+    A weight scales its sample's term of the loss; a mean loss divides by the total weight.
+    """
+    w = real_array(sample_weight, name)
+    if w.ndim != 1 or w.shape[0] != t:
+        raise ValueError(message(name, f"a 1-D array of {t} weights (one per row of X)",
+                                 f"shape {w.shape}"))
+    with np.errstate(over="ignore", invalid="ignore"):
+        w = np.ascontiguousarray(w, dtype=dtype)
+        total = float(np.sum(w, dtype=np.float64))
+        total_finite = bool(np.isfinite(np.float64(total).astype(dtype)))
+    ok = np.isfinite(w) & (w >= 0)
+    if not np.all(ok):
+        bad = np.asarray(sample_weight)[np.argmin(ok)].item()
+        raise ValueError(message(name, f"finite numbers >= 0 (in {np.dtype(dtype).name})",
+                                 shown(bad), verb="hold"))
+    if t and not total > 0:
+        raise ValueError(message(name, "at least one weight > 0", "all weights zero",
+                                 verb="have"))
+    if not total_finite:
+        raise ValueError(message(name, f"a total finite in {np.dtype(dtype).name}",
+                                 shown(total), verb="have"))
+    return w
 
 
 def available_memory() -> int | None:

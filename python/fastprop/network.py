@@ -15,7 +15,7 @@ from ._runtime import _warn_about_ignored_settings  # noqa: F401  (importable fr
 from ._runtime import get_num_threads, set_num_threads
 from ._validate import check_activations, check_bool, check_callable, check_choice, \
     check_dtype, check_int, check_layers, check_lr, check_memory, check_pair, check_real, \
-    check_seed, message, real_array, typed
+    check_sample_weight, check_seed, message, real_array, typed
 from ._validate import fresh_seed as _fresh_seed  # looked up here, so that tests can replace it
 from .history import History, Trace
 
@@ -58,8 +58,10 @@ class Network:
         "sse" (the model's E), "mse" (mean over all t·l_n elements, as torch.nn.MSELoss),
         "cross_entropy" (softmax of z_n, mean over samples of −Σ_j y_j log p_j, as
         torch.nn.CrossEntropyLoss; Y as target probabilities (t, l_n) or integer labels
-        (t,)) or "binary_cross_entropy" (sigmoid of z_n, mean over all t·l_n elements, as
-        torch.nn.BCEWithLogitsLoss).
+        (t,)), "binary_cross_entropy" (sigmoid of z_n, mean over all t·l_n elements, as
+        torch.nn.BCEWithLogitsLoss) or "poisson" (z_n the log of the rate of counts Y >= 0,
+        mean over all t·l_n elements of e^{z_n} − y z_n, as
+        torch.nn.PoissonNLLLoss(log_input=True)).
 
     Attributes
     ----------
@@ -217,21 +219,30 @@ class Network:
             a = [None if v is None else v[0] for v in a]
         return Trace(z, a)
 
-    def loss(self, X: ArrayLike, Y: ArrayLike) -> float:
-        """E of the batch; for "sse", the sum over samples of ||y − z_n||²."""
-        return float(self._core.loss(*self._batch(X, Y)))
+    def loss(self, X: ArrayLike, Y: ArrayLike, sample_weight: ArrayLike | None = None) -> float:
+        """E of the batch; for "sse", the sum over samples of ||y − z_n||².
 
-    def gradient(self, X: ArrayLike, Y: ArrayLike) -> tuple[float, list[np.ndarray], list[np.ndarray]]:
+        ``sample_weight`` (t,): each sample's term of E is multiplied by its weight, and a
+        mean loss divides by the total weight instead of t (a weight of 2 is the sample
+        twice, a weight of 0 leaves it out).
+        """
+        X, Y = self._batch(X, Y)
+        return float(self._core.loss(X, Y, self._weights(sample_weight, len(X))))
+
+    def gradient(self, X: ArrayLike, Y: ArrayLike, sample_weight: ArrayLike | None = None,
+                 ) -> tuple[float, list[np.ndarray], list[np.ndarray]]:
         """(E, dW, db): dW[i] = ∂E/∂W_i shaped like W_i, db[i] = ∂E/∂b_i ([] without bias).
 
         Gradients are summed over the samples. An empty batch gives E = 0 and zero gradients.
+        ``sample_weight`` as in :meth:`loss`.
         """
-        E, flat = self._core.gradient(*self._batch(X, Y))
+        X, Y = self._batch(X, Y)
+        E, flat = self._core.gradient(X, Y, self._weights(sample_weight, len(X)))
         dW, db = self._split(flat)
         return float(E), dW, db
 
-    def loss_and_grad(self, X: ArrayLike, Y: ArrayLike,
-                      params: ArrayLike | None = None) -> tuple[float, np.ndarray]:
+    def loss_and_grad(self, X: ArrayLike, Y: ArrayLike, params: ArrayLike | None = None, *,
+                      sample_weight: ArrayLike | None = None) -> tuple[float, np.ndarray]:
         """(E, ∂E/∂params) as one flat array in the layout of :attr:`params`.
 
         With ``params`` given, both are evaluated at those parameters instead of the
@@ -239,15 +250,18 @@ class Network:
 
             scipy.optimize.minimize(lambda p: net.loss_and_grad(X, Y, p), net.params.copy(),
                                     jac=True, method="L-BFGS-B")
+
+        ``sample_weight`` as in :meth:`loss`.
         """
         X, Y = self._batch(X, Y)
+        w = self._weights(sample_weight, len(X))
         if params is not None:
             params = real_array(params, "params")
             if params.shape != (self.n_params,):
                 raise ValueError(message("params", f"shape ({self.n_params},)",
                                          str(params.shape), verb="have"))
             params = self._convert(params)
-        E, flat = self._core.gradient(X, Y, params=params)
+        E, flat = self._core.gradient(X, Y, w, params=params)
         return float(E), flat
 
     def jacobian(self, X: ArrayLike) -> np.ndarray:
@@ -298,6 +312,7 @@ class Network:
         restore_best: bool = True,
         callback: Callable[[int, dict[str, Any]], Any] | None = None,
         verbose: bool = False,
+        sample_weight: ArrayLike | None = None,
         **hyperparameters: Any,
     ) -> History:
         """Train; the whole loop (gather, forward, backward, update) runs in C++ without the GIL.
@@ -326,11 +341,11 @@ class Network:
             With minibatches, permute the samples every epoch (from ``seed``).
         seed : int or None
             Seed of the permutations; None draws one (when there are any to draw).
-        validation_data : (X_val, Y_val) or None
+        validation_data : (X_val, Y_val), (X_val, Y_val, sample_weight_val) or None
             Evaluated after every epoch (``history.val_loss``).
         validation_fraction : float or None
             Instead of validation_data: hold out this fraction (0, 1) of the rows, the last
-            ones, as validation data.
+            ones, as validation data (with their sample weights).
         patience : int or None
             Early stopping: stop after this many epochs in which the validation loss (the
             training loss, without validation) did not improve by more than ``min_delta``.
@@ -344,6 +359,11 @@ class Network:
             Python is not called back at all.
         verbose : bool
             Show a live progress bar (tqdm when installed, a plain one otherwise).
+        sample_weight : array-like of shape (t,) or None
+            A weight >= 0 per sample: it multiplies the sample's term of E (and of its
+            gradient), and a mean loss divides by the total weight of the batch (of each
+            minibatch for its update). For full-batch training a weight of 2 is the sample
+            twice and a weight of 0 leaves it out; minibatches are still drawn from all t rows.
 
         Returns
         -------
@@ -365,6 +385,7 @@ class Network:
         X, Y = self._batch(X, Y)
         if X.shape[0] == 0:
             raise ValueError("fit needs at least one sample, got X with 0 rows")
+        w = self._weights(sample_weight, len(X))
         epochs = check_int(epochs, "epochs", low=0)
         if lr is not None:
             lr = check_lr(lr)
@@ -380,7 +401,8 @@ class Network:
             raise ValueError("optimizer 'lm' works on the whole batch: batch_size must be None")
         batch = 0 if batch_size is None else check_int(batch_size, "batch_size", low=1)
         shuffle = check_bool(shuffle, "shuffle")
-        X, Y, X_val, Y_val = self._validation(X, Y, validation_data, validation_fraction)
+        X, Y, w, X_val, Y_val, w_val = self._validation(X, Y, w, validation_data,
+                                                        validation_fraction)
         if seed is not None:
             seed = check_seed(seed)
         else:  # drawn only when the core shuffles: the OS's entropy costs more than a small step
@@ -412,15 +434,15 @@ class Network:
 
         # The core raises what stops it (KeyboardInterrupt, FloatingPointError, an exception of
         # the callback) after keeping the record of the completed epochs for the history.
-        data = {"X_val": X_val, "Y_val": Y_val, "callback": epoch_end}
+        data = {"X_val": X_val, "Y_val": Y_val, "w_val": w_val, "callback": epoch_end}
         try:
             if lm:
-                self._core.fit_lm(X, Y, options=options, lm=opt.config(), **data)
+                self._core.fit_lm(X, Y, w, options=options, lm=opt.config(), **data)
             else:
                 state = opt.state_for(self.n_params, self._dtype)
                 try:
-                    self._core.fit(X, Y, options=options, optimizer=opt.config(lr), state=state,
-                                   **data)
+                    self._core.fit(X, Y, w, options=options, optimizer=opt.config(lr),
+                                   state=state, **data)
                 finally:
                     opt.steps = state.steps
         finally:
@@ -435,8 +457,9 @@ class Network:
                     stop if stop in ("early_stopping", "callback", "converged") else "done")
         return self.history
 
-    def _validation(self, X, Y, validation_data, validation_fraction):
-        """(X, Y, X_val, Y_val): the training rows and the validation set, or None."""
+    def _validation(self, X, Y, w, validation_data, validation_fraction):
+        """(X, Y, w, X_val, Y_val, w_val): the training rows and the validation set (None
+        without one), each with its sample weights (None without them)."""
         if validation_data is not None and validation_fraction is not None:
             raise ValueError("give validation_data or validation_fraction, not both")
         if validation_fraction is not None:
@@ -446,14 +469,24 @@ class Network:
                 raise ValueError(f"validation_fraction must leave at least one row on each side "
                                  f"of the split, in (0, 1); got {validation_fraction} for "
                                  f"{len(X)} rows")
-            return X[:-n_val], Y[:-n_val], X[-n_val:], Y[-n_val:]
+            if w is None:
+                return X[:-n_val], Y[:-n_val], None, X[-n_val:], Y[-n_val:], None
+            w_train = self._weights(w[:-n_val], len(X) - n_val)
+            w_val = self._weights(w[-n_val:], n_val, "sample_weight of the validation rows")
+            return X[:-n_val], Y[:-n_val], w_train, X[-n_val:], Y[-n_val:], w_val
         if validation_data is None:
-            return X, Y, None, None
-        X_val, Y_val = check_pair(validation_data, "validation_data", "a pair (X_val, Y_val)")
+            return X, Y, w, None, None, None
+        w_val = None
+        if isinstance(validation_data, (tuple, list)) and len(validation_data) == 3:
+            X_val, Y_val, w_val = validation_data
+        else:
+            X_val, Y_val = check_pair(validation_data, "validation_data",
+                                      "a pair (X_val, Y_val) or a triple (X_val, Y_val, "
+                                      "sample_weight_val)")
         X_val, Y_val = self._batch(X_val, Y_val, ("X_val", "Y_val"))
         if len(X_val) == 0:
             raise ValueError("validation_data must have at least one row, got 0")
-        return X, Y, X_val, Y_val
+        return X, Y, w, X_val, Y_val, self._weights(w_val, len(X_val), "sample_weight_val")
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike, *, extra: dict[str, np.ndarray] | None = None) -> str:
@@ -580,6 +613,13 @@ class Network:
         Y = np.zeros((labels.size, l_n))
         Y[np.arange(labels.size), labels] = 1
         return Y
+
+    def _weights(self, sample_weight: ArrayLike | None, t: int,
+                 name: str = "sample_weight") -> np.ndarray | None:
+        """Sample weights for t rows in the network's dtype (checked), or None for none."""
+        if sample_weight is None:
+            return None
+        return check_sample_weight(sample_weight, t, self._dtype, name)
 
     def _convert(self, A: np.ndarray) -> np.ndarray:
         # A copy only when the dtype, byte order, alignment or memory order needs one. Values

@@ -1,57 +1,101 @@
 """scikit-learn drop-ins trained by fastprop: :class:`MLPRegressor` and :class:`MLPClassifier`.
 
-The parameters are scikit-learn's, with scikit-learn's names, defaults and meanings; training
-runs in fastprop's C++ ``Network.fit`` (one call per ``fit``, no Python per minibatch). How
-each parameter reaches fastprop:
+Every parameter of scikit-learn's MLPRegressor and MLPClassifier (1.9), with scikit-learn's
+names, order, defaults and meanings, so that ``MLPClassifier(**sklearn_mlp.get_params())``
+works; plus fastprop's extras ``dtype`` and the solvers "rprop" and "lm". Training runs in
+fastprop's C++ core: one native loop over the epochs and minibatches per ``fit``, with Python
+called once per epoch for scikit-learn's bookkeeping (the loss curve, the stopping rule, the
+learning-rate schedule, ``verbose``). How each parameter reaches fastprop:
 
 ======================  =====================================================================
 scikit-learn            fastprop
 ======================  =====================================================================
+loss (regressor)        "squared_error" → fastprop's "mse"; "poisson" → fastprop's "poisson"
+                        (z_n is the log of the rate, ``predict`` is e^{z_n}; y >= 0)
 hidden_layer_sizes      ``Network([n_features, *hidden_layer_sizes, n_outputs], bias=True)``
 activation              the hidden σ; "logistic" is fastprop's "sigmoid"
 solver                  "sgd" → ``optim.SGD``, "adam" → ``optim.Adam``, "rprop" →
                         ``optim.Rprop`` (full batch), "lm" → ``optim.LevenbergMarquardt``
-                        (full batch, regression only, alpha=0), "lbfgs" → SciPy's L-BFGS-B
+                        (full batch, squared_error only, alpha=0), "lbfgs" → SciPy's L-BFGS-B
                         on ``Network.loss_and_grad``
 alpha                   ``weight_decay`` (see the scaling below); lbfgs: the exact penalty
-batch_size              ``fit(batch_size=...)``; "auto" is min(200, n_samples)
-learning_rate_init      ``lr``; for rprop the initial step size
-max_iter                ``fit(epochs=...)``; lbfgs: its ``maxiter``
-shuffle, random_state   ``fit(shuffle=..., seed=...)``, ``Network(seed=...)``
-tol, n_iter_no_change   ``fit(min_delta=tol/s, patience=n_iter_no_change + 1)``; lbfgs: gtol
-early_stopping          ``fit(validation_data=..., restore_best=True)``
-validation_fraction     a (stratified for binary targets) ``train_test_split``, as sklearn
+batch_size              the core's minibatch size; "auto" is min(200, n_samples)
+learning_rate           sgd only, as in scikit-learn: "constant"; "invscaling", the rate
+                        learning_rate_init / (1 + t_)^power_t after each epoch (t_: samples
+                        seen since the estimator was initialised); "adaptive", the rate
+                        divided by 5 when n_iter_no_change epochs in a row did not improve by
+                        tol, and training stops once it is <= 1e-6. The new rate is set from
+                        the epoch hook (``EpochControl(lr=...)``) and used by the native loop
+                        from the next epoch; the momentum buffer is rescaled so that the
+                        update is scikit-learn's v ← μv − lr·g exactly.
+learning_rate_init      ``lr`` (sgd: scaled, see below; adam: as is); rprop: the first step
+power_t                 the exponent of "invscaling"
+max_iter                epochs (lbfgs: its ``maxiter``)
+max_fun                 lbfgs: its ``maxfun``
+shuffle, random_state   the core's shuffle and its seed; ``Network(seed=...)``; the split
+tol, n_iter_no_change   scikit-learn's rule, after each epoch (see below); lbfgs: gtol
+early_stopping          a held-out set scored after each epoch, the best weights kept
+validation_fraction     a (stratified for one-output classifiers) ``train_test_split``
+verbose                 scikit-learn's lines: "Iteration %d, loss = %.8f", "Validation score:
+                        %f" and why training stopped (also for lbfgs, rprop and lm)
+warm_start              ``fit`` continues from the fitted network with a new optimiser,
+                        keeping the loss curve, t_ and the stopping state, as scikit-learn
 momentum, nesterovs_momentum, beta_1, beta_2, epsilon
                         ``momentum``, ``nesterov``, ``betas``, ``eps``
 dtype (extra)           ``Network(dtype=...)``: "float64" or "float32"
 ======================  =====================================================================
 
+``sample_weight`` in ``fit``, ``partial_fit`` and ``score``: a weight scales its sample's term
+of the loss and of the gradient, and the means divide by the total weight (of the minibatch,
+for its update), as in scikit-learn; for every solver. With full-batch training a weight of 2
+is the sample twice and a weight of 0 leaves it out. All-ones weights are the same as none.
+
+Stopping. After every epoch, exactly as scikit-learn's ``_update_no_improvement_count``:
+without early_stopping, an epoch whose loss is above ``best_loss_ − tol`` counts as no
+improvement (any other resets the count), and ``best_loss_`` is the smallest loss so far;
+with early_stopping, the score (accuracy or R², with the sample weights) on the held-out set
+is appended to ``validation_scores_``, an epoch that does not beat ``best_validation_score_
++ tol`` counts, and the weights of the best score are restored at the end. Training stops
+once the count exceeds ``n_iter_no_change`` (adaptive sgd divides its rate instead, while it
+is above 1e-6); a ConvergenceWarning says so when ``max_iter`` epochs ran without stopping.
+``n_iter_`` counts the epochs of the last call (``fit`` or ``partial_fit``) and ``t_`` the
+samples seen since the initialisation, as scikit-learn's.
+
 Losses, and how they are scaled so that the hyperparameters mean what they mean in
-scikit-learn. fastprop minimises its loss L; scikit-learn's loss is ``s·L``:
+scikit-learn. fastprop minimises its loss L; scikit-learn reports ``s·L`` (+ a constant):
 
-- regression: L = "mse" (mean over all t·l_n entries), s = 1/2, so ``loss_curve_`` is
+- squared_error: L = "mse" (mean over all t·l_n entries), s = 1/2: ``loss_curve_`` is
   scikit-learn's squared_error/2 exactly;
+- poisson: L = "poisson" (mean over all t·l_n entries of e^z − y z), s = l_n, plus the
+  constant mean of Σ_j (y log y − y) that scikit-learn's deviance includes;
 - multiclass: L = "cross_entropy" (softmax, mean over samples), s = 1;
-- binary and multilabel: L = "binary_cross_entropy" (sigmoid, mean over all t·l_n
-  entries), s = l_n, as scikit-learn sums the label losses.
+- binary and multilabel: L = "binary_cross_entropy" (sigmoid, mean over all t·l_n entries),
+  s = l_n, as scikit-learn sums the label losses.
 
-An update on ``s·L + alpha/(2B)·||W||²`` (B the minibatch size, as scikit-learn penalises)
-is then exactly fastprop's update on L with ``lr = learning_rate_init·s`` (SGD; Adam and
-Rprop are invariant to the scale, Adam's ``eps`` becomes ``epsilon/s``) and
-``weight_decay = alpha/(B·s)``.
+scikit-learn's gradient is that of ``s·L`` except for squared_error with l_n > 1 outputs,
+where it is l_n times larger (g = s_g·∇L with s_g = l_n/2). An update on ``g + alpha·W/B``
+(B the minibatch's size, or total weight) is then exactly fastprop's update on L with ``lr =
+learning_rate_init·s_g`` (SGD; Adam and Rprop are invariant to the scale, Adam's ``eps``
+becomes ``epsilon/s_g``) and ``weight_decay = alpha/(B·s_g)``. ``loss_curve_`` includes
+scikit-learn's penalty alpha/2·||W||² per minibatch over the total weight (for minibatches
+with ||W||² interpolated between the epoch's start and end: the core reports one loss per
+epoch).
 
-Known differences from scikit-learn: ``weight_decay`` also decays the intercepts (as
+Differences from scikit-learn that remain: ``weight_decay`` also decays the intercepts (as
 torch.optim does; scikit-learn penalises only ``coefs_``, and so does lbfgs here); the
-penalty is not part of ``loss_curve_``; early stopping watches the validation *loss*
-(``validation_scores_`` still records scikit-learn's score, accuracy or R², per epoch);
-multi-output regression descends the gradient of the reported loss, which is l_n times
-smaller than the gradient scikit-learn uses; the initialisation is fastprop's (Glorot or He
-uniform, zero intercepts); ``learning_rate``, ``power_t``, ``warm_start``, ``max_fun``,
-``verbose`` and ``sample_weight`` are not supported; inputs must be dense.
+initialisation is fastprop's (Glorot or He uniform, zero intercepts); with sample weights and
+minibatches, the epoch's loss is the weighted mean over its samples (scikit-learn weights each
+minibatch's weighted mean by its row count) and the decay uses the mean weight for B; the
+last, smaller minibatch of an epoch is decayed as a full one (scikit-learn divides alpha by its
+size); lbfgs
+descends the true gradient of the reported objective for multi-output squared_error;
+inputs must be dense; a non-finite loss stops training with FloatingPointError, the network
+left at its last finite state; sample weights must be >= 0.
 """
 
 from __future__ import annotations
 
+import math
 import numbers
 import warnings
 from collections.abc import Sequence
@@ -62,7 +106,7 @@ from numpy.typing import ArrayLike
 
 try:
     import scipy.optimize
-    from scipy.special import expit, softmax
+    from scipy.special import expit, softmax, xlogy
     from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.metrics import accuracy_score, r2_score
@@ -76,10 +120,11 @@ except ImportError as _error:  # pragma: no cover - depends on the environment
     raise ImportError("fastprop.sklearn needs scikit-learn (>= 1.6) and SciPy: "
                       "pip install scikit-learn") from _error
 
-from . import optim
+from . import _core, optim
 from ._validate import check_bool, check_choice, check_dtype, check_int, check_lr, check_real, \
-    message, shown
-from .network import Network
+    check_sample_weight, message, shown, typed
+from .history import History
+from .network import LOSSES, Network
 
 __all__ = ["MLPRegressor", "MLPClassifier"]
 
@@ -87,14 +132,19 @@ _ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "
 _SOLVERS = ("sgd", "adam", "lbfgs", "rprop", "lm")
 _MINIBATCH_SOLVERS = ("sgd", "adam")  # the others take the whole batch every epoch
 _INCREMENTAL_SOLVERS = ("sgd", "adam", "rprop", "lm")  # optimizer objects keep their state
-_LBFGS_MAXFUN = 15000  # scikit-learn's default max_fun
+_LEARNING_RATES = ("constant", "invscaling", "adaptive")
+_REGRESSION_LOSSES = {"squared_error": "mse", "poisson": "poisson"}
+_SMALLEST_ADAPTIVE_LR = 1e-6  # adaptive sgd stops instead of dividing its rate below this
 
 
 class _BaseMLP(BaseEstimator):
     """The parameters, the training and the attributes shared by both estimators."""
 
-    _loss_name: str  # fastprop's loss, set by the subclass at fit
-    _loss_scale: float  # s: scikit-learn's loss = s · fastprop's loss
+    # Set at the first fit (see the module doc): fastprop's loss, s (scikit-learn's loss =
+    # s·L + constant) and s_g (scikit-learn's gradient = s_g·∇L).
+    _loss_name: str
+    _loss_scale: float
+    _grad_scale: float
 
     def __init__(
         self,
@@ -104,19 +154,24 @@ class _BaseMLP(BaseEstimator):
         solver: str = "adam",
         alpha: float = 0.0001,
         batch_size: int | str = "auto",
+        learning_rate: str = "constant",
         learning_rate_init: float = 0.001,
+        power_t: float = 0.5,
         max_iter: int = 200,
         shuffle: bool = True,
         random_state: int | np.random.RandomState | None = None,
         tol: float = 1e-4,
-        early_stopping: bool = False,
-        validation_fraction: float = 0.1,
-        n_iter_no_change: int | float = 10,
+        verbose: bool | int = False,
+        warm_start: bool = False,
         momentum: float = 0.9,
         nesterovs_momentum: bool = True,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
         beta_1: float = 0.9,
         beta_2: float = 0.999,
         epsilon: float = 1e-8,
+        n_iter_no_change: int | float = 10,
+        max_fun: int = 15000,
         dtype: str = "float64",
     ) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -124,19 +179,24 @@ class _BaseMLP(BaseEstimator):
         self.solver = solver
         self.alpha = alpha
         self.batch_size = batch_size
+        self.learning_rate = learning_rate
         self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
         self.max_iter = max_iter
         self.shuffle = shuffle
         self.random_state = random_state
         self.tol = tol
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
+        self.verbose = verbose
+        self.warm_start = warm_start
         self.momentum = momentum
         self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
         self.beta_1 = beta_1
         self.beta_2 = beta_2
         self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
         self.dtype = dtype
 
     # ------------------------------------------------------------------ fitted model
@@ -152,7 +212,8 @@ class _BaseMLP(BaseEstimator):
 
     @property
     def network_(self) -> Network:
-        """The trained :class:`fastprop.Network` (its output z_n is the logit or prediction)."""
+        """The trained :class:`fastprop.Network` (its output z_n is the prediction, the
+        logits, or the log of the rate for loss="poisson")."""
         return self._fitted_net()
 
     def _fitted_net(self) -> Network:
@@ -164,8 +225,8 @@ class _BaseMLP(BaseEstimator):
         return "_net" in vars(self)
 
     # ------------------------------------------------------------------ training
-    def fit(self, X: ArrayLike, y: ArrayLike) -> _BaseMLP:
-        """Train a new network on X and y for up to ``max_iter`` epochs.
+    def fit(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None) -> _BaseMLP:
+        """Train on X and y for up to ``max_iter`` epochs (a new network, unless warm_start).
 
         Parameters
         ----------
@@ -173,12 +234,14 @@ class _BaseMLP(BaseEstimator):
             Dense input data.
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             Targets: real values (regression) or class labels (classification).
+        sample_weight : array-like of shape (n_samples,), default None
+            A weight >= 0 per sample, scaling its term of the loss (see the module doc).
 
         Returns
         -------
         self
         """
-        return self._fit(X, y, incremental=False)
+        return self._fit(X, y, sample_weight, incremental=False)
 
     def _partial_fit_allowed(self) -> bool:
         if self.solver not in _INCREMENTAL_SOLVERS:
@@ -186,137 +249,295 @@ class _BaseMLP(BaseEstimator):
                                  f"optimizer state persists; got solver={self.solver!r}")
         return True
 
-    def _fit(self, X: ArrayLike, y: ArrayLike, incremental: bool,
-             classes: ArrayLike | None = None) -> _BaseMLP:
+    def _fit(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None,
+             incremental: bool, classes: ArrayLike | None = None) -> _BaseMLP:
         self._check_params()
-        first = not (incremental and "_net" in vars(self))
+        first = "_net" not in vars(self) or not (self.warm_start or incremental)
         X, y = validate_data(self, X, y, multi_output=True, dtype=np.dtype(self.dtype),
                              y_numeric=not isinstance(self, ClassifierMixin), reset=first)
-        Y = self._targets(y, first, classes).astype(self.dtype, copy=False)  # (t, l_n)
+        w = None
+        if sample_weight is not None:
+            w = check_sample_weight(sample_weight, len(X), self.dtype)
+            if np.all(w == 1):
+                w = None  # the same bits as no weights
+        Y = np.ascontiguousarray(self._targets(y, first, classes), dtype=self.dtype)  # (t, l_n)
         rng = check_random_state(self.random_state)
         if first:
-            self._start(X.shape[1], Y.shape[1], rng)
-        elif Y.shape[1] != self.n_outputs_:
-            raise ValueError(f"y must have {self.n_outputs_} outputs as in the previous fit, "
-                             f"got {Y.shape[1]}")
-        if self.solver == "lbfgs":
-            self._fit_lbfgs(X, Y)
+            self._initialize(X.shape[1], Y.shape[1], rng)
         else:
-            self._fit_epochs(X, Y, rng, incremental)
+            self._check_continuation(Y.shape[1])
+        X = np.ascontiguousarray(X)
+        if self.solver == "lbfgs":
+            self._fit_lbfgs(X, Y, w)
+        else:
+            self._fit_epochs(X, Y, w, rng, incremental)
         return self
 
-    def _start(self, n_features: int, n_outputs: int, rng: np.random.RandomState) -> None:
-        """A fresh network and fresh training attributes."""
+    def _initialize(self, n_features: int, n_outputs: int, rng: np.random.RandomState) -> None:
+        """A fresh network and the training state of a first fit, as scikit-learn's."""
         hidden = self._hidden_layer_sizes()
+        if self._loss_name not in LOSSES:
+            raise ValueError(f"this estimator needs fastprop's {self._loss_name!r} loss, which "
+                             f"this build of fastprop's core does not have")
         self._net = Network([n_features, *hidden, n_outputs], _ACTIVATIONS[self.activation],
                             bias=True, dtype=self.dtype, seed=_seed(rng), loss=self._loss_name)
         self.n_layers_ = len(hidden) + 2
         self.n_outputs_ = n_outputs
         self.n_iter_ = 0
+        self.t_ = 0
         self.loss_curve_: list[float] = []
-        self.validation_scores_: list[float] | None = None
-        self.best_validation_score_: float | None = None
-        self.best_loss_: float | None = None
+        self._no_improvement_count = 0
+        if self.early_stopping:
+            self.validation_scores_: list[float] | None = []
+            self.best_validation_score_: float | None = -np.inf
+            self.best_loss_: float | None = None
+        else:
+            self.best_loss_ = np.inf
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
+        self._best_params = self._net.params.copy()
         self.__dict__.pop("_optimizer", None)  # a new network starts a new optimizer
 
-    def _fit_epochs(self, X: np.ndarray, Y: np.ndarray, rng: np.random.RandomState,
-                    incremental: bool) -> None:
-        """Every solver but lbfgs: one ``Network.fit`` call, epochs and minibatches in C++."""
+    def _check_continuation(self, n_outputs: int) -> None:
+        """warm_start and partial_fit continue the fitted network: the same shape and kind."""
+        net = self._net
+        if n_outputs != self.n_outputs_:
+            raise ValueError(f"y must have {self.n_outputs_} outputs as in the previous fit, "
+                             f"got {n_outputs}")
+        hidden = self._hidden_layer_sizes()
+        if (list(net.layers[1:-1]) != hidden or net.activations[:1] not in
+                ((), (_ACTIVATIONS[self.activation],)) or net.dtype != np.dtype(self.dtype)):
+            raise ValueError(
+                f"warm_start and partial_fit continue the fitted network "
+                f"(hidden_layer_sizes={list(net.layers[1:-1])}, activation of the network "
+                f"{net.activation!r}, dtype={net.dtype.name!r}); got hidden_layer_sizes="
+                f"{shown(self.hidden_layer_sizes)}, activation={self.activation!r}, "
+                f"dtype={self.dtype!r}: set them back, or fit with warm_start=False")
+        if self.early_stopping and self.validation_scores_ is None:
+            self.validation_scores_, self.best_validation_score_ = [], -np.inf
+        if not self.early_stopping and self.best_loss_ is None:
+            self.best_loss_ = np.inf
+
+    def _loss_constant(self, Y: np.ndarray, w: np.ndarray | None) -> float:
+        """What scikit-learn's loss adds to s·L: for poisson, the mean of Σ_j (y log y − y)."""
+        if self._loss_name != "poisson":
+            return 0.0
+        return float(np.average(np.sum(xlogy(Y, Y) - Y, axis=1), weights=w))
+
+    def _fit_epochs(self, X: np.ndarray, Y: np.ndarray, w: np.ndarray | None,
+                    rng: np.random.RandomState, incremental: bool) -> None:
+        """Every solver but lbfgs: one native loop over the epochs, Python after each."""
         if incremental and self.early_stopping:
             raise ValueError("partial_fit does not support early_stopping=True")
-        X_val = Y_val = None
+        net, s = self._net, self._loss_scale
+        X_val = Y_val = w_val = None
         if self.early_stopping:
-            stratify = Y if isinstance(self, ClassifierMixin) and Y.shape[1] == 1 else None
-            X, X_val, Y, Y_val = train_test_split(X, Y, test_size=self.validation_fraction,
-                                                  random_state=rng, stratify=stratify)
-            if len(X_val) < 2:
-                raise ValueError(f"the validation set is too small ({len(X_val)} rows): "
-                                 f"increase validation_fraction or the number of samples")
+            X, X_val, Y, Y_val, w, w_val = self._split(X, Y, w, rng)
         t = len(X)
+        total = t if w is None else float(np.sum(w, dtype=np.float64))  # what means divide by
         minibatch = self.solver in _MINIBATCH_SOLVERS
-        batch = min(200, t) if self.batch_size == "auto" or not minibatch else self.batch_size
-        if batch > t:
-            warnings.warn(f"batch_size={batch} is larger than the {t} training samples; it is "
-                          f"clipped to {t}", UserWarning, stacklevel=3)
-            batch = t
+        batch = t
+        if minibatch and self.batch_size != "auto":
+            if self.batch_size > t:
+                warnings.warn(f"batch_size={self.batch_size} is larger than the {t} training "
+                              f"samples; it is clipped to {t}", UserWarning, stacklevel=4)
+            batch = min(self.batch_size, t)
+        elif minibatch:
+            batch = min(200, t)
+        n_batches = -(-t // batch)
+        B = batch * total / t  # a minibatch's weight, on average
         if not incremental or "_optimizer" not in vars(self):
-            self._optimizer = self._make_optimizer(batch if minibatch else t)
+            self._optimizer = self._make_optimizer()
+            self._learning_rate = float(self.learning_rate_init)  # sgd's, in sklearn's units
+        opt = self._optimizer
+        if self.solver != "lm":
+            opt.weight_decay = self.alpha / (B * self._grad_scale)
 
-        scores: list[float] = []  # sklearn's validation score after every epoch
+        constant = self._loss_constant(Y, w)
+        penalty = 0.5 * self.alpha / total  # scikit-learn's alpha/2·||W||² / (batch weight)
+        squares = self._squared_coefs() if self.alpha else 0.0
+        schedule = self.learning_rate if self.solver == "sgd" else "constant"
+        state = None if self.solver == "lm" else opt.state_for(net.n_params, net.dtype)
+        self.n_iter_ = 0
+        reached_max_iter = False
 
-        def record_score(epoch: int, logs: dict[str, float]) -> None:
-            scores.append(self._score_outputs(self._net.forward(X_val), Y_val))
+        def epoch_end(log: Any) -> Any:
+            """After each epoch, from the core: scikit-learn's bookkeeping and decisions."""
+            nonlocal squares, reached_max_iter
+            loss = s * log.loss + constant
+            if self.alpha:
+                squares_end = self._squared_coefs()
+                loss += penalty * (n_batches * squares
+                                   + (n_batches - 1) / 2 * (squares_end - squares))
+                squares = squares_end
+            self.n_iter_ += 1
+            self.t_ += t
+            self.loss_ = loss
+            self.loss_curve_.append(loss)
+            if self.verbose:
+                print("Iteration %d, loss = %.8f" % (self.n_iter_, loss))
+            self._update_no_improvement_count(X_val, Y_val, w_val)
+            lr = lr_next = self._learning_rate  # of this epoch (sgd), in scikit-learn's units
+            if schedule == "invscaling":
+                lr_next = self.learning_rate_init / (self.t_ + 1) ** self.power_t
+            if self._no_improvement_count > self.n_iter_no_change:
+                what = "Validation score" if self.early_stopping else "Training loss"
+                reason = (f"{what} did not improve more than tol={self.tol:f} for "
+                          f"{self.n_iter_no_change} consecutive epochs.")
+                if schedule != "adaptive":
+                    if self.verbose:
+                        print(reason + " Stopping.")
+                    return _core.EpochControl(stop=True)
+                if lr <= _SMALLEST_ADAPTIVE_LR:
+                    if self.verbose:
+                        print(reason + " Learning rate too small. Stopping.")
+                    return _core.EpochControl(stop=True)
+                lr_next = lr / 5.0
+                self._no_improvement_count = 0
+                if self.verbose:
+                    print(reason + " Setting learning rate to %f" % lr_next)
+            reached_max_iter = not incremental and self.n_iter_ == self.max_iter
+            if lr_next == lr:
+                return None
+            # SGD's momentum buffer b holds −v/lr (scikit-learn's velocity v = μv − lr·g):
+            # rescaled, the next update is scikit-learn's with the new rate.
+            m = state.m
+            if m is not None:
+                m *= lr / lr_next
+            self._learning_rate = lr_next
+            opt.lr = lr_next * self._grad_scale
+            return _core.EpochControl(lr=opt.lr)
 
-        # sklearn stops once more than n_iter_no_change epochs in a row did not improve by tol
-        patience = (None if incremental else self.max_iter + 1 if self.n_iter_no_change == np.inf
-                    else int(self.n_iter_no_change) + 1)
-        history = self._net.fit(
-            X, Y, epochs=1 if incremental else self.max_iter, optimizer=self._optimizer,
-            batch_size=batch if minibatch else None, shuffle=self.shuffle, seed=_seed(rng),
-            validation_data=None if X_val is None else (X_val, Y_val),
-            patience=patience, min_delta=self.tol / self._loss_scale,
-            restore_best=self.early_stopping, callback=None if X_val is None else record_score)
+        options = _core.TrainOptions(epochs=1 if incremental else self.max_iter,
+                                     batch_size=batch if minibatch else 0, shuffle=self.shuffle,
+                                     seed=_seed(rng), patience=0)
+        data = {"X_val": None, "callback": epoch_end}
+        try:
+            if self.solver == "lm":
+                net._core.fit_lm(X, Y, w, options=options, lm=opt.config(), **data)
+            else:
+                try:
+                    net._core.fit(X, Y, w, options=options, optimizer=opt.config(), state=state,
+                                  **data)
+                finally:
+                    opt.steps = state.steps
+        except KeyboardInterrupt:  # as scikit-learn: keep what was learnt so far
+            warnings.warn("Training interrupted by user.", stacklevel=4)
+        finally:
+            record = net._core.last_fit
+            if record is not None:
+                net.history = History(record.loss, None, record.time, None,
+                                      "converged" if record.stop.name == "converged" else "done")
+        if self.early_stopping:  # the weights of the best validation score
+            net.params = self._best_params
+        if reached_max_iter and record.stop.name != "converged":
+            warnings.warn(f"{'Stochastic Optimizer' if minibatch else self.solver}: Maximum "
+                          f"iterations ({self.max_iter}) reached and the optimization hasn't "
+                          f"converged yet.", ConvergenceWarning, stacklevel=4)
 
-        self.loss_curve_ += (self._loss_scale * np.asarray(history)).tolist()
-        self.loss_ = self.loss_curve_[-1]
-        self.n_iter_ += len(history)
-        if self.early_stopping:  # the weights kept are those of the best validation loss
-            self.validation_scores_ = scores
-            self.best_validation_score_ = scores[int(history.best_epoch)]
+    def _split(self, X: np.ndarray, Y: np.ndarray, w: np.ndarray | None,
+               rng: np.random.RandomState) -> tuple[Any, ...]:
+        """(X, X_val, Y, Y_val, w, w_val): scikit-learn's held-out set for early stopping."""
+        if self.validation_fraction == 0:
+            raise ValueError("early_stopping=True needs validation_fraction in (0, 1), got 0")
+        stratify = Y if isinstance(self, ClassifierMixin) and Y.shape[1] == 1 else None
+        arrays = (X, Y) if w is None else (X, Y, w)
+        parts = train_test_split(*arrays, test_size=self.validation_fraction, random_state=rng,
+                                 stratify=stratify)
+        X, X_val, Y, Y_val = parts[:4]
+        w, w_val = (None, None) if w is None else parts[4:]
+        if len(X_val) < 2:
+            raise ValueError(f"the validation set is too small ({len(X_val)} rows): increase "
+                             f"validation_fraction or the number of samples")
+        return (np.ascontiguousarray(X), X_val, np.ascontiguousarray(Y), Y_val,
+                None if w is None else np.ascontiguousarray(w), w_val)
+
+    def _update_no_improvement_count(self, X_val: np.ndarray | None, Y_val: np.ndarray | None,
+                                     w_val: np.ndarray | None) -> None:
+        """scikit-learn's rule, after each epoch: counts the epochs without improvement by
+        tol, and keeps the best loss, or the best validation score and its weights."""
+        if self.early_stopping:
+            score = self._score_outputs(self._net.forward(X_val), Y_val, w_val)
+            self.validation_scores_.append(score)
+            if self.verbose:
+                print("Validation score: %f" % score)
+            if score < self.best_validation_score_ + self.tol:
+                self._no_improvement_count += 1
+            else:
+                self._no_improvement_count = 0
+            if score > self.best_validation_score_:
+                self.best_validation_score_ = score
+                self._best_params = self._net.params.copy()
         else:
-            self.best_loss_ = min(self.loss_curve_)
-        if not incremental and history.stop == "done" and len(history) == self.max_iter:
-            warnings.warn(f"{self.solver}: the maximum number of iterations max_iter="
-                          f"{self.max_iter} was reached before the loss converged",
-                          ConvergenceWarning, stacklevel=3)
+            loss = self.loss_curve_[-1]
+            if loss > self.best_loss_ - self.tol:
+                self._no_improvement_count += 1
+            else:
+                self._no_improvement_count = 0
+            if loss < self.best_loss_:
+                self.best_loss_ = loss
 
-    def _make_optimizer(self, batch: int) -> Any:
-        """The fastprop optimizer doing scikit-learn's update on s·L (see the module doc)."""
-        s = self._loss_scale
-        weight_decay = self.alpha / (batch * s)  # the gradient of alpha/(2B)·||W||², over s
+    def _squared_coefs(self) -> float:
+        """||W||² over every W_i (not the intercepts), as scikit-learn's penalty sums it."""
+        return float(sum(np.dot(W.ravel(), W.ravel()) for W in self._net.weights))
+
+    def _make_optimizer(self) -> Any:
+        """The fastprop optimizer doing scikit-learn's update (see the module doc); its
+        ``weight_decay`` is set for each call, from the minibatch's weight."""
+        s_g = self._grad_scale
         if self.solver == "sgd":
-            return optim.SGD(lr=self.learning_rate_init * s, momentum=self.momentum,
-                             nesterov=self.nesterovs_momentum and self.momentum > 0,
-                             weight_decay=weight_decay)
+            return optim.SGD(lr=self.learning_rate_init * s_g, momentum=self.momentum,
+                             nesterov=self.nesterovs_momentum and self.momentum > 0)
         if self.solver == "adam":
             return optim.Adam(lr=self.learning_rate_init, betas=(self.beta_1, self.beta_2),
-                              eps=self.epsilon / s, weight_decay=weight_decay)
+                              eps=self.epsilon / s_g)
         if self.solver == "rprop":
-            return optim.Rprop(lr=self.learning_rate_init, weight_decay=weight_decay)
+            return optim.Rprop(lr=self.learning_rate_init)
         if self.alpha != 0:
             raise ValueError(f"solver='lm' has no L2 penalty: alpha must be 0, got "
                              f"{self.alpha} (pass alpha=0)")
         return optim.LevenbergMarquardt()
 
-    def _fit_lbfgs(self, X: np.ndarray, Y: np.ndarray) -> None:
-        """SciPy's L-BFGS-B on s·L + alpha/(2t)·||W||², exactly scikit-learn's objective."""
-        net, s, t = self._net, self._loss_scale, len(X)
+    def _fit_lbfgs(self, X: np.ndarray, Y: np.ndarray, w: np.ndarray | None) -> None:
+        """SciPy's L-BFGS-B on s·L + alpha/(2·Σw)·||W||² (+ constant), scikit-learn's
+        objective, from the network's current parameters."""
+        net, s = self._net, self._loss_scale
+        total = len(X) if w is None else float(np.sum(w, dtype=np.float64))
+        constant = self._loss_constant(Y, w)
         is_W = np.concatenate([np.r_[np.ones(W.size), np.zeros(b.size)]  # layout W_0, b_0, ...
                                for W, b in zip(net.weights, net.biases)])
         curve: list[float] = []
 
         def objective(p: np.ndarray) -> tuple[float, np.ndarray]:
-            E, grad = net.loss_and_grad(X, Y, params=p)
+            E, grad = net.loss_and_grad(X, Y, p, sample_weight=w)
             W_p = is_W * p
-            return (s * E + self.alpha / (2 * t) * (W_p @ p),
-                    s * np.asarray(grad, dtype=np.float64) + self.alpha / t * W_p)
+            return (s * E + constant + self.alpha / (2 * total) * (W_p @ p),
+                    s * np.asarray(grad, dtype=np.float64) + self.alpha / total * W_p)
+
+        def callback(intermediate_result: Any) -> None:
+            curve.append(float(intermediate_result.fun))
+            if self.verbose:
+                print("Iteration %d, loss = %.8f" % (len(curve), curve[-1]))
 
         result = scipy.optimize.minimize(
             objective, net.params.astype(np.float64), method="L-BFGS-B", jac=True,
-            callback=lambda intermediate_result: curve.append(float(intermediate_result.fun)),
-            options={"maxiter": self.max_iter, "maxfun": _LBFGS_MAXFUN, "gtol": self.tol})
+            callback=callback,
+            options={"maxiter": self.max_iter, "maxfun": self.max_fun, "gtol": self.tol})
         net.params = result.x
-        self.n_iter_ = int(result.nit)
+        self.n_iter_ = min(int(result.nit), self.max_iter)
         self.loss_ = float(result.fun)
         self.loss_curve_ = curve or [self.loss_]
         self.best_loss_ = min(self.loss_curve_)
-        if not result.success:
-            warnings.warn(f"lbfgs failed to converge after {result.nit} iterations: "
-                          f"{result.message}", ConvergenceWarning, stacklevel=3)
+        if result.status != 0:
+            warnings.warn(f"lbfgs failed to converge after {self.n_iter_} iteration(s) "
+                          f"(status={result.status}):\n{result.message}\n"
+                          + (f"\nIncrease the number of iterations to improve the convergence "
+                             f"(max_iter={self.max_iter})." if self.n_iter_ == self.max_iter
+                             else ""), ConvergenceWarning, stacklevel=4)
 
     # ------------------------------------------------------------------ prediction
     def _outputs(self, X: ArrayLike) -> np.ndarray:
-        """z_n (t, l_n) for validated X: the predictions or the logits."""
+        """z_n (t, l_n) for validated X: the predictions, the logits or the log-rates."""
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.dtype(self.dtype), reset=False)
         return self._net.forward(X)
@@ -334,27 +555,39 @@ class _BaseMLP(BaseEstimator):
         return [int(l_i) for l_i in sizes]
 
     def _check_params(self) -> None:
-        """ValueError or TypeError naming the parameter, what was expected and what was given."""
+        """ValueError or TypeError naming the parameter, what was expected and what was given.
+
+        The ranges are scikit-learn's (its ``_parameter_constraints``), so that any valid
+        scikit-learn parameters are valid here.
+        """
         check_choice(self.activation, "activation", list(_ACTIVATIONS))
         check_choice(self.solver, "solver", _SOLVERS)
+        check_choice(self.learning_rate, "learning_rate", _LEARNING_RATES)
         check_dtype(self.dtype)
         self._hidden_layer_sizes()
         if self.batch_size != "auto":
             check_int(self.batch_size, "batch_size", low=1)
         check_int(self.max_iter, "max_iter", low=1)
-        if self.n_iter_no_change != np.inf:
+        check_int(self.max_fun, "max_fun", low=1)
+        if not (isinstance(self.n_iter_no_change, numbers.Real)
+                and self.n_iter_no_change == math.inf):
             check_int(self.n_iter_no_change, "n_iter_no_change", low=1)
         check_real(self.alpha, "alpha", low=0)
         check_lr(self.learning_rate_init, "learning_rate_init")
+        check_real(self.power_t, "power_t", low=0)
         check_real(self.tol, "tol", low=0)
-        check_real(self.validation_fraction, "validation_fraction", low=0, low_open=True, high=1,
+        check_real(self.validation_fraction, "validation_fraction", low=0, high=1,
                    high_open=True)
         check_real(self.momentum, "momentum", low=0, high=1)
         check_real(self.beta_1, "beta_1", low=0, high=1, high_open=True)
         check_real(self.beta_2, "beta_2", low=0, high=1, high_open=True)
         check_real(self.epsilon, "epsilon", low=0, low_open=True)
-        for name in ("shuffle", "early_stopping", "nesterovs_momentum"):
+        for name in ("shuffle", "early_stopping", "nesterovs_momentum", "warm_start"):
             check_bool(getattr(self, name), name)
+        if not isinstance(self.verbose, (bool, np.bool_)):
+            if not isinstance(self.verbose, numbers.Integral):
+                raise TypeError(message("verbose", "a bool or an int >= 0", typed(self.verbose)))
+            check_int(self.verbose, "verbose", low=0)
 
 
 _PARAMETERS_DOC = """
@@ -366,13 +599,17 @@ _PARAMETERS_DOC = """
         σ of the hidden layers ("logistic" is fastprop's "sigmoid").
     solver : {"adam", "sgd", "lbfgs", "rprop", "lm"}, default "adam"
         "rprop" and "lm" (Levenberg–Marquardt) are fastprop's extras, both full batch;
-        "lm" needs ``alpha=0``.
+        "lm" needs ``alpha=0`` and a squared error.
     alpha : float, default 1e-4
-        Strength of the L2 penalty alpha/(2B)·||W||² (B: the minibatch size).
+        Strength of the L2 penalty alpha/2·||W||² over the minibatch's size (or weight).
     batch_size : int or "auto", default "auto"
         Minibatch size for "sgd" and "adam"; "auto" is min(200, n_samples).
+    learning_rate : {"constant", "invscaling", "adaptive"}, default "constant"
+        The schedule of "sgd" (see the module doc); the other solvers ignore it.
     learning_rate_init : float, default 1e-3
-        Constant learning rate ("sgd", "adam"), or initial step size ("rprop").
+        Initial learning rate ("sgd", "adam"), or initial step size ("rprop").
+    power_t : float, default 0.5
+        Exponent of "invscaling".
     max_iter : int, default 200
         Maximum number of epochs (lbfgs: of iterations).
     shuffle : bool, default True
@@ -380,21 +617,28 @@ _PARAMETERS_DOC = """
     random_state : int, RandomState or None, default None
         Seeds the initialisation, the shuffling and the validation split.
     tol : float, default 1e-4
-        Training stops when the loss (validation loss with early_stopping) has not improved
-        by more than ``tol`` for ``n_iter_no_change + 1`` epochs; lbfgs: its ``gtol``.
-    early_stopping : bool, default False
-        Hold out ``validation_fraction`` of the data, stop on its loss and keep the best
-        weights.
-    validation_fraction : float, default 0.1
-        Fraction of the data held out with ``early_stopping``.
-    n_iter_no_change : int or inf, default 10
-        See ``tol``.
+        An epoch whose loss is not below ``best_loss_ − tol`` (with early_stopping: whose
+        validation score is below ``best_validation_score_ + tol``) does not improve; lbfgs:
+        its ``gtol``.
+    verbose : bool or int, default False
+        Print scikit-learn's progress lines.
+    warm_start : bool, default False
+        ``fit`` continues from the fitted network (same layers) with a new optimizer.
     momentum : float, default 0.9
         Momentum of "sgd".
     nesterovs_momentum : bool, default True
         Nesterov momentum for "sgd".
+    early_stopping : bool, default False
+        Hold out ``validation_fraction`` of the data, stop on its score and keep the best
+        weights.
+    validation_fraction : float, default 0.1
+        Fraction of the data held out with ``early_stopping``.
     beta_1, beta_2, epsilon : float, default 0.9, 0.999, 1e-8
         Adam's β1, β2 and ε.
+    n_iter_no_change : int or inf, default 10
+        Training stops after more than this many epochs in a row without improvement.
+    max_fun : int, default 15000
+        lbfgs: the most evaluations of the loss.
     dtype : {"float64", "float32"}, default "float64"
         Precision of the network (a fastprop extra).
 
@@ -405,74 +649,146 @@ _PARAMETERS_DOC = """
     intercepts_ : list of ndarray
         ``intercepts_[i]``, shape (l_{i+1},): b_i.
     loss_ : float
-        The last training loss.
+        The last training loss, penalty included.
     loss_curve_ : list of float
-        The training loss of every epoch (lbfgs: of every iteration), without the penalty.
+        The training loss of every epoch (lbfgs: of every iteration), penalty included.
     best_loss_ : float or None
         The smallest training loss; None with early_stopping.
     validation_scores_ : list of float or None
         {score} on the validation set after every epoch, with early_stopping.
     best_validation_score_ : float or None
-        {score} of the weights kept, with early_stopping.
+        The best of ``validation_scores_`` (its weights are kept), with early_stopping.
     n_iter_ : int
-        Epochs run (lbfgs: iterations).
+        Epochs run by the last call (lbfgs: iterations).
+    t_ : int
+        Samples seen by the solver since the initialisation.
     n_layers_, n_outputs_, n_features_in_ : int
         Layers n + 1 (input and output included), l_n and l_0.
     network_ : fastprop.Network
         The trained network."""  # shared by both estimators; {score}: R² or accuracy
 
 
+_REGRESSOR_PARAMETERS_DOC = _PARAMETERS_DOC.replace("{score}", "R²").replace(
+    "    ----------\n", """    ----------
+    loss : {"squared_error", "poisson"}, default "squared_error"
+        "poisson" needs y >= 0 and predicts e^{z_n}.
+""", 1)
+
+
 class MLPRegressor(RegressorMixin, _BaseMLP):
     __doc__ = f"""Multi-layer perceptron regressor: scikit-learn's, trained by fastprop.
 
     Minimises the squared error, reported (``loss_curve_``) as scikit-learn does: half the
-    mean over all samples and outputs. fastprop trains on "mse", twice that, with the
-    learning rate scaled so that ``learning_rate_init`` means what it means in
-    scikit-learn. The module documentation maps every parameter to fastprop.
-{_PARAMETERS_DOC.replace("{score}", "R²")}
+    mean over all samples and outputs; or, with ``loss="poisson"``, the Poisson deviance of
+    the rate e^{{z_n}}. The module documentation maps every parameter to fastprop.
+{_REGRESSOR_PARAMETERS_DOC}
     out_activation_ : str
-        "identity".
+        "identity", or "exp" for loss="poisson".
 
     Examples
     --------
     >>> import numpy as np
     >>> from fastprop.sklearn import MLPRegressor
     >>> X = np.linspace(-1, 1, 200).reshape(-1, 1)
-    >>> reg = MLPRegressor((16,), "tanh", solver="lbfgs", random_state=0).fit(X, X[:, 0] ** 2)
+    >>> reg = MLPRegressor(hidden_layer_sizes=(16,), activation="tanh", solver="lbfgs",
+    ...                    random_state=0).fit(X, X[:, 0] ** 2)
     >>> bool(reg.score(X, X[:, 0] ** 2) > 0.99)
     True
     """
 
-    _loss_name = "mse"
-    _loss_scale = 0.5  # sklearn's squared_error/2 = mse/2
+    def __init__(
+        self,
+        loss: str = "squared_error",
+        hidden_layer_sizes: int | Sequence[int] = (100,),
+        activation: str = "relu",
+        *,
+        solver: str = "adam",
+        alpha: float = 0.0001,
+        batch_size: int | str = "auto",
+        learning_rate: str = "constant",
+        learning_rate_init: float = 0.001,
+        power_t: float = 0.5,
+        max_iter: int = 200,
+        shuffle: bool = True,
+        random_state: int | np.random.RandomState | None = None,
+        tol: float = 1e-4,
+        verbose: bool | int = False,
+        warm_start: bool = False,
+        momentum: float = 0.9,
+        nesterovs_momentum: bool = True,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-8,
+        n_iter_no_change: int | float = 10,
+        max_fun: int = 15000,
+        dtype: str = "float64",
+    ) -> None:
+        self.loss = loss
+        super().__init__(
+            hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
+            learning_rate=learning_rate, learning_rate_init=learning_rate_init, power_t=power_t,
+            max_iter=max_iter, shuffle=shuffle, random_state=random_state, tol=tol,
+            verbose=verbose, warm_start=warm_start, momentum=momentum,
+            nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
+            validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
+            epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun, dtype=dtype)
+
+    def _check_params(self) -> None:
+        check_choice(self.loss, "loss", list(_REGRESSION_LOSSES))
+        super()._check_params()
+        if self.solver == "lm" and self.loss != "squared_error":
+            raise ValueError(f"solver='lm' (Levenberg–Marquardt) needs loss='squared_error', "
+                             f"got loss={self.loss!r}")
 
     def _targets(self, y: np.ndarray, first: bool, classes: None = None) -> np.ndarray:
-        """y as the network's (t, l_n) target."""
-        self.out_activation_ = "identity"
-        return y.reshape(len(y), -1)
+        """y as the network's (t, l_n) target; the loss and its scales at the first fit."""
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        Y = y.reshape(len(y), -1)
+        if self.loss == "poisson" and Y.size and not np.min(Y) >= 0:
+            raise ValueError(f"loss='poisson' needs y >= 0 (counts or rates), got a minimum "
+                             f"of {np.min(Y)}")
+        if first:
+            self._loss_name = _REGRESSION_LOSSES[self.loss]
+            l_n = Y.shape[1]
+            # squared_error/2 = mse/2, and its gradient l_n times that of the reported loss
+            self._loss_scale, self._grad_scale = ((0.5, 0.5 * l_n) if self.loss == "squared_error"
+                                                  else (float(l_n), float(l_n)))
+            self.out_activation_ = "identity" if self.loss == "squared_error" else "exp"
+        return Y
 
-    def _score_outputs(self, Z: np.ndarray, Y: np.ndarray) -> float:
-        return float(r2_score(Y, Z))
+    def _predictions(self, Z: np.ndarray) -> np.ndarray:
+        return np.exp(Z) if self.out_activation_ == "exp" else Z
+
+    def _score_outputs(self, Z: np.ndarray, Y: np.ndarray, w: np.ndarray | None = None) -> float:
+        if not np.all(np.isfinite(Z)):
+            return np.nan
+        return float(r2_score(Y, self._predictions(Z), sample_weight=w))
 
     @available_if(_BaseMLP._partial_fit_allowed)
-    def partial_fit(self, X: ArrayLike, y: ArrayLike) -> MLPRegressor:
+    def partial_fit(self, X: ArrayLike, y: ArrayLike,
+                    sample_weight: ArrayLike | None = None) -> MLPRegressor:
         """One more epoch on X and y, keeping the network and the optimizer's state.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        sample_weight : array-like of shape (n_samples,), default None
 
         Returns
         -------
         self
         """
-        return self._fit(X, y, incremental=True)
+        return self._fit(X, y, sample_weight, incremental=True)
 
     def predict(self, X: ArrayLike) -> np.ndarray:
-        """Predictions z_n: shape (n_samples,) for one output, else (n_samples, n_outputs)."""
-        Z = self._outputs(X)
-        return Z[:, 0] if Z.shape[1] == 1 else Z
+        """Predictions (z_n, or e^{z_n} for poisson): shape (n_samples,) for one output, else
+        (n_samples, n_outputs)."""
+        P = self._predictions(self._outputs(X))
+        return P[:, 0] if P.shape[1] == 1 else P
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
@@ -504,7 +820,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     """
 
     def _targets(self, y: np.ndarray, first: bool, classes: ArrayLike | None = None) -> np.ndarray:
-        """y encoded for the network: one-hot (multiclass), 0/1 columns (binary, multilabel)."""
+        """y encoded for the network: one-hot (multiclass), 0/1 columns (binary, multilabel);
+        the classes, the loss and its scales at the first fit."""
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         check_classification_targets(y)
@@ -516,20 +833,27 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             multiclass = self._label_binarizer.y_type_ == "multiclass"
             self._loss_name = "cross_entropy" if multiclass else "binary_cross_entropy"
             self.out_activation_ = "softmax" if multiclass else "logistic"
-        unseen = np.setdiff1d(unique_labels(y), self.classes_)
-        if len(unseen):
-            raise ValueError(f"y has classes {unseen} not in classes_ {self.classes_}")
+        elif self.warm_start:  # scikit-learn's rule: a warm start sees the same classes
+            if set(unique_labels(y)) != set(self.classes_):
+                raise ValueError(f"warm_start can only be used where y has the same classes "
+                                 f"as in the previous call to fit: previously "
+                                 f"{self.classes_}, y has {unique_labels(y)}")
+        else:
+            unseen = np.setdiff1d(unique_labels(y), self.classes_)
+            if len(unseen):
+                raise ValueError(f"y has classes {unseen} not in classes_ {self.classes_}")
         Y = self._label_binarizer.transform(y)
         if first:  # s: multiclass cross-entropy as sklearn's; sklearn sums the binary ones
             self._loss_scale = 1.0 if self.out_activation_ == "softmax" else float(Y.shape[1])
+            self._grad_scale = self._loss_scale
         return Y
 
-    def _fit(self, X: ArrayLike, y: ArrayLike, incremental: bool,
-             classes: ArrayLike | None = None) -> MLPClassifier:
+    def _fit(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None,
+             incremental: bool, classes: ArrayLike | None = None) -> MLPClassifier:
         if self.solver == "lm":
             raise ValueError("solver='lm' (Levenberg–Marquardt) needs a squared-error loss; "
                              "MLPClassifier trains cross-entropy: use another solver")
-        return super()._fit(X, y, incremental, classes)
+        return super()._fit(X, y, sample_weight, incremental, classes)
 
     def _decode(self, Z: np.ndarray) -> np.ndarray:
         """Class labels from the logits z_n."""
@@ -537,11 +861,14 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             return self.classes_[np.argmax(Z, axis=1)]
         return self._label_binarizer.inverse_transform((Z[:, 0] if Z.shape[1] == 1 else Z) > 0)
 
-    def _score_outputs(self, Z: np.ndarray, Y: np.ndarray) -> float:
-        return float(accuracy_score(self._label_binarizer.inverse_transform(Y), self._decode(Z)))
+    def _score_outputs(self, Z: np.ndarray, Y: np.ndarray, w: np.ndarray | None = None) -> float:
+        if not np.all(np.isfinite(Z)):
+            return np.nan
+        return float(accuracy_score(self._label_binarizer.inverse_transform(Y), self._decode(Z),
+                                    sample_weight=w))
 
     @available_if(_BaseMLP._partial_fit_allowed)
-    def partial_fit(self, X: ArrayLike, y: ArrayLike,
+    def partial_fit(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None,
                     classes: ArrayLike | None = None) -> MLPClassifier:
         """One more epoch on X and y, keeping the network and the optimizer's state.
 
@@ -549,6 +876,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         ----------
         X : array-like of shape (n_samples, n_features)
         y : array-like of shape (n_samples,) or (n_samples, n_labels)
+        sample_weight : array-like of shape (n_samples,), default None
         classes : array-like of shape (n_classes,), default None
             Every class of all calls; required on the first call (except for multilabel y).
 
@@ -563,7 +891,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                 np.unique(classes), self.classes_):
             raise ValueError(f"classes={classes!r} differs from classes_ {self.classes_} of "
                              f"the previous call")
-        return self._fit(X, y, incremental=True, classes=classes)
+        return self._fit(X, y, sample_weight, incremental=True, classes=classes)
 
     def predict(self, X: ArrayLike) -> np.ndarray:
         """Class labels, shape (n_samples,); (n_samples, n_labels) 0/1 for multilabel."""

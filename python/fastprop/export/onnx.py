@@ -865,5 +865,8 @@ def _convert_regressor(scope: Any, operator: Any, container: Any) -> None:
         attributes = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
         container.add_node(node.op_type, list(node.input), list(node.output),
                            name=scope.get_unique_operator_name(node.op_type), **attributes)
-    container.add_node("Identity", [z_n], [operator.outputs[0].full_name],
-                       name=scope.get_unique_operator_name("Identity"))
+    # loss="poisson": the prediction is the rate e^{z_n}, z_n its log
+    link = "Exp" if getattr(operator.raw_operator, "out_activation_", None) == "exp" \
+        else "Identity"
+    container.add_node(link, [z_n], [operator.outputs[0].full_name],
+                       name=scope.get_unique_operator_name(link))
