@@ -40,7 +40,7 @@ def test_layers_accepts_numpy_integers():
     ({"dtype": "float16"}, ValueError, r"dtype must be 'float64' or 'float32', got 'float16'"),
     ({"dtype": "banana"}, ValueError, r"dtype must be 'float64' or 'float32', got 'banana'"),
     ({"dtype": int}, ValueError, r"dtype must be 'float64' or 'float32'"),
-    ({"loss": "hinge"}, ValueError, r"loss must be one of sse, mse, cross_entropy, binary_cross_entropy, poisson; got 'hinge'"),
+    ({"loss": "hinge"}, ValueError, r"loss must be one of sse, mse, cross_entropy, binary_cross_entropy, poisson, huber; got 'hinge'"),
     ({"bias": "yes"}, TypeError, r"bias must be True or False, got 'yes'"),
     ({"seed": -1}, ValueError, r"seed must be in \[0, 2\*\*64\), got -1"),
     ({"seed": 1.5}, TypeError, r"seed must be an int or None, got float"),
@@ -91,10 +91,14 @@ def test_training_calls_bad_shapes(net, method, X, Y, message):
         getattr(net, method)(X, Y, *args)
 
 
-def test_single_output_hint():
+def test_single_output_takes_one_dimensional_y_and_checks_its_rows():
+    # A 1-D Y of t targets is the column Y.reshape(-1, 1) for a single output (l_n = 1).
     net = fastprop.Network([2, 1], seed=0)
-    with pytest.raises(ValueError, match=r"got \(4,\) \(use Y.reshape\(-1, 1\)"):
-        net.loss(np.zeros((4, 2)), np.zeros(4))
+    X = np.arange(8.0).reshape(4, 2)
+    assert net.loss(X, np.arange(4.0)) == net.loss(X, np.arange(4.0).reshape(-1, 1))
+    with pytest.raises(ValueError, match=r"X and Y must have the same number of rows \(samples\), "
+                                         r"got 4 and 3"):
+        net.loss(X, np.zeros(3))
 
 
 @pytest.mark.parametrize("lr, error, message", [

@@ -272,8 +272,9 @@ def test_callback_sees_every_epoch_with_its_logs(rng):
     recorder = Recorder(net)
     history = net.fit(X, Y, epochs=7, lr=0.005, callback=recorder)
     assert recorder.epochs == list(range(7))
-    assert all(set(logs) == {"loss", "time"} for logs in recorder.logs)
+    assert all(set(logs) == {"loss", "time", "lr"} for logs in recorder.logs)
     np.testing.assert_array_equal([logs["loss"] for logs in recorder.logs], history)
+    np.testing.assert_array_equal([logs["lr"] for logs in recorder.logs], [0.005] * 7)
     np.testing.assert_array_equal([logs["time"] for logs in recorder.logs], history.time)
 
 
@@ -393,17 +394,61 @@ def test_shuffle_changes_the_result(rng):
     assert np.max(np.abs(net.params - twin.params)) > 1e-6
 
 
-@pytest.mark.parametrize("shuffle, batch_size, draws", [
-    (True, 7, 1), (False, 7, 0), (True, None, 0), (False, None, 0), (True, 1000, 0)])
-def test_a_seed_is_drawn_only_to_shuffle(rng, monkeypatch, shuffle, batch_size, draws):
-    # Drawing a seed reads the OS's entropy, which costs more than a small step; without
-    # shuffled minibatches nothing uses it.
+@pytest.mark.parametrize("shuffle, batch_size", [
+    (True, 7), (False, 7), (True, None), (False, None), (True, 1000)])
+def test_fit_draws_no_seed_of_its_own(rng, monkeypatch, shuffle, batch_size):
+    # The shuffles' seed comes from the network's seed (reading the OS's entropy would also
+    # cost more than a small step): fit itself never draws one.
     import fastprop.network as network
     drawn = []
     monkeypatch.setattr(network, "_fresh_seed", lambda: drawn.append(1) or 5)
     X, Y = regression_data(rng)
     make_net().fit(X, Y, epochs=2, lr=0.005, batch_size=batch_size, shuffle=shuffle)
-    assert len(drawn) == draws
+    assert drawn == []
+
+
+def _shuffled_fits(X, Y, seed, calls=2, **kwargs):
+    net = fastprop.Network([3, 6, 2], "tanh", seed=seed)
+    for _ in range(calls):
+        net.fit(X, Y, epochs=3, lr=0.005, optimizer="sgd", batch_size=7, **kwargs)
+    return net
+
+
+def test_the_network_seed_makes_the_whole_fit_reproducible(rng):
+    X, Y = regression_data(rng)
+    a, b = _shuffled_fits(X, Y, seed=21), _shuffled_fits(X, Y, seed=21)
+    np.testing.assert_array_equal(a.params, b.params)  # the same bits
+    c = _shuffled_fits(X, Y, seed=22)
+    assert c.params.shape == a.params.shape and np.max(np.abs(c.params - a.params)) > 1e-6
+
+
+def test_each_fit_of_a_network_shuffles_anew_but_reproducibly(rng):
+    # Two fits of one network use different permutations (the second is not the first's
+    # replay), and init() starts the count again.
+    X, Y = regression_data(rng)
+    net = fastprop.Network([3, 6, 2], "tanh", seed=21)
+    start = net.params.copy()
+    first = net.fit(X, Y, epochs=1, lr=0.005, optimizer="sgd", batch_size=7)
+    net.params = start
+    second = net.fit(X, Y, epochs=1, lr=0.005, optimizer="sgd", batch_size=7)
+    assert first[0] != second[0]
+    net.init(21)
+    again = net.fit(X, Y, epochs=1, lr=0.005, optimizer="sgd", batch_size=7)
+    np.testing.assert_array_equal(again, first)
+
+
+def test_a_fit_seed_overrides_the_networks(rng):
+    X, Y = regression_data(rng)
+    nets = [fastprop.Network([3, 6, 2], "tanh", seed=s) for s in (21, 21, 99)]
+    for net in nets[:2]:
+        net.fit(X, Y, epochs=3, lr=0.005, optimizer="sgd", batch_size=7, seed=5)
+    # Network 99 starts elsewhere: copy the first's start, then the same fit seed.
+    nets[2].params = fastprop.Network([3, 6, 2], "tanh", seed=21).params
+    nets[2].fit(X, Y, epochs=3, lr=0.005, optimizer="sgd", batch_size=7, seed=5)
+    np.testing.assert_array_equal(nets[0].params, nets[1].params)
+    np.testing.assert_array_equal(nets[0].params, nets[2].params)
+    twin = _shuffled_fits(X, Y, seed=21, calls=1)
+    assert np.max(np.abs(twin.params - nets[0].params)) > 1e-6
 
 
 @pytest.mark.parametrize("loss", ["sse", "mse"])

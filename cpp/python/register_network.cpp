@@ -17,8 +17,8 @@ namespace {
 
 template <class T> struct Bound {
     Bound(const std::vector<std::size_t>& layers, const std::vector<Activation>& sigma, bool bias,
-          Loss loss, std::uint64_t seed)
-        : session(Network<T>(Layout(layers, bias), sigma, loss)) {
+          Loss loss, std::uint64_t seed, double delta)
+        : session(Network<T>(Layout(layers, bias), sigma, loss, delta)) {
         session.init(seed);
     }
     Session<T> session;
@@ -97,9 +97,9 @@ template <class T> void bind_network(py::module_& m, const char* name) {
     using B = Bound<T>;
     py::class_<B>(m, name)
         .def(py::init<const std::vector<std::size_t>&, const std::vector<Activation>&, bool, Loss,
-                      std::uint64_t>(),
+                      std::uint64_t, double>(),
              py::kw_only(), py::arg("layers"), py::arg("activations"), py::arg("bias"),
-             py::arg("loss"), py::arg("seed"))
+             py::arg("loss"), py::arg("seed"), py::arg("delta") = 1.0)
         .def_property_readonly("layers",
                                [](const B& self) { return self.session.network().layout().layers(); })
         .def_property_readonly("n_params",
