@@ -1009,7 +1009,8 @@ def run_demo_synthetic(args: argparse.Namespace) -> int:
     _check_network(layers, True, args.dtype, "sgd", args.samples)
     X, Y = make_synthetic(args.samples, args.seed)
     t = len(X)
-    net = Network(layers, args.activation, bias=True, dtype=args.dtype, seed=args.seed)
+    net = Network(layers, args.activation, bias=True, dtype=args.dtype, seed=args.seed,
+                  loss="sse")
     print(f"fastprop {__version__}: {net}")
     print(f"data: {t} samples of y = sin(pi x1) x2, x uniform on [-1, 1]^2")
     print(f"full-batch gradient descent, lr = {args.lr}, E = sum over samples of ||y - z_n||^2\n")
@@ -1027,7 +1028,7 @@ def run_demo_synthetic(args: argparse.Namespace) -> int:
             print(f"{epoch + 1:>7}  {logs['loss']:>12.6f}  {logs['loss'] / t:>10.6f}")
 
     start = time.perf_counter()
-    history = net.fit(X, Y, epochs=args.epochs, lr=args.lr, callback=show)
+    history = net.fit(X, Y, epochs=args.epochs, lr=args.lr, optimizer="sgd", callback=show)
     elapsed = time.perf_counter() - start
     if len(history) == 0:
         print("\ntrained 0 epochs")

@@ -36,8 +36,16 @@ class Network:
 
         z_{i+1} = W_i a_i (+ b_i),   a_i = σ(z_i) for 1 ≤ i ≤ n−1,   a_0 = x,
 
-    and the output is z_n, with no activation. The error of a batch is, for the default
-    ``loss="sse"``, E = Σ_samples ||y − z_n||².
+    and the output is z_n, with no activation.
+
+    The defaults are for a first fit on ordinary data: biases on, the mean squared error
+    (``loss="mse"``, E / (t·l_n), so that a step does not grow with the number of rows) and
+    :meth:`fit` with Adam at torch's lr = 0.001, as scikit-learn's MLP does. The classic
+    model, E = Σ_samples ||y − z_n||² without biases trained by plain gradient descent (what
+    :mod:`fastprop.reference` writes out), is one explicit call away::
+
+        net = fastprop.Network(layers, bias=False, loss="sse")
+        net.fit(X, Y, epochs, lr=0.01, optimizer="sgd")
 
     Parameters
     ----------
@@ -47,15 +55,17 @@ class Network:
         σ of the hidden layers: one name for all, or a list of n−1 names, one per hidden
         layer. One of "sigmoid", "tanh", "relu", "leaky_relu" (slope 0.01), "softplus",
         "identity".
-    bias : bool, default False
-        Add b_i to every layer. False reproduces the classic model exactly.
+    bias : bool, default True
+        Add b_i to every layer (an offset in the target needs them). False is the classic
+        model.
     dtype : "float64" or "float32", default "float64"
         Precision of the parameters and of every computation.
     seed : int or None
         Seed of the deterministic initialisation (Glorot uniform, He uniform before relu and
         leaky_relu; zero biases). None draws a fresh seed, kept in ``net.seed``.
-    loss : str, default "sse"
-        "sse" (the model's E), "mse" (mean over all t·l_n elements, as torch.nn.MSELoss),
+    loss : str, default "mse"
+        "sse" (the classic model's E, summed over samples), "mse" (its mean over all t·l_n
+        elements, as torch.nn.MSELoss),
         "cross_entropy" (softmax of z_n, mean over samples of −Σ_j y_j log p_j, as
         torch.nn.CrossEntropyLoss; Y as target probabilities (t, l_n) or integer labels
         (t,)), "binary_cross_entropy" (sigmoid of z_n, mean over all t·l_n elements, as
@@ -82,19 +92,21 @@ class Network:
     >>> X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=float)
     >>> Y = np.array([[0], [1], [1], [0]], dtype=float)
     >>> net = fastprop.Network([2, 4, 1], seed=0)
-    >>> losses = net.fit(X, Y, epochs=5000, lr=0.5)
-    >>> bool(losses[-1] < 0.05)
+    >>> losses = net.fit(X, Y, epochs=2000, lr=0.01)
+    >>> bool(losses[-1] < 1e-6)
     True
+    >>> net.predict(X).round(2).ravel().tolist()
+    [0.0, 1.0, 1.0, 0.0]
     """
 
     def __init__(
         self,
         layers: Sequence[int],
         activation: str | Sequence[str] = "sigmoid",
-        bias: bool = False,
+        bias: bool = True,
         dtype: DTypeLike = "float64",
         seed: int | None = None,
-        loss: str = "sse",
+        loss: str = "mse",
         huber_delta: float = 1.0,
     ) -> None:
         layers = check_layers(layers)
@@ -367,7 +379,7 @@ class Network:
         epochs: int,
         lr: float | None = None,
         *,
-        optimizer: str | optim.Optimizer = "sgd",
+        optimizer: str | optim.Optimizer = "adam",
         batch_size: int | None = None,
         shuffle: bool = True,
         seed: int | None = None,
@@ -388,15 +400,17 @@ class Network:
         Parameters
         ----------
         X, Y : array-like of shape (t, l_0) and (t, l_n)
-            For ``loss="cross_entropy"``, Y may also be integer class labels of shape (t,).
+            Y may be of shape (t,) when l_n = 1. For ``loss="cross_entropy"``, Y may also be
+            class labels of shape (t,): integers, or floats with integral values.
         epochs : int
             Passes over the data (0 does nothing).
         lr : float or None
             Learning rate; None takes the optimiser's default, as torch.optim's (0.001 for
             "sgd", "momentum", "nesterov", "adam" and "adamw", 0.01 for "rprop").
-        optimizer : str or optimiser object, default "sgd"
-            "sgd" (the model's W_i −= lr·∂E/∂W_i), "momentum", "nesterov", "adam", "adamw",
-            "rprop" (see :mod:`fastprop.optim`), with keyword ``hyperparameters`` as in
+        optimizer : str or optimiser object, default "adam"
+            "adam" (torch.optim.Adam), "sgd" (the classic W_i −= lr·∂E/∂W_i), "momentum",
+            "nesterov", "adamw", "rprop" (see :mod:`fastprop.optim`), with keyword
+            ``hyperparameters`` as in
             torch.optim (momentum, nesterov, betas, eps, weight_decay, etas, step_sizes);
             or "lm", Levenberg–Marquardt (full batch, "sse"/"mse" losses, at most 4096
             parameters; hyperparameters mu, mu_dec, mu_inc, mu_max). An optimiser object
@@ -428,9 +442,9 @@ class Network:
             (which each update is measured before).
         callback : callable(epoch, logs) or None
             Called after every epoch with ``logs = {"loss", "val_loss" (with validation),
-            "time", "lr"}``; returning False stops. Setting ``logs["lr"]`` changes the rate
-            from the next epoch on (see ``lr_schedule``). Without callback, verbose and validation,
-            Python is not called back at all.
+            "time", "lr" (not for "lm")}``; returning False stops. Setting ``logs["lr"]``
+            changes the rate from the next epoch on (see ``lr_schedule``). Without callback,
+            verbose, validation and a callable ``lr_schedule``, Python is not called back.
         verbose : bool
             Show a live progress bar (tqdm when installed, a plain one otherwise).
         sample_weight : array-like of shape (t,) or None
@@ -515,7 +529,10 @@ class Network:
             def epoch_end(log: Any) -> Any:
                 """After each epoch, from the core: the progress bar, the callback, then the
                 rate of the next epoch when the schedule or the callback changed it."""
-                logs = {"loss": log.loss, "time": log.time, "lr": log.lr}
+                logs = {"loss": log.loss, "time": log.time}
+                rate = log.lr  # the very object, to see whether the callback replaced it
+                if not lm:
+                    logs["lr"] = rate
                 if X_val is not None:
                     logs["val_loss"] = log.val_loss
                 if progress is not None:
@@ -526,7 +543,7 @@ class Network:
                 lr_next = None
                 if rate_of is not None and log.epoch + 1 < epochs:
                     lr_next = rate_of(log.epoch + 1)
-                if logs.get("lr") != log.lr:
+                if not lm and logs.get("lr") is not rate:
                     lr_next = check_lr(logs.get("lr"), 'logs["lr"]')
                 elif getattr(opt, "lr", None) != opt_lr:
                     lr_next = check_lr(opt.lr, "optimizer.lr")
