@@ -256,6 +256,9 @@ FitRecord Trainer<T>::fit(const Batch<T>& train, const Batch<T>* val,
                 }
                 part = {x_.data(), y_.data(), train.w ? w_.data() : nullptr, rows};
             }
+            // A minibatch whose rows all weigh 0 is left out, as each of its rows would be:
+            // a mean over it would be 0/0, and an update from it would move the parameters.
+            if (part.w && !(part.size() > 0)) continue;
             double E = 0.0;
             const Stop stop = minibatch_update(part, options, config, state, lr, E);
             if (stop != Stop::done) return stop;
