@@ -187,3 +187,43 @@ def test_clip_norm_out_of_range_is_refused(rng, bad):
     X, Y = data(rng)
     with pytest.raises(ValueError, match=r"clip_norm must be"):
         make_net().fit(X, Y, 1, clip_norm=bad)
+
+
+# ---------------------------------------------------------------------- adaptive
+def sklearn_adaptive_rates(losses, lr, tol, n_iter_no_change, factor):
+    """scikit-learn's "adaptive" rule (MLP's _update_no_improvement_count and its fit loop),
+    replayed on a loss curve: the rate of every epoch."""
+    rates, best, count = [], np.inf, 0
+    for loss in losses:
+        rates.append(lr)
+        if loss > best - tol:
+            count += 1
+        else:
+            count = 0
+        if loss < best:
+            best = loss
+        if count > n_iter_no_change:
+            lr *= factor
+            count = 0
+    return rates
+
+
+@pytest.mark.parametrize("optimizer, lr", [("sgd", 0.5), ("adam", 0.05), ("momentum", 0.2)])
+@pytest.mark.parametrize("validation", [False, True])
+def test_adaptive_follows_scikit_learns_rule_on_the_loss_curve(rng, optimizer, lr, validation):
+    X, Y = data(rng, t=60)
+    rule = optim.Adaptive(tol=1e-3, n_iter_no_change=2, factor=0.2)
+    kwargs = {"validation_fraction": 0.25} if validation else {}
+    history = make_net().fit(X, Y, 60, lr=lr, optimizer=optimizer, batch_size=10,
+                             lr_schedule=rule, **kwargs)
+    watched = history.val_loss if validation else history
+    expected = sklearn_adaptive_rates(watched, lr, 1e-3, 2, 0.2)
+    np.testing.assert_allclose(history.lr, expected, rtol=1e-15)
+    assert len(set(history.lr)) > 1  # the rate did change: the check was not empty
+
+
+def test_adaptive_is_refused_for_bad_parameters():
+    with pytest.raises(ValueError, match=r"factor must be"):
+        optim.Adaptive(factor=1.5)
+    with pytest.raises(ValueError, match=r"tol must be"):
+        optim.Adaptive(tol=-1)

@@ -456,7 +456,9 @@ class Network:
             How the learning rate moves from epoch to epoch, for every optimiser but "lm":
             None keeps it constant; :class:`fastprop.optim.StepLR`,
             :class:`~fastprop.optim.CosineAnnealingLR` or :class:`~fastprop.optim.InvScaling`
-            scale the base rate (``lr``, or the optimiser's) inside the core's loop; a callable
+            scale the base rate (``lr``, or the optimiser's) inside the core's loop;
+            :class:`~fastprop.optim.Adaptive` (scikit-learn's "adaptive") divides it when the
+            loss stops improving, decided between epochs; a callable
             ``epoch -> lr`` gives each epoch's rate itself (called before the first epoch and
             then between epochs, epoch counted from 0). Every rate must be a finite number
             > 0 (ValueError otherwise). A ``callback`` may also change the rate: setting
@@ -511,6 +513,8 @@ class Network:
                                                              low_open=True)
         if rate_of is not None:
             lr = rate_of(0)
+        adaptive = lr_schedule._tracker(opt.lr if lr is None else lr) \
+            if isinstance(lr_schedule, optim.Adaptive) else None
         patience = 0 if patience is None else check_int(patience, "patience", low=0)
         min_delta = check_real(min_delta, "min_delta", low=0)
         restore_best = check_bool(restore_best, "restore_best")
@@ -524,7 +528,8 @@ class Network:
 
         progress = Progress(epochs, len(X)) if verbose and epochs > 0 else None
         epoch_end = None
-        if callback is not None or progress is not None or rate_of is not None:
+        if (callback is not None or progress is not None or rate_of is not None
+                or adaptive is not None):
 
             def epoch_end(log: Any) -> Any:
                 """After each epoch, from the core: the progress bar, the callback, then the
@@ -543,10 +548,15 @@ class Network:
                 lr_next = None
                 if rate_of is not None and log.epoch + 1 < epochs:
                     lr_next = rate_of(log.epoch + 1)
+                if adaptive is not None:
+                    lr_next = adaptive.after_epoch(log.val_loss if X_val is not None
+                                                   else log.loss)
                 if not lm and logs.get("lr") is not rate:
                     lr_next = check_lr(logs.get("lr"), 'logs["lr"]')
                 elif getattr(opt, "lr", None) != opt_lr:
                     lr_next = check_lr(opt.lr, "optimizer.lr")
+                if adaptive is not None:
+                    adaptive.lr = lr_next
                 return None if lr_next is None else _core.EpochControl(lr=lr_next)
 
         # The core raises what stops it (KeyboardInterrupt, FloatingPointError, an exception of

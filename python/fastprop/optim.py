@@ -27,6 +27,9 @@ first-order optimiser (epoch e from 0, base rate lr, the optimiser's):
 eta_min)``                     eta_min after T_max epochs (torch's CosineAnnealingLR)
 ``InvScaling(power_t)``        lr / (1 + s)^power_t, s the samples seen before the epoch
                                (scikit-learn's "invscaling")
+``Adaptive(tol,                lr kept while the loss improves; multiplied by ``factor`` once
+n_iter_no_change, factor)``    more than n_iter_no_change epochs in a row did not improve the
+                               best loss by tol (scikit-learn's "adaptive", factor 1/5)
 a callable ``epoch -> lr``     the rate of each epoch, called between epochs
 ============================== =================================================================
 """
@@ -43,7 +46,7 @@ from ._validate import check_bool, check_choice, check_int, check_lr, check_pair
     check_real
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "Rprop", "LevenbergMarquardt", "make",
-           "OPTIMIZERS", "Schedule", "StepLR", "CosineAnnealingLR", "InvScaling"]
+           "OPTIMIZERS", "Schedule", "StepLR", "CosineAnnealingLR", "InvScaling", "Adaptive"]
 
 
 _STATES = {np.dtype(np.float64): _core.OptimizerState64, np.dtype(np.float32): _core.OptimizerState32}
@@ -325,3 +328,44 @@ class InvScaling(Schedule):
 
     def _core_schedule(self) -> Any:
         return _core.Schedule(kind=_core.ScheduleKind.invscaling, power_t=self.power_t)
+
+
+class Adaptive(Schedule):
+    """scikit-learn's "adaptive" rate: kept while the loss improves, multiplied by ``factor``
+    (scikit-learn: 1/5) each time more than ``n_iter_no_change`` epochs in a row did not bring
+    the loss below the best so far minus ``tol``. The loss watched is the validation loss
+    when there is validation data, else the training loss. Decided between epochs, from the
+    core's epoch hook."""
+
+    def __init__(self, tol: float = 1e-4, n_iter_no_change: int = 10,
+                 factor: float = 0.2) -> None:
+        self.tol = check_real(tol, "tol", low=0)
+        self.n_iter_no_change = check_int(n_iter_no_change, "n_iter_no_change", low=0)
+        self.factor = check_real(factor, "factor", low=0, high=1, low_open=True)
+
+    def _core_schedule(self) -> Any:
+        return _core.Schedule()  # constant between the hook's decisions
+
+    def lr(self, base: float, epoch: int, samples_seen: float = 0.0) -> float:
+        raise TypeError("Adaptive's rate depends on the losses of the fit, not on the epoch")
+
+    def _tracker(self, lr: float) -> "_AdaptiveTracker":
+        return _AdaptiveTracker(self, lr)
+
+
+class _AdaptiveTracker:
+    """One fit's state of an Adaptive schedule: the rate, the best loss and the count."""
+
+    def __init__(self, rule: Adaptive, lr: float) -> None:
+        self.rule, self.lr = rule, lr
+        self.best = float("inf")
+        self.count = 0
+
+    def after_epoch(self, loss: float) -> float:
+        """The rate of the next epoch, after an epoch with this monitored loss."""
+        self.count = self.count + 1 if not loss <= self.best - self.rule.tol else 0
+        self.best = min(self.best, loss)
+        if self.count > self.rule.n_iter_no_change:
+            self.lr *= self.rule.factor
+            self.count = 0
+        return self.lr
