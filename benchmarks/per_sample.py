@@ -7,7 +7,8 @@ On W2's network ([64, 64, 64, 10], sigmoid, bias, float32, E summed over the bat
 1. per-sample gradients, calls/s at batches of 32 and 256: ``net.per_sample_gradients``
    (a (t, n_params) array in the parameter layout) against ``torch.func.vmap(grad)`` and
    JAX ``jit(vmap(grad))`` (each returning its own pytree of per-sample gradients, which is
-   not flattened for them). The results are compared before timing.
+   not flattened for them). The results are compared before timing. torch runs on 1 or 2 intra-op threads,
+   whichever is faster at the time (printed), JAX with its defaults, fastprop with its own.
 2. per-sample gradient norms at the same batches (``net.per_sample_gradient_norms``), and the
    peak memory of the norms of a large batch against materialising the gradients, each in a
    fresh process (ru_maxrss after minus before).
@@ -52,19 +53,29 @@ def network():
 
 def calls_per_second(fn, repeats, min_seconds=0.2):
     """Median over `repeats` of calls/s, each timing enough calls to last min_seconds."""
-    fn()
-    start, calls = time.perf_counter(), 0
-    while time.perf_counter() - start < min_seconds / 4:
+    return interleaved({"fn": fn}, repeats, min_seconds)["fn"]
+
+
+def interleaved(fns, repeats, min_seconds=0.2):
+    """Calls/s of each function by name: the median over `repeats` rounds, each round timing
+    every function in turn for about min_seconds, so that a change in the machine's load
+    falls on all of them alike."""
+    calls = {}
+    for name, fn in fns.items():  # warm-up, and how many calls last min_seconds
         fn()
-        calls += 1
-    per_run = max(1, int(calls * 4 * min_seconds / max(time.perf_counter() - start, 1e-9) / 4))
-    rates = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(per_run):
+        start, k = time.perf_counter(), 0
+        while time.perf_counter() - start < min_seconds / 4:
             fn()
-        rates.append(per_run / (time.perf_counter() - start))
-    return statistics.median(rates)
+            k += 1
+        calls[name] = max(1, round(k * min_seconds / (time.perf_counter() - start)))
+    rates = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            for _ in range(calls[name]):
+                fn()
+            rates[name].append(calls[name] / (time.perf_counter() - start))
+    return {name: statistics.median(r) for name, r in rates.items()}
 
 
 def flat_from(per_layer, t):
@@ -113,17 +124,38 @@ def jax_peer(net, X, Y):
     return run, result
 
 
+def best_torch_threads():
+    """torch's intra-op threads, 1 or 2, whichever runs torch.func's per-sample gradients of a
+    batch of 32 faster here (on a loaded machine, 2 threads can be many times slower)."""
+    import torch
+
+    net = network()
+    X, Y = data(32)
+    run, _ = torch_func_peer(net, X, Y)
+    rates = {}
+    for k in (1, 2):
+        torch.set_num_threads(k)
+        rates[k] = calls_per_second(run, 3, min_seconds=0.1)
+    best = max(rates, key=rates.get)
+    torch.set_num_threads(best)
+    print(f"  torch threads: {best} ({', '.join(f'{k}: {r:,.0f}/s' for k, r in rates.items())})")
+    return best
+
+
 def bench_per_sample(repeats):
     print("== per-sample gradients of W2's network, float32 (calls/s, median of "
-          f"{repeats}) ==")
+          f"{repeats} interleaved rounds) ==")
     rows = []
+    try:
+        best_torch_threads()
+    except ImportError:
+        pass
     for t in (32, 256):
         net = network()
         X, Y = data(t)
         ours = net.per_sample_gradients(X, Y)
-        fp = calls_per_second(lambda: net.per_sample_gradients(X, Y), repeats)
-        fp_norms = calls_per_second(lambda: net.per_sample_gradient_norms(X, Y), repeats)
-        line = {"batch": t, "fastprop": fp, "fastprop norms": fp_norms}
+        fns = {"fastprop": lambda: net.per_sample_gradients(X, Y),
+               "fastprop norms": lambda: net.per_sample_gradient_norms(X, Y)}
         for name, make in (("torch.func", torch_func_peer), ("jax", jax_peer)):
             try:
                 run, result = make(net, X, Y)
@@ -132,12 +164,14 @@ def bench_per_sample(repeats):
                 continue
             diff = np.max(np.abs(result() - ours)) / np.max(np.abs(ours))
             assert diff < 1e-4, f"{name} disagrees with fastprop by {diff:.2e} (relative)"
-            line[name] = calls_per_second(run, repeats)
+            fns[name] = run
+        line = {"batch": t, **interleaved(fns, repeats)}
         rows.append(line)
+        fp = line["fastprop"]
         peers = [k for k in ("torch.func", "jax") if k in line]
         ratios = "  ".join(f"{fp / line[k]:.1f}x {k}" for k in peers)
-        print(f"  batch {t:3d}: fastprop {fp:9,.0f}   norms only {fp_norms:9,.0f}   " +
-              "   ".join(f"{k} {line[k]:9,.0f}" for k in peers) + f"   ->  {ratios}")
+        print(f"  batch {t:3d}: fastprop {fp:9,.0f}   norms only {line['fastprop norms']:9,.0f}"
+              "   " + "   ".join(f"{k} {line[k]:9,.0f}" for k in peers) + f"   ->  {ratios}")
     return rows
 
 
