@@ -7,11 +7,13 @@ On W2's network ([64, 64, 64, 10], sigmoid, bias, float32, E summed over the bat
 1. per-sample gradients, calls/s at batches of 32 and 256: ``net.per_sample_gradients``
    (a (t, n_params) array in the parameter layout) against ``torch.func.vmap(grad)`` and
    JAX ``jit(vmap(grad))`` (each returning its own pytree of per-sample gradients, which is
-   not flattened for them). The results are compared before timing. torch runs on 1 or 2 intra-op threads,
-   whichever is faster at the time (printed), JAX with its defaults, fastprop with its own.
+   not flattened for them). The results are compared before timing. torch runs on 1 or 2
+   intra-op threads, whichever is faster at the time (printed), JAX with its defaults,
+   fastprop with its own.
 2. per-sample gradient norms at the same batches (``net.per_sample_gradient_norms``), and the
-   peak memory of the norms of a large batch against materialising the gradients, each in a
-   fresh process (ru_maxrss after minus before).
+   peak memory of the norms of a large batch against materialising the gradients (fastprop,
+   torch.func, Opacus's GradSampleModule), each in a fresh process (the peak resident
+   memory, VmHWM, after minus before).
 3. a DP-SGD epoch (minibatches of 32, max_grad_norm 1, noise_multiplier 1): ``net.fit`` with
    ``optim.DPSGD`` against Opacus's ``GradSampleModule`` + ``DPOptimizer`` around
    ``torch.optim.SGD`` (loss_reduction "mean" of the per-sample sums, so that both clip the
@@ -221,16 +223,20 @@ def bench_dpsgd(repeats, t, batch=32):
 
 
 MEMORY_PROBE = """
-import resource, sys, numpy as np
+import sys
 sys.path[:0] = {path!r}
 import per_sample as b
+
+def peak_kib():  # VmHWM: this process's peak resident memory (ru_maxrss counts the parent's)
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+
 net = b.network()
 X, Y = b.data({t})
 net.per_sample_gradient_norms(X[:8], Y[:8])
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+before = peak_kib()
 {call}
-after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print((after - before) / 1024)
+print((peak_kib() - before) / 1024)
 """
 
 
@@ -241,6 +247,10 @@ def bench_memory(t):
         "fastprop norms": "net.per_sample_gradient_norms(X, Y)",
         "fastprop gradients": "net.per_sample_gradients(X, Y)",
         "torch.func gradients": "run, _ = b.torch_func_peer(net, X, Y); run()",
+        "Opacus grad_sample": "import torch; from opacus import GradSampleModule; "
+                              "m = GradSampleModule(net.to_torch()); "
+                              "(((torch.from_numpy(Y) - m(torch.from_numpy(X))) ** 2).sum()"
+                              ").backward()",
     }
     out = {}
     for name, call in calls.items():
