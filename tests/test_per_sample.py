@@ -3,6 +3,10 @@ against torch.func, and against the batch gradient they add up to."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -193,3 +197,42 @@ def test_input_jacobian_and_gradient_match_torch_func(rng):
     dX = vmap(grad(lambda x, y: ((y - module(x[None])[0]) ** 2).sum()))(
         torch.tensor(X), torch.tensor(Y)).detach().numpy()
     assert_close(net.input_gradient(X, Y), dX, 1e-10, "vs vmap(grad) wrt x")
+
+
+@pytest.mark.parametrize("loss", ["sse", "mse", "cross_entropy", "binary_cross_entropy",
+                                  "poisson"])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_every_loss_sums_to_the_batch_gradient_and_has_the_rows_norms(rng, loss, dtype):
+    net = fastprop.Network([5, 7, 3], "softplus", bias=True, dtype=dtype, seed=9, loss=loss)
+    X, _ = random_batch(rng, net, 13)
+    Y = rng.uniform(0, 1, (13, 3)).astype(dtype)  # probabilities, labels and counts alike
+    w = rng.uniform(0.5, 1.5, 13).astype(dtype)
+    G = net.per_sample_gradients(X, Y, sample_weight=w).astype(np.float64)
+    _, flat = net.loss_and_grad(X, Y, sample_weight=w)
+    assert np.max(np.abs(flat)) > 0
+    assert_close(G.sum(axis=0), flat, RTOL[net.dtype] * 10, "Σ_s rows")
+    assert_close(net.per_sample_gradient_norms(X, Y, sample_weight=w),
+                 np.linalg.norm(G, axis=1), RTOL[net.dtype], "norms")
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads VmHWM from /proc")
+def test_norms_of_a_large_batch_never_form_the_gradients():
+    # 8192 samples of W2's network: the gradients would be 8192 · 8970 · 4 bytes = 280 MiB.
+    code = (
+        "import numpy as np, fastprop\n"
+        "def peak():\n"
+        "    with open('/proc/self/status') as f:\n"
+        "        return next(int(l.split()[1]) for l in f if l.startswith('VmHWM:'))\n"
+        "net = fastprop.Network([64, 64, 64, 10], 'sigmoid', bias=True, dtype='float32')\n"
+        "rng = np.random.default_rng(0)\n"
+        "X = rng.standard_normal((8192, 64), dtype=np.float32)\n"
+        "Y = rng.standard_normal((8192, 10), dtype=np.float32)\n"
+        "net.per_sample_gradient_norms(X[:8], Y[:8])\n"
+        "before = peak()\n"
+        "norms = net.per_sample_gradient_norms(X, Y)\n"
+        "print((peak() - before) / 1024, norms.shape)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    added_mib = float(done.stdout.split()[0])
+    assert added_mib < 32, f"the norms of 8192 samples took {added_mib:.0f} MiB"
