@@ -13,14 +13,14 @@ except PackageNotFoundError:  # running from a source tree
     __version__ = "0+unknown"
 
 __all__ = ["Network", "Trace", "History", "load", "save", "from_onnx", "optim", "reference",
-           "set_num_threads", "get_num_threads", "__version__"]
+           "set_num_threads", "get_num_threads", "max_threads", "__version__"]
 
 from . import reference
 
 try:
     from . import optim
     from .io import load, save
-    from ._runtime import get_num_threads, set_num_threads
+    from ._runtime import get_num_threads, max_threads, set_num_threads
     from .history import History, Trace
     from .network import Network
     from ._threadpool import register as _register_with_threadpoolctl
@@ -41,7 +41,7 @@ except ImportError as _error:  # the compiled core is missing; fastprop.referenc
 
     def __getattr__(name: str):
         if name in ("Network", "Trace", "History", "load", "save", "from_onnx", "optim",
-                    "set_num_threads", "get_num_threads"):
+                    "set_num_threads", "get_num_threads", "max_threads"):
             raise ImportError(
                 "fastprop's compiled core (fastprop._core) is not built: install the package "
                 "with `pip install .` from the source tree, which compiles it. "
