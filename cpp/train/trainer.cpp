@@ -211,6 +211,11 @@ Stop Trainer<T>::minibatch_update(const Batch<T>& rows, const TrainOptions& opti
         return Stop::non_finite;
     if (dp) optimizer::Dpsgd::privatise(config, state.steps, grad_.data(), grad_.size(), rows.t);
     if (options.clip_norm > 0) clip_gradient(grad_.data(), grad_.size(), options.clip_norm);
+    // A finite gradient can still step to inf (a huge lr, an overflowing momentum): such an
+    // update is not committed either, so the parameters and the optimiser's state stay at
+    // the last finite state.
+    if (!update_is_finite(config, state, net_.params(), grad_.data(), net_.n_params(), lr))
+        return Stop::non_finite;
     update(config, state, net_.params(), grad_.data(), net_.n_params(), lr);
     if (gate_) gate_->between_updates();
     return Stop::done;
@@ -287,6 +292,9 @@ double Trainer<T>::step(const Batch<T>& batch, const OptimizerConfig& config,
                                                grad_.data(), ws_, norms_, hooks_->poll)
                         : gradient(net_.model(), batch, grad_.data(), ws_, hooks_->poll);
     if (dp) optimizer::Dpsgd::privatise(config, state.steps, grad_.data(), grad_.size(), batch.t);
+    if (!std::isfinite(E) || !elementwise::all_finite(grad_.data(), grad_.size()) ||
+        !update_is_finite(config, state, net_.params(), grad_.data(), net_.n_params(), config.lr))
+        throw NonFiniteStep();
     std::optional<ParamsGate::Writing> writing;
     if (gate_) writing.emplace(*gate_);
     update(config, state, net_.params(), grad_.data(), net_.n_params(), config.lr);
