@@ -13,6 +13,7 @@ except PackageNotFoundError:  # running from a source tree
     __version__ = "0+unknown"
 
 __all__ = ["Network", "Trace", "History", "load", "save", "from_onnx", "optim", "reference",
+           "fit_many", "FitManyResult",
            "set_num_threads", "get_num_threads", "__version__"]
 
 from . import reference
@@ -23,6 +24,7 @@ try:
     from ._runtime import get_num_threads, set_num_threads
     from .history import History, Trace
     from .network import Network
+    from .many import FitManyResult, fit_many
     from ._threadpool import register as _register_with_threadpoolctl
 
     _register_with_threadpoolctl()  # threadpoolctl sees and limits fastprop's threads
@@ -41,6 +43,7 @@ except ImportError as _error:  # the compiled core is missing; fastprop.referenc
 
     def __getattr__(name: str):
         if name in ("Network", "Trace", "History", "load", "save", "from_onnx", "optim",
+                    "fit_many", "FitManyResult",
                     "set_num_threads", "get_num_threads"):
             raise ImportError(
                 "fastprop's compiled core (fastprop._core) is not built: install the package "
