@@ -124,10 +124,12 @@ from . import _core, optim
 from ._validate import check_bool, check_choice, check_dtype, check_int, check_lr, check_real, \
     check_sample_weight, message, shown, typed
 from .history import History
+from .ensemble import MLPEnsembleClassifier, MLPEnsembleRegressor
 from .model_selection import GridSearchCV, RandomizedSearchCV, _take_trained
 from .network import LOSSES, Network
 
-__all__ = ["MLPRegressor", "MLPClassifier", "GridSearchCV", "RandomizedSearchCV"]
+__all__ = ["MLPRegressor", "MLPClassifier", "GridSearchCV", "RandomizedSearchCV",
+           "MLPEnsembleRegressor", "MLPEnsembleClassifier"]
 
 _ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
 _SOLVERS = ("sgd", "adam", "lbfgs", "rprop", "lm")
@@ -980,3 +982,4 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 def _seed(rng: np.random.RandomState) -> int:
     """A fastprop seed drawn from scikit-learn's random state."""
     return int(rng.randint(np.iinfo(np.int32).max))
+
