@@ -18,14 +18,17 @@ the same minibatch sequence (no shuffling). Contenders, all timed in this run, m
 
 Every contender's networks must end at the same losses (E on the whole data after
 training): fit_many's are compared with the loop's bit for bit, the others' within a float32
-tolerance. Network-steps per second = networks × steps / seconds.
+tolerance. Network-steps per second = networks × steps / seconds (wall); the CPU seconds of the
+process (all its threads) are printed beside: on a machine other work keeps busy, they say
+what each contender costs better than the wall time does.
 
 E3: GridSearchCV on scikit-learn's digits (X / 16): hidden_layer_sizes (32,), (64,), (128,)
 × learning_rate_init 1e-3, 3e-3 × alpha 1e-4, 1e-3, 5 folds (60 fits, then the refit),
 adam, 50 epochs each (n_iter_no_change above max_iter, so every fit runs all 50). Contenders:
 scikit-learn's GridSearchCV(n_jobs=2) over scikit-learn's MLPClassifier and over fastprop's,
 and fastprop.sklearn.GridSearchCV over fastprop's; the last two must give the same
-cv_results_ scores. joblib's workers are started before the timing.
+cv_results_ scores. joblib's workers are started before the timing (the CPU time printed
+is this process's: it leaves out joblib's worker processes).
 """
 
 from __future__ import annotations
@@ -63,14 +66,16 @@ def make_set(key: str):
     return spec, X, Y, nets, lrs
 
 
-def timed(run, reset, repeats: int) -> float:
-    times = []
+def timed(run, reset, repeats: int) -> tuple[float, float]:
+    """Medians of the wall time and of the process's CPU time (all its threads)."""
+    times, cpu = [], []
     for _ in range(repeats):
         reset()
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         run()
         times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        cpu.append(time.process_time() - start_cpu)
+    return statistics.median(times), statistics.median(cpu)
 
 
 def losses_of(nets, flats, X, Y) -> np.ndarray:
@@ -231,11 +236,12 @@ def bench_set(key: str, repeats: int, threads: int) -> None:
         ok = rel < 1e-3
         print(f"  {name}: final losses within {rel:.1e} (relative) of fastprop's: "
               f"{'ok' if ok else 'DIFFERENT'}{note}")
-    base = results["fit_many"]
-    print(f"  {'contender':<12} {'seconds':>9} {'net-steps/s':>12} {'fit_many is':>12}")
-    for name, seconds in results.items():
+    base = results["fit_many"][0]
+    print(f"  {'contender':<12} {'seconds':>9} {'net-steps/s':>12} {'fit_many is':>12} "
+          f"{'CPU seconds':>12}")
+    for name, (seconds, cpu) in results.items():
         print(f"  {name:<12} {seconds:9.4f} {n * steps / seconds:12,.0f} "
-              f"{seconds / base:11.2f}x")
+              f"{seconds / base:11.2f}x {cpu:12.4f}")
 
 
 def bench_e3(repeats: int) -> None:
@@ -264,15 +270,16 @@ def bench_e3(repeats: int) -> None:
     Parallel(n_jobs=2)(delayed(abs)(k) for k in range(4))  # start joblib's workers
     print("\nE3: GridSearchCV, digits, 12 candidates x 5 folds = 60 fits + refit, adam, "
           "50 epochs each")
-    seconds, searches = {}, {}
+    seconds, cpu, searches = {}, {}, {}
     for _ in range(repeats):
         for name, make in contenders.items():
             search = make()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
-                start = time.perf_counter()
+                start, start_cpu = time.perf_counter(), time.process_time()
                 search.fit(X, y)
                 seconds.setdefault(name, []).append(time.perf_counter() - start)
+                cpu.setdefault(name, []).append(time.process_time() - start_cpu)
             searches[name] = search
     names = list(contenders)
     a, b = searches[names[1]].cv_results_, searches[names[2]].cv_results_
@@ -285,7 +292,8 @@ def bench_e3(repeats: int) -> None:
     for name in names:
         s = statistics.median(seconds[name])
         print(f"  {name:<46} {s:7.2f} s  best score {searches[name].best_score_:.4f}  "
-              f"{s / base:6.2f}x fastprop's search")
+              f"{s / base:6.2f}x fastprop's search  (this process's CPU "
+              f"{statistics.median(cpu[name]):.2f} s)")
 
 
 def main() -> None:

@@ -148,6 +148,26 @@ def test_other_estimators_are_scikit_learns_search(digits):
     assert getattr(model_selection._ahead, "queue", None) is None
 
 
-def test_same_classes_from_both_modules():
+def test_same_objects_from_both_modules():
     assert fs.GridSearchCV is model_selection.GridSearchCV
+    assert fs.cross_validate is model_selection.cross_validate
     assert issubclass(fs.RandomizedSearchCV, skms.RandomizedSearchCV)
+
+
+def test_cross_validate_and_score_equal_scikit_learns(digits, taken):
+    X, y = digits
+    estimator = make_pipeline(StandardScaler(),
+                              fs.MLPClassifier(hidden_layer_sizes=(16,), max_iter=5,
+                                               random_state=0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours = fs.cross_validate(estimator, X, y, cv=4, scoring=["accuracy", "f1_macro"],
+                                 return_train_score=True)
+        theirs = skms.cross_validate(estimator, X, y, cv=4, scoring=["accuracy", "f1_macro"],
+                                     return_train_score=True)
+        score = fs.cross_val_score(estimator, X, y, cv=4)
+    for key in theirs:
+        if "time" not in key:
+            assert np.array_equal(ours[key], theirs[key]), key
+    assert np.array_equal(score, theirs["test_accuracy"])
+    assert taken == [True] * 8  # 4 folds each for cross_validate and cross_val_score

@@ -137,8 +137,6 @@ def fit_many(
     verbose = check_bool(verbose, "verbose")
     arguments = {"X": X, "Y": Y, "epochs": epochs, "lr": lr, "index": indices,
                  "callback": callback, **fit_arguments}
-    if "verbose" in fit_arguments:
-        raise TypeError("verbose is one value for the whole set")
     columns = {key: _per_network(value, "indices" if key == "index" else key, n)
                for key, value in arguments.items()}
     optimizers = [o for o in columns.get("optimizer", []) if not isinstance(o, str)]

@@ -1,5 +1,6 @@
-"""scikit-learn's searches, with every candidate × fold of a fastprop estimator trained in one
-call of the core: :class:`GridSearchCV` and :class:`RandomizedSearchCV` (also importable from
+"""scikit-learn's searches and cross-validation, with every candidate × fold of a fastprop
+estimator trained in one call of the core: :class:`GridSearchCV`, :class:`RandomizedSearchCV`,
+:func:`cross_validate` and :func:`cross_val_score` (also importable from
 :mod:`fastprop.sklearn`).
 
 They are scikit-learn's own classes (same parameters, ``cv_results_``, ``best_estimator_``,
@@ -42,7 +43,7 @@ except ImportError as _error:  # pragma: no cover - depends on the environment
 
 from . import _core
 
-__all__ = ["GridSearchCV", "RandomizedSearchCV"]
+__all__ = ["GridSearchCV", "RandomizedSearchCV", "cross_validate", "cross_val_score"]
 
 # The fits trained ahead for the scikit-learn loop running on this thread: a queue of
 # _Trained, in the loop's order (candidates × folds).
@@ -210,6 +211,49 @@ class _Ahead:
                 _ahead.queue = None
 
         return super()._run_search(evaluate_ahead, **context)
+
+
+def cross_validate(estimator: Any, X: Any, y: Any = None, *, groups: Any = None,
+                   cv: Any = None, params: dict[str, Any] | None = None,
+                   **kwargs: Any) -> dict[str, Any]:
+    """scikit-learn's ``cross_validate``, with the folds of a fastprop estimator (or of a
+    Pipeline ending in one) trained in one call of the core; same parameters and result.
+
+    The folds are split once and handed to scikit-learn as the list of (train, test) index
+    pairs, so both see the same rows; ``n_jobs`` applies to other estimators only.
+    """
+    params = dict(params or {})
+    allowed = set() if isinstance(estimator, Pipeline) else {"sample_weight"}
+    if _final_estimator(estimator) is None or set(params) - allowed:
+        return _sk.cross_validate(estimator, X, y, groups=groups, cv=cv, params=params or None,
+                                  **kwargs)
+    kwargs.pop("n_jobs", None)
+    splits = list(check_cv(cv, y, classifier=is_classifier(estimator)).split(X, y, groups))
+    try:
+        queue = _train_ahead(estimator, [{}], splits, X, y, params)
+    except KeyboardInterrupt:
+        raise
+    except Exception:  # noqa: BLE001  scikit-learn's loop reports what is wrong
+        queue = deque()
+    _ahead.queue = queue
+    try:
+        return _sk.cross_validate(estimator, X, y, groups=groups, cv=splits,
+                                  params=params or None, **kwargs)
+    finally:
+        _ahead.queue = None
+
+
+def cross_val_score(estimator: Any, X: Any, y: Any = None, *, groups: Any = None,
+                    scoring: Any = None, cv: Any = None, params: dict[str, Any] | None = None,
+                    **kwargs: Any) -> np.ndarray:
+    """scikit-learn's ``cross_val_score`` on :func:`cross_validate`'s path: the folds of a
+    fastprop estimator trained in one call of the core."""
+    from sklearn.metrics import check_scoring
+
+    scorer = check_scoring(estimator, scoring=scoring)
+    results = cross_validate(estimator, X, y, groups=groups, scoring={"score": scorer}, cv=cv,
+                             params=params, **kwargs)
+    return results["test_score"]
 
 
 class GridSearchCV(_Ahead, _sk.GridSearchCV):

@@ -125,11 +125,12 @@ from ._validate import check_bool, check_choice, check_dtype, check_int, check_l
     check_sample_weight, message, shown, typed
 from .history import History
 from .ensemble import MLPEnsembleClassifier, MLPEnsembleRegressor
-from .model_selection import GridSearchCV, RandomizedSearchCV, _take_trained
+from .model_selection import GridSearchCV, RandomizedSearchCV, _take_trained, \
+    cross_val_score, cross_validate
 from .network import LOSSES, Network
 
 __all__ = ["MLPRegressor", "MLPClassifier", "GridSearchCV", "RandomizedSearchCV",
-           "MLPEnsembleRegressor", "MLPEnsembleClassifier"]
+           "cross_validate", "cross_val_score", "MLPEnsembleRegressor", "MLPEnsembleClassifier"]
 
 _ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
 _SOLVERS = ("sgd", "adam", "lbfgs", "rprop", "lm")
