@@ -125,11 +125,11 @@ def _train_ahead(base: Any, candidates: list[dict[str, Any]], splits: list[Any],
     w = fit_params.get("sample_weight")
     trained_all: deque = deque()
     jobs, pending = [], []
+    folds = [(*_safe_split(base, X, y, train), None if w is None else np.asarray(w)[train])
+             for train, _ in splits]  # each fold's rows, shared by the candidates
     for params in candidates:
-        for train, _ in splits:
+        for X_train, y_train, w_train in folds:
             estimator = clone(base).set_params(**clone(params, safe=False))
-            X_train, y_train = _safe_split(estimator, X, y, train)
-            w_train = None if w is None else np.asarray(w)[train]
             final = _final_estimator(estimator)
             trained = _Trained(final.get_params(deep=False), None, None, None)
             trained_all.append(trained)
@@ -174,7 +174,7 @@ class _Ahead:
             return super().fit(X, y, **params)
         self._ahead_data = (X, y, params)
         n_jobs = self.n_jobs
-        self.n_jobs = None  # scikit-learn's loop then runs here, in order, taking the fits
+        self.n_jobs = 1  # scikit-learn's loop then runs here, in order, taking the fits
         try:
             return super().fit(X, y, **params)
         finally:
