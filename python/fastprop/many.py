@@ -164,6 +164,7 @@ def fit_many(
         return converted[key][1]
 
     plans = []
+    fits = [net.__dict__.get("_fits") for net in networks]  # each plan counts a fit
     for k, net in enumerate(networks):
         args = {key: column[k] for key, column in columns.items()}
         args["X"] = shared(args["X"], net.dtype)
@@ -172,6 +173,11 @@ def fit_many(
         try:
             plans.append(net._fit_plan(**args, verbose=False))
         except (ValueError, TypeError) as error:
+            for other, count in zip(networks, fits):  # nothing trained: nothing counted
+                if count is None:
+                    other.__dict__.pop("_fits", None)
+                else:
+                    other._fits = count
             raise type(error)(f"networks[{k}]: {error}") from None
 
     total = sum(plan.epochs for plan in plans)
@@ -197,9 +203,7 @@ def fit_many(
                     result.errors[k] = error
             elif stop == "non_finite":
                 result.errors[k] = FloatingPointError(
-                    f"networks[{k}]: the loss or its gradient became NaN or infinite in "
-                    f"epoch {record.epochs}; parameters are left at the last finite state "
-                    f"(check the data for NaN or inf, or try a smaller lr)")
+                    f"networks[{k}]: {_core.non_finite_message(record.epochs)}")
             history.stop = stop
             plan.net.history = history
             result.append(history)

@@ -156,10 +156,7 @@ class _Job:
         if self.job.failed:
             self.job.raise_error()
         if record is not None and record.stop.name == "non_finite":
-            raise FloatingPointError(
-                f"the loss or its gradient became NaN or infinite in epoch {record.epochs}; "
-                f"parameters are left at the last finite state (check the data for NaN or "
-                f"inf, or try a smaller lr)")
+            raise FloatingPointError(_core.non_finite_message(record.epochs))
         if record is not None and record.stop.name == "interrupted":
             raise KeyboardInterrupt
         self._finish(record)
