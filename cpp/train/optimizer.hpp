@@ -267,10 +267,10 @@ struct Dpsgd {
             if (k + 1 < n) g[k + 1] = T((double(g[k + 1]) + r * std::sin(angle)) * scale);
         }
     }
-    template <class T>
-    static void update(const OptimizerConfig& c, OptimizerState<T>& s, T* p, const T* g,
-                       std::size_t n, double lr_now) {
-        Sgd::update(c, s, p, g, n, lr_now);
+    template <class T, bool commit>
+    static bool apply(const OptimizerConfig& c, const OptimizerState<T>& s, T* p, const T* g,
+                      std::size_t n, double lr_now) {
+        return Sgd::apply<T, commit>(c, s, p, g, n, lr_now);
     }
 };
 
