@@ -138,10 +138,10 @@ def test_nan_stops_that_network_alone(rng):
     nets = [fastprop.Network([5, 8, 3], "relu", bias=True, seed=k) for k in range(3)]
     twins = copy.deepcopy(nets)
     lrs = [0.001, 1e30, 0.002]  # the second diverges
-    alone = [nets[0].fit(X, Y, 20, lrs[0], batch_size=8, seed=1), None,
-             nets[2].fit(X, Y, 20, lrs[2], batch_size=8, seed=1)]
+    alone = [nets[0].fit(X, Y, 20, lrs[0], optimizer="sgd", batch_size=8, seed=1), None,
+             nets[2].fit(X, Y, 20, lrs[2], optimizer="sgd", batch_size=8, seed=1)]
     with pytest.warns(RuntimeWarning, match=r"1 of 3 networks failed.*1 \(non_finite\)"):
-        many = fastprop.fit_many(twins, X, Y, 20, lrs, batch_size=8, seed=1)
+        many = fastprop.fit_many(twins, X, Y, 20, lrs, optimizer="sgd", batch_size=8, seed=1)
     assert many.stops == ["done", "non_finite", "done"]
     assert many.failed == [1]
     assert isinstance(many.errors[1], FloatingPointError)
@@ -156,7 +156,7 @@ def test_errors_raise_after_the_others_trained(rng):
     nets = [fastprop.Network([5, 8, 3], "relu", bias=True, seed=k) for k in range(2)]
     before = nets[1].params.copy()
     with pytest.raises(FloatingPointError, match=r"networks\[0\]: the loss"):
-        fastprop.fit_many(nets, X, Y, 10, [1e30, 0.001], errors="raise")
+        fastprop.fit_many(nets, X, Y, 10, [1e30, 0.001], optimizer="sgd", errors="raise")
     assert len(nets[1].history) == 10 and not np.array_equal(nets[1].params, before)
 
 
