@@ -316,3 +316,31 @@ def test_sigint_stops_every_network(threads):
     assert words[0] == "interrupted" and words[2] == "True" and words[3] == "True", out
     assert int(words[1]) >= 1
     assert elapsed < 5.0
+
+
+def test_default_seeds_and_schedules_equal_separate_fits(rng):
+    """seed=None derives each fit's seed from the network's seed and its count of fits, as
+    fit does; an lr_schedule (an object, or a callable run from the epoch hook) per network."""
+    X, Y = data(rng)
+    nets = [fastprop.Network([5, 8, 3], "tanh", seed=k) for k in range(3)]
+    twins = copy.deepcopy(nets)
+    schedules = [fastprop.optim.StepLR(step_size=2, gamma=0.5), lambda epoch: 0.01 / (1 + epoch),
+                 None]
+    for _ in range(2):  # the second fit of each network draws another seed
+        alone = [net.fit(X, Y, 4, 0.01, batch_size=16, lr_schedule=s, clip_norm=1.0)
+                 for net, s in zip(nets, schedules)]
+        many = fastprop.fit_many(twins, X, Y, 4, 0.01, batch_size=16, lr_schedule=schedules,
+                                 clip_norm=1.0)
+        assert_same(nets, twins, alone, many)
+        assert all(np.array_equal(a.lr, b.lr) for a, b in zip(alone, many))
+
+
+def test_refused_input_counts_no_fit(rng):
+    X, Y = data(rng)
+    nets = [fastprop.Network([5, 8, 3], seed=k) for k in range(2)]
+    twins = copy.deepcopy(nets)
+    with pytest.raises(ValueError, match=r"networks\[1\]: epochs must be"):
+        fastprop.fit_many(nets, X, Y, [3, -1])
+    alone = [net.fit(X, Y, 3, batch_size=16) for net in twins]
+    many = fastprop.fit_many(nets, X, Y, 3, batch_size=16)
+    assert_same(twins, nets, alone, many)
