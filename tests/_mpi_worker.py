@@ -186,6 +186,38 @@ def faults() -> None:
     say("faults OK")
 
 
+CKPT_FIT = dict(epochs=7, optimizer="adam", lr=1e-2, batch_size=24, block_rows=8, seed=9,
+                validation_fraction=0.2, patience=4)
+
+
+def checkpoint_start(path: str) -> None:
+    """A run with checkpoints every 2 epochs, stopped by rank 0's callback after epoch 3."""
+    t = 130
+    X, Y = data(t, 6, 3)
+    lo, hi = cuts(t)[rank], cuts(t)[rank + 1]
+    net = fastprop.Network([6, 8, 3], seed=0, dtype="float32", bias=True)
+    h = distributed.fit(net, X[lo:hi], Y[lo:hi], **CKPT_FIT, checkpoint=path,
+                        checkpoint_every=2, callback=lambda epoch, logs: epoch < 3)
+    assert len(h) == 4 and h.stop == "callback"
+    say("checkpoint_start OK")
+
+
+def checkpoint_resume(path: str) -> None:
+    """Resumed on another number of ranks: the bits of one uninterrupted process."""
+    t = 130
+    X, Y = data(t, 6, 3)
+    lo, hi = cuts(t)[rank], cuts(t)[rank + 1]
+    net = fastprop.Network([6, 8, 3], seed=5, dtype="float32", bias=True)  # overwritten
+    h = distributed.fit(net, X[lo:hi], Y[lo:hi], **CKPT_FIT, checkpoint=path,
+                        checkpoint_every=2)
+    one = fastprop.Network([6, 8, 3], seed=0, dtype="float32", bias=True)
+    h1 = one.fit(X, Y, **CKPT_FIT)
+    assert np.array_equal(net.params, one.params)
+    assert np.array_equal(np.asarray(h), np.asarray(h1))
+    assert np.array_equal(h.val_loss, h1.val_loss)
+    say("checkpoint_resume OK")
+
+
 def killed() -> None:
     """Rank 1 is killed mid-training; the job must end, non-zero."""
     X, Y = data(4000, 64, 8)

@@ -92,6 +92,39 @@ def test_one_rank_is_network_fit_with_block_rows(dtype, shuffle):
     assert np.array_equal(h.val_loss, h1.val_loss)
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("kw", [
+    dict(optimizer="adam", batch_size=16, validation_fraction=0.2, patience=3),
+    dict(optimizer="momentum", batch_size=32, patience=3, min_delta=1e9),  # stops at epoch 3
+    dict(optimizer="rprop", batch_size=40, block_rows=8),
+    dict(optimizer="sgd", lr=1e-3, batch_size=40, shuffle=False),
+])
+def test_a_fit_resumed_from_its_checkpoint_ends_as_an_uninterrupted_one(tmp_path, dtype, kw):
+    X, Y = data(120, 5, 2)
+    path = tmp_path / "run.npz"
+    whole = fastprop.Network([5, 6, 2], seed=1, dtype=dtype)
+    h_whole = whole.fit(X, Y, epochs=9, seed=3, **kw)
+    first = fastprop.Network([5, 6, 2], seed=1, dtype=dtype)
+    h_first = first.fit(X, Y, epochs=9, seed=3, checkpoint=path, checkpoint_every=2,
+                        callback=lambda epoch, logs: epoch < 1, **kw)
+    assert len(h_first) == 2 and path.exists()
+    resumed = fastprop.Network([5, 6, 2], seed=2, dtype=dtype)  # its parameters are replaced
+    h = resumed.fit(X, Y, epochs=9, seed=3, checkpoint=path, checkpoint_every=2, **kw)
+    assert np.array_equal(resumed.params, whole.params)
+    assert np.array_equal(np.asarray(h), np.asarray(h_whole))
+    assert h.stop == h_whole.stop and h.best_epoch == h_whole.best_epoch
+    assert not [p for p in os.listdir(tmp_path) if p != "run.npz"]  # no temporary left
+
+
+def test_a_checkpoint_of_another_fit_is_refused(tmp_path):
+    X, Y = data(40, 5, 2)
+    path = tmp_path / "run.npz"
+    fastprop.Network([5, 6, 2], seed=1).fit(X, Y, epochs=2, lr=1e-3, checkpoint=path)
+    with pytest.raises(ValueError, match="is of another fit.*batch_size"):
+        fastprop.Network([5, 6, 2], seed=1).fit(X, Y, epochs=2, lr=1e-3, batch_size=8,
+                                                checkpoint=path)
+
+
 def test_block_rows_is_checked():
     X, Y = data(10, 2, 1)
     net = fastprop.Network([2, 3, 1], seed=0)
@@ -155,6 +188,12 @@ def test_arguments_that_differ_between_ranks_raise_on_every_rank(ranks):
 @pytest.mark.parametrize("ranks", [2, 3])
 def test_a_fault_on_one_rank_raises_on_every_rank(ranks):
     assert_every_rank(run_ranks(ranks, "faults"), ranks, "faults OK")
+
+
+def test_a_run_resumed_on_another_number_of_ranks_ends_as_one_process(tmp_path):
+    path = str(tmp_path / "run.npz")
+    assert_every_rank(run_ranks(2, "checkpoint_start", path), 2, "checkpoint_start OK")
+    assert_every_rank(run_ranks(3, "checkpoint_resume", path), 3, "checkpoint_resume OK")
 
 
 def test_a_killed_rank_ends_the_job_non_zero():

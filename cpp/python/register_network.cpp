@@ -236,7 +236,8 @@ template <class T> void bind_network(py::module_& m, const char* name) {
             "fit",
             [](B& self, Array<T> X, Array<T> Y, py::object w, const TrainOptions& options,
                const OptimizerConfig& optimizer, OptimizerState<T>& state, py::object X_val,
-               py::object Y_val, py::object w_val, py::object callback) {
+               py::object Y_val, py::object w_val, py::object callback,
+               py::object best_params) {
                 const Network<T>& net = self.session.network();
                 PyBatch<T> train = make_batch(net, X, Y, w, "X", "Y", "w");
                 std::optional<PyBatch<T>> val;
@@ -244,7 +245,13 @@ template <class T> void bind_network(py::module_& m, const char* name) {
                     val = make_batch(net, X_val.cast<Array<T>>(), Y_val.cast<Array<T>>(), w_val,
                                      "X_val", "Y_val", "w_val");
                 std::exception_ptr error;
-                const TrainHooks<T> hooks = python_hooks(self.session, callback, error);
+                TrainHooks<T> hooks = python_hooks(self.session, callback, error);
+                std::optional<Array<T>> best;
+                if (!best_params.is_none()) {
+                    best = best_params.cast<Array<T>>();
+                    require_vector(*best, net.n_params(), "best_params");
+                    hooks.best_params = best->data();
+                }
                 self.parallel_ranks = 1;
                 FitRecord record = without_gil([&] {
                     return self.session.fit(train.batch, val ? &val->batch : nullptr, options,
@@ -255,13 +262,15 @@ template <class T> void bind_network(py::module_& m, const char* name) {
             py::arg("X"), py::arg("Y"), py::arg("w") = py::none(), py::kw_only(),
             py::arg("options"), py::arg("optimizer"), py::arg("state"),
             py::arg("X_val") = py::none(), py::arg("Y_val") = py::none(),
-            py::arg("w_val") = py::none(), py::arg("callback") = py::none())
+            py::arg("w_val") = py::none(), py::arg("callback") = py::none(),
+            py::arg("best_params") = py::none())
         .def(
             "fit_parallel",
             [](B& self, std::size_t t, py::object w, const TrainOptions& options,
                const OptimizerConfig& optimizer, OptimizerState<T>& state, std::size_t rank,
                std::size_t ranks, py::object epoch_rows, py::object exchange, py::object val_rows_xyw,
-               py::object w_val, std::size_t t_val, py::object callback) {
+               py::object w_val, std::size_t t_val, py::object callback,
+               py::object best_params) {
                 // Data-parallel training (DataParallel in train/trainer.hpp): the train batch
                 // is t rows of which this rank holds none but their weights; epoch_rows(order)
                 // returns (X, Y, w or None), the rows of this rank's blocks of the epoch;
@@ -336,6 +345,12 @@ template <class T> void bind_network(py::module_& m, const char* name) {
                 };
                 TrainHooks<T> hooks = python_hooks(self.session, callback, error);
                 hooks.parallel = &parallel;
+                std::optional<Array<T>> best;
+                if (!best_params.is_none()) {
+                    best = best_params.cast<Array<T>>();
+                    require_vector(*best, net.n_params(), "best_params");
+                    hooks.best_params = best->data();
+                }
                 self.parallel_ranks = ranks;
                 FitRecord record = without_gil([&] {
                     return self.session.fit(train, val_rows ? &val : nullptr, options,
@@ -348,7 +363,7 @@ template <class T> void bind_network(py::module_& m, const char* name) {
             py::arg("optimizer"), py::arg("state"), py::arg("rank"), py::arg("ranks"),
             py::arg("epoch_rows"), py::arg("exchange"), py::arg("val_rows") = py::none(),
             py::arg("w_val") = py::none(), py::arg("t_val") = 0,
-            py::arg("callback") = py::none())
+            py::arg("callback") = py::none(), py::arg("best_params") = py::none())
         .def(
             "fit_lm",
             [](B& self, Array<T> X, Array<T> Y, py::object w, const TrainOptions& options,

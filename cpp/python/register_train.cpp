@@ -3,6 +3,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <limits>
 #include <string>
 
 #include "python/convert.hpp"
@@ -148,9 +149,11 @@ void register_train(py::module_& m) {
         .def(py::init([](std::size_t epochs, std::size_t batch_size, bool shuffle,
                          std::uint64_t seed, std::size_t patience, double min_delta,
                          bool restore_best, const Schedule& schedule, double clip_norm,
-                         std::size_t block_rows) {
-                 TrainOptions o{epochs, batch_size, shuffle, seed, patience, min_delta,
-                                restore_best, schedule, clip_norm, block_rows};
+                         std::size_t block_rows, std::size_t start_epoch, double best_loss,
+                         std::size_t best_epoch, std::size_t waited) {
+                 TrainOptions o{epochs,     batch_size,  shuffle,    seed,        patience,
+                                min_delta,  restore_best, schedule,  clip_norm,   block_rows,
+                                start_epoch, best_loss,  best_epoch, waited};
                  o.check();
                  return o;
              }),
@@ -158,7 +161,9 @@ void register_train(py::module_& m) {
              py::arg("shuffle") = false, py::arg("seed") = 0, py::arg("patience") = 0,
              py::arg("min_delta") = 0.0, py::arg("restore_best") = true,
              py::arg("schedule") = Schedule{}, py::arg("clip_norm") = 0.0,
-             py::arg("block_rows") = 0)
+             py::arg("block_rows") = 0, py::arg("start_epoch") = 0,
+             py::arg("best_loss") = std::numeric_limits<double>::quiet_NaN(),
+             py::arg("best_epoch") = 0, py::arg("waited") = 0)
         .def_readonly("epochs", &TrainOptions::epochs)
         .def_readonly("batch_size", &TrainOptions::batch_size)
         .def_readonly("shuffle", &TrainOptions::shuffle)

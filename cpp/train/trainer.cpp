@@ -96,6 +96,15 @@ public:
         start_.clear();
     }
 
+    // Continues from a checkpoint: the best loss so far (NaN: none), its epoch, the epochs
+    // waited since, and the parameters to restore (or null).
+    void resume(const TrainOptions& options, const T* best, std::size_t n) {
+        if (!std::isnan(options.best_loss)) best_E_ = options.best_loss;
+        best_epoch_ = options.best_epoch;
+        waited_ = options.waited;
+        if (keep_ && best) best_.assign(best, best + n);
+    }
+
     void epoch_begins(const Network<T>& net) {
         if (keep_ && !validation_) start_.assign(net.params(), net.params() + net.n_params());
     }
@@ -146,9 +155,11 @@ FitRecord Trainer<T>::run_epochs(const Batch<T>* val, const TrainOptions& option
     using clock = std::chrono::steady_clock;
     const auto start = clock::now();
     EarlyStopping<T> early(options, val != nullptr, best_, start_);
+    early.resume(options, hooks_->best_params, net_.n_params());
     FitRecord record;
-    double samples_seen = 0.0;
-    for (std::size_t epoch = 0; epoch < options.epochs; ++epoch) {
+    record.best_epoch = options.best_epoch;
+    double samples_seen = samples_per_epoch * double(options.start_epoch);
+    for (std::size_t epoch = options.start_epoch; epoch < options.epochs; ++epoch) {
         early.epoch_begins(net_);
         const double lr = options.schedule.lr(base_lr, epoch, samples_seen);
         double E_epoch = 0.0;
@@ -373,9 +384,13 @@ FitRecord Trainer<T>::fit(const Batch<T>& train, const Batch<T>* val,
     std::optional<ParamsGate::Writing> writing;
     if (gate_) writing.emplace(*gate_);
     SplitMix64 rng(options.seed);
+    auto shuffle = [&] {  // Fisher–Yates, continuing from the previous epoch's order
+        for (std::size_t k = t; k > 1; --k) std::swap(order_[k - 1], order_[rng.below(k)]);
+    };
+    if (gather)  // resuming: the orders of the epochs before start_epoch
+        for (std::size_t e = 0; e < options.start_epoch && e < options.epochs; ++e) shuffle();
     FitRecord record = run_epochs(val, options, config.lr, double(t), [&](double lr, double& E_epoch) {
-        if (gather)  // Fisher–Yates, continuing from the previous epoch's order
-            for (std::size_t k = t; k > 1; --k) std::swap(order_[k - 1], order_[rng.below(k)]);
+        if (gather) shuffle();
         E_epoch = 0.0;
         Batch<T> mine;  // remote: the rows of this rank's blocks of the epoch's minibatches
         std::size_t used = 0;

@@ -64,6 +64,13 @@ struct TrainOptions {
     std::size_t block_rows = 0;  // > 0: each minibatch's gradient (and E, and the validation
                                  // loss) summed in the fixed tree of blocks of this many rows
                                  // (blocks.hpp): the same bits on any number of processes
+    // Resuming a fit from a checkpoint taken after start_epoch epochs: the sample orders of
+    // those epochs are drawn again (and skipped), the schedule continues from them, and early
+    // stopping starts from best_loss (NaN: none yet), best_epoch and waited (and
+    // TrainHooks::best_params, the parameters it would restore).
+    std::size_t start_epoch = 0;
+    double best_loss = std::numeric_limits<double>::quiet_NaN();
+    std::size_t best_epoch = 0, waited = 0;
 
     void check() const;
 };
@@ -108,6 +115,9 @@ template <class T> struct TrainHooks {
     std::function<void(T* grad, std::size_t n_params, double& E)> reduce;
     // Data-parallel training (block_rows > 0). Optional.
     const DataParallel<T>* parallel = nullptr;
+    // Resuming with early stopping (TrainOptions::start_epoch): the parameters it would
+    // restore so far (n_params of them), or null for none.
+    const T* best_params = nullptr;
 };
 
 // One entry per completed epoch: its loss E (the sum, for a mean loss the row-weighted mean,

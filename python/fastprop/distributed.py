@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -31,6 +30,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from . import _core, optim
+from ._checkpoint import Checkpoint
 from ._progress import Progress
 from ._validate import check_bool, check_callable, check_int, check_real, check_seed
 from .history import History
@@ -208,6 +208,8 @@ def fit(
     sample_weight: ArrayLike | None = None,
     block_rows: int = 64,
     debug: bool = False,
+    checkpoint: str | os.PathLike | None = None,
+    checkpoint_every: int = 1,
     comm: Any = None,
     **hyperparameters: Any,
 ) -> History:
@@ -239,6 +241,10 @@ sample_weight, **hyperparameters
         bits on any number of ranks.
     debug : bool
         After every epoch, check that every rank holds the same parameters.
+    checkpoint, checkpoint_every
+        As in :meth:`Network.fit`, written by rank 0 and read by rank 0 (sent to the others):
+        a run resumed from it on any number of ranks ends with the bits of an uninterrupted
+        one.
     comm : mpi4py communicator or None
         Default: ``MPI.COMM_WORLD`` (a single rank without mpi4py).
 
@@ -305,6 +311,8 @@ sample_weight, **hyperparameters
             "restore_best": check_bool(restore_best, "restore_best"),
             "block_rows": check_int(block_rows, "block_rows", low=1),
             "debug": check_bool(debug, "debug"),
+            "checkpoint": (None if checkpoint is None else os.fspath(checkpoint),
+                           check_int(checkpoint_every, "checkpoint_every", low=1)),
             "sample_weight (given or not)": w is not None,
             "validation (validation_data with or without weights, validation_fraction)":
                 (None if val is None else val[2] is not None, fraction),
@@ -404,19 +412,46 @@ sample_weight, **hyperparameters
         stats["steps"] += 1
         stats["tree_bytes"] += len(send)
 
+    # ---------------------------------------------------------------- checkpoints
+    state = opt.state_for(net.n_params, net.dtype)
+    ckpt, resume = None, {}
+    if checkpoint is not None:
+        ckpt = Checkpoint(
+            checkpoint, checkpoint_every, params=net.params, state=state, epochs=epochs,
+            patience=0 if patience is None else int(patience), min_delta=float(min_delta),
+            restore_best=bool(restore_best), validation=val_rows is not None,
+            identity={"network": [net.layers, net.activations, net.bias, net.dtype.name,
+                                  net.loss_name],
+                      "rows": t_train, "validation rows": t_val,
+                      "batch_size": batch if batch_size is not None else 0,
+                      "shuffle": bool(shuffle), "optimizer": repr(opt), "lr": lr,
+                      "block_rows": B, "patience": 0 if patience is None else int(patience),
+                      "min_delta": float(min_delta), "restore_best": bool(restore_best)})
+        ckpt.seed = seed_value
+        saved = _agree(comm, lambda: ckpt.read() if rank == 0 else None)[0]
+        if saved is not None:
+            _agree(comm, lambda: resume.update(ckpt.resume(saved)))
+            seed_value = ckpt.seed
+            opt.steps = state.steps
+    best_params = resume.pop("best_params", None)
+
     # ---------------------------------------------------------------- the epoch hook
-    any_hook = any(e["hook"] for e in everyone) or debug
+    any_hook = any(e["hook"] for e in everyone) or debug or ckpt is not None
     progress = Progress(epochs, t_train) if verbose and rank == 0 and epochs > 0 else None
     epoch_end = None
     if any_hook:
         def epoch_end(log: Any) -> Any:
             stats["epochs"] += 1
             stop, error = False, None
+            due = ckpt is not None and ckpt.epoch_end(log.epoch, log.loss, log.val_loss,
+                                                      log.time)
             if rank == 0:
                 logs = {"loss": log.loss, "time": log.time}
                 if val_rows is not None:
                     logs["val_loss"] = log.val_loss
                 try:
+                    if due:
+                        ckpt.write()
                     if progress is not None:
                         progress.update(log.epoch, logs)
                     if callback is not None and callback(log.epoch, logs) is False:
@@ -440,14 +475,13 @@ sample_weight, **hyperparameters
     options = _core.TrainOptions(
         epochs=epochs, batch_size=0 if batch_size is None else batch, shuffle=bool(shuffle),
         seed=seed_value, patience=0 if patience is None else int(patience),
-        min_delta=float(min_delta), restore_best=bool(restore_best), block_rows=B)
-    state = opt.state_for(net.n_params, net.dtype)
+        min_delta=float(min_delta), restore_best=bool(restore_best), block_rows=B, **resume)
     last_stats.clear()
     try:
         net._core.fit_parallel(t_train, w_all, options=options, optimizer=opt.config(lr),
                                state=state, rank=rank, ranks=R, epoch_rows=epoch_rows,
                                exchange=exchange, val_rows=val_rows, w_val=w_val_all,
-                               t_val=t_val, callback=epoch_end)
+                               t_val=t_val, callback=epoch_end, best_params=best_params)
     finally:
         opt.steps = state.steps
         if progress is not None:
@@ -455,7 +489,9 @@ sample_weight, **hyperparameters
         stats["row_bytes"] = rows.sent
         last_stats.update(stats)
         record = net._core.last_fit
-        if record is not None:
+        if record is not None and ckpt is not None:
+            net.history = ckpt.history(record, patience)
+        elif record is not None:
             stop = record.stop.name
             net.history = History(
                 record.loss, record.val_loss if val_rows is not None else None, record.time,

@@ -314,6 +314,8 @@ class Network:
         verbose: bool = False,
         sample_weight: ArrayLike | None = None,
         block_rows: int | None = None,
+        checkpoint: str | os.PathLike | None = None,
+        checkpoint_every: int = 1,
         **hyperparameters: Any,
     ) -> History:
         """Train; the whole loop (gather, forward, backward, update) runs in C++ without the GIL.
@@ -372,6 +374,14 @@ class Network:
             :func:`fastprop.distributed.fit` sums in on any number of processes: with the same
             ``block_rows``, this fit and a data-parallel one give the same bits. Rounding
             differs from ``block_rows=None`` (a few ulps per step), and so does speed.
+        checkpoint : path or None
+            A .npz file written atomically every ``checkpoint_every`` epochs and after the
+            last: parameters, optimiser state, epochs done, history, seed and early stopping's
+            state. When the file exists, fit resumes from it (the same arguments otherwise; a
+            checkpoint of another fit raises ValueError): the parameters at the end are those
+            of an uninterrupted run, bit for bit, and the history is the whole run's.
+        checkpoint_every : int, default 1
+            Epochs between two checkpoints.
 
         Returns
         -------
@@ -424,16 +434,44 @@ class Network:
         callback = check_callable(callback, "callback")
         verbose = check_bool(verbose, "verbose")
 
+        state = None if lm else opt.state_for(self.n_params, self._dtype)
+        ckpt, resume = None, {}
+        if checkpoint is not None:
+            if lm:
+                raise ValueError("checkpoint works with the first-order optimisers, not 'lm'")
+            from ._checkpoint import Checkpoint
+
+            ckpt = Checkpoint(
+                checkpoint, checkpoint_every, params=self.params, state=state, epochs=epochs,
+                patience=patience, min_delta=min_delta, restore_best=restore_best,
+                validation=X_val is not None,
+                identity={"network": [self.layers, self._activations, self._bias,
+                                      self._dtype.name, self._loss],
+                          "rows": len(X), "validation rows": 0 if X_val is None else len(X_val),
+                          "batch_size": batch, "shuffle": shuffle, "optimizer": repr(opt),
+                          "lr": lr, "block_rows": block, "patience": patience,
+                          "min_delta": min_delta, "restore_best": restore_best})
+            ckpt.seed = seed
+            saved = ckpt.read()
+            if saved is not None:
+                resume = ckpt.resume(saved)
+                seed = ckpt.seed
+                opt.steps = state.steps
+        best_params = resume.pop("best_params", None)
         options = _core.TrainOptions(epochs=epochs, batch_size=batch, shuffle=shuffle, seed=seed,
                                      patience=patience, min_delta=min_delta,
-                                     restore_best=restore_best, block_rows=block)
+                                     restore_best=restore_best, block_rows=block, **resume)
 
         progress = Progress(epochs, len(X)) if verbose and epochs > 0 else None
         epoch_end = None
-        if callback is not None or progress is not None:
+        if callback is not None or progress is not None or ckpt is not None:
 
             def epoch_end(log: Any) -> Any:
-                """After each epoch, from the core: the progress bar, then the callback."""
+                """After each epoch, from the core: the checkpoint, the progress bar, then the
+                callback."""
+                if ckpt is not None and ckpt.epoch_end(log.epoch, log.loss, log.val_loss,
+                                                       log.time):
+                    ckpt.write()
                 logs = {"loss": log.loss, "time": log.time}
                 if X_val is not None:
                     logs["val_loss"] = log.val_loss
@@ -450,17 +488,18 @@ class Network:
             if lm:
                 self._core.fit_lm(X, Y, w, options=options, lm=opt.config(), **data)
             else:
-                state = opt.state_for(self.n_params, self._dtype)
                 try:
                     self._core.fit(X, Y, w, options=options, optimizer=opt.config(lr),
-                                   state=state, **data)
+                                   state=state, best_params=best_params, **data)
                 finally:
                     opt.steps = state.steps
         finally:
             if progress is not None:
                 progress.close()
             record = self._core.last_fit
-            if record is not None:
+            if record is not None and ckpt is not None:
+                self.history = ckpt.history(record, patience)
+            elif record is not None:
                 stop = record.stop.name
                 self.history = History(
                     record.loss, record.val_loss if X_val is not None else None, record.time,
