@@ -205,3 +205,24 @@ def test_a_killed_rank_ends_the_job_non_zero():
     assert "not reached" not in result.stdout
     killed_at = float(re.search(r"killing myself at ([0-9.]+)", result.stdout).group(1))
     assert start < killed_at < end
+
+
+def test_the_command_line_trains_data_parallel_with_the_same_output(tmp_path):
+    from fastprop.cli import iris_path
+
+    args = ["-m", "fastprop", "train", iris_path(), "--epochs", "20", "--block-rows", "16",
+            "--patience", "50", "--quiet", "-o"]
+    env = dict(os.environ, FASTPROP_NUM_THREADS="1")
+    one = subprocess.run([sys.executable, *args, str(tmp_path / "one.npz")], env=env,
+                         capture_output=True, text=True, timeout=300, check=True)
+    two = subprocess.run([mpiexec(), "-n", "2", sys.executable, *args, str(tmp_path / "two.npz")],
+                         env=env, capture_output=True, text=True, timeout=300, check=True)
+
+    def report(out):
+        return [re.sub(r" in [0-9.]+ s;", ";", line) for line in out.splitlines()
+                if not line.startswith(("saved", "data-parallel"))]
+
+    assert report(one.stdout) == report(two.stdout)
+    assert "data-parallel: 2 processes" in two.stdout
+    assert np.array_equal(fastprop.load(tmp_path / "one.npz").params,
+                          fastprop.load(tmp_path / "two.npz").params)
