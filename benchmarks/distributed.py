@@ -10,7 +10,9 @@ run, with one thread per process (FASTPROP_NUM_THREADS=1):
   blocks B    one process, ``Network.fit(block_rows=B)`` (the tree of blocks, one rank's bits)
   2 ranks B   ``mpiexec -n 2``, ``fastprop.distributed.fit(block_rows=B)``
 
-Time is the fit's own clock (``history.time[-1]``: the epochs, with the rows sent each epoch
+CPU eff. = the CPU time of plain / the CPU time of both ranks (of the whole fit call): the
+work the 2 ranks add, which a loaded machine's scheduling does not distort as it distorts the
+wall clock (waiting in MPI spins, and counts). Time is the fit's own clock (``history.time[-1]``: the epochs, with the rows sent each epoch
 and the tree exchanged each step, not the set-up); the best of ``--repeats`` runs. Parallel
 efficiency = steps/s on 2 ranks / (2 × steps/s of plain). Bytes per step: what one rank
 sends of the gradient tree, and of data rows (each epoch's rows to the rank whose blocks need
@@ -25,6 +27,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 
 import numpy as np
 
@@ -39,19 +42,22 @@ def run_one(key: str, kind: str, block_rows: int) -> dict:
     X, Y = make_data(w, "float32")
     net = fastprop.Network(w.layers, w.activation, bias=w.bias, dtype="float32", seed=0)
     kw = dict(epochs=w.epochs, lr=w.lr, batch_size=w.batch, shuffle=True, seed=1)
+    cpu = time.process_time()
     if kind == "plain":
         h = net.fit(X, Y, **kw)
-        return {"seconds": float(h.time[-1]), "steps": w.steps}
+        return {"seconds": float(h.time[-1]), "steps": w.steps, "cpu": time.process_time() - cpu}
     if kind == "blocks":
         h = net.fit(X, Y, block_rows=block_rows, **kw)
-        return {"seconds": float(h.time[-1]), "steps": w.steps}
+        return {"seconds": float(h.time[-1]), "steps": w.steps, "cpu": time.process_time() - cpu}
     comm = distributed.world()
     lo, hi = w.t * comm.rank // comm.size, w.t * (comm.rank + 1) // comm.size
     h = distributed.fit(net, X[lo:hi], Y[lo:hi], block_rows=block_rows, **kw)
+    cpu = comm.allreduce(time.process_time() - cpu)  # of all ranks
     stats = dict(distributed.last_stats)
-    return {"seconds": float(h.time[-1]), "steps": w.steps, "ranks": comm.size,
+    return {"seconds": float(h.time[-1]), "steps": w.steps, "ranks": comm.size, "cpu": cpu,
             "tree_bytes_per_step": stats["tree_bytes"] / max(1, stats["steps"]),
             "row_bytes_per_step": stats["row_bytes"] / w.steps,
+            "exchange_ms_per_step": 1e3 * stats["exchange_seconds"] / max(1, stats["steps"]),
             "param_bytes": net.n_params * 4,
             "digest": str(hash(net.params.tobytes()))}
 
@@ -93,16 +99,19 @@ def main() -> None:
                 if name not in best or r["seconds"] < best[name]["seconds"]:
                     best[name] = r
         plain = best["plain"]["steps"] / best["plain"]["seconds"]
+        plain_cpu = best["plain"]["cpu"]
         print(f"\n{key}: {best['plain']['steps']} steps, float32, 1 thread per process")
         print(f"{'run':<14}{'steps/s':>10}{'vs plain':>10}{'efficiency':>12}"
-              f"{'tree B/step':>14}{'rows B/step':>14}")
+              f"{'tree B/step':>14}{'rows B/step':>14}{'exchange ms':>13}{'CPU eff.':>10}")
         for name, r in best.items():
             rate = r["steps"] / r["seconds"]
             eff = rate / (2 * plain) if name.startswith("2 ranks") else float("nan")
             tree = r.get("tree_bytes_per_step", 0)
             rows = r.get("row_bytes_per_step", 0)
+            exchange = r.get("exchange_ms_per_step", float("nan"))
+            cpu_eff = plain_cpu / r["cpu"] if name.startswith("2 ranks") else float("nan")
             print(f"{name:<14}{rate:>10.2f}{rate / plain:>10.2f}{eff:>12.0%}"
-                  f"{tree:>14,.0f}{rows:>14,.0f}")
+                  f"{tree:>14,.0f}{rows:>14,.0f}{exchange:>13.2f}{cpu_eff:>10.0%}")
         print(f"(parameters: {best[next(k for k in best if k.startswith('2 ranks'))]['param_bytes']:,} bytes)")
     print(f"load average: {os.getloadavg()}")
 

@@ -226,3 +226,24 @@ def test_the_command_line_trains_data_parallel_with_the_same_output(tmp_path):
     assert "data-parallel: 2 processes" in two.stdout
     assert np.array_equal(fastprop.load(tmp_path / "one.npz").params,
                           fastprop.load(tmp_path / "two.npz").params)
+
+
+def readme_example() -> str:
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Distributed training", 1)[1].split("\n## ", 1)[0]
+    return section.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+@pytest.mark.parametrize("ranks", [1, 2])
+def test_the_readme_example_runs_and_prints_what_it_says(tmp_path, ranks):
+    code = readme_example()
+    assert 'print("the bits of one process:"' in code and "# True" in code
+    (tmp_path / "train_mpi.py").write_text(code, encoding="utf-8")
+    command = [sys.executable, "train_mpi.py"]
+    if ranks > 1:
+        command = [mpiexec(), "-n", str(ranks), *command]
+    env = dict(os.environ, FASTPROP_NUM_THREADS="1")
+    out = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True,
+                         timeout=300, check=True).stdout
+    assert out.strip() == "the bits of one process: True"
+    assert (tmp_path / "model.npz").exists()

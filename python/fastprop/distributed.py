@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -38,10 +39,12 @@ from .network import Network
 
 __all__ = ["fit", "world", "DistributedError", "last_stats"]
 
-#: Counters of the last :func:`fit` on this rank: ``steps`` (exchanges of the gradient tree),
-#: ``tree_bytes`` (bytes this rank sent in them), ``row_bytes`` (bytes of data rows it sent to
-#: other ranks), ``epochs``.
-last_stats: dict[str, int] = {}
+#: Counters of the last :func:`fit` on this rank: ``steps`` (exchanges of the gradient tree,
+#: and of the validation loss's), ``tree_bytes`` (bytes this rank sent in them),
+#: ``exchange_seconds`` (time in them, waiting for the other ranks included), ``row_bytes``
+#: (bytes of data rows it sent to other ranks), ``epochs`` (of the epoch hook, when there is
+#: one).
+last_stats: dict[str, Any] = {}
 
 
 class DistributedError(RuntimeError):
@@ -59,6 +62,9 @@ class _Single:
 
     def bcast(self, obj: Any, root: int = 0) -> Any:
         return obj
+
+    def Barrier(self) -> None:  # noqa: N802  (mpi4py's name)
+        pass
 
 
 def world() -> Any:
@@ -402,13 +408,16 @@ sample_weight, **hyperparameters
         got = _Rows(comm, val_parts, val_offsets, net.dtype).fetch(needs)
         val_rows = (got[0], got[1], got[2] if len(got) > 2 else None)
 
-    stats = {"steps": 0, "tree_bytes": 0, "row_bytes": 0, "epochs": 0}
+    stats: dict[str, Any] = {"steps": 0, "tree_bytes": 0, "row_bytes": 0, "epochs": 0,
+                             "exchange_seconds": 0.0}
 
     def exchange(send: memoryview, recv: memoryview, counts: list[int]) -> None:
         from mpi4py import MPI
 
         displs = np.cumsum([0] + counts[:-1]).tolist()
+        start = time.perf_counter()
         comm.Allgatherv([send, MPI.BYTE], [recv, (counts, displs), MPI.BYTE])
+        stats["exchange_seconds"] += time.perf_counter() - start
         stats["steps"] += 1
         stats["tree_bytes"] += len(send)
 
