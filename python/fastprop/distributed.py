@@ -82,21 +82,22 @@ def _mpi_type(dtype: np.dtype) -> Any:
     return MPI.DOUBLE if dtype == np.float64 else MPI.FLOAT
 
 
-def _agree(comm: Any, work: Callable[[], Any]) -> list[Any]:
+def _agree(comm: Any, work: Callable[[], Any], share: bool = False) -> Any:
     """work() on every rank; when it raised on any rank, every rank raises the same error
-    naming the rank(s). Returns every rank's result."""
+    naming the rank(s). Returns this rank's result, or with `share` every rank's (sent to
+    every rank)."""
     try:
         out, error = work(), None
     except Exception as exc:  # reported to every rank below
         out, error = None, (type(exc).__name__, str(exc))
-    results = comm.allgather((error, out))
+    results = comm.allgather((error, out if share else None))
     failed = [(q, e) for q, (e, _) in enumerate(results) if e is not None]
     if failed:
         text = "; ".join(f"rank {q} of {comm.size}: {name}: {msg}" for q, (name, msg) in failed)
         kind = {"ValueError": ValueError, "TypeError": TypeError,
                 "FloatingPointError": FloatingPointError}.get(failed[0][1][0], DistributedError)
         raise kind(text)
-    return [out for _, out in results]
+    return [theirs for _, theirs in results] if share else out
 
 
 def _same(values: Sequence[Any], name: str) -> None:
@@ -149,7 +150,7 @@ class _Rows:
                 counts = [len(i) * width for i in send_idx]
                 return local(np.concatenate(send_idx)), counts
 
-            (send, send_counts), = [_agree(comm, prepare)[rank]]
+            send, send_counts = _agree(comm, prepare)
             mine = needs[rank]
             source = np.searchsorted(self.offsets, mine, side="right") - 1
             perm = np.argsort(source, kind="stable")
@@ -337,7 +338,7 @@ sample_weight, **hyperparameters
         mine = local_checks()
         return {k: mine[k] for k in ("sig", "t", "t_val", "fresh_seed", "hook")}
 
-    everyone = _agree(comm, checked)
+    everyone = _agree(comm, checked, share=True)
     for name in everyone[0]["sig"]:
         _same([e["sig"][name] for e in everyone], name)
     assert mine is not None
@@ -437,7 +438,7 @@ sample_weight, **hyperparameters
                       "block_rows": B, "patience": 0 if patience is None else int(patience),
                       "min_delta": float(min_delta), "restore_best": bool(restore_best)})
         ckpt.seed = seed_value
-        saved = _agree(comm, lambda: ckpt.read() if rank == 0 else None)[0]
+        saved = comm.bcast(_agree(comm, lambda: ckpt.read() if rank == 0 else None), root=0)
         if saved is not None:
             _agree(comm, lambda: resume.update(ckpt.resume(saved)))
             seed_value = ckpt.seed
