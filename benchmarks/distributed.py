@@ -10,7 +10,8 @@ run, with one thread per process (FASTPROP_NUM_THREADS=1):
   blocks B    one process, ``Network.fit(block_rows=B)`` (the tree of blocks, one rank's bits)
   2 ranks B   ``mpiexec -n 2``, ``fastprop.distributed.fit(block_rows=B)``
 
-CPU eff. = the CPU time of plain / the CPU time of both ranks (of the whole fit call): the
+CPU eff. = the CPU time of plain / the CPU time of both ranks (of the whole fit call, set-up
+included, MPI's start-up not): the
 work the 2 ranks add, which a loaded machine's scheduling does not distort as it distorts the
 wall clock (waiting in MPI spins, and counts). Time is the fit's own clock (``history.time[-1]``: the epochs, with the rows sent each epoch
 and the tree exchanged each step, not the set-up); the best of ``--repeats`` runs. Parallel
@@ -42,6 +43,8 @@ def run_one(key: str, kind: str, block_rows: int) -> dict:
     X, Y = make_data(w, "float32")
     net = fastprop.Network(w.layers, w.activation, bias=w.bias, dtype="float32", seed=0)
     kw = dict(epochs=w.epochs, lr=w.lr, batch_size=w.batch, shuffle=True, seed=1)
+    if kind == "ranks":  # MPI started, and every rank here, before the clocks start
+        distributed.world().Barrier()
     cpu = time.process_time()
     if kind == "plain":
         h = net.fit(X, Y, **kw)
@@ -60,6 +63,25 @@ def run_one(key: str, kind: str, block_rows: int) -> dict:
             "exchange_ms_per_step": 1e3 * stats["exchange_seconds"] / max(1, stats["steps"]),
             "param_bytes": net.n_params * 4,
             "digest": str(hash(net.params.tobytes()))}
+
+
+def run_exchange(n_bytes: int, repeats: int = 30) -> dict:
+    """The all-gather of one step alone (both ranks at a barrier first): the fastest of
+    `repeats`, which a loaded machine's scheduling delays least."""
+    from mpi4py import MPI
+
+    comm = MPI.COMM_WORLD
+    send = np.ones(n_bytes, np.uint8)
+    recv = np.empty(n_bytes * comm.size, np.uint8)
+    counts = [n_bytes] * comm.size
+    displs = [n_bytes * q for q in range(comm.size)]
+    best = float("inf")
+    for _ in range(repeats):
+        comm.Barrier()
+        start = time.perf_counter()
+        comm.Allgatherv([send, MPI.BYTE], [recv, (counts, displs), MPI.BYTE])
+        best = min(best, time.perf_counter() - start)
+    return {"bytes": n_bytes, "seconds": comm.allreduce(best, op=MPI.MAX)}
 
 
 def launch(args: list[str], ranks: int = 0) -> dict:
@@ -83,8 +105,10 @@ def main() -> None:
     args = parser.parse_args()
     if args.worker:
         key, kind, block = args.worker
-        result = run_one(key, kind, int(block))
-        if kind != "ranks" or __import__("fastprop").distributed.world().rank == 0:
+        result = run_exchange(int(block)) if kind == "exchange" else run_one(key, kind, int(block))
+        from fastprop import distributed
+
+        if kind not in ("ranks", "exchange") or distributed.world().rank == 0:
             print(json.dumps(result), flush=True)
         return
     print(f"load average: {os.getloadavg()}", flush=True)
@@ -112,7 +136,11 @@ def main() -> None:
             cpu_eff = plain_cpu / r["cpu"] if name.startswith("2 ranks") else float("nan")
             print(f"{name:<14}{rate:>10.2f}{rate / plain:>10.2f}{eff:>12.0%}"
                   f"{tree:>14,.0f}{rows:>14,.0f}{exchange:>13.2f}{cpu_eff:>10.0%}")
-        print(f"(parameters: {best[next(k for k in best if k.startswith('2 ranks'))]['param_bytes']:,} bytes)")
+        param_bytes = best[next(k for k in best if k.startswith("2 ranks"))]["param_bytes"]
+        x = launch([key, "exchange", str(param_bytes + 16)], ranks=2)
+        print(f"(parameters: {param_bytes:,} bytes; the all-gather of one step alone, fastest "
+              f"of 30: {1e3 * x['seconds']:.2f} ms, {2 * x['bytes'] / x['seconds'] / 1e9:.2f} "
+              f"GB/s moved)")
     print(f"load average: {os.getloadavg()}")
 
 
