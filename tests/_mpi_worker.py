@@ -50,6 +50,9 @@ CONFIGS = [
      dict(epochs=3, optimizer="momentum", lr=1e-2, block_rows=20)),
     ("rprop-val-data", dict(layers=[6, 4, 3], activation="softplus"),
      dict(epochs=3, optimizer="rprop", batch_size=50, block_rows=7)),
+    # fewer blocks per minibatch than ranks: some ranks compute nothing in some steps
+    ("nesterov-few-blocks", dict(layers=[6, 5, 3], activation="sigmoid", bias=True),
+     dict(epochs=2, optimizer="nesterov", lr=1e-3, batch_size=10, block_rows=8)),
 ]
 
 

@@ -166,7 +166,7 @@ def assert_every_rank(result, ranks, line):
         assert f"rank {r}: {line}" in result.stdout, result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("ranks", [2, 3])
+@pytest.mark.parametrize("ranks", [2, 3, 4])
 def test_ranks_give_the_bits_of_one_process(ranks):
     assert_every_rank(run_ranks(ranks, "identity"), ranks, "identity OK")
 
