@@ -42,10 +42,11 @@ def cuts(t: int) -> np.ndarray:
 CONFIGS = [
     # (name, Network kwargs, fit kwargs)
     ("sgd-minibatch", dict(layers=[6, 9, 3], activation="tanh"),
-     dict(epochs=4, lr=1e-3, batch_size=37, block_rows=8)),
+     dict(epochs=4, optimizer="sgd", lr=1e-3, batch_size=37, block_rows=8)),
     ("adam-weights-val", dict(layers=[6, 9, 7, 3], activation="relu", bias=True),
      dict(epochs=4, optimizer="adam", lr=1e-3, batch_size=64, block_rows=16,
-          weight_decay=1e-3, validation_fraction=0.25, patience=2)),
+          weight_decay=1e-3, validation_fraction=0.25, patience=2, clip_norm=0.5,
+          lr_schedule=fastprop.optim.StepLR(2, gamma=0.5))),
     ("fullbatch-mse", dict(layers=[6, 5, 3], loss="mse", bias=True),
      dict(epochs=3, optimizer="momentum", lr=1e-2, block_rows=20)),
     ("rprop-val-data", dict(layers=[6, 4, 3], activation="softplus"),

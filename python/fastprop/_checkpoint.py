@@ -45,6 +45,7 @@ class Checkpoint:
         self.loss: list[float] = []
         self.val_loss: list[float] = []
         self.time: list[float] = []
+        self.lr: list[float] = []
         self.time_offset = 0.0
         self.best_loss = math.inf
         self.best_epoch = 0
@@ -84,6 +85,7 @@ class Checkpoint:
         self.loss = saved["loss"].tolist()
         self.val_loss = saved["val_loss"].tolist()
         self.time = saved["time"].tolist()
+        self.lr = saved["lr"].tolist()
         self.time_offset = self.time[-1] if self.time else 0.0
         self.best_loss = float(saved["best_loss"])
         self.best_epoch = int(saved["best_epoch"])
@@ -100,12 +102,14 @@ class Checkpoint:
                 "best_params": self.best}
 
     # ------------------------------------------------------------------ after each epoch
-    def epoch_end(self, epoch: int, loss: float, val_loss: float, seconds: float) -> bool:
+    def epoch_end(self, epoch: int, loss: float, val_loss: float, seconds: float,
+                  lr: float) -> bool:
         """Mirrors the epoch into the state (early stopping as the core does it); True when a
         checkpoint is due."""
         self.loss.append(loss)
         self.val_loss.append(val_loss)
         self.time.append(self.time_offset + seconds)
+        self.lr.append(lr)
         if self.patience > 0:
             E = val_loss if self.validation else loss
             if math.isfinite(E) and E < self.best_loss - self.min_delta:
@@ -125,7 +129,8 @@ class Checkpoint:
             "format": np.array(_FORMAT), "identity": np.array(json.dumps(self.identity)),
             "params": np.array(self.params), "steps": np.array(self.state.steps),
             "loss": np.array(self.loss, float), "val_loss": np.array(self.val_loss, float),
-            "time": np.array(self.time, float), "best_loss": np.array(self.best_loss),
+            "time": np.array(self.time, float), "lr": np.array(self.lr, float),
+            "best_loss": np.array(self.best_loss),
             "best_epoch": np.array(self.best_epoch), "waited": np.array(self.waited),
             "best": np.array(self.best if self.best is not None else self.params[:0]),
             "stopped": np.array(self.stopped), "seed": np.array(self.seed or 0, np.uint64),
@@ -145,7 +150,8 @@ class Checkpoint:
             stop = "early_stopping"
         return History(loss, np.array(self.val_loss, float) if has_val else None,
                        np.array(self.time, float), record.best_epoch if patience else None,
-                       stop if stop in ("early_stopping", "callback", "converged") else "done")
+                       stop if stop in ("early_stopping", "callback", "converged") else "done",
+                       np.array(self.lr, float))
 
 
 def _plain(value: Any) -> Any:

@@ -201,7 +201,7 @@ def fit(
     epochs: int,
     lr: float | None = None,
     *,
-    optimizer: str | optim.Optimizer = "sgd",
+    optimizer: str | optim.Optimizer = "adam",
     batch_size: int | None = None,
     shuffle: bool = True,
     seed: int | None = None,
@@ -213,6 +213,8 @@ def fit(
     callback: Callable[[int, dict[str, Any]], Any] | None = None,
     verbose: bool = False,
     sample_weight: ArrayLike | None = None,
+    lr_schedule: optim.Schedule | None = None,
+    clip_norm: float | None = None,
     block_rows: int = 64,
     debug: bool = False,
     checkpoint: str | os.PathLike | None = None,
@@ -233,9 +235,13 @@ def fit(
         A ``np.load(..., mmap_mode="r")`` slice in the network's dtype stays on disk: each
         epoch reads the rows this rank sends.
     epochs, lr, optimizer, batch_size, shuffle, seed, patience, min_delta, restore_best, \
-sample_weight, **hyperparameters
+sample_weight, clip_norm, **hyperparameters
         As in :meth:`Network.fit`, for the whole data set (``sample_weight``: this rank's
-        rows' weights). They must be the same on every rank (``seed`` None: rank 0 draws one).
+        rows' weights). They must be the same on every rank (``seed`` None: rank 0's
+        network's next seed, as ``Network.fit`` takes it).
+    lr_schedule : StepLR, CosineAnnealingLR, InvScaling or None
+        The core's schedules, as in :meth:`Network.fit` (a callable or ``Adaptive`` is not
+        supported here yet).
     validation_data : (X_val, Y_val) or (X_val, Y_val, sample_weight_val), or None
         This rank's part of the validation set (the ranks' parts concatenated).
     validation_fraction : float or None
@@ -292,6 +298,14 @@ sample_weight, **hyperparameters
             opt = optim.make(optimizer, lr, **hyperparameters)
         if isinstance(opt, optim.LevenbergMarquardt):
             raise ValueError("optimizer 'lm' is not data-parallel: use a first-order optimiser")
+        if callable(lr_schedule) and not isinstance(lr_schedule, optim.Schedule) or \
+                isinstance(lr_schedule, optim.Adaptive):
+            raise ValueError("distributed.fit takes the core's schedules (StepLR, "
+                             "CosineAnnealingLR, InvScaling) or None as lr_schedule, not a "
+                             "callable or Adaptive")
+        schedule, _ = Network._schedule(lr_schedule, False)
+        clip = 0.0 if clip_norm is None else check_real(clip_norm, "clip_norm", low=0,
+                                                        low_open=True)
         val = None
         if validation_data is not None:
             if validation_fraction is not None:
@@ -317,6 +331,7 @@ sample_weight, **hyperparameters
             "patience": patience, "min_delta": check_real(min_delta, "min_delta", low=0),
             "restore_best": check_bool(restore_best, "restore_best"),
             "block_rows": check_int(block_rows, "block_rows", low=1),
+            "lr_schedule": repr(lr_schedule), "clip_norm": clip,
             "debug": check_bool(debug, "debug"),
             "checkpoint": (None if checkpoint is None else os.fspath(checkpoint),
                            check_int(checkpoint_every, "checkpoint_every", low=1)),
@@ -328,7 +343,8 @@ sample_weight, **hyperparameters
         check_bool(verbose, "verbose")
         return {"X": X, "Y": Y, "w": w, "opt": opt, "val": val, "sig": sig,
                 "t": len(X), "t_val": 0 if val is None else len(val[0]),
-                "fresh_seed": int(np.random.SeedSequence().entropy % (1 << 63)),
+                "fresh_seed": net._fit_seed() if seed is None else 0,
+                "schedule": schedule, "clip": clip,
                 "hook": callback is not None or bool(verbose)}
 
     mine = None
@@ -337,6 +353,7 @@ sample_weight, **hyperparameters
         nonlocal mine
         mine = local_checks()
         return {k: mine[k] for k in ("sig", "t", "t_val", "fresh_seed", "hook")}
+
 
     everyone = _agree(comm, checked, share=True)
     for name in everyone[0]["sig"]:
@@ -436,7 +453,8 @@ sample_weight, **hyperparameters
                       "batch_size": batch if batch_size is not None else 0,
                       "shuffle": bool(shuffle), "optimizer": repr(opt), "lr": lr,
                       "block_rows": B, "patience": 0 if patience is None else int(patience),
-                      "min_delta": float(min_delta), "restore_best": bool(restore_best)})
+                      "min_delta": float(min_delta), "restore_best": bool(restore_best),
+                      "lr_schedule": repr(lr_schedule), "clip_norm": mine["clip"]})
         ckpt.seed = seed_value
         saved = comm.bcast(_agree(comm, lambda: ckpt.read() if rank == 0 else None), root=0)
         if saved is not None:
@@ -454,7 +472,7 @@ sample_weight, **hyperparameters
             stats["epochs"] += 1
             stop, error = False, None
             due = ckpt is not None and ckpt.epoch_end(log.epoch, log.loss, log.val_loss,
-                                                      log.time)
+                                                      log.time, log.lr)
             if rank == 0:
                 logs = {"loss": log.loss, "time": log.time}
                 if val_rows is not None:
@@ -485,7 +503,8 @@ sample_weight, **hyperparameters
     options = _core.TrainOptions(
         epochs=epochs, batch_size=0 if batch_size is None else batch, shuffle=bool(shuffle),
         seed=seed_value, patience=0 if patience is None else int(patience),
-        min_delta=float(min_delta), restore_best=bool(restore_best), block_rows=B, **resume)
+        min_delta=float(min_delta), restore_best=bool(restore_best), block_rows=B,
+        schedule=mine["schedule"], clip_norm=mine["clip"], **resume)
     last_stats.clear()
     try:
         net._core.fit_parallel(t_train, w_all, options=options, optimizer=opt.config(lr),
@@ -506,5 +525,6 @@ sample_weight, **hyperparameters
             net.history = History(
                 record.loss, record.val_loss if val_rows is not None else None, record.time,
                 record.best_epoch if patience else None,
-                stop if stop in ("early_stopping", "callback", "converged") else "done")
+                stop if stop in ("early_stopping", "callback", "converged") else "done",
+                record.lr)
     return net.history
