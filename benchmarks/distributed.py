@@ -42,7 +42,7 @@ def run_one(key: str, kind: str, block_rows: int) -> dict:
     w = WORKLOADS[key]
     X, Y = make_data(w, "float32")
     net = fastprop.Network(w.layers, w.activation, bias=w.bias, dtype="float32", seed=0)
-    kw = dict(epochs=w.epochs, lr=w.lr, batch_size=w.batch, shuffle=True, seed=1)
+    kw = dict(epochs=w.epochs, lr=w.lr, batch_size=w.batch, shuffle=True, seed=1, optimizer="sgd")
     if kind == "ranks":  # MPI started, and every rank here, before the clocks start
         distributed.world().Barrier()
     cpu = time.process_time()
