@@ -10,14 +10,16 @@ run, with one thread per process (FASTPROP_NUM_THREADS=1):
   blocks B    one process, ``Network.fit(block_rows=B)`` (the tree of blocks, one rank's bits)
   2 ranks B   ``mpiexec -n 2``, ``fastprop.distributed.fit(block_rows=B)``
 
-CPU eff. = the CPU time of plain / the CPU time of both ranks (of the whole fit call, set-up
-included, MPI's start-up not): the
-work the 2 ranks add, which a loaded machine's scheduling does not distort as it distorts the
-wall clock (waiting in MPI spins, and counts). Time is the fit's own clock (``history.time[-1]``: the epochs, with the rows sent each epoch
+Time is the fit's own clock (``history.time[-1]``: the epochs, with the rows sent each epoch
 and the tree exchanged each step, not the set-up); the best of ``--repeats`` runs. Parallel
 efficiency = steps/s on 2 ranks / (2 × steps/s of plain). Bytes per step: what one rank
 sends of the gradient tree, and of data rows (each epoch's rows to the rank whose blocks need
-them), per step.
+them), per step; exchange ms: the time per step in the all-gather, waiting for the other
+rank included. CPU eff. = the CPU time of plain / the CPU time of both ranks (the whole fit
+call, MPI's start-up excluded): the work the ranks add, spinning in MPI while waiting
+included. On a machine shared with other jobs both are distorted: a rank that waits for one
+that is not scheduled spins. The all-gather of one step's bytes alone (fastest of 30) is
+printed after each workload.
 """
 
 from __future__ import annotations
@@ -42,7 +44,8 @@ def run_one(key: str, kind: str, block_rows: int) -> dict:
     w = WORKLOADS[key]
     X, Y = make_data(w, "float32")
     net = fastprop.Network(w.layers, w.activation, bias=w.bias, dtype="float32", seed=0)
-    kw = dict(epochs=w.epochs, lr=w.lr, batch_size=w.batch, shuffle=True, seed=1, optimizer="sgd")
+    kw = dict(epochs=w.epochs, lr=w.lr, batch_size=w.batch, shuffle=True, seed=1,
+              optimizer="sgd")
     if kind == "ranks":  # MPI started, and every rank here, before the clocks start
         distributed.world().Barrier()
     cpu = time.process_time()

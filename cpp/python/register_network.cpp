@@ -323,7 +323,8 @@ template <class T> void bind_network(py::module_& m, const char* name) {
             "fit_parallel",
             [](B& self, std::size_t t, py::object w, const TrainOptions& options,
                const OptimizerConfig& optimizer, OptimizerState<T>& state, std::size_t rank,
-               std::size_t ranks, py::object epoch_rows, py::object exchange, py::object val_rows_xyw,
+               std::size_t ranks, py::object epoch_rows, py::object exchange,
+               py::object val_rows_xyw,
                py::object w_val, std::size_t t_val, py::object callback,
                py::object best_params) {
                 // Data-parallel training (DataParallel in train/trainer.hpp): the train batch

@@ -405,7 +405,8 @@ FitRecord Trainer<T>::fit(const Batch<T>& train, const Batch<T>* val,
     };
     if (gather)  // resuming: the orders of the epochs before start_epoch
         for (std::size_t e = 0; e < options.start_epoch && e < options.epochs; ++e) shuffle();
-    FitRecord record = run_epochs(val, options, config.lr, double(t), [&](double lr, double& E_epoch) {
+    FitRecord record = run_epochs(val, options, config.lr, double(t),
+                                  [&](double lr, double& E_epoch) {
         if (gather) shuffle();
         E_epoch = 0.0;
         Batch<T> mine;  // remote: the rows of this rank's blocks of the epoch's minibatches
