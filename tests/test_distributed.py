@@ -237,7 +237,7 @@ def readme_example() -> str:
 @pytest.mark.parametrize("ranks", [1, 2])
 def test_the_readme_example_runs_and_prints_what_it_says(tmp_path, ranks):
     code = readme_example()
-    assert 'print("the bits of one process:"' in code and "# True" in code
+    assert "print(np.array_equal(net.params, one.params))  # True" in code
     (tmp_path / "train_mpi.py").write_text(code, encoding="utf-8")
     command = [sys.executable, "train_mpi.py"]
     if ranks > 1:
@@ -245,5 +245,5 @@ def test_the_readme_example_runs_and_prints_what_it_says(tmp_path, ranks):
     env = dict(os.environ, FASTPROP_NUM_THREADS="1")
     out = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True,
                          timeout=300, check=True).stdout
-    assert out.strip() == "the bits of one process: True"
+    assert out.split() == ["True"] * ranks  # every rank
     assert (tmp_path / "model.npz").exists()

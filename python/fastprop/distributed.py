@@ -326,9 +326,12 @@ sample_weight, clip_norm, **hyperparameters
                 (net.layers, net.activations, net.bias, net.dtype.name, net.loss_name),
             "the network's parameters (construct it with the same seed)": _params_digest(net),
             "epochs": e, "lr": rate, "optimizer": (repr(opt), opt.steps),
-            "batch_size": batch_size, "shuffle": check_bool(shuffle, "shuffle"),
+            "batch_size": None if batch_size is None else check_int(batch_size, "batch_size",
+                                                                    low=1),
+            "shuffle": check_bool(shuffle, "shuffle"),
             "seed": None if seed is None else check_seed(seed),
-            "patience": patience, "min_delta": check_real(min_delta, "min_delta", low=0),
+            "patience": None if patience is None else check_int(patience, "patience", low=0),
+            "min_delta": check_real(min_delta, "min_delta", low=0),
             "restore_best": check_bool(restore_best, "restore_best"),
             "block_rows": check_int(block_rows, "block_rows", low=1),
             "lr_schedule": repr(lr_schedule), "clip_norm": clip,
@@ -353,7 +356,6 @@ sample_weight, clip_norm, **hyperparameters
         nonlocal mine
         mine = local_checks()
         return {k: mine[k] for k in ("sig", "t", "t_val", "fresh_seed", "hook")}
-
 
     everyone = _agree(comm, checked, share=True)
     for name in everyone[0]["sig"]:
