@@ -136,6 +136,22 @@ def test_block_rows_is_checked():
         distributed.fit(net, X, Y, epochs=1, optimizer="lm")
 
 
+@pytest.mark.parametrize("kw, match", [
+    (dict(block_rows=0), "block_rows"),
+    (dict(checkpoint_every=0, checkpoint="x.npz"), "checkpoint_every"),
+    (dict(lr_schedule=lambda epoch: 0.1), "callable or Adaptive"),
+    (dict(optimizer="dpsgd"), "DP-SGD|per-sample|dpsgd"),
+    (dict(batch_size=0), "batch_size"),
+    (dict(patience=-1), "patience"),
+])
+def test_bad_arguments_of_distributed_fit_raise(kw, match, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    X, Y = data(20, 3, 2)
+    net = fastprop.Network([3, 4, 2], seed=0)
+    with pytest.raises(ValueError, match=match):
+        distributed.fit(net, X, Y, epochs=1, lr=1e-3, **kw)
+
+
 def test_import_fastprop_does_not_import_mpi4py():
     code = ("import sys, fastprop, fastprop.distributed; "
             "assert 'mpi4py' not in sys.modules, 'mpi4py imported'")
