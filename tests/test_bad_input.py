@@ -176,6 +176,69 @@ def test_nan_gradient_with_a_finite_loss_stops_fit(dtype, layers, t, batch_size,
     np.testing.assert_array_equal(net.params, before)
 
 
+# The largest learning rate each dtype takes: lr·∂E/∂W overflows at the first update.
+HUGE_LR = {"float32": 1e38, "float64": 1e308}
+OPTIMIZERS = {
+    "sgd": lambda lr: fastprop.optim.SGD(lr=lr),
+    "sgd+decay": lambda lr: fastprop.optim.SGD(lr=lr, weight_decay=0.5),
+    "momentum": lambda lr: fastprop.optim.SGD(lr=lr, momentum=0.9),
+    "nesterov": lambda lr: fastprop.optim.SGD(lr=lr, momentum=0.9, nesterov=True),
+    "adam": lambda lr: fastprop.optim.Adam(lr=lr),
+    "adamw": lambda lr: fastprop.optim.AdamW(lr=lr),
+}
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("optimizer", list(OPTIMIZERS))
+@pytest.mark.parametrize("batch_size", [None, 2])
+def test_an_update_that_overflows_is_not_made(dtype, optimizer, batch_size, rng):
+    # The loss and the gradient are finite; the update to p − lr·g is not. fit stops before
+    # it, the parameters and the optimiser's state as they were.
+    net = fastprop.Network([3, 4, 2], "tanh", bias=True, dtype=dtype, seed=0)
+    X = rng.standard_normal((4, 3)).astype(dtype)
+    Y = np.full((4, 2), 1e3, dtype)
+    E, g = net.loss_and_grad(X, Y)
+    assert np.isfinite(E) and np.all(np.isfinite(g))
+    opt = OPTIMIZERS[optimizer](HUGE_LR[dtype])
+    before = net.params.copy()
+    with pytest.raises(FloatingPointError, match=r"NaN or infinite in epoch 0"):
+        net.fit(X, Y, 1, optimizer=opt, batch_size=batch_size, shuffle=False)
+    np.testing.assert_array_equal(net.params, before)
+    assert opt.steps == 0 and len(net.history) == 0
+    for name, buffer in opt.state.items():
+        np.testing.assert_array_equal(buffer, 0, err_msg=f"the optimiser's {name} moved")
+    # step() keeps the same promise.
+    with pytest.raises(FloatingPointError, match=r"parameters are left as they were"):
+        net.step(X, Y, optimizer=opt)
+    np.testing.assert_array_equal(net.params, before)
+    assert opt.steps == 0
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_fit_diverging_by_overflow_ends_at_its_last_finite_update(dtype, rng):
+    # Full batch, one update per epoch, each state recorded by the callback: growing steps
+    # overflow after some epochs, and the network must end at the last recorded state.
+    net = fastprop.Network([3, 8, 2], "identity", bias=False, dtype=dtype, seed=0, loss="sse")
+    X = (rng.standard_normal((50, 3)) * 10).astype(dtype)
+    Y = rng.standard_normal((50, 2)).astype(dtype)
+    states = [net.params.copy()]
+    with pytest.raises(FloatingPointError, match=r"in epoch \d+"):
+        net.fit(X, Y, 10_000, 1.0, optimizer="sgd",
+                callback=lambda epoch, logs: states.append(net.params.copy()))
+    assert len(states) >= 2  # at least one update was made before the stop
+    np.testing.assert_array_equal(net.params, states[-1])
+    assert len(net.history) == len(states) - 1
+
+
+def test_step_with_a_nan_target_changes_nothing(net):
+    Y = np.ones((4, 2))
+    Y[1, 0] = np.nan
+    before = net.params.copy()
+    with pytest.raises(FloatingPointError):
+        net.step(np.ones((4, 3)), Y, lr=0.1)
+    np.testing.assert_array_equal(net.params, before)
+
+
 def test_divergence_stops_fit_naming_the_epoch(rng):
     net = fastprop.Network([3, 8, 2], "identity", seed=0, bias=False, loss="sse")
     X = rng.standard_normal((50, 3)) * 10

@@ -83,6 +83,10 @@ void register_train(py::module_& m) {
                            c.nesterov = value.cast<bool>();
                            continue;
                        }
+                       if (name == "noise_seed") {
+                           c.noise_seed = value.cast<std::uint64_t>();
+                           continue;
+                       }
                        bool found = false;
                        for (const auto& [hp, field] : hyperparameters())
                            if (name == hp) {
@@ -99,6 +103,7 @@ void register_train(py::module_& m) {
                py::arg("method"))
         .def_readonly("method", &OptimizerConfig::method)
         .def_readonly("nesterov", &OptimizerConfig::nesterov)
+        .def_readonly("noise_seed", &OptimizerConfig::noise_seed)
         .def("buffers", [](const OptimizerConfig& c) { return state_buffers(c); },
              "How many state buffers (m, then v) the optimiser keeps.")
         .def("__repr__", [](const OptimizerConfig& c) {

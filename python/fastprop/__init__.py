@@ -20,14 +20,14 @@ _SUBMODULES = ("bench", "cli", "export", "history", "interop", "io", "network", 
                "reference", "sklearn")
 
 __all__ = ["Network", "Trace", "History", "load", "save", "from_onnx", "optim", "reference",
-           "set_num_threads", "get_num_threads", "__version__"]
+           "set_num_threads", "get_num_threads", "max_threads", "__version__"]
 
 from . import reference
 
 try:
     from . import optim
     from .io import load, save
-    from ._runtime import get_num_threads, set_num_threads
+    from ._runtime import get_num_threads, max_threads, set_num_threads
     from .history import History, Trace
     from .network import Network
     from ._threadpool import register as _register_with_threadpoolctl
@@ -51,7 +51,7 @@ def __getattr__(name: str):
     """The submodules on first use (``import fastprop; fastprop.sklearn`` works)."""
     if "_missing_core" in globals() and name in (
             "Network", "Trace", "History", "load", "save", "from_onnx", "optim",
-            "set_num_threads", "get_num_threads", *_SUBMODULES) and name != "reference":
+            "set_num_threads", "get_num_threads", "max_threads", *_SUBMODULES) and name != "reference":
         raise ImportError(
             "fastprop's compiled core (fastprop._core) is not built: install the package "
             "with `pip install .` from the source tree, which compiles it. "

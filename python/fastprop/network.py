@@ -342,14 +342,61 @@ class Network:
         E, flat = self._core.gradient(X, Y, w, params=params)
         return float(E), flat
 
-    def jacobian(self, X: ArrayLike) -> np.ndarray:
-        """J = ∂z_n/∂params, float64 of shape (t·l_n, n_params): row s·l_n + j is the
-        gradient of output j of sample s, in the layout of :attr:`params`.
+    def jacobian(self, X: ArrayLike, wrt: str = "params") -> np.ndarray:
+        """The Jacobian of the outputs z_n, by backpropagation (one backward pass per output
+        unit, δ_n = e_j).
 
-        Computed by backpropagation, one backward pass per output unit (δ_n = e_j).
+        ``wrt="params"`` (default): J = ∂z_n/∂params, float64 of shape (t·l_n, n_params):
+        row s·l_n + j is the gradient of output j of sample s, in the layout of
+        :attr:`params`.
+
+        ``wrt="input"``: J[s] = ∂z_n/∂x for each sample, of shape (t, l_n, l_0) in the
+        network's dtype (J[s, j, k] = ∂z_n[s, j]/∂x_s[k]); for one sample of shape (l_0,),
+        (l_n, l_0).
         """
-        X, _ = self._inputs(X)
-        return self._core.jacobian(X)
+        check_choice(wrt, "wrt", ["params", "input"])
+        X, single = self._inputs(X)
+        if wrt == "params":
+            return self._core.jacobian(X)
+        J = self._core.input_jacobian(X)
+        return J[0] if single else J
+
+    def per_sample_gradients(self, X: ArrayLike, Y: ArrayLike,
+                             sample_weight: ArrayLike | None = None) -> np.ndarray:
+        """∂E_s/∂params for each sample: shape (t, n_params), in the layout of :attr:`params`.
+
+        E_s is sample s's term of E (E = Σ_s E_s; for a mean loss E_s includes the division
+        by t, or by the total weight), so the rows sum to the gradient of the batch. Row s
+        is δ_{i+1,s} a_{i,s}ᵀ at the offset of each W_i and δ_{i+1,s} at that of b_i, from
+        one forward and one backward pass. ``sample_weight`` as in :meth:`loss`.
+        """
+        X, Y = self._batch(X, Y)
+        _, G = self._core.per_sample_gradients(X, Y, self._weights(sample_weight, len(X)))
+        return G
+
+    def per_sample_gradient_norms(self, X: ArrayLike, Y: ArrayLike,
+                                  sample_weight: ArrayLike | None = None) -> np.ndarray:
+        """||∂E_s/∂params||₂ for each sample, shape (t,), without forming the gradients.
+
+        ||δ_{i+1,s} a_{i,s}ᵀ||_F = ||δ_{i+1,s}||·||a_{i,s}||, so the norms come from the
+        backward pass's δ and a alone: memory O(t + n_params), not O(t·n_params). The same
+        E_s as :meth:`per_sample_gradients`.
+        """
+        X, Y = self._batch(X, Y)
+        _, norms = self._core.per_sample_gradient_norms(X, Y,
+                                                        self._weights(sample_weight, len(X)))
+        return norms
+
+    def input_gradient(self, X: ArrayLike, Y: ArrayLike,
+                       sample_weight: ArrayLike | None = None) -> np.ndarray:
+        """∂E/∂X, shape (t, l_0) (row s is W_0ᵀ δ_1 of sample s); for one sample, (l_0,).
+
+        ``sample_weight`` as in :meth:`loss`.
+        """
+        single = np.ndim(X) == 1
+        X, Y = self._batch(X, Y)
+        _, dX = self._core.input_gradient(X, Y, self._weights(sample_weight, len(X)))
+        return dX[0] if single else dX
 
     def step(self, X: ArrayLike, Y: ArrayLike, lr: float | None = None, *,
              optimizer: optim.Optimizer | None = None) -> float:
@@ -409,9 +456,10 @@ class Network:
             "sgd", "momentum", "nesterov", "adam" and "adamw", 0.01 for "rprop").
         optimizer : str or optimiser object, default "adam"
             "adam" (torch.optim.Adam), "sgd" (the classic W_i −= lr·∂E/∂W_i), "momentum",
-            "nesterov", "adamw", "rprop" (see :mod:`fastprop.optim`), with keyword
-            ``hyperparameters`` as in
-            torch.optim (momentum, nesterov, betas, eps, weight_decay, etas, step_sizes);
+            "nesterov", "adamw", "rprop", "dpsgd" (differentially private SGD; see
+            :mod:`fastprop.optim`), with keyword ``hyperparameters`` as in torch.optim
+            (momentum, nesterov, betas, eps, weight_decay, etas, step_sizes; dpsgd:
+            max_grad_norm, noise_multiplier, seed);
             or "lm", Levenberg–Marquardt (full batch, "sse"/"mse" losses, at most 4096
             parameters; hyperparameters mu, mu_dec, mu_inc, mu_max). An optimiser object
             keeps its state across fit calls.

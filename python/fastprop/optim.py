@@ -16,6 +16,7 @@ name        update (g = ∂E/∂p + weight_decay·p)              class
 "adamw"     Adam with decoupled decay p ← p(1 − lr·λ)         ``AdamW()``
 "rprop"     sign-based steps, adapted per parameter           ``Rprop()``
 "lm"        Levenberg–Marquardt: (JᵀJ + μI) Δ = Jᵀ(y − z_n)    ``LevenbergMarquardt()``
+"dpsgd"     g = (Σ_s clip_C(g_s) + N(0, (σC)²)) / B, then SGD   ``DPSGD()``
 =========== ================================================ ==========================
 
 Learning-rate schedules for ``fit(lr_schedule=...)``, applied by the core's epoch loop to every
@@ -43,9 +44,9 @@ import numpy as np
 
 from . import _core
 from ._validate import check_bool, check_choice, check_int, check_lr, check_pair, \
-    check_real
+    check_real, check_seed
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "Rprop", "LevenbergMarquardt", "make",
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "Rprop", "DPSGD", "LevenbergMarquardt", "make",
            "OPTIMIZERS", "Schedule", "StepLR", "CosineAnnealingLR", "InvScaling", "Adaptive"]
 
 
@@ -199,6 +200,44 @@ class Rprop(Optimizer):
         return {**super()._arguments(), "etas": self.etas, "step_sizes": self.step_sizes}
 
 
+class DPSGD(SGD):
+    """Differentially private SGD, as Opacus's ``DPOptimizer`` around ``torch.optim.SGD``.
+
+    Each minibatch of B rows: the per-sample gradients g_s = ∂(w_s ℓ_s)/∂params of each
+    sample's own loss (for a mean loss, without the division by the batch size; w_s = 1
+    without sample weights) are clipped to ``max_grad_norm`` C, summed, and Gaussian noise
+    of standard deviation ``noise_multiplier``·C is added to each parameter:
+
+        g = (Σ_s min(1, C / (||g_s|| + 1e-6)) g_s + N(0, (noise_multiplier·C)²)) / B
+
+    (Opacus with ``expected_batch_size`` = B), then the SGD update with ``momentum``,
+    ``nesterov`` and ``weight_decay`` as :class:`SGD`. The per-sample gradients are never
+    formed: their norms come from ||δ_{i+1,s}||·||a_{i,s}|| and the clipped sum from the
+    backward pass with each sample's δ scaled by its clipping factor. The noise comes from
+    the core's generator seeded with ``seed`` and the step count, so a fit is reproducible.
+    Privacy accounting (ε, δ from noise_multiplier, sampling rate and steps) is left to a
+    tool such as Opacus's accountants.
+    """
+
+    method = "dpsgd"
+
+    def __init__(self, lr: float = 1e-3, max_grad_norm: float = 1.0,
+                 noise_multiplier: float = 1.0, momentum: float = 0.0, nesterov: bool = False,
+                 weight_decay: float = 0.0, seed: int = 0) -> None:
+        super().__init__(lr, momentum, nesterov, weight_decay)
+        self.max_grad_norm = check_real(max_grad_norm, "max_grad_norm", low=0, low_open=True)
+        self.noise_multiplier = check_real(noise_multiplier, "noise_multiplier", low=0)
+        self.seed = check_seed(seed, "seed")
+
+    def _hyperparameters(self) -> dict[str, Any]:
+        return {**super()._hyperparameters(), "max_grad_norm": self.max_grad_norm,
+                "noise_multiplier": self.noise_multiplier, "noise_seed": self.seed}
+
+    def _arguments(self) -> dict[str, Any]:
+        return {**super()._arguments(), "max_grad_norm": self.max_grad_norm,
+                "noise_multiplier": self.noise_multiplier, "seed": self.seed}
+
+
 class LevenbergMarquardt:
     """Levenberg–Marquardt, the second-order method for sum-of-squares errors.
 
@@ -253,6 +292,7 @@ OPTIMIZERS: dict[str, tuple[type, dict[str, Any]]] = {
     "adamw": (AdamW, {}),
     "rprop": (Rprop, {}),
     "lm": (LevenbergMarquardt, {}),
+    "dpsgd": (DPSGD, {}),
 }
 
 
