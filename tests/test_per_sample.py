@@ -118,7 +118,7 @@ def test_reference_input_gradient_is_the_central_difference(rng):
 
 
 def test_single_sample_shapes(rng):
-    net = fastprop.Network([3, 4, 2], "tanh", seed=1)
+    net = fastprop.Network([3, 4, 2], "tanh", seed=1, bias=False, loss="sse")
     x, y = rng.standard_normal(3), rng.standard_normal(2)
     assert net.input_gradient(x, y).shape == (3,)
     assert net.jacobian(x, wrt="input").shape == (2, 3)
@@ -128,7 +128,7 @@ def test_single_sample_shapes(rng):
 
 def test_large_batch_runs_in_chunks_with_the_same_rows(rng):
     # More rows than the workspace's chunk for this layout: the rows must not depend on it.
-    net = fastprop.Network([8, 300, 300, 4], "relu", bias=True, seed=2)
+    net = fastprop.Network([8, 300, 300, 4], "relu", bias=True, seed=2, loss="sse")
     X, Y = random_batch(rng, net, 6000)
     norms = net.per_sample_gradient_norms(X, Y)
     assert_close(norms[-50:], net.per_sample_gradient_norms(X[-50:], Y[-50:]),
@@ -138,13 +138,13 @@ def test_large_batch_runs_in_chunks_with_the_same_rows(rng):
 
 
 def test_jacobian_rejects_an_unknown_wrt(rng):
-    net = fastprop.Network([3, 2], seed=1)
+    net = fastprop.Network([3, 2], seed=1, bias=False, loss="sse")
     with pytest.raises(ValueError, match="wrt must be one of params, input"):
         net.jacobian(rng.standard_normal((2, 3)), wrt="weights")
 
 
 def test_per_sample_gradients_reject_mismatched_rows(rng):
-    net = fastprop.Network([3, 2], seed=1)
+    net = fastprop.Network([3, 2], seed=1, bias=False, loss="sse")
     with pytest.raises(ValueError, match="same number of rows"):
         net.per_sample_gradients(rng.standard_normal((4, 3)), rng.standard_normal((3, 2)))
 
@@ -189,7 +189,7 @@ def test_input_jacobian_and_gradient_match_torch_func(rng):
     torch = pytest.importorskip("torch")
     from torch.func import grad, jacrev, vmap
 
-    net = fastprop.Network([4, 8, 8, 3], ["relu", "softplus"], bias=True, seed=6)
+    net = fastprop.Network([4, 8, 8, 3], ["relu", "softplus"], bias=True, seed=6, loss="sse")
     X, Y = random_batch(rng, net, 9)
     module = net.to_torch().double()
     J = vmap(jacrev(lambda x: module(x[None])[0]))(torch.tensor(X)).detach().numpy()

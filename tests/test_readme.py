@@ -40,6 +40,20 @@ X = rng.standard_normal((150, 4)); labels = rng.integers(0, 3, 150)
     "history = net.fit(X, Y, 500": _REGRESSION,
     "net.fit(X, Y, 100, lr=0.01, lr_schedule": _REGRESSION,
     "from scipy.optimize import minimize": _REGRESSION,
+    "net = fastprop.Network([64, 64, 64, 10]": """
+import numpy as np
+import fastprop
+rng = np.random.default_rng(0)
+X = rng.standard_normal((256, 64)).astype("float32")
+Y = rng.standard_normal((256, 10)).astype("float32")
+""",
+    "opt = fastprop.optim.DPSGD(": """
+import numpy as np
+import fastprop
+rng = np.random.default_rng(0)
+X = rng.standard_normal((512, 64)); Y = rng.standard_normal((512, 10))
+net = fastprop.Network([64, 64, 64, 10], "sigmoid", seed=0)
+""",
     "model = net.to_onnx(": _REGRESSION,
     "net.to_c(": _REGRESSION,
     "net = fastprop.Network.from_sklearn(sklearn_mlp)": """
