@@ -236,3 +236,16 @@ def test_norms_of_a_large_batch_never_form_the_gradients():
     assert done.returncode == 0, done.stderr
     added_mib = float(done.stdout.split()[0])
     assert added_mib < 32, f"the norms of 8192 samples took {added_mib:.0f} MiB"
+
+
+@pytest.mark.parametrize("delta", [0.3, 2.5])
+def test_huber_rows_use_the_networks_delta(rng, delta):
+    # The rows sum to the batch gradient only if the per-sample pass reads huber's delta too.
+    net = fastprop.Network([5, 7, 3], "softplus", seed=9, loss="huber", huber_delta=delta)
+    X, _ = random_batch(rng, net, 13)
+    Y = 2 * rng.standard_normal((13, 3))
+    d = np.abs(net.forward(X) - Y)
+    assert np.any((d > min(delta, 1)) & (d < max(delta, 1)))  # where delta 1 would differ
+    G = net.per_sample_gradients(X, Y)
+    _, flat = net.loss_and_grad(X, Y)
+    assert_close(G.sum(axis=0), flat, RTOL[net.dtype] * 10, "Σ_s rows")
