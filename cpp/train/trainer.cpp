@@ -228,13 +228,18 @@ FitRecord Trainer<T>::fit(const Batch<T>& train, const Batch<T>* val,
     hooks_ = &hooks;
     options.check();
     check(config);
+    if (val && val->index)
+        throw std::invalid_argument("the validation batch must be contiguous rows (no index)");
     if (!state_fits(config, state, net_.n_params()))
         throw std::invalid_argument("the optimiser state does not fit this network and "
                                     "optimiser (its buffers have the wrong size)");
     const Layout& L = net_.layout();
     const std::size_t t = train.t, l_0 = L.l_in(), l_n = L.l_out();
     const std::size_t batch = options.batch_size == 0 ? t : std::min(options.batch_size, t);
-    const bool gather = options.shuffle && batch < t;
+    // Minibatches are gathered when shuffled, and always from an indexed batch: the rows
+    // gathered are the same values as a contiguous copy's, so the same bits.
+    const bool gather = (options.shuffle && batch < t) || train.index != nullptr;
+    const bool permute = options.shuffle && batch < t;
     ws_.reserve(L, std::min(batch, Workspace<T>::chunk_rows(L, false)));
     grad_.resize(net_.n_params());
     if (gather) {
@@ -251,7 +256,7 @@ FitRecord Trainer<T>::fit(const Batch<T>& train, const Batch<T>* val,
     if (gate_) writing.emplace(*gate_);
     SplitMix64 rng(options.seed);
     return run_epochs(val, options, config.lr, double(t), [&](double lr, double& E_epoch) {
-        if (gather)  // Fisher–Yates, continuing from the previous epoch's order
+        if (permute)  // Fisher–Yates, continuing from the previous epoch's order
             for (std::size_t k = t; k > 1; --k) std::swap(order_[k - 1], order_[rng.below(k)]);
         E_epoch = 0.0;
         for (std::size_t r0 = 0; r0 < t; r0 += batch) {
@@ -259,7 +264,8 @@ FitRecord Trainer<T>::fit(const Batch<T>& train, const Batch<T>* val,
             Batch<T> part = train.rows(r0, rows, l_0, l_n);
             if (gather) {
                 for (std::size_t s = 0; s < rows; ++s) {
-                    const std::size_t src = order_[r0 + s];
+                    const std::size_t src =
+                        train.index ? train.index[order_[r0 + s]] : order_[r0 + s];
                     std::copy(train.X + src * l_0, train.X + (src + 1) * l_0, x_.data() + s * l_0);
                     std::copy(train.Y + src * l_n, train.Y + (src + 1) * l_n, y_.data() + s * l_n);
                     if (train.w) w_[s] = train.w[src];
@@ -307,6 +313,8 @@ FitRecord Trainer<T>::fit_lm(const Batch<T>& train, const Batch<T>* val,
                              const TrainHooks<T>& hooks) {
     hooks_ = &hooks;
     options.check();
+    if (train.index || (val && val->index))
+        throw std::invalid_argument("Levenberg–Marquardt takes contiguous rows (no index)");
     LevenbergMarquardt<T> lm(net_, ws_, train, config);
     std::optional<ParamsGate::Writing> writing;
     if (gate_) writing.emplace(*gate_);

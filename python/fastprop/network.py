@@ -534,10 +534,54 @@ class Network:
             its chunks, dropping that step); the parameters stay at the last completed update
             and :attr:`history` holds the completed epochs.
         """
+        plan = self._fit_plan(X, Y, epochs, lr, optimizer=optimizer, batch_size=batch_size,
+                              shuffle=shuffle, seed=seed, validation_data=validation_data,
+                              validation_fraction=validation_fraction, patience=patience,
+                              min_delta=min_delta, restore_best=restore_best,
+                              callback=callback, verbose=verbose,
+                              sample_weight=sample_weight, lr_schedule=lr_schedule,
+                              clip_norm=clip_norm, **hyperparameters)
+        progress = Progress(plan.epochs, plan.t) if plan.verbose and plan.epochs > 0 else None
+        # The core raises what stops it (KeyboardInterrupt, FloatingPointError, an exception of
+        # the callback) after keeping the record of the completed epochs for the history.
+        data = {"X_val": plan.X_val, "Y_val": plan.Y_val, "w_val": plan.w_val,
+                "callback": plan.epoch_end(progress)}
+        opt = plan.opt
+        try:
+            if plan.lm:
+                self._core.fit_lm(plan.X, plan.Y, plan.w, options=plan.options,
+                                  lm=opt.config(), **data)
+            else:
+                state = opt.state_for(self.n_params, self._dtype)
+                try:
+                    self._core.fit(plan.X, plan.Y, plan.w, options=plan.options,
+                                   optimizer=opt.config(plan.lr), state=state, **data)
+                finally:
+                    opt.steps = state.steps
+        finally:
+            if progress is not None:
+                progress.close()
+            plan.finish(self._core.last_fit)
+        return self.history
+
+    def _fit_plan(self, X: ArrayLike, Y: ArrayLike, epochs: int, lr: float | None = None, *,
+                  optimizer: str | optim.Optimizer = "adam", batch_size: int | None = None,
+                  shuffle: bool = True, seed: int | None = None,
+                  validation_data: Any = None, validation_fraction: float | None = None,
+                  patience: int | None = None, min_delta: float = 0.0,
+                  restore_best: bool = True, callback: Any = None, verbose: bool = False,
+                  sample_weight: ArrayLike | None = None, lr_schedule: Any = None,
+                  clip_norm: float | None = None, index: ArrayLike | None = None,
+                  **hyperparameters: Any) -> "_FitPlan":
+        """Every argument of :meth:`fit` checked and converted, ready for the core (which
+        :func:`fastprop.fit_many` shares). ``index``: the rows of X (an integer array) that
+        make the training set, as if fit were given X[index] (without copying X)."""
         X, Y = self._batch(X, Y)
-        if X.shape[0] == 0:
+        if index is None and X.shape[0] == 0:
             raise ValueError("fit needs at least one sample, got X with 0 rows")
         w = self._weights(sample_weight, len(X))
+        if index is not None:
+            index = _check_index(index, len(X))
         epochs = check_int(epochs, "epochs", low=0)
         if lr is not None:
             lr = check_lr(lr)
@@ -553,6 +597,11 @@ class Network:
             raise ValueError("optimizer 'lm' works on the whole batch: batch_size must be None")
         batch = 0 if batch_size is None else check_int(batch_size, "batch_size", low=1)
         shuffle = check_bool(shuffle, "shuffle")
+        if index is not None and (lm or validation_fraction is not None):
+            # The held-out rows (and Levenberg–Marquardt's whole batch) are taken as a copy.
+            X, Y = X[index], Y[index]
+            w = None if w is None else w[index]
+            index = None
         X, Y, w, X_val, Y_val, w_val = self._validation(X, Y, w, validation_data,
                                                         validation_fraction)
         seed = self._fit_seed() if seed is None else check_seed(seed)
@@ -573,65 +622,11 @@ class Network:
                                      patience=patience, min_delta=min_delta,
                                      restore_best=restore_best, schedule=schedule,
                                      clip_norm=clip_norm)
-
-        progress = Progress(epochs, len(X)) if verbose and epochs > 0 else None
-        epoch_end = None
-        if (callback is not None or progress is not None or rate_of is not None
-                or adaptive is not None):
-
-            def epoch_end(log: Any) -> Any:
-                """After each epoch, from the core: the progress bar, the callback, then the
-                rate of the next epoch when the schedule or the callback changed it."""
-                logs = {"loss": log.loss, "time": log.time}
-                rate = log.lr  # the very object, to see whether the callback replaced it
-                if not lm:
-                    logs["lr"] = rate
-                if X_val is not None:
-                    logs["val_loss"] = log.val_loss
-                if progress is not None:
-                    progress.update(log.epoch, logs)
-                opt_lr = getattr(opt, "lr", None)
-                if callback is not None and callback(log.epoch, logs) is False:
-                    return _core.EpochControl(stop=True)
-                lr_next = None
-                if rate_of is not None and log.epoch + 1 < epochs:
-                    lr_next = rate_of(log.epoch + 1)
-                if adaptive is not None:
-                    lr_next = adaptive.after_epoch(log.val_loss if X_val is not None
-                                                   else log.loss)
-                if not lm and logs.get("lr") is not rate:
-                    lr_next = check_lr(logs.get("lr"), 'logs["lr"]')
-                elif getattr(opt, "lr", None) != opt_lr:
-                    lr_next = check_lr(opt.lr, "optimizer.lr")
-                if adaptive is not None:
-                    adaptive.lr = lr_next
-                return None if lr_next is None else _core.EpochControl(lr=lr_next)
-
-        # The core raises what stops it (KeyboardInterrupt, FloatingPointError, an exception of
-        # the callback) after keeping the record of the completed epochs for the history.
-        data = {"X_val": X_val, "Y_val": Y_val, "w_val": w_val, "callback": epoch_end}
-        try:
-            if lm:
-                self._core.fit_lm(X, Y, w, options=options, lm=opt.config(), **data)
-            else:
-                state = opt.state_for(self.n_params, self._dtype)
-                try:
-                    self._core.fit(X, Y, w, options=options, optimizer=opt.config(lr),
-                                   state=state, **data)
-                finally:
-                    opt.steps = state.steps
-        finally:
-            if progress is not None:
-                progress.close()
-            record = self._core.last_fit
-            if record is not None:
-                stop = record.stop.name
-                self.history = History(
-                    record.loss, record.val_loss if X_val is not None else None, record.time,
-                    record.best_epoch if patience else None,
-                    stop if stop in ("early_stopping", "callback", "converged") else "done",
-                    None if lm else record.lr)
-        return self.history
+        plan = _FitPlan(self, X, Y, w, index, X_val, Y_val, w_val, epochs, lr, opt, lm, options)
+        plan.t = len(X) if index is None else len(index)
+        plan.patience, plan.callback, plan.verbose = patience, callback, verbose
+        plan.rate_of, plan.adaptive = rate_of, adaptive
+        return plan
 
     def _fit_seed(self) -> int:
         """The shuffling seed of this network's next fit: from its seed and the count of its
@@ -854,6 +849,105 @@ class Network:
         # beyond float32's range become ±inf, as IEEE says, without a warning.
         with np.errstate(over="ignore"):
             return np.require(A, dtype=self._dtype, requirements=("C", "A"))
+
+
+def _check_index(index: ArrayLike, t: int, name: str = "indices") -> np.ndarray:
+    """Row indices into t rows: a non-empty 1-D integer array with values in [0, t)."""
+    index = np.asarray(index)
+    if index.dtype == bool or index.dtype.kind not in "iu" or index.ndim != 1:
+        raise TypeError(message(name, "a 1-D array of integer row indices",
+                                f"an array of dtype {index.dtype} and shape {index.shape}"))
+    if index.size == 0:
+        raise ValueError(f"{name} must select at least one row, got an empty array")
+    low, high = int(index.min()), int(index.max())
+    if low < 0 or high >= t:
+        raise ValueError(f"{name} must be row numbers in [0, {t}) for X of {t} rows, got "
+                         f"values from {low} to {high}")
+    return np.ascontiguousarray(index, dtype=np.int64)
+
+
+class _FitPlan:
+    """One fit's arguments, checked and converted for the core (see Network._fit_plan)."""
+
+    t: int
+    patience: int
+    callback: Any
+    verbose: bool
+    rate_of: Any
+    adaptive: Any
+
+    def __init__(self, net: Network, X, Y, w, index, X_val, Y_val, w_val, epochs: int, lr,
+                 opt, lm: bool, options) -> None:
+        self.net, self.X, self.Y, self.w, self.index = net, X, Y, w, index
+        self.X_val, self.Y_val, self.w_val = X_val, Y_val, w_val
+        self.epochs, self.lr, self.opt, self.lm, self.options = epochs, lr, opt, lm, options
+        self.state: Any = None
+
+    def epoch_end(self, progress: Any, extra: dict[str, Any] | None = None) -> Any:
+        """The core's epoch hook: the progress bar, the callback, then the rate of the next
+        epoch when the schedule or the callback changed it (None when nothing needs Python).
+        ``extra`` is added to the callback's logs."""
+        callback, lm, opt, epochs = self.callback, self.lm, self.opt, self.epochs
+        rate_of, adaptive, validation = self.rate_of, self.adaptive, self.X_val is not None
+        if callback is None and progress is None and rate_of is None and adaptive is None:
+            return None
+
+        def epoch_end(log: Any) -> Any:
+            """After each epoch, from the core: the progress bar, the callback, then the
+            rate of the next epoch when the schedule or the callback changed it."""
+            logs = {"loss": log.loss, "time": log.time}
+            rate = log.lr  # the very object, to see whether the callback replaced it
+            if not lm:
+                logs["lr"] = rate
+            if validation:
+                logs["val_loss"] = log.val_loss
+            if extra:
+                logs.update(extra)
+            if progress is not None:
+                progress.update(log.epoch, logs)
+            opt_lr = getattr(opt, "lr", None)
+            if callback is not None and callback(log.epoch, logs) is False:
+                return _core.EpochControl(stop=True)
+            lr_next = None
+            if rate_of is not None and log.epoch + 1 < epochs:
+                lr_next = rate_of(log.epoch + 1)
+            if adaptive is not None:
+                lr_next = adaptive.after_epoch(log.val_loss if validation else log.loss)
+            if not lm and logs.get("lr") is not rate:
+                lr_next = check_lr(logs.get("lr"), 'logs["lr"]')
+            elif getattr(opt, "lr", None) != opt_lr:
+                lr_next = check_lr(opt.lr, "optimizer.lr")
+            if adaptive is not None:
+                adaptive.lr = lr_next
+            return None if lr_next is None else _core.EpochControl(lr=lr_next)
+
+        return epoch_end
+
+    def job(self, progress: Any = None, extra: dict[str, Any] | None = None) -> Any:
+        """The core's FitJob for fit_many."""
+        net = self.net
+        job_class = _core.FitJob32 if net.dtype == np.float32 else _core.FitJob64
+        data = {"index": self.index, "X_val": self.X_val, "Y_val": self.Y_val,
+                "w_val": self.w_val, "callback": self.epoch_end(progress, extra)}
+        if self.lm:
+            return job_class(net._core, self.X, self.Y, self.w, options=self.options,
+                             lm=self.opt.config(), **data)
+        self.state = self.opt.state_for(net.n_params, net.dtype)
+        return job_class(net._core, self.X, self.Y, self.w, options=self.options,
+                         optimizer=self.opt.config(self.lr), state=self.state, **data)
+
+    def finish(self, record: Any) -> None:
+        """The network's history from the core's record of the fit (None: it never ran)."""
+        if self.state is not None:
+            self.opt.steps = self.state.steps
+        if record is None:
+            return
+        stop = record.stop.name
+        self.net.history = History(
+            record.loss, record.val_loss if self.X_val is not None else None, record.time,
+            record.best_epoch if self.patience else None,
+            stop if stop in ("early_stopping", "callback", "converged") else "done",
+            None if self.lm else record.lr)
 
 
 def network_from_state(state: Mapping[str, Any]) -> Network:
