@@ -31,6 +31,7 @@ template <class T> struct Bound {
     }
     Session<T> session;
     std::optional<FitRecord> last_fit;  // of the last fit that ended, completed or not
+    std::size_t parallel_ranks = 1;     // of the last fit
 };
 
 // A batch from Python: the converted arrays (kept alive) and the core's view of them.
@@ -95,7 +96,11 @@ FitRecord finish_fit(Bound<T>& self, FitRecord record, const std::exception_ptr&
     if (error) std::rethrow_exception(error);
     if (record.stop == Stop::interrupted) raise_interrupted();
     if (record.stop == Stop::non_finite) {
-        PyErr_SetString(PyExc_FloatingPointError, non_finite_message(record.epochs()).c_str());
+        std::string message = non_finite_message(record.epochs());
+        if (record.fault_rank >= 0 && self.parallel_ranks > 1)  // where it started, data-parallel
+            message.insert(message.find(';'), " (first in the part computed on rank " +
+                                                  std::to_string(record.fault_rank) + ")");
+        PyErr_SetString(PyExc_FloatingPointError, message.c_str());
         throw py::error_already_set();
     }
     return record;
@@ -297,7 +302,8 @@ template <class T> void bind_network(py::module_& m, const char* name) {
             "fit",
             [](B& self, Array<T> X, Array<T> Y, py::object w, const TrainOptions& options,
                const OptimizerConfig& optimizer, OptimizerState<T>& state, py::object X_val,
-               py::object Y_val, py::object w_val, py::object callback) {
+               py::object Y_val, py::object w_val, py::object callback,
+               py::object best_params) {
                 const Network<T>& net = self.session.network();
                 PyBatch<T> train = make_batch(net, X, Y, w, "X", "Y", "w");
                 std::optional<PyBatch<T>> val;
@@ -305,7 +311,14 @@ template <class T> void bind_network(py::module_& m, const char* name) {
                     val = make_batch(net, X_val.cast<Array<T>>(), Y_val.cast<Array<T>>(), w_val,
                                      "X_val", "Y_val", "w_val");
                 std::exception_ptr error;
-                const TrainHooks<T> hooks = python_hooks(self.session, callback, error);
+                TrainHooks<T> hooks = python_hooks(self.session, callback, error);
+                std::optional<Array<T>> best;
+                if (!best_params.is_none()) {
+                    best = best_params.cast<Array<T>>();
+                    require_vector(*best, net.n_params(), "best_params");
+                    hooks.best_params = best->data();
+                }
+                self.parallel_ranks = 1;
                 FitRecord record = without_gil([&] {
                     return self.session.fit(train.batch, val ? &val->batch : nullptr, options,
                                             optimizer, state, hooks);
@@ -315,7 +328,109 @@ template <class T> void bind_network(py::module_& m, const char* name) {
             py::arg("X"), py::arg("Y"), py::arg("w") = py::none(), py::kw_only(),
             py::arg("options"), py::arg("optimizer"), py::arg("state"),
             py::arg("X_val") = py::none(), py::arg("Y_val") = py::none(),
-            py::arg("w_val") = py::none(), py::arg("callback") = py::none())
+            py::arg("w_val") = py::none(), py::arg("callback") = py::none(),
+            py::arg("best_params") = py::none())
+        .def(
+            "fit_parallel",
+            [](B& self, std::size_t t, py::object w, const TrainOptions& options,
+               const OptimizerConfig& optimizer, OptimizerState<T>& state, std::size_t rank,
+               std::size_t ranks, py::object epoch_rows, py::object exchange,
+               py::object val_rows_xyw,
+               py::object w_val, std::size_t t_val, py::object callback,
+               py::object best_params) {
+                // Data-parallel training (DataParallel in train/trainer.hpp): the train batch
+                // is t rows of which this rank holds none but their weights; epoch_rows(order)
+                // returns (X, Y, w or None), the rows of this rank's blocks of the epoch;
+                // exchange(send, recv, counts) all-gathers bytes; val_rows = (X, Y, w or None)
+                // are this rank's blocks of the validation set of t_val rows (w_val: all of its
+                // weights, or None).
+                const Network<T>& net = self.session.network();
+                if (options.block_rows == 0)
+                    throw std::invalid_argument("fit_parallel needs options.block_rows > 0");
+                std::optional<Array<T>> w_all;
+                if (!w.is_none()) {
+                    w_all = w.cast<Array<T>>();
+                    require_vector(*w_all, t, "w");
+                }
+                Batch<T> train{nullptr, nullptr, w_all ? w_all->data() : nullptr, t};
+                std::optional<PyBatch<T>> val_rows;
+                std::optional<Array<T>> w_val_all;
+                Batch<T> val{nullptr, nullptr, nullptr, t_val};
+                DataParallel<T> parallel;
+                parallel.rank = rank;
+                parallel.ranks = ranks;
+                if (!val_rows_xyw.is_none()) {
+                    py::tuple xyw = val_rows_xyw;
+                    val_rows = make_batch(net, xyw[0].cast<Array<T>>(), xyw[1].cast<Array<T>>(),
+                                          xyw[2], "X_val rows", "Y_val rows", "w_val rows");
+                    if (!w_val.is_none()) {
+                        w_val_all = w_val.cast<Array<T>>();
+                        require_vector(*w_val_all, t_val, "w_val");
+                        val.w = w_val_all->data();
+                    }
+                    parallel.val_rows = val_rows->batch;
+                }
+                std::exception_ptr error;
+                std::optional<PyBatch<T>> held;  // the epoch's rows, kept alive
+                parallel.epoch_rows = [&](const std::size_t* order, std::size_t n) {
+                    return with_gil([&]() -> Batch<T> {
+                        try {
+                            py::array_t<std::size_t> order_view(
+                                {static_cast<py::ssize_t>(n)}, {sizeof(std::size_t)}, order,
+                                py::str());
+                            py::tuple rows_xyw = epoch_rows(order_view);
+                            held = make_batch(net, rows_xyw[0].cast<Array<T>>(),
+                                              rows_xyw[1].cast<Array<T>>(), rows_xyw[2],
+                                              "X rows", "Y rows", "w rows");
+                            return held->batch;
+                        } catch (...) {
+                            error = std::current_exception();
+                            throw Interrupted();
+                        }
+                    });
+                };
+                parallel.exchange = [&](const unsigned char* send, unsigned char* recv,
+                                        const std::size_t* counts) {
+                    with_gil([&] {
+                        try {
+                            std::size_t total = 0;
+                            py::list sizes;
+                            for (std::size_t q = 0; q < ranks; ++q) {
+                                sizes.append(counts[q]);
+                                total += counts[q];
+                            }
+                            auto s = py::memoryview::from_memory(
+                                send, static_cast<py::ssize_t>(counts[rank]));
+                            auto r = py::memoryview::from_memory(
+                                recv, static_cast<py::ssize_t>(total), false);
+                            exchange(s, r, sizes);
+                        } catch (...) {
+                            error = std::current_exception();
+                            throw Interrupted();
+                        }
+                    });
+                };
+                TrainHooks<T> hooks = python_hooks(self.session, callback, error);
+                hooks.parallel = &parallel;
+                std::optional<Array<T>> best;
+                if (!best_params.is_none()) {
+                    best = best_params.cast<Array<T>>();
+                    require_vector(*best, net.n_params(), "best_params");
+                    hooks.best_params = best->data();
+                }
+                self.parallel_ranks = ranks;
+                FitRecord record = without_gil([&] {
+                    return self.session.fit(train, val_rows ? &val : nullptr, options,
+                                            optimizer, state, hooks);
+                });
+                held.reset();
+                return finish_fit(self, std::move(record), error);
+            },
+            py::arg("t"), py::arg("w") = py::none(), py::kw_only(), py::arg("options"),
+            py::arg("optimizer"), py::arg("state"), py::arg("rank"), py::arg("ranks"),
+            py::arg("epoch_rows"), py::arg("exchange"), py::arg("val_rows") = py::none(),
+            py::arg("w_val") = py::none(), py::arg("t_val") = 0,
+            py::arg("callback") = py::none(), py::arg("best_params") = py::none())
         .def(
             "fit_lm",
             [](B& self, Array<T> X, Array<T> Y, py::object w, const TrainOptions& options,

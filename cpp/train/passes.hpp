@@ -55,6 +55,16 @@ template <class T>
 double gradient(const Model<T>& net, const Batch<T>& batch, T* dE_dparams, Workspace<T>& ws,
                 const Poll& poll = {}, const NonFinite* check = nullptr, bool work_cap = true);
 
+// loss and gradient of some rows of a larger batch, for a mean loss a share of that batch:
+// `size` is what the mean divides by (the whole batch's rows or total weight).
+template <class T>
+double loss_of_rows(const Model<T>& net, const Batch<T>& rows, double size, Workspace<T>& ws,
+                    const Poll& poll = {});
+template <class T>
+double gradient_of_rows(const Model<T>& net, const Batch<T>& rows, double size, T* dE_dparams,
+                        Workspace<T>& ws, const Poll& poll = {},
+                        const NonFinite* check = nullptr, bool work_cap = true);
+
 namespace detail {
 
 // The forward recurrence for `rows` samples: z_{i+1} = a_i W_iᵀ + b_i, a_{i+1} = σ(z_{i+1}).

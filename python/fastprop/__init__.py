@@ -16,8 +16,8 @@ except _metadata.PackageNotFoundError:  # running from a source tree
 # The submodules users reach as attributes, imported on first use (``fastprop.sklearn`` needs
 # scikit-learn, ``fastprop.export.onnx`` onnx: nothing optional is imported by ``import
 # fastprop``). They are not in __all__, so that ``from fastprop import *`` stays light.
-_SUBMODULES = ("bench", "cli", "ensemble", "export", "history", "interop", "io", "many",
-               "model_selection", "network", "optim", "reference", "sklearn")
+_SUBMODULES = ("bench", "cli", "distributed", "ensemble", "export", "history", "interop", "io",
+               "many", "model_selection", "network", "optim", "reference", "sklearn")
 
 __all__ = ["Network", "Trace", "History", "load", "save", "from_onnx", "optim", "reference",
            "fit_many", "FitManyResult",

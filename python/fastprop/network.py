@@ -440,6 +440,9 @@ class Network:
         sample_weight: ArrayLike | None = None,
         lr_schedule: optim.Schedule | Callable[[int], float] | None = None,
         clip_norm: float | None = None,
+        block_rows: int | None = None,
+        checkpoint: str | os.PathLike | None = None,
+        checkpoint_every: int = 1,
         **hyperparameters: Any,
     ) -> History:
         """Train; the whole loop (gather, forward, backward, update) runs in C++ without the GIL.
@@ -517,6 +520,22 @@ class Network:
             than ``clip_norm`` in L2 norm is scaled down to it before the update, as
             ``torch.nn.utils.clip_grad_norm_(params, clip_norm)``. None: no clipping.
 
+        block_rows : int or None
+            None: each minibatch's gradient is one pass over its rows. An int: the minibatch
+            is cut into blocks of this many rows whose gradients (and losses, and the
+            validation loss's) are summed in a fixed binary tree, the order
+            :func:`fastprop.distributed.fit` sums in on any number of processes: with the same
+            ``block_rows``, this fit and a data-parallel one give the same bits. Rounding
+            differs from ``block_rows=None`` (a few ulps per step), and so does speed.
+        checkpoint : path or None
+            A .npz file written atomically every ``checkpoint_every`` epochs and after the
+            last: parameters, optimiser state, epochs done, history, seed and early stopping's
+            state. When the file exists, fit resumes from it (the same arguments otherwise; a
+            checkpoint of another fit raises ValueError): the parameters at the end are those
+            of an uninterrupted run, bit for bit, and the history is the whole run's.
+        checkpoint_every : int, default 1
+            Epochs between two checkpoints.
+
         Returns
         -------
         History
@@ -540,7 +559,9 @@ class Network:
                               min_delta=min_delta, restore_best=restore_best,
                               callback=callback, verbose=verbose,
                               sample_weight=sample_weight, lr_schedule=lr_schedule,
-                              clip_norm=clip_norm, **hyperparameters)
+                              clip_norm=clip_norm, block_rows=block_rows,
+                              checkpoint=checkpoint, checkpoint_every=checkpoint_every,
+                              **hyperparameters)
         progress = Progress(plan.epochs, plan.t) if plan.verbose and plan.epochs > 0 else None
         # The core raises what stops it (KeyboardInterrupt, FloatingPointError, an exception of
         # the callback) after keeping the record of the completed epochs for the history.
@@ -552,10 +573,11 @@ class Network:
                 self._core.fit_lm(plan.X, plan.Y, plan.w, options=plan.options,
                                   lm=opt.config(), **data)
             else:
-                state = opt.state_for(self.n_params, self._dtype)
+                state = plan.state
                 try:
                     self._core.fit(plan.X, plan.Y, plan.w, options=plan.options,
-                                   optimizer=opt.config(plan.lr), state=state, **data)
+                                   optimizer=opt.config(plan.lr), state=state,
+                                   best_params=plan.best_params, **data)
                 finally:
                     opt.steps = state.steps
         finally:
@@ -572,7 +594,8 @@ class Network:
                   restore_best: bool = True, callback: Any = None, verbose: bool = False,
                   sample_weight: ArrayLike | None = None, lr_schedule: Any = None,
                   clip_norm: float | None = None, index: ArrayLike | None = None,
-                  **hyperparameters: Any) -> "_FitPlan":
+                  block_rows: int | None = None, checkpoint: Any = None,
+                  checkpoint_every: int = 1, **hyperparameters: Any) -> "_FitPlan":
         """Every argument of :meth:`fit` checked and converted, ready for the core (which
         :func:`fastprop.fit_many` shares). ``index``: the rows of X (an integer array) that
         make the training set, as if fit were given X[index] (without copying X)."""
@@ -595,6 +618,9 @@ class Network:
         lm = isinstance(opt, optim.LevenbergMarquardt)
         if lm and batch_size is not None:
             raise ValueError("optimizer 'lm' works on the whole batch: batch_size must be None")
+        block = 0 if block_rows is None else check_int(block_rows, "block_rows", low=1)
+        if lm and block:
+            raise ValueError("optimizer 'lm' works on the whole batch: block_rows must be None")
         batch = 0 if batch_size is None else check_int(batch_size, "batch_size", low=1)
         shuffle = check_bool(shuffle, "shuffle")
         if index is not None and (lm or validation_fraction is not None):
@@ -618,11 +644,42 @@ class Network:
         callback = check_callable(callback, "callback")
         verbose = check_bool(verbose, "verbose")
 
+        state = None if lm else opt.state_for(self.n_params, self._dtype)
+        ckpt, resume = None, {}
+        if checkpoint is not None:
+            if lm:
+                raise ValueError("checkpoint works with the first-order optimisers, not 'lm'")
+            if rate_of is not None or adaptive is not None:
+                raise ValueError("checkpoint works with the core's schedules (StepLR, "
+                                 "CosineAnnealingLR, InvScaling) or none, not with a callable "
+                                 "or Adaptive lr_schedule")
+            from ._checkpoint import Checkpoint
+
+            ckpt = Checkpoint(
+                checkpoint, checkpoint_every, params=self.params, state=state, epochs=epochs,
+                patience=patience, min_delta=min_delta, restore_best=restore_best,
+                validation=X_val is not None,
+                identity={"network": [self.layers, self._activations, self._bias,
+                                      self._dtype.name, self._loss],
+                          "rows": len(X) if index is None else len(index), "validation rows": 0 if X_val is None else len(X_val),
+                          "batch_size": batch, "shuffle": shuffle, "optimizer": repr(opt),
+                          "lr": lr, "block_rows": block, "patience": patience,
+                          "lr_schedule": repr(lr_schedule), "clip_norm": clip_norm,
+                          "min_delta": min_delta, "restore_best": restore_best})
+            ckpt.seed = seed
+            saved = ckpt.read()
+            if saved is not None:
+                resume = ckpt.resume(saved)
+                seed = ckpt.seed
+                opt.steps = state.steps
+        best_params = resume.pop("best_params", None)
+
         options = _core.TrainOptions(epochs=epochs, batch_size=batch, shuffle=shuffle, seed=seed,
                                      patience=patience, min_delta=min_delta,
                                      restore_best=restore_best, schedule=schedule,
-                                     clip_norm=clip_norm)
+                                     clip_norm=clip_norm, block_rows=block, **resume)
         plan = _FitPlan(self, X, Y, w, index, X_val, Y_val, w_val, epochs, lr, opt, lm, options)
+        plan.state, plan.ckpt, plan.best_params = state, ckpt, best_params
         plan.t = len(X) if index is None else len(index)
         plan.patience, plan.callback, plan.verbose = patience, callback, verbose
         plan.rate_of, plan.adaptive = rate_of, adaptive
@@ -881,7 +938,9 @@ class _FitPlan:
         self.net, self.X, self.Y, self.w, self.index = net, X, Y, w, index
         self.X_val, self.Y_val, self.w_val = X_val, Y_val, w_val
         self.epochs, self.lr, self.opt, self.lm, self.options = epochs, lr, opt, lm, options
-        self.state: Any = None
+        self.state: Any = None  # the optimiser's state (None for Levenberg–Marquardt)
+        self.ckpt: Any = None  # the fit's Checkpoint, if any
+        self.best_params: Any = None  # early stopping's best parameters, when resuming
 
     def epoch_end(self, progress: Any, extra: dict[str, Any] | None = None) -> Any:
         """The core's epoch hook: the progress bar, the callback, then the rate of the next
@@ -889,12 +948,18 @@ class _FitPlan:
         ``extra`` is added to the callback's logs."""
         callback, lm, opt, epochs = self.callback, self.lm, self.opt, self.epochs
         rate_of, adaptive, validation = self.rate_of, self.adaptive, self.X_val is not None
-        if callback is None and progress is None and rate_of is None and adaptive is None:
+        ckpt = self.ckpt
+        if (callback is None and progress is None and rate_of is None and adaptive is None
+                and ckpt is None):
             return None
 
         def epoch_end(log: Any) -> Any:
-            """After each epoch, from the core: the progress bar, the callback, then the
-            rate of the next epoch when the schedule or the callback changed it."""
+            """After each epoch, from the core: the checkpoint, the progress bar, the
+            callback, then the rate of the next epoch when the schedule or the callback
+            changed it."""
+            if ckpt is not None and ckpt.epoch_end(log.epoch, log.loss, log.val_loss,
+                                                   log.time, log.lr):
+                ckpt.write()
             logs = {"loss": log.loss, "time": log.time}
             rate = log.lr  # the very object, to see whether the callback replaced it
             if not lm:
@@ -932,7 +997,8 @@ class _FitPlan:
         if self.lm:
             return job_class(net._core, self.X, self.Y, self.w, options=self.options,
                              lm=self.opt.config(), **data)
-        self.state = self.opt.state_for(net.n_params, net.dtype)
+        if self.state is None:
+            self.state = self.opt.state_for(net.n_params, net.dtype)
         return job_class(net._core, self.X, self.Y, self.w, options=self.options,
                          optimizer=self.opt.config(self.lr), state=self.state, **data)
 
@@ -941,6 +1007,9 @@ class _FitPlan:
         if self.state is not None:
             self.opt.steps = self.state.steps
         if record is None:
+            return
+        if self.ckpt is not None:
+            self.net.history = self.ckpt.history(record, self.patience)
             return
         stop = record.stop.name
         self.net.history = History(
