@@ -11,7 +11,7 @@ namespace fastprop {
 template <class T> double Batch<T>::size() const {
     if (w == nullptr) return double(t);
     double total = 0.0;
-    for (std::size_t s = 0; s < t; ++s) total += double(w[s]);
+    for (std::size_t s = 0; s < t; ++s) total += double(w[index ? index[s] : s]);
     return total;
 }
 

@@ -409,13 +409,18 @@ FitRecord Trainer<T>::fit(const Batch<T>& train, const Batch<T>* val,
     hooks_ = &hooks;
     options.check();
     check(config);
+    if (val && val->index)
+        throw std::invalid_argument("the validation batch must be contiguous rows (no index)");
     if (!state_fits(config, state, net_.n_params()))
         throw std::invalid_argument("the optimiser state does not fit this network and "
                                     "optimiser (its buffers have the wrong size)");
     const Layout& L = net_.layout();
     const std::size_t t = train.t, l_0 = L.l_in(), l_n = L.l_out();
     const std::size_t batch = options.batch_size == 0 ? t : std::min(options.batch_size, t);
-    const bool gather = options.shuffle && batch < t;
+    // Minibatches are gathered when shuffled, and always from an indexed batch: the rows
+    // gathered are the same values as a contiguous copy's, so the same bits.
+    const bool gather = (options.shuffle && batch < t) || train.index != nullptr;
+    const bool permute = options.shuffle && batch < t;
     const std::size_t B = options.block_rows;
     if (B > 0 && per_sample(config.method))
         throw std::invalid_argument("block_rows works with the optimisers that update from the "
@@ -425,6 +430,8 @@ FitRecord Trainer<T>::fit(const Batch<T>& train, const Batch<T>* val,
     const bool remote = par && par->epoch_rows;  // this rank holds its blocks' rows alone
     if (remote && (par->rank >= par->ranks || !par->exchange))
         throw std::invalid_argument("data-parallel training needs rank < ranks and an exchange");
+    if (remote && train.index)
+        throw std::invalid_argument("data-parallel training takes contiguous rows (no index)");
     ws_.reserve(L, std::min(batch, Workspace<T>::chunk_rows(L, false)));
     grad_.resize(net_.n_params());
     if (gather && !remote) {
@@ -446,11 +453,11 @@ FitRecord Trainer<T>::fit(const Batch<T>& train, const Batch<T>* val,
     auto shuffle = [&] {  // Fisher–Yates, continuing from the previous epoch's order
         for (std::size_t k = t; k > 1; --k) std::swap(order_[k - 1], order_[rng.below(k)]);
     };
-    if (gather)  // resuming: the orders of the epochs before start_epoch
+    if (permute)  // resuming: the orders of the epochs before start_epoch
         for (std::size_t e = 0; e < options.start_epoch && e < options.epochs; ++e) shuffle();
     FitRecord record = run_epochs(val, options, config.lr, double(t),
                                   [&](double lr, double& E_epoch) {
-        if (gather) shuffle();
+        if (permute) shuffle();
         E_epoch = 0.0;
         Batch<T> mine;  // remote: the rows of this rank's blocks of the epoch's minibatches
         std::size_t used = 0;
@@ -486,7 +493,8 @@ FitRecord Trainer<T>::fit(const Batch<T>& train, const Batch<T>* val,
             Batch<T> part = train.rows(r0, rows, l_0, l_n);
             if (gather) {
                 for (std::size_t s = 0; s < rows; ++s) {
-                    const std::size_t src = order_[r0 + s];
+                    const std::size_t src =
+                        train.index ? train.index[order_[r0 + s]] : order_[r0 + s];
                     std::copy(train.X + src * l_0, train.X + (src + 1) * l_0, x_.data() + s * l_0);
                     std::copy(train.Y + src * l_n, train.Y + (src + 1) * l_n, y_.data() + s * l_n);
                     if (train.w) w_[s] = train.w[src];
@@ -538,6 +546,8 @@ FitRecord Trainer<T>::fit_lm(const Batch<T>& train, const Batch<T>* val,
                              const TrainHooks<T>& hooks) {
     hooks_ = &hooks;
     options.check();
+    if (train.index || (val && val->index))
+        throw std::invalid_argument("Levenberg–Marquardt takes contiguous rows (no index)");
     LevenbergMarquardt<T> lm(net_, ws_, train, config);
     std::optional<ParamsGate::Writing> writing;
     if (gate_) writing.emplace(*gate_);
