@@ -482,6 +482,10 @@ FitRecord Trainer<T>::fit(const Batch<T>& train, const Batch<T>* val,
                     throw std::invalid_argument(
                         "epoch_rows gave " + std::to_string(mine.t) +
                         " rows, fewer than this rank's blocks of the epoch take");
+                if (train.w && !(size > 0)) {  // all its rows weigh 0: left out, as below
+                    used += count;
+                    continue;
+                }
                 double E = 0.0;
                 const Stop stop = blocked_update(mine.rows(used, count, l_0, l_n), rows, size,
                                                  options, config, state, lr, E);
