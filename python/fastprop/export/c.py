@@ -59,6 +59,81 @@ class _Type:
         self.exp, self.tanh, self.log1p, self.fabs, self.fmax = (
             f"{function}{self.suffix}" for function in ("exp", "tanh", "log1p", "fabs", "fmax"))
 
+    def literals(self, values: np.ndarray) -> list[str]:
+        """A C literal of each value that reads back to exactly that value of the type.
+
+        double: Python's repr, the shortest decimal that reads back to the same double.
+        float: the shortest of %.1g .. %.6g that reads back to the same float, else %.9g
+        (9 significant digits read back to the same float, always); a short candidate is
+        taken only when it is nearer to the float than half its spacing by a margin far
+        above the rounding of the check itself (decimal to double, then to float), so that
+        a compiler reading the literal directly as a float gets the same float.
+        """
+        values = np.asarray(values, dtype=self.dtype).reshape(-1)
+        numbers = values.tolist()  # Python floats, exactly the values
+        if self.dtype == np.float64:
+            texts = list(map(repr, numbers))
+        else:
+            texts = self._float_texts(values, numbers)
+        out = []
+        for text in texts:
+            if text[-1] in "fn":  # inf, -inf, nan
+                out.append("NAN" if text == "nan" else
+                           "INFINITY" if text == "inf" else "-INFINITY")
+                continue
+            if "." not in text and "e" not in text:
+                text += "."
+            out.append(text + self.suffix)
+        return out
+
+    @staticmethod
+    def _float_texts(values: np.ndarray, numbers: list[float]) -> list[str]:
+        magnitude = np.abs(values)
+        finite = np.isfinite(values)
+        below = magnitude - np.nextafter(magnitude, np.float32(0))
+        with np.errstate(over="ignore"):  # the spacing above the largest float: inf
+            above = np.spacing(magnitude)
+        half = np.where(finite, 0.5 * np.minimum(above, below).astype(np.float64), 0.0)
+        tolerance = half * (1 - 2.0 ** -20)
+        exact = values.astype(np.float64)
+        texts: list[str] = ["%.9g" % v if math.isfinite(v) else repr(v) for v in numbers] \
+            if not finite.all() else [""] * len(numbers)
+
+        def fits(indices: np.ndarray, digits: int) -> tuple[list[str], np.ndarray]:
+            form = f"%.{digits}g"
+            candidates = [form % numbers[i] for i in indices]
+            read = np.array(candidates, dtype=np.float64)
+            distance = np.abs(read - exact[indices])
+            return candidates, (distance == 0) | (distance < tolerance[indices])
+
+        everywhere = np.flatnonzero(finite)
+        for i in everywhere.tolist():  # 9 digits: every float reads back exactly
+            texts[i] = "%.9g" % numbers[i]
+        # Round numbers (0.1, an x_mean, ...) read back from 6 digits or fewer. Which might:
+        # rounded to 6 digits in double, nearer than twice the tolerance (the double
+        # arithmetic errs by some 1e-16 of the value, the margin is 2^-45). Only those are
+        # formatted and checked.
+        x = exact[everywhere]
+        magnitude_64 = np.abs(x)
+        power = np.floor(np.log10(np.where(magnitude_64 > 0, magnitude_64, 1.0)))
+        step = 10.0 ** (power - 5)
+        near = np.abs(np.round(x / step) * step - x)
+        maybe = everywhere[(near == 0) | (near < 2 * tolerance[everywhere])]
+        candidates, ok = fits(maybe, 6)
+        for i, text, good in zip(maybe.tolist(), candidates, ok.tolist()):
+            if good:
+                texts[i] = text
+        short = maybe[ok]
+        for digits in (5, 4, 3, 2, 1):  # the few that fit in 6 digits: fewer still?
+            if not len(short):
+                break
+            candidates, ok = fits(short, digits)
+            for i, text, good in zip(short.tolist(), candidates, ok.tolist()):
+                if good:
+                    texts[i] = text
+            short = short[ok]
+        return texts
+
     def literal(self, value: float) -> str:
         """The shortest C literal that reads back to exactly this value of the type."""
         if math.isnan(value):
@@ -234,8 +309,9 @@ class _Writer:
         row = row or len(values) or 1
         self.emit(f"/* {comment} */",
                   f"static const {T.name} {self.name}_{name}[{len(values)}] = {{")
+        texts = [text + "," for text in T.literals(values)]
         for start in range(0, len(values), row):
-            self.emit(*_wrap([T.literal(float(v)) + "," for v in values[start:start + row]]))
+            self.emit(*_wrap(texts[start:start + row]))
         self.emit("};", "")
 
     def parameters(self) -> None:
@@ -396,14 +472,14 @@ def _or(value: np.ndarray | None, default: float, size: int) -> np.ndarray:
 
 def _wrap(items: list[str], indent: str = "    ") -> list[str]:
     """Items separated by spaces, in lines of at most _LINE characters."""
-    lines, line = [], indent
-    for item in items:
-        if len(line) + len(item) + 1 > _LINE and line.strip():
-            lines.append(line.rstrip())
-            line = indent
-        line += item + " "
-    if line.strip():
-        lines.append(line.rstrip())
+    lines, start, width = [], 0, len(indent)
+    for end, size in enumerate(map(len, items)):
+        if width + size + 1 > _LINE and end > start:
+            lines.append(indent + " ".join(items[start:end]))
+            start, width = end, len(indent)
+        width += size + 1
+    if start < len(items):
+        lines.append(indent + " ".join(items[start:]))
     return lines
 
 
