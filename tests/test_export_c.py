@@ -479,3 +479,23 @@ def test_two_different_headers_of_one_name_do_not_compile_together(tmp_path):
     clash = subprocess.run([CC, *C_FLAGS, "-fsyntax-only", str(tmp_path / "clash.c")],
                            capture_output=True, text=True)
     assert clash.returncode != 0 and "redefinition" in clash.stderr
+
+
+def test_the_readme_c_example_compiles_and_runs(tmp_path):
+    """README.md's main.c, with the float32 network it shows, as shown."""
+    with open(os.path.join(os.path.dirname(__file__), "..", "README.md"),
+              encoding="utf-8") as f:
+        readme = f.read()
+    main_c = re.search(r"```c\n(/\* main\.c: .*?)```", readme, re.S).group(1)
+    net = random_network([4, 16, 3], "tanh", True, "float32", seed=4)
+    net.to_c(tmp_path / "model.h", name="model")
+    (tmp_path / "main.c").write_text(main_c)
+    subprocess.run([CC, *C_FLAGS, "-o", str(tmp_path / "main"), str(tmp_path / "main.c"),
+                    "-lm"], check=True, cwd=tmp_path)
+    out = subprocess.run([str(tmp_path / "main")], capture_output=True, text=True,
+                         check=True).stdout
+    z = np.array(out.split(), dtype=np.float64)
+    expected = net.forward(np.array([[5.1, 3.5, 1.4, 0.2]], dtype=np.float32))[0]
+    np.testing.assert_allclose(z, expected, rtol=1e-5, atol=1e-6)  # %g prints 6 digits
+    assert "static const double model_W0" in to_c(random_network([4, 16, 3], "tanh", True,
+                                                                 "float64"))
