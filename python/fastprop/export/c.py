@@ -5,19 +5,27 @@ forward pass as ``static inline`` functions, in the network's type (``float`` fo
 ``double`` for float64)::
 
     void model_forward(const float *x, float *z);                    one sample
+    void model_forward_ws(const float *x, float *z, float *work);    the same, work given
     void model_forward_batch(const float *X, float *Z, unsigned long t);   t rows
     void model_probabilities(const float *z, float *p);    classification losses only
 
 The code needs nothing but ``<math.h>`` (link with ``-lm`` where the C library wants it),
 allocates nothing, writes no global (the functions are reentrant) and compiles as C99 and
 as C++. Each W_i is stored as ``model_W<i>``, l_{i+1} rows of l_i numbers in fastprop's
-row-major order (each row on its own line), and every number is written with the fewest
-digits that read back to the same float or double, so the parameters are exact.
+row-major order (each row on its own line), and every number is written so that it reads
+back to the same float or double (a double with the fewest digits, a float with 9 or, when
+they suffice, 6 or fewer), so the parameters are exact.
 
-The forward pass is written as the model's equations, one call per line::
+The forward pass is written as the model's equations, one call per line, in two buffers of
+the widest hidden layer that take turns (``MODEL_WORK_SIZE`` numbers, ``MODEL_STACK_BYTES``
+bytes on the stack for ``model_forward``; ``model_forward_ws`` takes them from the caller)::
 
-    model_dense(z1, model_W0, model_b0, a0, 4, 16);   /* z_1 = W_0 a_0 + b_0 */
-    model_tanh(a1, z1, 16);                           /* a_1 = tanh(z_1) */
+    model_dense(u, model_W0, model_b0, a0, 4, 16);   /* z_1 = W_0 a_0 + b_0, in u */
+    model_tanh(u, u, 16);                            /* a_1 = tanh(z_1), in place */
+
+The include guard holds a hash of the content, so that two different headers of one name
+included together fail to compile instead of one standing for the other. For
+``loss="poisson"``, z is z_n, the log of the rate.
 
 and the layer sizes, activations and anything around the network (the standardisation of a
 model trained by ``python -m fastprop train``, the class names) are listed in a comment at

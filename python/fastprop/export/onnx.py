@@ -32,9 +32,16 @@ skl2onnx's for scikit-learn's MLPRegressor and MLPClassifier, torch.onnx.export'
 ``nn.Sequential`` of Linear layers and activations. It follows the one path from the input
 through Gemm or MatMul (+ Add) layers with Sigmoid, Tanh, Relu, LeakyRelu(alpha=0.01),
 Softplus or Identity between them; a Softmax or Sigmoid after the last layer is read as the
-probabilities of "cross_entropy" or "binary_cross_entropy" (what follows them, such as
-skl2onnx's labels and ZipMap, is not read). Anything else is refused with a ``ValueError``
-naming the first node it cannot represent.
+probabilities of "cross_entropy" or "binary_cross_entropy", and an Exp as the rate of
+"poisson" (skl2onnx's converter of a poisson regressor): such a head must give an output of
+the graph, through Identity or skl2onnx's ZipMap and [1 − p, p]; the labels computed from it
+(ArgMax, Binarizer) are not read, and any other computation with it is refused. A Cast
+before the first layer may only go to float or double. Anything else is refused with a
+``ValueError`` naming the first node it cannot represent. A model file is read only when
+it is a regular file (not a FIFO or a device) of at most 2 GiB, and weights kept in another
+file ("external data") only from a regular file of the model's own directory, within the
+size the tensor declares. For ``loss="poisson"`` the output ``z`` is z_n, the log of the
+rate.
 
 :func:`register_skl2onnx` teaches skl2onnx to convert :class:`fastprop.sklearn.MLPRegressor`
 and :class:`fastprop.sklearn.MLPClassifier`, alone or inside a Pipeline.
@@ -522,7 +529,7 @@ def _external_data(onnx: Any, tensor: Any, base_dir: str | None, source: str) ->
     if offset < 0 or length != expected:
         raise ValueError(f"{where} at offset {offset}, {length} bytes, but the tensor of "
                          f"shape {tuple(tensor.dims)} has {expected}")
-    return _read_regular(path, "external data file", min(MAX_MODEL_BYTES, available_memory()),
+    return _read_regular(path, "file of external data", min(MAX_MODEL_BYTES, available_memory()),
                          offset, length)
 
 
