@@ -21,10 +21,13 @@ namespace fastprop::elementwise {
 //   add          y += x
 //   all_finite   no inf and no NaN in v
 //   sgd          p −= lr g
+//   sgd_is_finite  whether every p − lr g is finite (nothing written): sgd's check before
+//                  it commits
 #define FASTPROP_ELEMENTWISE_VECTOR_OPS(X)                                                     \
     X(void, add, (T * y, const T* x, std::size_t n), (y, x, n))                                \
     X(bool, all_finite, (const T* v, std::size_t n), (v, n))                                   \
-    X(void, sgd, (T * p, const T* g, T lr, std::size_t n), (p, g, lr, n))
+    X(void, sgd, (T * p, const T* g, T lr, std::size_t n), (p, g, lr, n))                     \
+    X(bool, sgd_is_finite, (const T* p, const T* g, T lr, std::size_t n), (p, g, lr, n))
 
 // Over (m, n) blocks of row-major matrices with leading dimensions, on the calling thread
 // (run on each block of a layer's product, kernels/dense.cpp):
@@ -35,7 +38,11 @@ namespace fastprop::elementwise {
 //                     be null), then a[r][j] = σ(v) and z[r][j] = σ'(v) when keep_prime, else
 //                     v. σ is relu for slope 0 (σ(v) = v < 0 ? 0 : v, which keeps −0 and NaN)
 //                     and leaky relu otherwise (σ(v) = v < 0 ? slope·v : v).
+//   outer             y[r][j] = d[r] x[j]  (one sample's ∂E/∂W_i = δ_{i+1} a_iᵀ, per_sample.cpp)
 #define FASTPROP_ELEMENTWISE_BLOCK_OPS(X)                                                      \
+    X(void, outer, (T * y, std::size_t ldy, const T* d, const T* x, std::size_t m,            \
+                    std::size_t n),                                                            \
+      (y, ldy, d, x, m, n))                                                                    \
     X(bool, all_finite_rows, (const T* v, std::size_t ld, std::size_t m, std::size_t n),        \
       (v, ld, m, n))                                                                           \
     X(void, sum_rows, (T * y, const T* x, std::size_t ldx, std::size_t m, std::size_t n),      \

@@ -3,12 +3,20 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
 #include <exception>
+#include <mutex>
 #include <optional>
+#include <thread>
 #include <string>
 #include <vector>
 
 #include "python/convert.hpp"
+#include "runtime/threads.hpp"
 #include "train/session.hpp"
 
 namespace fastprop::python {
@@ -17,8 +25,8 @@ namespace {
 
 template <class T> struct Bound {
     Bound(const std::vector<std::size_t>& layers, const std::vector<Activation>& sigma, bool bias,
-          Loss loss, std::uint64_t seed)
-        : session(Network<T>(Layout(layers, bias), sigma, loss)) {
+          Loss loss, std::uint64_t seed, double delta)
+        : session(Network<T>(Layout(layers, bias), sigma, loss, delta)) {
         session.init(seed);
     }
     Session<T> session;
@@ -51,9 +59,9 @@ PyBatch<T> make_batch(const Network<T>& net, Array<T> X, Array<T> Y, const py::o
 // whose exception (kept in `error`) stops the fit and is raised after it.
 template <class T>
 TrainHooks<T> python_hooks(Session<T>& session, const py::object& callback,
-                           std::exception_ptr& error) {
+                           std::exception_ptr& error, Poll poll = {}) {
     TrainHooks<T> hooks;
-    hooks.poll = signal_poll(&session.gate());
+    hooks.poll = poll ? std::move(poll) : signal_poll(&session.gate());
     if (!callback.is_none())
         hooks.epoch_end = [&callback, &error](const EpochLog& log) {
             return with_gil([&] {
@@ -71,6 +79,15 @@ TrainHooks<T> python_hooks(Session<T>& session, const py::object& callback,
     return hooks;
 }
 
+// What FloatingPointError says when a fit stopped on a non-finite value (fit_many's results
+// and the estimators' jobs say the same, through _core.non_finite_message).
+std::string non_finite_message(std::size_t epochs) {
+    return "the loss, its gradient or the updated parameters became NaN or infinite in epoch " +
+           std::to_string(epochs) +
+           "; parameters are left at the last finite state (check the data for NaN or inf, or "
+           "try a smaller lr)";
+}
+
 // After a fit: keeps its record, then raises what ended it, if anything should be raised.
 template <class T>
 FitRecord finish_fit(Bound<T>& self, FitRecord record, const std::exception_ptr& error) {
@@ -78,12 +95,7 @@ FitRecord finish_fit(Bound<T>& self, FitRecord record, const std::exception_ptr&
     if (error) std::rethrow_exception(error);
     if (record.stop == Stop::interrupted) raise_interrupted();
     if (record.stop == Stop::non_finite) {
-        PyErr_SetString(PyExc_FloatingPointError,
-                        ("the loss or its gradient became NaN or infinite in epoch " +
-                         std::to_string(record.epochs()) +
-                         "; parameters are left at the last finite state (check the data for "
-                         "NaN or inf, or try a smaller lr)")
-                            .c_str());
+        PyErr_SetString(PyExc_FloatingPointError, non_finite_message(record.epochs()).c_str());
         throw py::error_already_set();
     }
     return record;
@@ -97,9 +109,9 @@ template <class T> void bind_network(py::module_& m, const char* name) {
     using B = Bound<T>;
     py::class_<B>(m, name)
         .def(py::init<const std::vector<std::size_t>&, const std::vector<Activation>&, bool, Loss,
-                      std::uint64_t>(),
+                      std::uint64_t, double>(),
              py::kw_only(), py::arg("layers"), py::arg("activations"), py::arg("bias"),
-             py::arg("loss"), py::arg("seed"))
+             py::arg("loss"), py::arg("seed"), py::arg("delta") = 1.0)
         .def_property_readonly("layers",
                                [](const B& self) { return self.session.network().layout().layers(); })
         .def_property_readonly("n_params",
@@ -218,12 +230,66 @@ template <class T> void bind_network(py::module_& m, const char* name) {
                  return J;
              },
              py::arg("X"))
+        .def("per_sample_gradients",
+             [](B& self, Array<T> X, Array<T> Y, py::object w) {
+                 PyBatch<T> b = make_batch(self.session.network(), X, Y, w, "X", "Y", "w");
+                 auto G = new_array<T>(b.batch.t, self.session.network().n_params());
+                 T* g = G.mutable_data();
+                 const Poll poll = signal_poll();
+                 const double E = run_core(
+                     [&] { return self.session.per_sample_gradients(b.batch, g, poll); });
+                 return py::make_tuple(E, G);
+             },
+             py::arg("X"), py::arg("Y"), py::arg("w") = py::none(),
+             "(E, G): row s of G (t, n_params) is the gradient of sample s's term of E.")
+        .def("per_sample_gradient_norms",
+             [](B& self, Array<T> X, Array<T> Y, py::object w) {
+                 PyBatch<T> b = make_batch(self.session.network(), X, Y, w, "X", "Y", "w");
+                 py::array_t<T> norms(static_cast<py::ssize_t>(b.batch.t));
+                 T* o = norms.mutable_data();
+                 const Poll poll = signal_poll();
+                 const double E = run_core(
+                     [&] { return self.session.per_sample_gradient_norms(b.batch, o, poll); });
+                 return py::make_tuple(E, norms);
+             },
+             py::arg("X"), py::arg("Y"), py::arg("w") = py::none())
+        .def("input_gradient",
+             [](B& self, Array<T> X, Array<T> Y, py::object w) {
+                 PyBatch<T> b = make_batch(self.session.network(), X, Y, w, "X", "Y", "w");
+                 auto dX = new_array<T>(b.batch.t, self.session.network().layout().l_in());
+                 T* o = dX.mutable_data();
+                 const Poll poll = signal_poll();
+                 const double E =
+                     run_core([&] { return self.session.input_gradient(b.batch, o, poll); });
+                 return py::make_tuple(E, dX);
+             },
+             py::arg("X"), py::arg("Y"), py::arg("w") = py::none())
+        .def("input_jacobian",
+             [](B& self, Array<T> X) {
+                 const Layout& L = self.session.network().layout();
+                 require_matrix(X, L.l_in(), "X");
+                 const std::size_t t = rows(X);
+                 py::array_t<T> J({static_cast<py::ssize_t>(t), static_cast<py::ssize_t>(L.l_out()),
+                                   static_cast<py::ssize_t>(L.l_in())});
+                 const T* x = X.data();
+                 T* j = J.mutable_data();
+                 const Poll poll = signal_poll();
+                 run_core([&] { self.session.input_jacobian(x, t, j, poll); });
+                 return J;
+             },
+             py::arg("X"))
         .def("step",
              [](B& self, Array<T> X, Array<T> Y, py::object w, const OptimizerConfig& optimizer,
                 OptimizerState<T>& state) {
                  PyBatch<T> b = make_batch(self.session.network(), X, Y, w, "X", "Y", "w");
                  const Poll poll = signal_poll(&self.session.gate());
-                 return run_core([&] { return self.session.step(b.batch, optimizer, state, poll); });
+                 try {
+                     return run_core(
+                         [&] { return self.session.step(b.batch, optimizer, state, poll); });
+                 } catch (const NonFiniteStep& e) {
+                     PyErr_SetString(PyExc_FloatingPointError, e.what());
+                     throw py::error_already_set();
+                 }
              },
              py::arg("X"), py::arg("Y"), py::arg("w") = py::none(), py::kw_only(),
              py::arg("optimizer"), py::arg("state"))
@@ -275,6 +341,182 @@ template <class T> void bind_network(py::module_& m, const char* name) {
             py::arg("callback") = py::none());
 }
 
+// One network's fit in a fit_many call: everything Network.fit hands the core, kept alive
+// for the call, and what came of it.
+struct ManyJob {
+    virtual ~ManyJob() = default;
+    virtual double cost() const = 0;           // for the order the jobs start in
+    virtual void run(const Poll& poll) = 0;    // never throws: an error is kept
+    virtual void keep_record() = 0;            // with the GIL, after the call
+    virtual bool interrupted() const = 0;
+};
+
+template <class T> struct FitJob final : ManyJob {
+    FitJob(py::object net, Array<T> X, Array<T> Y, py::object w, py::object index,
+           const TrainOptions& options_, py::object optimizer, py::object state_,
+           py::object lm_, py::object X_val, py::object Y_val, py::object w_val,
+           py::object callback_)
+        : owner(std::move(net)), self(owner.cast<Bound<T>&>()),
+          train(make_batch(self.session.network(), std::move(X), std::move(Y), w, "X", "Y",
+                           "sample_weight")),
+          options(options_), state_obj(std::move(state_)), lm_obj(std::move(lm_)),
+          callback(std::move(callback_)) {
+        const Network<T>& net_ = self.session.network();
+        if (!index.is_none()) {
+            auto idx = index.cast<py::array_t<std::int64_t, py::array::c_style |
+                                                               py::array::forcecast>>();
+            if (idx.ndim() != 1) throw std::invalid_argument("indices must be 1-D");
+            const std::size_t t = rows(train.X);
+            rows_.reserve(static_cast<std::size_t>(idx.size()));
+            for (py::ssize_t s = 0; s < idx.size(); ++s) {
+                const std::int64_t r = idx.data()[s];
+                if (r < 0 || static_cast<std::size_t>(r) >= t)
+                    throw std::invalid_argument("indices must be in [0, " + std::to_string(t) +
+                                                "), got " + std::to_string(r));
+                rows_.push_back(static_cast<std::size_t>(r));
+            }
+            train.batch.index = rows_.data();
+            train.batch.t = rows_.size();
+        }
+        if (!X_val.is_none())
+            val = make_batch(net_, X_val.cast<Array<T>>(), Y_val.cast<Array<T>>(), w_val,
+                             "X_val", "Y_val", "w_val");
+        if (lm_obj.is_none()) {
+            config = optimizer.cast<OptimizerConfig>();
+            state = &state_obj.cast<OptimizerState<T>&>();
+        } else {
+            lm = &lm_obj.cast<LmConfig&>();
+        }
+    }
+
+    double cost() const override {
+        return double(options.epochs) * double(train.batch.t) *
+               double(self.session.network().n_params());
+    }
+
+    void run(const Poll& poll) override {
+        try {
+            const TrainHooks<T> hooks = python_hooks(self.session, callback, error, poll);
+            const Batch<T>* v = val ? &val->batch : nullptr;
+            record = lm ? self.session.fit_lm(train.batch, v, options, *lm, hooks)
+                        : self.session.fit(train.batch, v, options, *config, *state, hooks);
+        } catch (...) {
+            if (!error) error = std::current_exception();
+        }
+    }
+
+    bool interrupted() const override { return record && record->stop == Stop::interrupted; }
+
+    void keep_record() override {
+        if (record) self.last_fit = record;
+    }
+
+    py::object owner;
+    Bound<T>& self;
+    PyBatch<T> train;
+    std::vector<std::size_t> rows_;  // the indices, as the core reads them
+    std::optional<PyBatch<T>> val;
+    TrainOptions options;
+    std::optional<OptimizerConfig> config;
+    py::object state_obj, lm_obj;
+    OptimizerState<T>* state = nullptr;
+    LmConfig* lm = nullptr;
+    py::object callback;
+    std::exception_ptr error;  // the callback's exception, or the core's
+    std::optional<FitRecord> record;
+};
+
+template <class T> void bind_fit_job(py::module_& m, const char* name) {
+    using J = FitJob<T>;
+    py::class_<J>(m, name, "One network's fit of a fit_many call.")
+        .def(py::init<py::object, Array<T>, Array<T>, py::object, py::object,
+                      const TrainOptions&, py::object, py::object, py::object, py::object,
+                      py::object, py::object, py::object>(),
+             py::arg("network"), py::arg("X"), py::arg("Y"), py::arg("w") = py::none(),
+             py::kw_only(), py::arg("index") = py::none(), py::arg("options"),
+             py::arg("optimizer") = py::none(), py::arg("state") = py::none(),
+             py::arg("lm") = py::none(), py::arg("X_val") = py::none(),
+             py::arg("Y_val") = py::none(), py::arg("w_val") = py::none(),
+             py::arg("callback") = py::none())
+        .def_property_readonly("record", [](const J& self) { return self.record; })
+        .def_property_readonly("failed", [](const J& self) { return bool(self.error); })
+        .def("raise_error", [](const J& self) {
+            if (self.error) std::rethrow_exception(self.error);
+        });
+}
+
+// The jobs of one fit_many call, handed out one network at a time to the threads.
+struct ManyRun {
+    std::vector<ManyJob*> jobs;  // largest first
+    std::atomic<std::size_t> next{0};
+    Poll poll;
+};
+
+void run_jobs(void* context, std::size_t) {
+    auto& run = *static_cast<ManyRun*>(context);
+    for (;;) {
+        const std::size_t i = run.next.fetch_add(1, std::memory_order_relaxed);
+        if (i >= run.jobs.size()) return;
+        run.jobs[i]->run(run.poll);
+    }
+}
+
+// Trains every job; true when Ctrl-C (a signal handler's exception, left set) stopped them.
+bool fit_many(const py::list& list) {
+    ManyRun run;
+    for (py::handle job : list) {
+        if (py::isinstance<FitJob<float>>(job))
+            run.jobs.push_back(&job.cast<FitJob<float>&>());
+        else
+            run.jobs.push_back(&job.cast<FitJob<double>&>());
+    }
+    // Longest first, so that the last network to finish is a short one. The order a network
+    // starts in does not change its bits: each runs on one thread, its sums in a fixed order.
+    std::stable_sort(run.jobs.begin(), run.jobs.end(),
+                     [](const ManyJob* a, const ManyJob* b) { return a->cost() > b->cost(); });
+    std::atomic<bool> stop{false};
+    const std::size_t k = std::min(get_num_threads(), run.jobs.size());
+    without_gil([&] {
+        if (k <= 1) {
+            // One after the other on this thread, as single fits run (each polls Python's
+            // signal handlers itself; a lone network keeps the threads of its products).
+            // After Ctrl-C the rest stop before their first update.
+            run.poll = [&stop] { return stop.load(); };
+            for (ManyJob* job : run.jobs) {
+                if (stop.load())
+                    job->run(run.poll);
+                else if (job->run({}); job->interrupted())
+                    stop = true;
+            }
+            return;
+        }
+        // k threads of the pool take one network at a time (each network single-threaded
+        // inside its task); this thread, the only one whose signal handlers run, waits and
+        // checks for Ctrl-C every 20 ms.
+        run.poll = [&stop] { return stop.load(std::memory_order_relaxed); };
+        std::mutex m;
+        std::condition_variable cv;
+        bool finished = false;
+        std::thread runner([&] {
+            threads::parallel_for(k, &run_jobs, &run);
+            std::lock_guard<std::mutex> lock(m);
+            finished = true;
+            cv.notify_all();
+        });
+        std::unique_lock<std::mutex> lock(m);
+        while (!cv.wait_for(lock, std::chrono::milliseconds(20), [&] { return finished; })) {
+            if (stop.load()) continue;
+            lock.unlock();
+            if (with_gil([] { return PyErr_CheckSignals() != 0; })) stop = true;
+            lock.lock();
+        }
+        lock.unlock();
+        runner.join();
+    });
+    for (ManyJob* job : run.jobs) job->keep_record();
+    return stop.load();
+}
+
 }  // namespace
 
 void register_network(py::module_& m) {
@@ -293,6 +535,17 @@ void register_network(py::module_& m) {
     m.attr("leaky_relu_slope") = leaky_relu_slope;
     bind_network<double>(m, "Network64");
     bind_network<float>(m, "Network32");
+    bind_fit_job<double>(m, "FitJob64");
+    bind_fit_job<float>(m, "FitJob32");
+    m.def("non_finite_message", &non_finite_message, py::arg("epochs"));
+    m.def(
+        "fit_many",
+        [](const py::list& jobs) {
+            if (fit_many(jobs)) raise_interrupted();
+        },
+        py::arg("jobs"),
+        "Trains every FitJob32/64, the networks spread over the threads, without the GIL; "
+        "raises KeyboardInterrupt after all stopped when Ctrl-C stopped them.");
 }
 
 }  // namespace fastprop::python

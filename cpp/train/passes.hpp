@@ -20,8 +20,12 @@ template <class T> struct Batch {
     const T* Y = nullptr;  // (t, l_n)
     const T* w = nullptr;  // (t) sample weights, or null: every weight 1
     std::size_t t = 0;
+    // (t) the rows of X, Y and w that make the batch (a fold, a bootstrap sample), or null:
+    // rows 0..t−1. Only Trainer::fit reads it (it gathers every minibatch); every other pass
+    // takes contiguous rows.
+    const std::size_t* index = nullptr;
 
-    // What a mean loss divides by: t, or the total weight.
+    // What a mean loss divides by: t, or the total weight (of the indexed rows, in order).
     double size() const;
     Batch rows(std::size_t r0, std::size_t count, std::size_t l_0, std::size_t l_n) const {
         return {X + r0 * l_0, Y + r0 * l_n, w ? w + r0 : nullptr, count};

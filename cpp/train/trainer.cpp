@@ -12,6 +12,7 @@
 #include "runtime/random.hpp"
 #include "runtime/format.hpp"
 #include "train/lm.hpp"
+#include "train/per_sample.hpp"
 
 namespace fastprop {
 
@@ -194,8 +195,11 @@ Stop Trainer<T>::minibatch_update(const Batch<T>& rows, const TrainOptions& opti
                                   const OptimizerConfig& config, OptimizerState<T>& state,
                                   double lr, double& E) {
     const NonFinite check;
+    const bool dp = per_sample(config.method);
     try {  // checks for Ctrl-C before the minibatch, and between its chunks if several
-        E = gradient(net_.model(), rows, grad_.data(), ws_, hooks_->poll, &check, false);
+        E = dp ? clipped_gradient_sum(net_.model(), rows, config.max_grad_norm, grad_.data(), ws_,
+                                      norms_, hooks_->poll, &check)
+               : gradient(net_.model(), rows, grad_.data(), ws_, hooks_->poll, &check, false);
     } catch (const Interrupted&) {
         return Stop::interrupted;  // before the update: the parameters are untouched
     }
@@ -205,7 +209,13 @@ Stop Trainer<T>::minibatch_update(const Batch<T>& rows, const TrainOptions& opti
     if (!std::isfinite(E) || check.seen.load()) return Stop::non_finite;
     if (hooks_->reduce && !elementwise::all_finite(grad_.data(), grad_.size()))
         return Stop::non_finite;
+    if (dp) optimizer::Dpsgd::privatise(config, state.steps, grad_.data(), grad_.size(), rows.t);
     if (options.clip_norm > 0) clip_gradient(grad_.data(), grad_.size(), options.clip_norm);
+    // A finite gradient can still step to inf (a huge lr, an overflowing momentum): such an
+    // update is not committed either, so the parameters and the optimiser's state stay at
+    // the last finite state.
+    if (!update_is_finite(config, state, net_.params(), grad_.data(), net_.n_params(), lr))
+        return Stop::non_finite;
     update(config, state, net_.params(), grad_.data(), net_.n_params(), lr);
     if (gate_) gate_->between_updates();
     return Stop::done;
@@ -218,13 +228,18 @@ FitRecord Trainer<T>::fit(const Batch<T>& train, const Batch<T>* val,
     hooks_ = &hooks;
     options.check();
     check(config);
+    if (val && val->index)
+        throw std::invalid_argument("the validation batch must be contiguous rows (no index)");
     if (!state_fits(config, state, net_.n_params()))
         throw std::invalid_argument("the optimiser state does not fit this network and "
                                     "optimiser (its buffers have the wrong size)");
     const Layout& L = net_.layout();
     const std::size_t t = train.t, l_0 = L.l_in(), l_n = L.l_out();
     const std::size_t batch = options.batch_size == 0 ? t : std::min(options.batch_size, t);
-    const bool gather = options.shuffle && batch < t;
+    // Minibatches are gathered when shuffled, and always from an indexed batch: the rows
+    // gathered are the same values as a contiguous copy's, so the same bits.
+    const bool gather = (options.shuffle && batch < t) || train.index != nullptr;
+    const bool permute = options.shuffle && batch < t;
     ws_.reserve(L, std::min(batch, Workspace<T>::chunk_rows(L, false)));
     grad_.resize(net_.n_params());
     if (gather) {
@@ -241,7 +256,7 @@ FitRecord Trainer<T>::fit(const Batch<T>& train, const Batch<T>* val,
     if (gate_) writing.emplace(*gate_);
     SplitMix64 rng(options.seed);
     return run_epochs(val, options, config.lr, double(t), [&](double lr, double& E_epoch) {
-        if (gather)  // Fisher–Yates, continuing from the previous epoch's order
+        if (permute)  // Fisher–Yates, continuing from the previous epoch's order
             for (std::size_t k = t; k > 1; --k) std::swap(order_[k - 1], order_[rng.below(k)]);
         E_epoch = 0.0;
         for (std::size_t r0 = 0; r0 < t; r0 += batch) {
@@ -249,13 +264,17 @@ FitRecord Trainer<T>::fit(const Batch<T>& train, const Batch<T>* val,
             Batch<T> part = train.rows(r0, rows, l_0, l_n);
             if (gather) {
                 for (std::size_t s = 0; s < rows; ++s) {
-                    const std::size_t src = order_[r0 + s];
+                    const std::size_t src =
+                        train.index ? train.index[order_[r0 + s]] : order_[r0 + s];
                     std::copy(train.X + src * l_0, train.X + (src + 1) * l_0, x_.data() + s * l_0);
                     std::copy(train.Y + src * l_n, train.Y + (src + 1) * l_n, y_.data() + s * l_n);
                     if (train.w) w_[s] = train.w[src];
                 }
                 part = {x_.data(), y_.data(), train.w ? w_.data() : nullptr, rows};
             }
+            // A minibatch whose rows all weigh 0 is left out, as each of its rows would be:
+            // a mean over it would be 0/0, and an update from it would move the parameters.
+            if (part.w && !(part.size() > 0)) continue;
             double E = 0.0;
             const Stop stop = minibatch_update(part, options, config, state, lr, E);
             if (stop != Stop::done) return stop;
@@ -274,7 +293,14 @@ double Trainer<T>::step(const Batch<T>& batch, const OptimizerConfig& config,
         throw std::invalid_argument("the optimiser state does not fit this network and "
                                     "optimiser (its buffers have the wrong size)");
     grad_.resize(net_.n_params());
-    const double E = gradient(net_.model(), batch, grad_.data(), ws_, hooks_->poll);
+    const bool dp = per_sample(config.method);
+    const double E = dp ? clipped_gradient_sum(net_.model(), batch, config.max_grad_norm,
+                                               grad_.data(), ws_, norms_, hooks_->poll)
+                        : gradient(net_.model(), batch, grad_.data(), ws_, hooks_->poll);
+    if (dp) optimizer::Dpsgd::privatise(config, state.steps, grad_.data(), grad_.size(), batch.t);
+    if (!std::isfinite(E) || !elementwise::all_finite(grad_.data(), grad_.size()) ||
+        !update_is_finite(config, state, net_.params(), grad_.data(), net_.n_params(), config.lr))
+        throw NonFiniteStep();
     std::optional<ParamsGate::Writing> writing;
     if (gate_) writing.emplace(*gate_);
     update(config, state, net_.params(), grad_.data(), net_.n_params(), config.lr);
@@ -287,6 +313,8 @@ FitRecord Trainer<T>::fit_lm(const Batch<T>& train, const Batch<T>* val,
                              const TrainHooks<T>& hooks) {
     hooks_ = &hooks;
     options.check();
+    if (train.index || (val && val->index))
+        throw std::invalid_argument("Levenberg–Marquardt takes contiguous rows (no index)");
     LevenbergMarquardt<T> lm(net_, ws_, train, config);
     std::optional<ParamsGate::Writing> writing;
     if (gate_) writing.emplace(*gate_);
