@@ -91,6 +91,21 @@ def test_training_calls_bad_shapes(net, method, X, Y, message):
         getattr(net, method)(X, Y, *args)
 
 
+@pytest.mark.parametrize("layers", [[3, 1], [3, 4, 1]])
+def test_cross_entropy_needs_two_outputs(layers, tmp_path):
+    # softmax of one output is 1 whatever z: a loss of 0 and no gradient, ever.
+    with pytest.raises(ValueError, match=r"at least 2 outputs \(l_n\) for loss "
+                                         r"'cross_entropy'.*got l_n = 1"):
+        fastprop.Network(layers, loss="cross_entropy")
+    # nor through a file that says so
+    fastprop.Network(layers, seed=0).save(tmp_path / "m.npz")
+    state = dict(np.load(tmp_path / "m.npz"))
+    state["loss"] = np.array("cross_entropy")
+    np.savez(tmp_path / "ce.npz", **state)
+    with pytest.raises(ValueError, match=r"not a valid fastprop model: .*at least 2 outputs"):
+        fastprop.load(tmp_path / "ce.npz")
+
+
 def test_single_output_hint():
     net = fastprop.Network([2, 1], seed=0)
     with pytest.raises(ValueError, match=r"got \(4,\) \(use Y.reshape\(-1, 1\)"):

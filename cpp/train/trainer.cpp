@@ -209,9 +209,8 @@ Stop Trainer<T>::minibatch_update(const Batch<T>& rows, const TrainOptions& opti
     // A finite gradient can still step to inf (a huge lr, an overflowing momentum): such an
     // update is not committed either, so the parameters and the optimiser's state stay at
     // the last finite state.
-    if (!update_is_finite(config, state, net_.params(), grad_.data(), net_.n_params(), lr))
+    if (!update_if_finite(config, state, net_.params(), grad_.data(), net_.n_params(), lr))
         return Stop::non_finite;
-    update(config, state, net_.params(), grad_.data(), net_.n_params(), lr);
     if (gate_) gate_->between_updates();
     return Stop::done;
 }
@@ -280,12 +279,12 @@ double Trainer<T>::step(const Batch<T>& batch, const OptimizerConfig& config,
                                     "optimiser (its buffers have the wrong size)");
     grad_.resize(net_.n_params());
     const double E = gradient(net_.model(), batch, grad_.data(), ws_, hooks_->poll);
-    if (!std::isfinite(E) || !elementwise::all_finite(grad_.data(), grad_.size()) ||
-        !update_is_finite(config, state, net_.params(), grad_.data(), net_.n_params(), config.lr))
+    if (!std::isfinite(E) || !elementwise::all_finite(grad_.data(), grad_.size()))
         throw NonFiniteStep();
     std::optional<ParamsGate::Writing> writing;
     if (gate_) writing.emplace(*gate_);
-    update(config, state, net_.params(), grad_.data(), net_.n_params(), config.lr);
+    if (!update_if_finite(config, state, net_.params(), grad_.data(), net_.n_params(), config.lr))
+        throw NonFiniteStep();
     return E;
 }
 
