@@ -133,6 +133,9 @@ def test_bad_learning_rate(net, lr, error, message):
     ({"batch_size": 0}, ValueError, r"batch_size must be >= 1, got 0"),
     ({"batch_size": -3}, ValueError, r"batch_size must be >= 1, got -3"),
     ({"batch_size": 1.5}, TypeError, r"batch_size must be an int, got float"),
+    ({"epochs": 2**64}, ValueError, r"epochs must be <= 2\*\*63 - 1, got 18446744073709551616"),
+    ({"batch_size": 2**64}, ValueError, r"batch_size must be <= 2\*\*63 - 1, got 1844674407370955"),
+    ({"patience": 2**63}, ValueError, r"patience must be <= 2\*\*63 - 1, got 9223372036854775808"),
     ({"shuffle": 1}, TypeError, r"shuffle must be True or False, got 1"),
     ({"callback": 3}, TypeError, r"callback must be callable or None, got int"),
 ])

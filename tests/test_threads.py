@@ -114,4 +114,5 @@ def test_a_huge_thread_count_from_the_environment_is_capped(value):
                          capture_output=True, text=True, timeout=120, check=True)
     k, bound, tasks = map(int, out.stdout.split())
     assert 1 <= k <= bound == max(64, 4 * os.cpu_count())
-    assert tasks <= bound + 1  # the pool's threads and the main thread
+    # the pool's threads, the main thread (and ThreadSanitizer's own, under .ci/tsan)
+    assert tasks <= bound + 2

@@ -15,7 +15,7 @@ from ._runtime import _warn_about_ignored_settings  # noqa: F401  (importable fr
 from ._runtime import get_num_threads, set_num_threads
 from ._validate import check_activations, check_bool, check_callable, check_choice, \
     check_dtype, check_int, check_layers, check_lr, check_memory, check_pair, check_real, \
-    check_sample_weight, check_seed, message, real_array, typed
+    check_sample_weight, check_seed, message, real_array, shown, typed
 from ._validate import fresh_seed as _fresh_seed  # looked up here, so that tests can replace it
 from .history import History, Trace
 
@@ -27,6 +27,15 @@ __all__ = ["Network", "Trace", "History", "set_num_threads", "get_num_threads",
            "network_from_state"]
 
 _DTYPES = {np.dtype(np.float64): _core.Network64, np.dtype(np.float32): _core.Network32}
+
+
+def _check_count(value: Any, name: str, *, low: int) -> int:
+    """An int >= low for epochs, batch_size, patience: at most 2**63 - 1, the command line's
+    bound too (the core counts them in 64 bits)."""
+    value = check_int(value, name, low=low)
+    if value > 2**63 - 1:
+        raise ValueError(message(name, "<= 2**63 - 1", shown(value)))
+    return value
 
 
 class Network:
@@ -386,7 +395,7 @@ class Network:
         if X.shape[0] == 0:
             raise ValueError("fit needs at least one sample, got X with 0 rows")
         w = self._weights(sample_weight, len(X))
-        epochs = check_int(epochs, "epochs", low=0)
+        epochs = _check_count(epochs, "epochs", low=0)
         if lr is not None:
             lr = check_lr(lr)
         if isinstance(optimizer, (optim.Optimizer, optim.LevenbergMarquardt)):
@@ -399,7 +408,7 @@ class Network:
         lm = isinstance(opt, optim.LevenbergMarquardt)
         if lm and batch_size is not None:
             raise ValueError("optimizer 'lm' works on the whole batch: batch_size must be None")
-        batch = 0 if batch_size is None else check_int(batch_size, "batch_size", low=1)
+        batch = 0 if batch_size is None else _check_count(batch_size, "batch_size", low=1)
         shuffle = check_bool(shuffle, "shuffle")
         X, Y, w, X_val, Y_val, w_val = self._validation(X, Y, w, validation_data,
                                                         validation_fraction)
@@ -407,7 +416,7 @@ class Network:
             seed = check_seed(seed)
         else:  # drawn only when the core shuffles: the OS's entropy costs more than a small step
             seed = _fresh_seed() if shuffle and 0 < batch < len(X) else 0
-        patience = 0 if patience is None else check_int(patience, "patience", low=0)
+        patience = 0 if patience is None else _check_count(patience, "patience", low=0)
         min_delta = check_real(min_delta, "min_delta", low=0)
         restore_best = check_bool(restore_best, "restore_best")
         callback = check_callable(callback, "callback")
