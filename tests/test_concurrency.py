@@ -295,6 +295,8 @@ def test_snapshots_taken_during_a_fit_are_states_between_two_updates(tmp_path, h
     _, seen = run_concurrently(train, watch)
     assert len(seen) >= 3  # the snapshots overlapped the fit
     torn = [k for k, h in enumerate(seen) if h not in states]
+    print(f"\n{how}: {len(torn)} of {len(seen)} snapshots during {EPOCHS_SNAPSHOTS} updates "
+          f"are no state of the fit")
     assert not torn, f"{len(torn)} of {len(seen)} snapshots are no state of the fit"
 
 
