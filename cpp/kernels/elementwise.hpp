@@ -38,7 +38,11 @@ namespace fastprop::elementwise {
 //                     be null), then a[r][j] = σ(v) and z[r][j] = σ'(v) when keep_prime, else
 //                     v. σ is relu for slope 0 (σ(v) = v < 0 ? 0 : v, which keeps −0 and NaN)
 //                     and leaky relu otherwise (σ(v) = v < 0 ? slope·v : v).
+//   outer             y[r][j] = d[r] x[j]  (one sample's ∂E/∂W_i = δ_{i+1} a_iᵀ, per_sample.cpp)
 #define FASTPROP_ELEMENTWISE_BLOCK_OPS(X)                                                      \
+    X(void, outer, (T * y, std::size_t ldy, const T* d, const T* x, std::size_t m,            \
+                    std::size_t n),                                                            \
+      (y, ldy, d, x, m, n))                                                                    \
     X(bool, all_finite_rows, (const T* v, std::size_t ld, std::size_t m, std::size_t n),        \
       (v, ld, m, n))                                                                           \
     X(void, sum_rows, (T * y, const T* x, std::size_t ldx, std::size_t m, std::size_t n),      \

@@ -21,10 +21,11 @@
 
 #include "kernels/elementwise.hpp"
 #include "runtime/format.hpp"
+#include "runtime/random.hpp"
 
 namespace fastprop {
 
-enum class Method { sgd, adam, adamw, rprop };
+enum class Method { sgd, adam, adamw, rprop, dpsgd };
 
 struct OptimizerConfig {
     Method method = Method::sgd;
@@ -35,6 +36,8 @@ struct OptimizerConfig {
     double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;  // adam, adamw
     double eta_minus = 0.5, eta_plus = 1.2;         // rprop
     double step_min = 1e-6, step_max = 50.0;        // rprop
+    double max_grad_norm = 1.0, noise_multiplier = 1.0;  // dpsgd
+    std::uint64_t noise_seed = 0;                         // dpsgd: the Gaussian noise's seed
 };
 
 // The real-valued hyperparameters by name, for bindings and messages.
@@ -50,6 +53,8 @@ inline const std::vector<std::pair<const char*, double OptimizerConfig::*>>& hyp
         {"eta_plus", &OptimizerConfig::eta_plus},
         {"step_min", &OptimizerConfig::step_min},
         {"step_max", &OptimizerConfig::step_max},
+        {"max_grad_norm", &OptimizerConfig::max_grad_norm},
+        {"noise_multiplier", &OptimizerConfig::noise_multiplier},
     };
     return table;
 }
@@ -87,6 +92,7 @@ inline void check_common(const OptimizerConfig& c) {
 struct Sgd {
     static constexpr Method id = Method::sgd;
     static constexpr const char* name = "sgd";
+    static constexpr bool per_sample = false;  // updates from the batch's gradient
     static std::size_t buffers(const OptimizerConfig& c) { return c.momentum != 0.0 ? 1 : 0; }
     static void check(const OptimizerConfig& c) {
         check_common(c);
@@ -134,6 +140,7 @@ struct Sgd {
 template <Method method, bool decoupled> struct AdamLike {
     static constexpr Method id = method;
     static constexpr const char* name = decoupled ? "adamw" : "adam";
+    static constexpr bool per_sample = false;
     static std::size_t buffers(const OptimizerConfig&) { return 2; }
     static void check(const OptimizerConfig& c) {
         check_common(c);
@@ -182,6 +189,7 @@ using AdamW = AdamLike<Method::adamw, true>;
 struct Rprop {
     static constexpr Method id = Method::rprop;
     static constexpr const char* name = "rprop";
+    static constexpr bool per_sample = false;
     static std::size_t buffers(const OptimizerConfig&) { return 2; }
     static void check(const OptimizerConfig& c) {
         check_common(c);
@@ -224,10 +232,57 @@ struct Rprop {
     }
 };
 
+// DP-SGD, as Opacus's DPOptimizer around torch.optim.SGD: the trainer gives it the sum of the
+// per-sample gradients g_s = ∂(w_s ℓ_s)/∂params, each clipped to max_grad_norm C
+// (per_sample.hpp, clipped_gradient_sum), and `privatise` makes that
+//   g = (Σ_s min(1, C / (||g_s|| + 1e-6)) g_s + N(0, (noise_multiplier · C)² I)) / B
+// for a minibatch of B rows (Opacus with expected_batch_size = B); then the SGD update, with
+// momentum and weight decay as Sgd. The noise comes from SplitMix64 seeded by noise_seed and
+// the step count, so a fit is the same bits for a given seed.
+struct Dpsgd {
+    static constexpr Method id = Method::dpsgd;
+    static constexpr const char* name = "dpsgd";
+    static constexpr bool per_sample = true;  // updates from clipped per-sample gradients
+    static std::size_t buffers(const OptimizerConfig& c) { return Sgd::buffers(c); }
+    static void check(const OptimizerConfig& c) {
+        Sgd::check(c);
+        require(finite(c.max_grad_norm) && c.max_grad_norm > 0, "max_grad_norm", "> 0",
+                c.max_grad_norm);
+        require(finite(c.noise_multiplier) && c.noise_multiplier >= 0, "noise_multiplier",
+                ">= 0", c.noise_multiplier);
+    }
+    // g (n) ← (g + N(0, σ²)) / batch with σ = noise_multiplier · max_grad_norm; the normal
+    // deviates by Box–Muller from the step's own stream.
+    template <class T>
+    static void privatise(const OptimizerConfig& c, std::uint64_t step, T* g, std::size_t n,
+                          std::size_t batch) {
+        const double sigma = c.noise_multiplier * c.max_grad_norm;
+        const double scale = 1.0 / double(std::max<std::size_t>(batch, 1));
+        if (sigma == 0.0) {
+            for (std::size_t k = 0; k < n; ++k) g[k] = T(double(g[k]) * scale);
+            return;
+        }
+        constexpr double two_pi = 6.283185307179586476925;
+        SplitMix64 rng(SplitMix64(c.noise_seed ^ (step * 0xD1B54A32D192ED03ull)).next());
+        for (std::size_t k = 0; k < n; k += 2) {
+            const double r = sigma * std::sqrt(-2.0 * std::log(1.0 - rng.uniform()));
+            const double angle = two_pi * rng.uniform();
+            g[k] = T((double(g[k]) + r * std::cos(angle)) * scale);
+            if (k + 1 < n) g[k + 1] = T((double(g[k + 1]) + r * std::sin(angle)) * scale);
+        }
+    }
+    template <class T, bool commit>
+    static bool apply(const OptimizerConfig& c, const OptimizerState<T>& s, T* p, const T* g,
+                      std::size_t n, double lr_now) {
+        return Sgd::apply<T, commit>(c, s, p, g, n, lr_now);
+    }
+};
+
 }  // namespace optimizer
 
 // Every optimiser, in the order of the enum.
-using Methods = std::tuple<optimizer::Sgd, optimizer::Adam, optimizer::AdamW, optimizer::Rprop>;
+using Methods = std::tuple<optimizer::Sgd, optimizer::Adam, optimizer::AdamW, optimizer::Rprop,
+                           optimizer::Dpsgd>;
 constexpr std::size_t n_methods = std::tuple_size_v<Methods>;
 
 namespace detail {
@@ -249,6 +304,12 @@ template <std::size_t k = 0, class F> decltype(auto) visit(Method method, F&& fn
 
 inline const char* method_name(Method method) {
     return visit(method, [](auto o) { return decltype(o)::name; });
+}
+
+// Whether the optimiser updates from clipped per-sample gradients (DP-SGD) rather than from
+// the batch's gradient.
+inline bool per_sample(Method method) {
+    return visit(method, [](auto o) { return decltype(o)::per_sample; });
 }
 
 // Throws std::invalid_argument for hyperparameters out of their range.
@@ -305,7 +366,8 @@ void update(const OptimizerConfig& c, OptimizerState<T>& s, T* p, const T* g, st
 template <class T>
 bool update_if_finite(const OptimizerConfig& c, OptimizerState<T>& s, T* p, T* g,
                       std::size_t n, double lr) {
-    if (c.method == Method::sgd && c.momentum == 0.0 && c.weight_decay == 0.0) {
+    if ((c.method == Method::sgd || c.method == Method::dpsgd) && c.momentum == 0.0 &&
+        c.weight_decay == 0.0) {
         if (!elementwise::sgd_keep(p, g, T(lr), n)) {
             std::copy(g, g + n, p);
             return false;

@@ -12,6 +12,7 @@
 #include "runtime/random.hpp"
 #include "runtime/format.hpp"
 #include "train/lm.hpp"
+#include "train/per_sample.hpp"
 
 namespace fastprop {
 
@@ -194,8 +195,11 @@ Stop Trainer<T>::minibatch_update(const Batch<T>& rows, const TrainOptions& opti
                                   const OptimizerConfig& config, OptimizerState<T>& state,
                                   double lr, double& E) {
     const NonFinite check;
+    const bool dp = per_sample(config.method);
     try {  // checks for Ctrl-C before the minibatch, and between its chunks if several
-        E = gradient(net_.model(), rows, grad_.data(), ws_, hooks_->poll, &check, false);
+        E = dp ? clipped_gradient_sum(net_.model(), rows, config.max_grad_norm, grad_.data(), ws_,
+                                      norms_, hooks_->poll, &check)
+               : gradient(net_.model(), rows, grad_.data(), ws_, hooks_->poll, &check, false);
     } catch (const Interrupted&) {
         return Stop::interrupted;  // before the update: the parameters are untouched
     }
@@ -205,6 +209,7 @@ Stop Trainer<T>::minibatch_update(const Batch<T>& rows, const TrainOptions& opti
     if (!std::isfinite(E) || check.seen.load()) return Stop::non_finite;
     if (hooks_->reduce && !elementwise::all_finite(grad_.data(), grad_.size()))
         return Stop::non_finite;
+    if (dp) optimizer::Dpsgd::privatise(config, state.steps, grad_.data(), grad_.size(), rows.t);
     if (options.clip_norm > 0) clip_gradient(grad_.data(), grad_.size(), options.clip_norm);
     // A finite gradient can still step to inf (a huge lr, an overflowing momentum): such an
     // update is not committed either, so the parameters and the optimiser's state stay at
@@ -260,6 +265,9 @@ FitRecord Trainer<T>::fit(const Batch<T>& train, const Batch<T>* val,
                 }
                 part = {x_.data(), y_.data(), train.w ? w_.data() : nullptr, rows};
             }
+            // A minibatch whose rows all weigh 0 is left out, as each of its rows would be:
+            // a mean over it would be 0/0, and an update from it would move the parameters.
+            if (part.w && !(part.size() > 0)) continue;
             double E = 0.0;
             const Stop stop = minibatch_update(part, options, config, state, lr, E);
             if (stop != Stop::done) return stop;
@@ -278,7 +286,11 @@ double Trainer<T>::step(const Batch<T>& batch, const OptimizerConfig& config,
         throw std::invalid_argument("the optimiser state does not fit this network and "
                                     "optimiser (its buffers have the wrong size)");
     grad_.resize(net_.n_params());
-    const double E = gradient(net_.model(), batch, grad_.data(), ws_, hooks_->poll);
+    const bool dp = per_sample(config.method);
+    const double E = dp ? clipped_gradient_sum(net_.model(), batch, config.max_grad_norm,
+                                               grad_.data(), ws_, norms_, hooks_->poll)
+                        : gradient(net_.model(), batch, grad_.data(), ws_, hooks_->poll);
+    if (dp) optimizer::Dpsgd::privatise(config, state.steps, grad_.data(), grad_.size(), batch.t);
     if (!std::isfinite(E) || !elementwise::all_finite(grad_.data(), grad_.size()))
         throw NonFiniteStep();
     std::optional<ParamsGate::Writing> writing;

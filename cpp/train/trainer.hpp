@@ -153,6 +153,7 @@ private:
     std::vector<T> grad_, x_, y_, w_;
     std::vector<std::size_t> order_;
     std::vector<T> best_, start_;
+    std::vector<double> norms_;  // DP-SGD: the per-sample clipping factors of a chunk
 };
 
 }  // namespace fastprop
