@@ -15,7 +15,7 @@ from ._runtime import _warn_about_ignored_settings  # noqa: F401  (importable fr
 from ._runtime import get_num_threads, set_num_threads
 from ._validate import check_activations, check_bool, check_callable, check_choice, \
     check_dtype, check_int, check_layers, check_lr, check_memory, check_pair, check_real, \
-    check_sample_weight, check_seed, message, real_array, shown, typed
+    check_count, check_sample_weight, check_seed, message, real_array, typed
 from ._validate import fresh_seed as _fresh_seed  # looked up here, so that tests can replace it
 from .history import History, Trace
 
@@ -28,14 +28,6 @@ __all__ = ["Network", "Trace", "History", "set_num_threads", "get_num_threads",
 
 _DTYPES = {np.dtype(np.float64): _core.Network64, np.dtype(np.float32): _core.Network32}
 
-
-def _check_count(value: Any, name: str, *, low: int) -> int:
-    """An int >= low for epochs, batch_size, patience: at most 2**63 - 1, the command line's
-    bound too (the core counts them in 64 bits)."""
-    value = check_int(value, name, low=low)
-    if value > 2**63 - 1:
-        raise ValueError(message(name, "<= 2**63 - 1", shown(value)))
-    return value
 
 
 class Network:
@@ -547,7 +539,7 @@ class Network:
         if X.shape[0] == 0:
             raise ValueError("fit needs at least one sample, got X with 0 rows")
         w = self._weights(sample_weight, len(X))
-        epochs = _check_count(epochs, "epochs", low=0)
+        epochs = check_count(epochs, "epochs", low=0)
         if lr is not None:
             lr = check_lr(lr)
         if isinstance(optimizer, (optim.Optimizer, optim.LevenbergMarquardt)):
@@ -560,7 +552,7 @@ class Network:
         lm = isinstance(opt, optim.LevenbergMarquardt)
         if lm and batch_size is not None:
             raise ValueError("optimizer 'lm' works on the whole batch: batch_size must be None")
-        batch = 0 if batch_size is None else _check_count(batch_size, "batch_size", low=1)
+        batch = 0 if batch_size is None else check_count(batch_size, "batch_size", low=1)
         shuffle = check_bool(shuffle, "shuffle")
         X, Y, w, X_val, Y_val, w_val = self._validation(X, Y, w, validation_data,
                                                         validation_fraction)
@@ -572,7 +564,7 @@ class Network:
             lr = rate_of(0)
         adaptive = lr_schedule._tracker(opt.lr if lr is None else lr) \
             if isinstance(lr_schedule, optim.Adaptive) else None
-        patience = 0 if patience is None else _check_count(patience, "patience", low=0)
+        patience = 0 if patience is None else check_count(patience, "patience", low=0)
         min_delta = check_real(min_delta, "min_delta", low=0)
         restore_best = check_bool(restore_best, "restore_best")
         callback = check_callable(callback, "callback")
