@@ -44,7 +44,8 @@ from helpers import DTYPES, random_batch
 THREADS = 2            # the machine has 2 cores; more threads would only queue on the mutex
 REPEATS = 60           # calls per thread: enough interleavings to make a race likely to show
 JOIN_TIMEOUT = 300.0   # seconds; only a deadlock takes this long (a test run is ~1 s)
-EPOCHS_SNAPSHOTS = 150  # full-batch updates of a 180k-parameter network, ~1 s
+# full-batch updates of a 180k-parameter network, ~1 s (fewer under a sanitizer, ~10x slower)
+EPOCHS_SNAPSHOTS = 40 if os.environ.get("FASTPROP_SANITIZED") else 150
 
 
 def run_concurrently(*work):
