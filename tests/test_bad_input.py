@@ -91,6 +91,21 @@ def test_training_calls_bad_shapes(net, method, X, Y, message):
         getattr(net, method)(X, Y, *args)
 
 
+@pytest.mark.parametrize("layers", [[3, 1], [3, 4, 1]])
+def test_cross_entropy_needs_two_outputs(layers, tmp_path):
+    # softmax of one output is 1 whatever z: a loss of 0 and no gradient, ever.
+    with pytest.raises(ValueError, match=r"at least 2 outputs \(l_n\) for loss "
+                                         r"'cross_entropy'.*got l_n = 1"):
+        fastprop.Network(layers, loss="cross_entropy")
+    # nor through a file that says so
+    fastprop.Network(layers, seed=0).save(tmp_path / "m.npz")
+    state = dict(np.load(tmp_path / "m.npz"))
+    state["loss"] = np.array("cross_entropy")
+    np.savez(tmp_path / "ce.npz", **state)
+    with pytest.raises(ValueError, match=r"not a valid fastprop model: .*at least 2 outputs"):
+        fastprop.load(tmp_path / "ce.npz")
+
+
 def test_single_output_takes_one_dimensional_y_and_checks_its_rows():
     # A 1-D Y of t targets is the column Y.reshape(-1, 1) for a single output (l_n = 1).
     net = fastprop.Network([2, 1], seed=0, bias=False, loss="sse")
@@ -122,6 +137,9 @@ def test_bad_learning_rate(net, lr, error, message):
     ({"batch_size": 0}, ValueError, r"batch_size must be >= 1, got 0"),
     ({"batch_size": -3}, ValueError, r"batch_size must be >= 1, got -3"),
     ({"batch_size": 1.5}, TypeError, r"batch_size must be an int, got float"),
+    ({"epochs": 2**64}, ValueError, r"epochs must be <= 2\*\*63 - 1, got 18446744073709551616"),
+    ({"batch_size": 2**64}, ValueError, r"batch_size must be <= 2\*\*63 - 1, got 1844674407370955"),
+    ({"patience": 2**63}, ValueError, r"patience must be <= 2\*\*63 - 1, got 9223372036854775808"),
     ({"shuffle": 1}, TypeError, r"shuffle must be True or False, got 1"),
     ({"callback": 3}, TypeError, r"callback must be callable or None, got int"),
 ])

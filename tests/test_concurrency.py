@@ -23,8 +23,11 @@ is asserted there is only that the threaded results equal the sequential ones.
 
 from __future__ import annotations
 
+import copy
+import hashlib
 import json
 import os
+import pickle
 import subprocess
 import sys
 import textwrap
@@ -41,6 +44,8 @@ from helpers import DTYPES, random_batch
 THREADS = 2            # the machine has 2 cores; more threads would only queue on the mutex
 REPEATS = 60           # calls per thread: enough interleavings to make a race likely to show
 JOIN_TIMEOUT = 300.0   # seconds; only a deadlock takes this long (a test run is ~1 s)
+# full-batch updates of a 180k-parameter network, ~1 s (fewer under a sanitizer, ~10x slower)
+EPOCHS_SNAPSHOTS = 40 if os.environ.get("FASTPROP_SANITIZED") else 150
 
 
 def run_concurrently(*work):
@@ -250,6 +255,85 @@ def test_loss_read_in_callback_is_the_loss_after_that_epochs_update(rng, dtype):
     read = []
     net.fit(X, Y, epochs, 1e-3, callback=lambda epoch, logs: read.append(net.loss(X, Y)), optimizer="sgd")
     np.testing.assert_array_equal(read, expected[1:])
+
+
+def digest(params: np.ndarray) -> bytes:
+    return hashlib.sha1(np.ascontiguousarray(params).tobytes()).digest()
+
+
+@pytest.mark.parametrize("how", ["pickle", "copy", "save"])
+def test_snapshots_taken_during_a_fit_are_states_between_two_updates(tmp_path, how):
+    # Full-batch SGD: one update per epoch, each state (hashed) recorded by the callback. Two
+    # rows and 180k parameters, so that the update is a large part of each epoch: a snapshot
+    # that copied the buffer while an update ran would hold a vector the network never had.
+    rng = np.random.default_rng(0)
+    net = fastprop.Network([300, 300, 300], "tanh", seed=0)
+    X, Y = rng.standard_normal((2, 300)), rng.standard_normal((2, 300))
+    states = {digest(net.params)}
+    done = threading.Event()
+
+    def train():
+        try:
+            net.fit(X, Y, EPOCHS_SNAPSHOTS, 1e-4,
+                    callback=lambda epoch, logs: states.add(digest(net.params)))
+        finally:
+            done.set()
+
+    def snapshot(k):
+        if how == "pickle":
+            return pickle.loads(pickle.dumps(net)).params
+        if how == "copy":
+            return copy.deepcopy(net).params
+        net.save(tmp_path / f"{k % 2}.npz")
+        return fastprop.load(tmp_path / f"{k % 2}.npz").params
+
+    def watch():
+        seen = []
+        while not done.is_set():
+            seen.append(digest(snapshot(len(seen))))
+        return seen
+
+    _, seen = run_concurrently(train, watch)
+    assert len(seen) >= 3  # the snapshots overlapped the fit
+    torn = [k for k, h in enumerate(seen) if h not in states]
+    print(f"\n{how}: {len(torn)} of {len(seen)} snapshots during {EPOCHS_SNAPSHOTS} updates "
+          f"are no state of the fit")
+    assert not torn, f"{len(torn)} of {len(seen)} snapshots are no state of the fit"
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_evaluation_at_other_params_never_reaches_snapshots_or_assignments(rng, dtype):
+    # One thread evaluates at P; the other sets the network's parameters to Q_k and reads
+    # them back, directly and through a pickle: never P, never an earlier Q.
+    net = make_net(dtype)
+    X, Y = random_batch(rng, net, 300)
+    P = rng.standard_normal(net.n_params).astype(dtype)
+    Qs = [rng.standard_normal(net.n_params).astype(dtype) for _ in range(REPEATS)]
+    done = threading.Event()
+
+    def evaluate():
+        calls = 0
+        while not done.is_set() or calls < 3:
+            net.loss_and_grad(X, Y, params=P)
+            calls += 1
+        return calls
+
+    def assign():
+        wrong = []
+        try:
+            for k, Q in enumerate(Qs):
+                net.params = Q
+                if not np.array_equal(net.params, Q):
+                    wrong.append(("read", k))
+                if not np.array_equal(pickle.loads(pickle.dumps(net)).params, Q):
+                    wrong.append(("pickle", k))
+        finally:
+            done.set()
+        return wrong
+
+    _, wrong = run_concurrently(evaluate, assign)
+    assert wrong == []
+    np.testing.assert_array_equal(net.params, Qs[-1])
 
 
 GIL_CALL_SECONDS = 1.0   # how long the core call is sized to take

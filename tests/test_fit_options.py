@@ -600,3 +600,28 @@ def test_validation_data_not_a_pair_refused(data, validation_data):
 def test_bad_option_types_refused(data, option, value, error, pattern):
     with pytest.raises(error, match=pattern):
         make_net().fit(*data, epochs=1, lr=0.01, **{option: value})
+
+
+def owned_bytes(a: np.ndarray) -> int:
+    """The bytes of the buffer an array keeps alive (its base's, for a view)."""
+    while isinstance(a.base, np.ndarray):
+        a = a.base
+    return a.nbytes
+
+
+@pytest.mark.parametrize("epochs", [10**10, 2**63 - 1])
+@pytest.mark.parametrize("stop", ["early_stopping", "callback"])
+def test_memory_follows_the_epochs_run_not_the_epochs_asked_for(rng, epochs, stop):
+    # "Until early stopping" is a huge epoch count: nothing is sized by it (10**10 epochs of
+    # records would be 75 GiB), and the history keeps 8 bytes per epoch run and array.
+    net = fastprop.Network([3, 4, 1], seed=0)
+    X, Y = rng.standard_normal((20, 3)), rng.standard_normal((20, 1))
+    if stop == "early_stopping":  # no epoch improves by 1e9: stops after patience + 1
+        kwargs = {"patience": 2, "min_delta": 1e9, "validation_fraction": 0.25}
+    else:
+        kwargs = {"callback": lambda epoch, logs: epoch < 2}
+    h = net.fit(X, Y, epochs, 1e-3, **kwargs)
+    assert len(h) == 3 and h.stop == stop
+    for name, a in [("loss", h), ("time", h.time)] + (
+            [("val_loss", h.val_loss)] if h.val_loss is not None else []):
+        assert owned_bytes(np.asarray(a)) == 8 * 3, name

@@ -319,6 +319,8 @@ def test_float32():
     ({"alpha": -1.0}, ValueError, r"alpha must be a finite number >= 0, got -1.0"),
     ({"learning_rate_init": 0.0}, ValueError, r"learning_rate_init must be a finite number > 0"),
     ({"max_iter": 2.5}, TypeError, "max_iter must be an int"),
+    ({"max_iter": 2**64}, ValueError, r"max_iter must be <= 2\*\*63 - 1, got 18446744073709551616"),
+    ({"batch_size": 2**64}, ValueError, r"batch_size must be <= 2\*\*63 - 1, got 1844674407370955"),
     ({"batch_size": "big"}, TypeError, "batch_size must be an int"),
     ({"validation_fraction": 1.0}, ValueError,
      r"validation_fraction must be a finite number in \[0, 1\)"),  # scikit-learn's range

@@ -97,3 +97,22 @@ def test_an_ignored_setting_warns_at_import():
 def test_bad_thread_counts(k, error, message):
     with pytest.raises(error, match=message):
         fastprop.set_num_threads(k)
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="counts threads in /proc")
+@pytest.mark.parametrize("value", ["1e23", "99999999999999999999", "1000000", str(2**64)])
+def test_a_huge_thread_count_from_the_environment_is_capped(value):
+    # The core reads the variable; whatever it says, the pool stays within max_threads(), the
+    # bound the error messages name (and the call works).
+    code = ("import os, warnings, numpy as np, fastprop\n"
+            "net = fastprop.Network([256, 1024, 1024, 1], seed=0)\n"
+            "net.forward(np.ones((2048, 256)))\n"
+            "print(fastprop.get_num_threads(), fastprop.max_threads(),"
+            " len(os.listdir('/proc/self/task')))\n")
+    env = {**os.environ, "FASTPROP_NUM_THREADS": value}
+    out = subprocess.run([sys.executable, "-W", "ignore", "-c", code], env=env,
+                         capture_output=True, text=True, timeout=120, check=True)
+    k, bound, tasks = map(int, out.stdout.split())
+    assert 1 <= k <= bound == max(64, 4 * os.cpu_count())
+    # the pool's threads, the main thread (and ThreadSanitizer's own, under .ci/tsan)
+    assert tasks <= bound + 2

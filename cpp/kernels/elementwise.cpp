@@ -82,12 +82,12 @@ template <class T> void sgd(T* p, const T* g, T lr, std::size_t n) {
     });
 }
 
-template <class T> bool sgd_is_finite(const T* p, const T* g, T lr, std::size_t n) {
+template <class T> bool sgd_keep(T* p, T* g, T lr, std::size_t n) {
     bool finite[2] = {true, true};
     over_halves(n, [&](std::size_t half, std::size_t k0, std::size_t k1) {
         finite[half] = [&] {
-            FASTPROP_DISPATCH(sgd_is_finite, p + k0, g + k0, lr, k1 - k0)
-            return sgd_is_finite_loop(p + k0, g + k0, lr, k1 - k0);
+            FASTPROP_DISPATCH(sgd_keep, p + k0, g + k0, lr, k1 - k0)
+            return sgd_keep_loop(p + k0, g + k0, lr, k1 - k0);
         }();
     });
     return finite[0] && finite[1];

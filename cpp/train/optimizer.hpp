@@ -107,7 +107,11 @@ struct Sgd {
         const T lr = T(lr_now), wd = T(c.weight_decay);
         const bool first = s.steps == 0;
         if (c.momentum == 0.0 && c.weight_decay == 0.0) {  // the model's dW_i = −m ∂E/∂W_i
-            if constexpr (!commit) return elementwise::sgd_is_finite(p, g, lr, n);
+            if constexpr (!commit) {
+                int bad = 0;
+                for (std::size_t k = 0; k < n; ++k) bad |= not_finite(T(p[k] - lr * g[k]));
+                return bad == 0;
+            }
             elementwise::sgd(p, g, lr, n);
             return true;
         }
@@ -336,8 +340,7 @@ bool state_fits(const OptimizerConfig& c, const OptimizerState<T>& s, std::size_
 
 // Whether the update of p (n entries) with gradient g at the learning rate lr would leave
 // every parameter finite; nothing is written. The same arithmetic as `update`, so a true
-// here means `update` gives finite parameters: an overflowing step (a huge lr, or an update
-// rule dividing by a tiny moment) is refused before it touches p or the state.
+// here means `update` gives finite parameters.
 template <class T>
 bool update_is_finite(const OptimizerConfig& c, const OptimizerState<T>& s, const T* p,
                       const T* g, std::size_t n, double lr) {
@@ -353,6 +356,28 @@ void update(const OptimizerConfig& c, OptimizerState<T>& s, T* p, const T* g, st
             double lr) {
     visit(c.method, [&](auto o) { decltype(o)::template apply<T, true>(c, s, p, g, n, lr); });
     ++s.steps;
+}
+
+// The update, made only when it leaves every parameter finite: true; otherwise false, with p
+// and the state as they were (an overflowing step, from a huge lr or an update rule dividing
+// by a tiny moment, is refused). g is used up: it holds anything afterwards. Plain SGD, the
+// common case, updates and checks in one pass, keeping the previous p in g to undo with; the
+// others check first (the same arithmetic as their update, nothing written), then update.
+template <class T>
+bool update_if_finite(const OptimizerConfig& c, OptimizerState<T>& s, T* p, T* g,
+                      std::size_t n, double lr) {
+    if ((c.method == Method::sgd || c.method == Method::dpsgd) && c.momentum == 0.0 &&
+        c.weight_decay == 0.0) {
+        if (!elementwise::sgd_keep(p, g, T(lr), n)) {
+            std::copy(g, g + n, p);
+            return false;
+        }
+        ++s.steps;
+        return true;
+    }
+    if (!update_is_finite(c, s, p, g, n, lr)) return false;
+    update(c, s, p, g, n, lr);
+    return true;
 }
 
 }  // namespace fastprop

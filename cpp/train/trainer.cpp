@@ -227,9 +227,8 @@ Stop Trainer<T>::minibatch_update(const Batch<T>& rows, const TrainOptions& opti
     // A finite gradient can still step to inf (a huge lr, an overflowing momentum): such an
     // update is not committed either, so the parameters and the optimiser's state stay at
     // the last finite state.
-    if (!update_is_finite(config, state, net_.params(), grad_.data(), net_.n_params(), lr))
+    if (!update_if_finite(config, state, net_.params(), grad_.data(), net_.n_params(), lr))
         return Stop::non_finite;
-    update(config, state, net_.params(), grad_.data(), net_.n_params(), lr);
     if (gate_) gate_->between_updates();
     return Stop::done;
 }
@@ -535,12 +534,12 @@ double Trainer<T>::step(const Batch<T>& batch, const OptimizerConfig& config,
                                                grad_.data(), ws_, norms_, hooks_->poll)
                         : gradient(net_.model(), batch, grad_.data(), ws_, hooks_->poll);
     if (dp) optimizer::Dpsgd::privatise(config, state.steps, grad_.data(), grad_.size(), batch.t);
-    if (!std::isfinite(E) || !elementwise::all_finite(grad_.data(), grad_.size()) ||
-        !update_is_finite(config, state, net_.params(), grad_.data(), net_.n_params(), config.lr))
+    if (!std::isfinite(E) || !elementwise::all_finite(grad_.data(), grad_.size()))
         throw NonFiniteStep();
     std::optional<ParamsGate::Writing> writing;
     if (gate_) writing.emplace(*gate_);
-    update(config, state, net_.params(), grad_.data(), net_.n_params(), config.lr);
+    if (!update_if_finite(config, state, net_.params(), grad_.data(), net_.n_params(), config.lr))
+        throw NonFiniteStep();
     return E;
 }
 

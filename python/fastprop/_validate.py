@@ -25,7 +25,7 @@ import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
 __all__ = ["message", "shown", "typed", "check_bool", "check_real", "check_lr", "check_int",
-           "check_choice", "check_dtype", "check_seed", "fresh_seed", "check_layers",
+           "check_count", "check_choice", "check_dtype", "check_seed", "fresh_seed", "check_layers",
            "check_activations", "check_callable", "check_pair", "real_array", "check_memory",
            "check_sample_weight"]
 
@@ -112,6 +112,15 @@ def check_int(value: Any, name: str, *, low: int | None = None,
                     else f"in [{low}, {high}]")
         raise ValueError(message(name, expected, shown(value)))
     return int(value)
+
+
+def check_count(value: Any, name: str, *, low: int) -> int:
+    """A count of epochs, rows or epochs of patience: an int >= low and <= 2**63 - 1 (the
+    core counts them in 64 bits; the command line has the same bound)."""
+    value = check_int(value, name, low=low)
+    if value > 2**63 - 1:
+        raise ValueError(message(name, "<= 2**63 - 1", shown(value)))
+    return value
 
 
 def check_choice(value: Any, name: str, choices: Sequence[str], *,

@@ -15,7 +15,7 @@ from ._runtime import _warn_about_ignored_settings  # noqa: F401  (importable fr
 from ._runtime import get_num_threads, set_num_threads
 from ._validate import check_activations, check_bool, check_callable, check_choice, \
     check_dtype, check_int, check_layers, check_lr, check_memory, check_pair, check_real, \
-    check_sample_weight, check_seed, message, real_array, typed
+    check_count, check_sample_weight, check_seed, message, real_array, typed
 from ._validate import fresh_seed as _fresh_seed  # looked up here, so that tests can replace it
 from .history import History, Trace
 
@@ -27,6 +27,7 @@ __all__ = ["Network", "Trace", "History", "set_num_threads", "get_num_threads",
            "network_from_state"]
 
 _DTYPES = {np.dtype(np.float64): _core.Network64, np.dtype(np.float32): _core.Network32}
+
 
 
 class Network:
@@ -605,7 +606,7 @@ class Network:
         w = self._weights(sample_weight, len(X))
         if index is not None:
             index = _check_index(index, len(X))
-        epochs = check_int(epochs, "epochs", low=0)
+        epochs = check_count(epochs, "epochs", low=0)
         if lr is not None:
             lr = check_lr(lr)
         if isinstance(optimizer, (optim.Optimizer, optim.LevenbergMarquardt)):
@@ -618,10 +619,10 @@ class Network:
         lm = isinstance(opt, optim.LevenbergMarquardt)
         if lm and batch_size is not None:
             raise ValueError("optimizer 'lm' works on the whole batch: batch_size must be None")
-        block = 0 if block_rows is None else check_int(block_rows, "block_rows", low=1)
+        block = 0 if block_rows is None else check_count(block_rows, "block_rows", low=1)
         if lm and block:
             raise ValueError("optimizer 'lm' works on the whole batch: block_rows must be None")
-        batch = 0 if batch_size is None else check_int(batch_size, "batch_size", low=1)
+        batch = 0 if batch_size is None else check_count(batch_size, "batch_size", low=1)
         shuffle = check_bool(shuffle, "shuffle")
         if index is not None and (lm or validation_fraction is not None):
             # The held-out rows (and Levenberg–Marquardt's whole batch) are taken as a copy.
@@ -638,7 +639,7 @@ class Network:
             lr = rate_of(0)
         adaptive = lr_schedule._tracker(opt.lr if lr is None else lr) \
             if isinstance(lr_schedule, optim.Adaptive) else None
-        patience = 0 if patience is None else check_int(patience, "patience", low=0)
+        patience = 0 if patience is None else check_count(patience, "patience", low=0)
         min_delta = check_real(min_delta, "min_delta", low=0)
         restore_best = check_bool(restore_best, "restore_best")
         callback = check_callable(callback, "callback")

@@ -121,8 +121,8 @@ except ImportError as _error:  # pragma: no cover - depends on the environment
                       "pip install scikit-learn") from _error
 
 from . import _core, optim
-from ._validate import check_bool, check_choice, check_dtype, check_int, check_lr, check_real, \
-    check_sample_weight, message, shown, typed
+from ._validate import check_bool, check_choice, check_count, check_dtype, check_int, \
+    check_lr, check_real, check_sample_weight, message, shown, typed
 from .history import History
 from .ensemble import MLPEnsembleClassifier, MLPEnsembleRegressor
 from .model_selection import GridSearchCV, RandomizedSearchCV, _take_trained, \
@@ -622,12 +622,12 @@ class _BaseMLP(BaseEstimator):
         check_dtype(self.dtype)
         self._hidden_layer_sizes()
         if self.batch_size != "auto":
-            check_int(self.batch_size, "batch_size", low=1)
-        check_int(self.max_iter, "max_iter", low=1)
+            check_count(self.batch_size, "batch_size", low=1)
+        check_count(self.max_iter, "max_iter", low=1)
         check_int(self.max_fun, "max_fun", low=1)
         if not (isinstance(self.n_iter_no_change, numbers.Real)
                 and self.n_iter_no_change == math.inf):
-            check_int(self.n_iter_no_change, "n_iter_no_change", low=1)
+            check_count(self.n_iter_no_change, "n_iter_no_change", low=1)
         check_real(self.alpha, "alpha", low=0)
         check_lr(self.learning_rate_init, "learning_rate_init")
         check_real(self.power_t, "power_t", low=0)
