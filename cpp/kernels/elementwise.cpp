@@ -82,6 +82,17 @@ template <class T> void sgd(T* p, const T* g, T lr, std::size_t n) {
     });
 }
 
+template <class T> bool sgd_is_finite(const T* p, const T* g, T lr, std::size_t n) {
+    bool finite[2] = {true, true};
+    over_halves(n, [&](std::size_t half, std::size_t k0, std::size_t k1) {
+        finite[half] = [&] {
+            FASTPROP_DISPATCH(sgd_is_finite, p + k0, g + k0, lr, k1 - k0)
+            return sgd_is_finite_loop(p + k0, g + k0, lr, k1 - k0);
+        }();
+    });
+    return finite[0] && finite[1];
+}
+
 #define FASTPROP_DEFINE(ret, name, params, args)                                              \
     template <class T> ret name params {                                                       \
         FASTPROP_DISPATCH(name, FASTPROP_UNPACK args)                                          \

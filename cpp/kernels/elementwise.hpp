@@ -21,10 +21,13 @@ namespace fastprop::elementwise {
 //   add          y += x
 //   all_finite   no inf and no NaN in v
 //   sgd          p −= lr g
+//   sgd_is_finite  whether every p − lr g is finite (nothing written): sgd's check before
+//                  it commits
 #define FASTPROP_ELEMENTWISE_VECTOR_OPS(X)                                                     \
     X(void, add, (T * y, const T* x, std::size_t n), (y, x, n))                                \
     X(bool, all_finite, (const T* v, std::size_t n), (v, n))                                   \
-    X(void, sgd, (T * p, const T* g, T lr, std::size_t n), (p, g, lr, n))
+    X(void, sgd, (T * p, const T* g, T lr, std::size_t n), (p, g, lr, n))                     \
+    X(bool, sgd_is_finite, (const T* p, const T* g, T lr, std::size_t n), (p, g, lr, n))
 
 // Over (m, n) blocks of row-major matrices with leading dimensions, on the calling thread
 // (run on each block of a layer's product, kernels/dense.cpp):

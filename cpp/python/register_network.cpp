@@ -17,8 +17,8 @@ namespace {
 
 template <class T> struct Bound {
     Bound(const std::vector<std::size_t>& layers, const std::vector<Activation>& sigma, bool bias,
-          Loss loss, std::uint64_t seed)
-        : session(Network<T>(Layout(layers, bias), sigma, loss)) {
+          Loss loss, std::uint64_t seed, double delta)
+        : session(Network<T>(Layout(layers, bias), sigma, loss, delta)) {
         session.init(seed);
     }
     Session<T> session;
@@ -79,7 +79,8 @@ FitRecord finish_fit(Bound<T>& self, FitRecord record, const std::exception_ptr&
     if (record.stop == Stop::interrupted) raise_interrupted();
     if (record.stop == Stop::non_finite) {
         PyErr_SetString(PyExc_FloatingPointError,
-                        ("the loss or its gradient became NaN or infinite in epoch " +
+                        ("the loss, its gradient or the updated parameters became NaN or "
+                         "infinite in epoch " +
                          std::to_string(record.epochs()) +
                          "; parameters are left at the last finite state (check the data for "
                          "NaN or inf, or try a smaller lr)")
@@ -97,9 +98,9 @@ template <class T> void bind_network(py::module_& m, const char* name) {
     using B = Bound<T>;
     py::class_<B>(m, name)
         .def(py::init<const std::vector<std::size_t>&, const std::vector<Activation>&, bool, Loss,
-                      std::uint64_t>(),
+                      std::uint64_t, double>(),
              py::kw_only(), py::arg("layers"), py::arg("activations"), py::arg("bias"),
-             py::arg("loss"), py::arg("seed"))
+             py::arg("loss"), py::arg("seed"), py::arg("delta") = 1.0)
         .def_property_readonly("layers",
                                [](const B& self) { return self.session.network().layout().layers(); })
         .def_property_readonly("n_params",
@@ -271,7 +272,13 @@ template <class T> void bind_network(py::module_& m, const char* name) {
                 OptimizerState<T>& state) {
                  PyBatch<T> b = make_batch(self.session.network(), X, Y, w, "X", "Y", "w");
                  const Poll poll = signal_poll(&self.session.gate());
-                 return run_core([&] { return self.session.step(b.batch, optimizer, state, poll); });
+                 try {
+                     return run_core(
+                         [&] { return self.session.step(b.batch, optimizer, state, poll); });
+                 } catch (const NonFiniteStep& e) {
+                     PyErr_SetString(PyExc_FloatingPointError, e.what());
+                     throw py::error_already_set();
+                 }
              },
              py::arg("X"), py::arg("Y"), py::arg("w") = py::none(), py::kw_only(),
              py::arg("optimizer"), py::arg("state"))

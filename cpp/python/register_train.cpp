@@ -3,6 +3,8 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <cmath>
+#include <stdexcept>
 #include <string>
 
 #include "python/convert.hpp"
@@ -186,7 +188,13 @@ void register_train(py::module_& m) {
         .def(py::init([](bool stop, std::optional<double> lr) {
                  EpochControl c;
                  c.stop = stop;
-                 if (lr) c.lr = *lr;
+                 if (lr) {
+                     if (!(std::isfinite(*lr) && *lr >= 0))
+                         throw std::invalid_argument(
+                             "the learning rate of the next epoch must be a finite number >= 0, "
+                             "got " + py::repr(py::float_(*lr)).cast<std::string>());
+                     c.lr = *lr;
+                 }
                  return c;
              }),
              py::kw_only(), py::arg("stop") = false, py::arg("lr") = py::none());

@@ -78,6 +78,9 @@ inline void require(bool ok, const char* name, const char* range, double value) 
                                     ", got " + format_number(value));
 }
 inline bool finite(double x) { return std::isfinite(x); }
+// 1 for inf or NaN: x − x is NaN for those and +0 otherwise (an int, so that loops that
+// `|=` it vectorise).
+template <class T> int not_finite(T x) { return (x - x) != T(0); }
 
 inline void check_common(const OptimizerConfig& c) {
     require(finite(c.lr) && c.lr > 0, "lr", "> 0", c.lr);
@@ -98,26 +101,33 @@ struct Sgd {
         if (c.nesterov && c.momentum == 0.0)
             throw std::invalid_argument("nesterov needs a momentum > 0");
     }
-    template <class T>
-    static void update(const OptimizerConfig& c, OptimizerState<T>& s, T* p, const T* g,
-                       std::size_t n, double lr_now) {
+    template <class T, bool commit>
+    static bool apply(const OptimizerConfig& c, const OptimizerState<T>& s, T* p, const T* g,
+                      std::size_t n, double lr_now) {
         const T lr = T(lr_now), wd = T(c.weight_decay);
         const bool first = s.steps == 0;
         if (c.momentum == 0.0 && c.weight_decay == 0.0) {  // the model's dW_i = −m ∂E/∂W_i
+            if constexpr (!commit) return elementwise::sgd_is_finite(p, g, lr, n);
             elementwise::sgd(p, g, lr, n);
-            return;
+            return true;
         }
+        int bad = 0;
         if (c.momentum == 0.0) {
-            for (std::size_t k = 0; k < n; ++k) p[k] -= lr * (g[k] + wd * p[k]);
-            return;
+            for (std::size_t k = 0; k < n; ++k) {
+                const T p_k = p[k] - lr * (g[k] + wd * p[k]);
+                if constexpr (commit) p[k] = p_k; else bad |= not_finite(p_k);
+            }
+            return bad == 0;
         }
         const T mu = T(c.momentum);
-        T* m = s.m.data();
+        T* m = const_cast<T*>(s.m.data());  // written only when committing
         for (std::size_t k = 0; k < n; ++k) {
             const T d = g[k] + wd * p[k];
-            m[k] = first ? d : mu * m[k] + d;  // buf = μ buf + d
-            p[k] -= lr * (c.nesterov ? d + mu * m[k] : m[k]);
+            const T m_k = first ? d : mu * m[k] + d;  // buf = μ buf + d
+            const T p_k = p[k] - lr * (c.nesterov ? d + mu * m_k : m_k);
+            if constexpr (commit) { m[k] = m_k; p[k] = p_k; } else bad |= not_finite(p_k);
         }
+        return bad == 0;
     }
 };
 
@@ -134,27 +144,36 @@ template <Method method, bool decoupled> struct AdamLike {
         require(finite(c.beta2) && c.beta2 >= 0 && c.beta2 < 1, "betas[1]", "in [0, 1)", c.beta2);
         require(finite(c.eps) && c.eps >= 0, "eps", ">= 0", c.eps);
     }
-    template <class T>
-    static void update(const OptimizerConfig& c, OptimizerState<T>& s, T* p, const T* g,
-                       std::size_t n, double lr_now) {
+    template <class T, bool commit>
+    static bool apply(const OptimizerConfig& c, const OptimizerState<T>& s, T* p, const T* g,
+                      std::size_t n, double lr_now) {
         const T wd = T(c.weight_decay);
         const T b1 = T(c.beta1), b2 = T(c.beta2), eps = T(c.eps);
         const double t = double(s.steps + 1);
         const T step_size = T(lr_now / (1.0 - std::pow(c.beta1, t)));
         const T bc2_sqrt = T(std::sqrt(1.0 - std::pow(c.beta2, t)));
         const T decay = T(1.0 - lr_now * c.weight_decay);
-        T* m = s.m.data();
-        T* v = s.v.data();
+        T* m = const_cast<T*>(s.m.data());  // written only when committing
+        T* v = const_cast<T*>(s.v.data());
+        int bad = 0;
         for (std::size_t k = 0; k < n; ++k) {
-            T d = g[k];
+            T d = g[k], p_k = p[k];
             if (decoupled)
-                p[k] *= decay;  // p ← p (1 − lr λ)
+                p_k *= decay;  // p ← p (1 − lr λ)
             else
-                d += wd * p[k];
-            m[k] += (T(1) - b1) * (d - m[k]);         // m ← β1 m + (1 − β1) g
-            v[k] = b2 * v[k] + (T(1) - b2) * d * d;    // v ← β2 v + (1 − β2) g²
-            p[k] -= step_size * (m[k] / (std::sqrt(v[k]) / bc2_sqrt + eps));
+                d += wd * p_k;
+            const T m_k = m[k] + (T(1) - b1) * (d - m[k]);  // m ← β1 m + (1 − β1) g
+            const T v_k = b2 * v[k] + (T(1) - b2) * d * d;  // v ← β2 v + (1 − β2) g²
+            p_k -= step_size * (m_k / (std::sqrt(v_k) / bc2_sqrt + eps));
+            if constexpr (commit) {
+                m[k] = m_k;
+                v[k] = v_k;
+                p[k] = p_k;
+            } else {
+                bad |= not_finite(p_k);
+            }
         }
+        return bad == 0;
     }
 };
 using Adam = AdamLike<Method::adam, false>;
@@ -180,24 +199,32 @@ struct Rprop {
                                         format_number(c.step_min) + ", " +
                                         format_number(c.step_max) + ")");
     }
-    template <class T>
-    static void update(const OptimizerConfig& c, OptimizerState<T>& s, T* p, const T* g,
-                       std::size_t n, double lr_now) {
+    template <class T, bool commit>
+    static bool apply(const OptimizerConfig& c, const OptimizerState<T>& s, T* p, const T* g,
+                      std::size_t n, double lr_now) {
         const T wd = T(c.weight_decay);
         const T eta_minus = T(c.eta_minus), eta_plus = T(c.eta_plus);
         const T step_min = T(c.step_min), step_max = T(c.step_max);
-        T* m = s.m.data();
-        T* v = s.v.data();
-        if (s.steps == 0) std::fill(v, v + n, T(lr_now));
+        const bool first = s.steps == 0;  // the step sizes start at lr
+        T* m = const_cast<T*>(s.m.data());  // written only when committing
+        T* v = const_cast<T*>(s.v.data());
+        int bad = 0;
         for (std::size_t k = 0; k < n; ++k) {
             T d = g[k] + wd * p[k];
             const T agreement = d * m[k];
             const T factor = agreement > T(0) ? eta_plus : agreement < T(0) ? eta_minus : T(1);
-            v[k] = std::clamp(v[k] * factor, step_min, step_max);
+            const T v_k = std::clamp((first ? T(lr_now) : v[k]) * factor, step_min, step_max);
             if (agreement < T(0)) d = T(0);  // a sign change: no step, forget the gradient
-            p[k] -= (d > T(0) ? v[k] : d < T(0) ? -v[k] : T(0));
-            m[k] = d;
+            const T p_k = p[k] - (d > T(0) ? v_k : d < T(0) ? -v_k : T(0));
+            if constexpr (commit) {
+                v[k] = v_k;
+                p[k] = p_k;
+                m[k] = d;
+            } else {
+                bad |= not_finite(p_k);
+            }
         }
+        return bad == 0;
     }
 };
 
@@ -240,10 +267,10 @@ struct Dpsgd {
             if (k + 1 < n) g[k + 1] = T((double(g[k + 1]) + r * std::sin(angle)) * scale);
         }
     }
-    template <class T>
-    static void update(const OptimizerConfig& c, OptimizerState<T>& s, T* p, const T* g,
-                       std::size_t n, double lr_now) {
-        Sgd::update(c, s, p, g, n, lr_now);
+    template <class T, bool commit>
+    static bool apply(const OptimizerConfig& c, const OptimizerState<T>& s, T* p, const T* g,
+                      std::size_t n, double lr_now) {
+        return Sgd::apply<T, commit>(c, s, p, g, n, lr_now);
     }
 };
 
@@ -307,12 +334,24 @@ bool state_fits(const OptimizerConfig& c, const OptimizerState<T>& s, std::size_
     return (buffers < 1 || s.m.size() == n_params) && (buffers < 2 || s.v.size() == n_params);
 }
 
+// Whether the update of p (n entries) with gradient g at the learning rate lr would leave
+// every parameter finite; nothing is written. The same arithmetic as `update`, so a true
+// here means `update` gives finite parameters: an overflowing step (a huge lr, or an update
+// rule dividing by a tiny moment) is refused before it touches p or the state.
+template <class T>
+bool update_is_finite(const OptimizerConfig& c, const OptimizerState<T>& s, const T* p,
+                      const T* g, std::size_t n, double lr) {
+    return visit(c.method, [&](auto o) {
+        return decltype(o)::template apply<T, false>(c, s, const_cast<T*>(p), g, n, lr);
+    });
+}
+
 // One update of p (n entries) with gradient g at the learning rate lr (the config's lr
 // scaled by a schedule), then steps + 1.
 template <class T>
 void update(const OptimizerConfig& c, OptimizerState<T>& s, T* p, const T* g, std::size_t n,
             double lr) {
-    visit(c.method, [&](auto o) { decltype(o)::update(c, s, p, g, n, lr); });
+    visit(c.method, [&](auto o) { decltype(o)::template apply<T, true>(c, s, p, g, n, lr); });
     ++s.steps;
 }
 

@@ -211,6 +211,11 @@ Stop Trainer<T>::minibatch_update(const Batch<T>& rows, const TrainOptions& opti
         return Stop::non_finite;
     if (dp) optimizer::Dpsgd::privatise(config, state.steps, grad_.data(), grad_.size(), rows.t);
     if (options.clip_norm > 0) clip_gradient(grad_.data(), grad_.size(), options.clip_norm);
+    // A finite gradient can still step to inf (a huge lr, an overflowing momentum): such an
+    // update is not committed either, so the parameters and the optimiser's state stay at
+    // the last finite state.
+    if (!update_is_finite(config, state, net_.params(), grad_.data(), net_.n_params(), lr))
+        return Stop::non_finite;
     update(config, state, net_.params(), grad_.data(), net_.n_params(), lr);
     if (gate_) gate_->between_updates();
     return Stop::done;
@@ -261,6 +266,9 @@ FitRecord Trainer<T>::fit(const Batch<T>& train, const Batch<T>* val,
                 }
                 part = {x_.data(), y_.data(), train.w ? w_.data() : nullptr, rows};
             }
+            // A minibatch whose rows all weigh 0 is left out, as each of its rows would be:
+            // a mean over it would be 0/0, and an update from it would move the parameters.
+            if (part.w && !(part.size() > 0)) continue;
             double E = 0.0;
             const Stop stop = minibatch_update(part, options, config, state, lr, E);
             if (stop != Stop::done) return stop;
@@ -284,6 +292,9 @@ double Trainer<T>::step(const Batch<T>& batch, const OptimizerConfig& config,
                                                grad_.data(), ws_, norms_, hooks_->poll)
                         : gradient(net_.model(), batch, grad_.data(), ws_, hooks_->poll);
     if (dp) optimizer::Dpsgd::privatise(config, state.steps, grad_.data(), grad_.size(), batch.t);
+    if (!std::isfinite(E) || !elementwise::all_finite(grad_.data(), grad_.size()) ||
+        !update_is_finite(config, state, net_.params(), grad_.data(), net_.n_params(), config.lr))
+        throw NonFiniteStep();
     std::optional<ParamsGate::Writing> writing;
     if (gate_) writing.emplace(*gate_);
     update(config, state, net_.params(), grad_.data(), net_.n_params(), config.lr);

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 import numpy as np
 
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "softplus", "identity")
-LOSSES = ("sse", "mse", "cross_entropy", "binary_cross_entropy")
+LOSSES = ("sse", "mse", "cross_entropy", "binary_cross_entropy", "poisson", "huber")
 LEAKY_RELU_SLOPE = 0.01  # as torch.nn.LeakyReLU
 
 __all__ = [
@@ -113,7 +113,7 @@ def forward(W, b, activation, X):
     return out
 
 
-def _loss_and_delta(loss_name, z_n, y, t):
+def _loss_and_delta(loss_name, z_n, y, t, huber_delta=1.0):
     """E of one sample and δ_n = ∂E/∂z_n (t: the batch size, for the mean losses)."""
     if loss_name == "sse":
         r = y - z_n
@@ -131,10 +131,20 @@ def _loss_and_delta(loss_name, z_n, y, t):
         m = t * z_n.size
         terms = np.maximum(z_n, 0) - y * z_n + np.log1p(np.exp(-np.abs(z_n)))
         return float(np.sum(terms.astype(np.float64))) / m, (sigma("sigmoid", z_n) - y) / z_n.dtype.type(m)
+    if loss_name == "poisson":  # z_n = log λ: e^z − y z per element (no log y!), mean
+        m = t * z_n.size
+        terms = np.exp(z_n) - y * z_n
+        return float(np.sum(terms.astype(np.float64))) / m, (np.exp(z_n) - y) / z_n.dtype.type(m)
+    if loss_name == "huber":  # d = z − y: ½d² for |d| <= delta, delta(|d| − ½delta) beyond, mean
+        m = t * z_n.size
+        d = z_n - y
+        a = np.abs(d.astype(np.float64))
+        terms = np.where(a <= huber_delta, 0.5 * a ** 2, huber_delta * (a - 0.5 * huber_delta))
+        return float(np.sum(terms)) / m, np.clip(d, -huber_delta, huber_delta) / z_n.dtype.type(m)
     raise ValueError(f"loss must be one of {', '.join(LOSSES)}; got {loss_name!r}")
 
 
-def gradient(W, b, activation, X, Y, loss="sse"):
+def gradient(W, b, activation, X, Y, loss="sse", huber_delta=1.0):
     """(E, dE_dW, dE_db): E and its gradients, each summed over the samples (rows of X, Y)."""
     n = len(W)
     sig = _hidden_activations(activation, n)
@@ -144,7 +154,7 @@ def gradient(W, b, activation, X, Y, loss="sse"):
     t = len(X)
     for x, y in zip(X, Y):
         z, a = forward_trace(W, b, activation, x)
-        E_s, delta_n = _loss_and_delta(loss, z[n], y, t)
+        E_s, delta_n = _loss_and_delta(loss, z[n], y, t, huber_delta)
         E += E_s
         delta = {n: delta_n}  # δ_n = ∂E/∂z_n
         for i in range(n - 1, -1, -1):
@@ -156,11 +166,12 @@ def gradient(W, b, activation, X, Y, loss="sse"):
     return E, dE_dW, dE_db
 
 
-def loss(W, b, activation, X, Y, loss="sse"):
+def loss(W, b, activation, X, Y, loss="sse", huber_delta=1.0):
     """E of the batch: for "sse", the sum over samples of ||y − z_n||²."""
     n = len(W)
     t = len(X)
-    return sum(_loss_and_delta(loss, forward_trace(W, b, activation, x)[0][n], y, t)[0]
+    return sum(_loss_and_delta(loss, forward_trace(W, b, activation, x)[0][n], y, t,
+                               huber_delta)[0]
                for x, y in zip(X, Y))
 
 
