@@ -40,6 +40,7 @@ X = rng.standard_normal((150, 4)); labels = rng.integers(0, 3, 150)
     "history = net.fit(X, Y, 500": _REGRESSION,
     "net.fit(X, Y, 100, lr=0.01, lr_schedule": _REGRESSION,
     "from scipy.optimize import minimize": _REGRESSION,
+    "opt = fastprop.optim.DPSGD(": _REGRESSION,
     "model = net.to_onnx(": _REGRESSION,
     "net.to_c(": _REGRESSION,
     "net = fastprop.Network.from_sklearn(sklearn_mlp)": """
