@@ -128,7 +128,7 @@ def test_single_sample_shapes(rng):
 
 def test_large_batch_runs_in_chunks_with_the_same_rows(rng):
     # More rows than the workspace's chunk for this layout: the rows must not depend on it.
-    # sse: a sample's term of E does not depend on the batch's size (a mean's would)
+    # sse: a sample's term does not depend on the batch's size (a mean loss divides by it)
     net = fastprop.Network([8, 300, 300, 4], "relu", bias=True, seed=2, loss="sse")
     X, Y = random_batch(rng, net, 6000)
     norms = net.per_sample_gradient_norms(X, Y)

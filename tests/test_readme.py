@@ -26,6 +26,13 @@ rng = np.random.default_rng(0)
 X = rng.uniform(-1, 1, (256, 1)); Y = np.sin(3 * X)
 net = fastprop.Network([1, 16, 1], "tanh", seed=0)
 """
+_W2_DATA = """
+import numpy as np
+import fastprop
+rng = np.random.default_rng(0)
+X = rng.standard_normal((512, 64)).astype("float32")
+Y = rng.standard_normal((512, 10)).astype("float32")
+"""
 # The names a block leaves to the reader, by the start of its first line.
 SETUP = {
     "history = net.fit(X, Y, epochs=20": _REGRESSION,
@@ -38,9 +45,12 @@ rng = np.random.default_rng(0)
 X = rng.standard_normal((150, 4)); labels = rng.integers(0, 3, 150)
 """,
     "history = net.fit(X, Y, 500": _REGRESSION,
+    "net = fastprop.Network([64, 64, 64, 10]": _W2_DATA,
+    "opt = fastprop.optim.DPSGD(": _W2_DATA + """
+net = fastprop.Network([64, 64, 64, 10], "sigmoid", bias=True, dtype="float32", seed=0)
+""",
     "net.fit(X, Y, 100, lr=0.01, lr_schedule": _REGRESSION,
     "from scipy.optimize import minimize": _REGRESSION,
-    "opt = fastprop.optim.DPSGD(": _REGRESSION,
     "model = net.to_onnx(": _REGRESSION,
     "net.to_c(": _REGRESSION,
     "net = fastprop.Network.from_sklearn(sklearn_mlp)": """
@@ -123,7 +133,8 @@ def test_scikit_learns_own_estimator_does_what_the_readme_says(tmp_path):
     claim = re.search(r"own `MLPClassifier` in its place stops after (\d+) epochs, at "
                       r"([0-9.]+) too", text)
     assert claim, "the README no longer states scikit-learn's result"
-    (code,) = [code for _, code in BLOCKS if "from fastprop.sklearn import MLPClassifier" in code]
+    (code,) = [code for _, code in BLOCKS
+               if "from fastprop.sklearn import MLPClassifier\n" in code]
     code = code.replace("from fastprop.sklearn import MLPClassifier",
                         "from sklearn.neural_network import MLPClassifier")
     result = run(code, tmp_path)
