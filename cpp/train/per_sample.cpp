@@ -76,20 +76,30 @@ void write_outer_products(const Model<T>& net, const T* x, std::size_t rows, Wor
     }
 }
 
-// Runs chunk(rows, r0) over the batch in chunks of rows the table holds, polling between them.
+// Runs chunk(r0, count) over t rows in chunks of rows the table holds, polling between them.
+template <class T, class Chunk>
+double over_chunks(const Model<T>& net, std::size_t t, Workspace<T>& ws, const Poll& poll,
+                   Chunk&& chunk) {
+    const Layout& L = net.layout();
+    const std::size_t rows_max =
+        std::max<std::size_t>(1, std::min(t, Workspace<T>::chunk_rows(L)));
+    ws.reserve(L, rows_max);
+    double E = 0.0;
+    for (std::size_t r0 = 0; r0 < t; r0 += rows_max) {
+        check_poll(poll);
+        E += chunk(r0, std::min(rows_max, t - r0));
+    }
+    return E;
+}
+
+// The same over the rows of a batch: chunk(rows, r0).
 template <class T, class Chunk>
 double over_chunks(const Model<T>& net, const Batch<T>& batch, Workspace<T>& ws,
                    const Poll& poll, Chunk&& chunk) {
     const Layout& L = net.layout();
-    const std::size_t rows_max = std::max<std::size_t>(
-        1, std::min(batch.t, Workspace<T>::chunk_rows(L)));
-    ws.reserve(L, rows_max);
-    double E = 0.0;
-    for (std::size_t r0 = 0; r0 < batch.t; r0 += rows_max) {
-        check_poll(poll);
-        E += chunk(batch.rows(r0, std::min(rows_max, batch.t - r0), L.l_in(), L.l_out()), r0);
-    }
-    return E;
+    return over_chunks(net, batch.t, ws, poll, [&](std::size_t r0, std::size_t count) {
+        return chunk(batch.rows(r0, count, L.l_in(), L.l_out()), r0);
+    });
 }
 
 }  // namespace
@@ -139,8 +149,8 @@ void input_jacobian(const Model<T>& net, const T* X, std::size_t t, T* J, Worksp
     const Layout& L = net.layout();
     const std::size_t n = net.n(), l_0 = L.l_in(), l_n = L.l_out();
     std::vector<T> delta_0;
-    const Batch<T> batch{X, X, nullptr, t};  // Y unused: the rows' X alone is read
-    over_chunks(net, batch, ws, poll, [&](const Batch<T>& rows, std::size_t r0) {
+    over_chunks(net, t, ws, poll, [&](std::size_t r0, std::size_t count) {
+        const Batch<T> rows{X + r0 * l_0, nullptr, nullptr, count};
         detail::forward_rows(net, rows.X, rows.t, ws, ws.z(n), true);
         delta_0.resize(rows.t * l_0);
         T* delta_n = ws.delta(n);

@@ -18,6 +18,7 @@
 #include "runtime/threads.hpp"
 #include "train/lm.hpp"
 #include "train/passes.hpp"
+#include "train/per_sample.hpp"
 #include "train/trainer.hpp"
 
 namespace fp = fastprop;
@@ -246,6 +247,74 @@ void levenberg_marquardt_fits_a_sine(fp::SplitMix64& rng) {
           record.E.back() / record.E.front());
 }
 
+// The per-sample passes against the batch's: rows of G sum to the gradient, the norms are
+// the rows', the clipped sum is Σ_s c_s g_s, and ∂E/∂X and ∂z_n/∂x are central differences.
+void per_sample_passes_match_the_batch(fp::SplitMix64& rng) {
+    for (auto f : {fp::Activation::sigmoid, fp::Activation::tanh}) {
+        for (bool bias : {true, false}) {
+            fp::Network<double> net(fp::Layout({3, 5, 4, 2}, bias), {f, fp::Activation::softplus});
+            net.init(11);
+            const std::size_t t = 7, P = net.n_params();
+            auto X = uniform(rng, t * 3), Y = uniform(rng, t * 2), w = uniform(rng, t);
+            for (auto& v : w) v = 1.5 + v;  // weights in [0.5, 2.5]
+            const fp::Batch<double> batch{X.data(), Y.data(), w.data(), t};
+            fp::Workspace<double> ws;
+            std::vector<double> grad(P), G(t * P), norms(t), sum(P), scratch;
+            const double E = fp::gradient(net.model(), batch, grad.data(), ws);
+            const double E_rows = fp::per_sample_gradients(net.model(), batch, G.data(), ws);
+            check(std::abs(E - E_rows) < 1e-12, "per-sample E", std::abs(E - E_rows));
+            std::vector<double> rows_sum(P, 0.0), row_norm(t, 0.0);
+            for (std::size_t s = 0; s < t; ++s)
+                for (std::size_t k = 0; k < P; ++k) {
+                    rows_sum[k] += G[s * P + k];
+                    row_norm[s] += G[s * P + k] * G[s * P + k];
+                }
+            for (auto& v : row_norm) v = std::sqrt(v);
+            check(max_abs_diff(rows_sum, grad) < 1e-12, "Σ rows of G = gradient",
+                  max_abs_diff(rows_sum, grad));
+            fp::per_sample_gradient_norms(net.model(), batch, norms.data(), ws);
+            check(max_abs_diff(norms, row_norm) < 1e-12, "norms = ||rows||",
+                  max_abs_diff(norms, row_norm));
+            // sse: each sample's own loss is its term of E, so c_s = min(1, C/(||G_s|| + 1e-6))
+            const double C = 0.5 * (row_norm[0] + row_norm[1]);
+            fp::clipped_gradient_sum(net.model(), batch, C, sum.data(), ws, scratch);
+            std::vector<double> expected(P, 0.0);
+            int clipped = 0;
+            for (std::size_t s = 0; s < t; ++s) {
+                const double c = std::min(1.0, C / (row_norm[s] + 1e-6));
+                clipped += c < 1.0;
+                for (std::size_t k = 0; k < P; ++k) expected[k] += c * G[s * P + k];
+            }
+            check(clipped > 0 && clipped < int(t), "some samples clipped, not all", clipped);
+            check(max_abs_diff(sum, expected) < 1e-12, "clipped sum = Σ c_s g_s",
+                  max_abs_diff(sum, expected));
+            std::vector<double> dX(t * 3), J(t * 2 * 3), out_p(t * 2), out_m(t * 2);
+            fp::input_gradient(net.model(), batch, dX.data(), ws);
+            fp::input_jacobian(net.model(), X.data(), t, J.data(), ws);
+            const double h = 1e-6;
+            double worst_dX = 0, worst_J = 0;
+            for (std::size_t k = 0; k < t * 3; ++k) {
+                const double saved = X[k];
+                X[k] = saved + h;
+                const double plus = fp::loss(net.model(), batch, ws);
+                fp::forward(net.model(), X.data(), t, out_p.data(), ws);
+                X[k] = saved - h;
+                const double minus = fp::loss(net.model(), batch, ws);
+                fp::forward(net.model(), X.data(), t, out_m.data(), ws);
+                X[k] = saved;
+                worst_dX = std::max(worst_dX, std::abs((plus - minus) / (2 * h) - dX[k]));
+                const std::size_t s = k / 3, col = k % 3;
+                for (std::size_t j = 0; j < 2; ++j) {
+                    const double numeric = (out_p[s * 2 + j] - out_m[s * 2 + j]) / (2 * h);
+                    worst_J = std::max(worst_J, std::abs(numeric - J[(s * 2 + j) * 3 + col]));
+                }
+            }
+            check(worst_dX < 1e-6, "∂E/∂X vs central differences", worst_dX);
+            check(worst_J < 1e-6, "∂z_n/∂x vs central differences", worst_J);
+        }
+    }
+}
+
 // A batch of indexed rows (Batch::index: a fold, a bootstrap sample) trains to the bits of
 // the same rows copied into a contiguous batch, with and without minibatches, shuffling and
 // sample weights.
@@ -331,6 +400,19 @@ template <class T> void steady_state_allocates_nothing(fp::SplitMix64& rng) {
     const long ten_minibatches = fit_allocations(16), one_hundred_sixty = fit_allocations(1);
     check(ten_minibatches == one_hundred_sixty, "a fit's allocations do not grow with its updates",
           double(one_hundred_sixty - ten_minibatches));
+    fp::OptimizerConfig dpsgd;  // DP-SGD's clipped sums and noise: nothing per update either
+    dpsgd.method = fp::Method::dpsgd;
+    fp::OptimizerState<T> dp_state = fp::make_state<T>(dpsgd, net.n_params());
+    auto dp_allocations = [&](std::size_t batch_size) {
+        options.batch_size = batch_size;
+        trainer.fit(batch, nullptr, options, dpsgd, dp_state);
+        const long before_fit = allocations.load();
+        trainer.fit(batch, nullptr, options, dpsgd, dp_state);
+        return allocations.load() - before_fit;
+    };
+    const long dp_ten = dp_allocations(16), dp_one_hundred_sixty = dp_allocations(1);
+    check(dp_ten == dp_one_hundred_sixty, "DP-SGD fit's allocations do not grow with updates",
+          double(dp_one_hundred_sixty - dp_ten));
 }
 
 }  // namespace
@@ -342,6 +424,7 @@ int main() {
     bias_relu_matches_separate_passes<float>(rng);
     bias_relu_matches_separate_passes<double>(rng);
     gradient_matches_finite_differences(rng);
+    per_sample_passes_match_the_batch(rng);
     training_lowers_the_loss<double>();
     training_lowers_the_loss<float>();
     levenberg_marquardt_fits_a_sine(rng);
