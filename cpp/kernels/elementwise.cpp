@@ -1,5 +1,6 @@
 #include "kernels/elementwise.hpp"
 
+#include <cmath>
 #include <cstddef>
 
 #include "runtime/cpu.hpp"
@@ -79,6 +80,14 @@ template <class T> void sgd(T* p, const T* g, T lr, std::size_t n) {
     over_halves(n, [=](std::size_t, std::size_t k0, std::size_t k1) {
         FASTPROP_DISPATCH(sgd, p + k0, g + k0, lr, k1 - k0)
         sgd_loop(p + k0, g + k0, lr, k1 - k0);
+    });
+}
+
+template <class T>
+void adam(T* p, T* m, T* v, const T* g, const AdamStep<T>& c, std::size_t n) {
+    over_halves(n, [=, &c](std::size_t, std::size_t k0, std::size_t k1) {
+        FASTPROP_DISPATCH(adam, p + k0, m + k0, v + k0, g + k0, c, k1 - k0)
+        adam_loop(p + k0, m + k0, v + k0, g + k0, c, k1 - k0);
     });
 }
 

@@ -136,18 +136,13 @@ template <Method method, bool decoupled> struct AdamLike {
         const T step_size = T(lr_now / (1.0 - std::pow(c.beta1, t)));
         const T bc2_sqrt = T(std::sqrt(1.0 - std::pow(c.beta2, t)));
         const T decay = T(1.0 - lr_now * c.weight_decay);
-        T* m = s.m.data();
-        T* v = s.v.data();
-        for (std::size_t k = 0; k < n; ++k) {
-            T d = g[k];
-            if (decoupled)
-                p[k] *= decay;  // p ← p (1 − lr λ)
-            else
-                d += wd * p[k];
-            m[k] += (T(1) - b1) * (d - m[k]);         // m ← β1 m + (1 − β1) g
-            v[k] = b2 * v[k] + (T(1) - b2) * d * d;    // v ← β2 v + (1 − β2) g²
-            p[k] -= step_size * (m[k] / (std::sqrt(v[k]) / bc2_sqrt + eps));
-        }
+        // For each k, with d = g + λp (adam) or p ← p (1 − lr λ) first (adamw):
+        //   m ← β1 m + (1 − β1) d,  v ← β2 v + (1 − β2) d²,  p −= step_size·m / (√v/bc2 + eps)
+        // every entry every step (a zero gradient still decays m and v), in one vectorised
+        // pass on two threads: over a large first layer (sparse input) it is most of a step.
+        const elementwise::AdamStep<T> step{b1, b2, wd, step_size, bc2_sqrt, eps, decay,
+                                            decoupled};
+        elementwise::adam(p, s.m.data(), s.v.data(), g, step, n);
     }
 };
 using Adam = AdamLike<Method::adam, false>;

@@ -228,7 +228,10 @@ FitRecord Trainer<T>::fit(const Batch<T>& train, const Batch<T>* val,
     ws_.reserve(L, std::min(batch, Workspace<T>::chunk_rows(L, false)));
     grad_.resize(net_.n_params());
     if (gather) {
-        x_.resize(batch * l_0);
+        if (train.sparse())
+            x_indptr_.resize(batch + 1);
+        else
+            x_.resize(batch * l_0);
         y_.resize(batch * l_n);
         if (train.w) w_.resize(batch);
         order_.resize(t);
@@ -250,11 +253,17 @@ FitRecord Trainer<T>::fit(const Batch<T>& train, const Batch<T>* val,
             if (gather) {
                 for (std::size_t s = 0; s < rows; ++s) {
                     const std::size_t src = order_[r0 + s];
-                    std::copy(train.X + src * l_0, train.X + (src + 1) * l_0, x_.data() + s * l_0);
+                    if (!train.sparse())
+                        std::copy(train.X + src * l_0, train.X + (src + 1) * l_0,
+                                  x_.data() + s * l_0);
                     std::copy(train.Y + src * l_n, train.Y + (src + 1) * l_n, y_.data() + s * l_n);
                     if (train.w) w_[s] = train.w[src];
                 }
-                part = {x_.data(), y_.data(), train.w ? w_.data() : nullptr, rows};
+                const T* w = train.w ? w_.data() : nullptr;
+                if (train.sparse())
+                    part = {nullptr, y_.data(), w, rows, gather_sparse(train.Xs, r0, rows)};
+                else
+                    part = {x_.data(), y_.data(), w, rows};
             }
             double E = 0.0;
             const Stop stop = minibatch_update(part, options, config, state, lr, E);
@@ -263,6 +272,32 @@ FitRecord Trainer<T>::fit(const Batch<T>& train, const Batch<T>* val,
         }
         return Stop::done;
     });
+}
+
+// The minibatch's rows of a sparse X, in the order of order_[r0 ..], copied into x_indptr_,
+// x_indices_ and x_ (data): memory of the minibatch's entries, never of a dense row.
+template <class T>
+CsrRows<T> Trainer<T>::gather_sparse(const CsrRows<T>& X, std::size_t r0, std::size_t rows) {
+    std::size_t entries = 0;
+    for (std::size_t s = 0; s < rows; ++s) {
+        const std::size_t src = order_[r0 + s];
+        entries += std::size_t(X.indptr[src + 1] - X.indptr[src]);
+    }
+    if (x_indices_.size() < entries) {
+        x_indices_.resize(entries);
+        x_.resize(entries);
+    }
+    x_indptr_[0] = 0;
+    std::size_t p = 0;
+    for (std::size_t s = 0; s < rows; ++s) {
+        const std::size_t src = order_[r0 + s];
+        const auto begin = std::size_t(X.indptr[src]), end = std::size_t(X.indptr[src + 1]);
+        std::copy(X.indices + begin, X.indices + end, x_indices_.data() + p);
+        std::copy(X.data + begin, X.data + end, x_.data() + p);
+        p += end - begin;
+        x_indptr_[s + 1] = std::int64_t(p);
+    }
+    return {x_indptr_.data(), x_indices_.data(), x_.data()};
 }
 
 template <class T>
@@ -287,6 +322,8 @@ FitRecord Trainer<T>::fit_lm(const Batch<T>& train, const Batch<T>* val,
                              const TrainHooks<T>& hooks) {
     hooks_ = &hooks;
     options.check();
+    if (train.sparse() || (val && val->sparse()))
+        throw std::invalid_argument("Levenberg-Marquardt needs a dense X, got a sparse matrix");
     LevenbergMarquardt<T> lm(net_, ws_, train, config);
     std::optional<ParamsGate::Writing> writing;
     if (gate_) writing.emplace(*gate_);

@@ -131,15 +131,17 @@ private:
                           const OptimizerConfig& config, OptimizerState<T>& state, double lr,
                           double& E);
     bool poll();
+    CsrRows<T> gather_sparse(const CsrRows<T>& X, std::size_t r0, std::size_t rows);
 
     Network<T>& net_;
     Workspace<T>& ws_;
     ParamsGate* gate_;
     const TrainHooks<T>* hooks_ = nullptr;  // of the call in progress
     // The trainer's own memory, kept between fits (no allocation once sizes are seen): the
-    // gradient, a shuffled minibatch gathered, the sample order of the current epoch, and
-    // early stopping's parameters.
+    // gradient, a shuffled minibatch gathered (of a sparse X: its rows' entries, x_ their
+    // values), the sample order of the current epoch, and early stopping's parameters.
     std::vector<T> grad_, x_, y_, w_;
+    std::vector<std::int64_t> x_indptr_, x_indices_;
     std::vector<std::size_t> order_;
     std::vector<T> best_, start_;
 };

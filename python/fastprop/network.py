@@ -11,6 +11,7 @@ from numpy.typing import ArrayLike, DTypeLike
 
 from . import _core, _state, optim
 from ._progress import Progress
+from ._sparse import as_csr_rows, is_sparse
 from ._runtime import _warn_about_ignored_settings  # noqa: F401  (importable from here, as before)
 from ._runtime import get_num_threads, set_num_threads
 from ._validate import check_activations, check_bool, check_callable, check_choice, \
@@ -211,7 +212,7 @@ class Network:
 
     def trace(self, X: ArrayLike) -> Trace:
         """Every z_i and a_i of a forward pass (for teaching and debugging); see :class:`Trace`."""
-        X, single = self._inputs(X)
+        X, single = self._inputs(self._dense_only(X, "trace"))
         z, a = self._core.trace(X)
         z, a = [None, *z], [X, *a, None]
         if single:
@@ -270,7 +271,7 @@ class Network:
 
         Computed by backpropagation, one backward pass per output unit (δ_n = e_j).
         """
-        X, _ = self._inputs(X)
+        X, _ = self._inputs(self._dense_only(X, "jacobian"))
         return self._core.jacobian(X)
 
     def step(self, X: ArrayLike, Y: ArrayLike, lr: float | None = None, *,
@@ -576,7 +577,10 @@ class Network:
 
     # ------------------------------------------------------------------ conversion
     def _inputs(self, X: ArrayLike, name: str = "X") -> tuple[np.ndarray, bool]:
-        """X as a C-contiguous (t, l_0) array of the network's dtype; True for one sample."""
+        """X as a C-contiguous (t, l_0) array of the network's dtype; True for one sample.
+        A scipy.sparse X becomes CsrRows (never dense; see fastprop._sparse)."""
+        if is_sparse(X):
+            return as_csr_rows(X, self.layers[0], self._dtype, name), False
         X = real_array(X, name)
         l_0 = self.layers[0]
         if X.ndim == 1 and X.shape[0] == l_0:
@@ -603,6 +607,13 @@ class Network:
             raise ValueError(f"{x_name} and {y_name} must have the same number of rows "
                              f"(samples), got {X.shape[0]} and {Y.shape[0]}")
         return X, self._convert(Y)
+
+    @staticmethod
+    def _dense_only(X: Any, what: str) -> Any:
+        if is_sparse(X):
+            raise TypeError(f"{what} needs a dense X (an array), got a sparse matrix; "
+                            f"pass X.toarray() for a small one")
+        return X
 
     @staticmethod
     def _one_hot(labels: np.ndarray, l_n: int) -> np.ndarray:
