@@ -3,10 +3,10 @@
 // read only the non-zeros, so a_0 is never dense and the memory is that of its non-zeros.
 // Nothing propagates below layer 0, so ∂E/∂a_0 is never needed.
 //
-// Each element of a result is summed over the entries of a row (forward) or over the samples
-// (∂E/∂W_0, in sample order, then entry order within a row) in an order fixed by the matrix,
-// so results are the same bits on any number of threads; they differ from the dense kernels'
-// (another order of the same sums) by rounding only.
+// Each element of a result is summed in an order fixed by the matrix (z_sj over the row's
+// columns in ascending order, duplicates in the row's order; ∂E/∂W_jk over the samples in
+// order), so results are the same bits on any number of threads; they differ from the dense
+// kernels' (another order of the same sums) by rounding only.
 #pragma once
 
 #include <cstddef>
