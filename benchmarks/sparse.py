@@ -37,6 +37,17 @@ def peak_rss() -> int:
     raise RuntimeError("no VmHWM in /proc/self/status")
 
 
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def tfidf_like(rows: int, cols: int, nnz: int, classes: int, seed: int = 0):
     """A CSR matrix shaped like TF-IDF features of short texts, and labels that depend on it."""
     import scipy.sparse as sp
@@ -118,7 +129,7 @@ def main() -> None:
           f"({f['X_bytes'] / MiB:.1f} MiB as CSR; {args.rows * args.cols * 8 / 2**30:.1f} GiB "
           f"dense), {args.classes} classes; hidden (100,), adam, batch 200, {args.epochs} "
           f"epochs, float64, {args.threads} threads")
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+    print(f"machine: {cpu_name()}, {os.cpu_count()} CPUs, "
           f"load average before {LOAD[0]:.2f} {LOAD[1]:.2f} {LOAD[2]:.2f}, after "
           + " ".join(f"{x:.2f}" for x in os.getloadavg()))
     print(f"{'':10} {'seconds':>9} {'CPU s':>7} {'peak MiB':>9} {'above data':>11} "

@@ -203,7 +203,11 @@ class Network:
 
     # ------------------------------------------------------------------ computation
     def forward(self, X: ArrayLike) -> np.ndarray:
-        """z_n for X of shape (t, l_0): shape (t, l_n); for one sample of shape (l_0,): (l_n,)."""
+        """z_n for X of shape (t, l_0): shape (t, l_n); for one sample of shape (l_0,): (l_n,).
+
+        X may be a scipy.sparse matrix (CSR, CSC, COO): the first layer's product reads its
+        non-zeros, and X is never made dense.
+        """
         X, single = self._inputs(X)
         out = self._core.forward(X)
         return out[0] if single else out
@@ -322,6 +326,8 @@ class Network:
         ----------
         X, Y : array-like of shape (t, l_0) and (t, l_n)
             For ``loss="cross_entropy"``, Y may also be integer class labels of shape (t,).
+            X may be a scipy.sparse matrix (CSR, CSC, COO), as in every call but
+            :meth:`trace`, :meth:`jacobian` and ``optimizer="lm"``: it is never made dense.
         epochs : int
             Passes over the data (0 does nothing).
         lr : float or None
