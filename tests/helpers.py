@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+import fastprop
 from fastprop import reference
 
 __all__ = ["assert_close", "random_batch", "ref_params", "RTOL", "SIGINT_RAISES", "ACTIVATIONS",
@@ -54,3 +55,22 @@ def random_batch(rng, net, t):
 def ref_params(net):
     """Copies of the network's parameters for the reference to work on."""
     return [W.copy() for W in net.weights], [b.copy() for b in net.biases]
+
+
+def random_network(layers, activation, bias, dtype, loss="sse", seed=0):
+    """A Network with parameters N(0, 1/l_i) and nonzero biases, so that every σ sees both
+    signs and its tails (for comparing a network with its exported forms)."""
+    net = fastprop.Network(layers, activation, bias=bias, dtype=dtype, seed=seed, loss=loss)
+    rng = np.random.default_rng(seed)
+    parts = []
+    for l_in, l_out in zip(layers[:-1], layers[1:]):
+        parts.append(rng.standard_normal(l_out * l_in) / np.sqrt(l_in))
+        if bias:
+            parts.append(rng.standard_normal(l_out))
+    net.params = np.concatenate(parts)
+    return net
+
+
+def random_inputs(net, t=64, seed=1):
+    """t rows of N(0, 4) inputs in the network's dtype."""
+    return (np.random.default_rng(seed).standard_normal((t, net.layers[0])) * 2).astype(net.dtype)

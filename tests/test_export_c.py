@@ -13,7 +13,7 @@ import pytest
 import fastprop
 from fastprop import cli
 from fastprop.export import to_c
-from helpers import ACTIVATIONS, DTYPES, assert_close
+from helpers import ACTIVATIONS, DTYPES, assert_close, random_inputs as inputs, random_network
 
 CC = shutil.which("cc")
 CXX = shutil.which("c++")
@@ -84,23 +84,6 @@ def compile_and_run(tmp_path, source, X, l_n, *, name="model", cxx=False, probab
                          capture_output=True, check=True)
     parts = 3 if probabilities else 2
     return np.frombuffer(run.stdout, dtype=X.dtype).reshape(parts, len(X), l_n)
-
-
-def random_network(layers, activation, bias, dtype, loss="sse", seed=0):
-    """Parameters N(0, 1/l_i) (nonzero biases), so that every σ sees both signs and its tails."""
-    net = fastprop.Network(layers, activation, bias=bias, dtype=dtype, seed=seed, loss=loss)
-    rng = np.random.default_rng(seed)
-    parts = []
-    for l_in, l_out in zip(layers[:-1], layers[1:]):
-        parts.append(rng.standard_normal(l_out * l_in) / np.sqrt(l_in))
-        if bias:
-            parts.append(rng.standard_normal(l_out))
-    net.params = np.concatenate(parts)
-    return net
-
-
-def inputs(net, t=64, seed=1):
-    return (np.random.default_rng(seed).standard_normal((t, net.layers[0])) * 2).astype(net.dtype)
 
 
 # ---------------------------------------------------------------------- same outputs

@@ -13,7 +13,7 @@ import fastprop
 from fastprop import cli
 from fastprop.export import DEFAULT_OPSET, from_onnx, to_onnx
 from fastprop.export.onnx import MIN_OPSET
-from helpers import ACTIVATIONS, DTYPES, assert_close
+from helpers import ACTIVATIONS, DTYPES, assert_close, random_inputs as inputs, random_network
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
@@ -25,23 +25,6 @@ ort = pytest.importorskip("onnxruntime")
 # for other versions and CPUs.
 TOL = {"float32": 1e-5, "float64": 1e-13}
 CLASSIFICATION = ("cross_entropy", "binary_cross_entropy")
-
-
-def random_network(layers, activation, bias, dtype, loss="sse", seed=0):
-    """Parameters N(0, 1/l_i) (nonzero biases), so that every σ sees both signs."""
-    net = fastprop.Network(layers, activation, bias=bias, dtype=dtype, seed=seed, loss=loss)
-    rng = np.random.default_rng(seed)
-    parts = []
-    for l_in, l_out in zip(layers[:-1], layers[1:]):
-        parts.append(rng.standard_normal(l_out * l_in) / np.sqrt(l_in))
-        if bias:
-            parts.append(rng.standard_normal(l_out))
-    net.params = np.concatenate(parts)
-    return net
-
-
-def inputs(net, t=50, seed=1):
-    return (np.random.default_rng(seed).standard_normal((t, net.layers[0])) * 2).astype(net.dtype)
 
 
 def run(model, X):
