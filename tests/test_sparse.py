@@ -254,6 +254,14 @@ def test_sparse_corrupt_indices_are_refused():
         make_net().forward(X)
 
 
+def test_core_refuses_csc_given_directly():
+    # The binding reads CSR's arrays; a CSC matrix (which has the same attributes) handed to
+    # it past the Python layer is refused rather than read as rows.
+    net = make_net()
+    with pytest.raises(ValueError, match="must be a CSR matrix here, got format csc"):
+        net._core.forward(sp.csc_matrix(np.eye(9)))
+
+
 def test_dense_only_calls_refuse_sparse():
     net = make_net()
     X = sp.csr_matrix(np.eye(3, 9))
