@@ -176,7 +176,7 @@ double chunk_pass(const Model<T>& net, const Batch<T>& rows, double batch_size, 
 template <class T>
 void forward(const Model<T>& net, const T* X, std::size_t t, T* out, Workspace<T>& ws,
              const Poll& poll, const CsrRows<T>& Xs) {
-    const std::size_t chunk = std::min(t, Workspace<T>::chunk_rows(net.layout()));
+    const std::size_t chunk = std::min(t, Workspace<T>::chunk_rows(net.layout(), true, bool(Xs)));
     ws.reserve(net.layout(), chunk);
     const std::size_t l_0 = net.layout().l_in(), l_n = net.layout().l_out();
     for (std::size_t r0 = 0; r0 < t; r0 += chunk) {
@@ -195,7 +195,7 @@ void forward_trace(const Model<T>& net, const T* X, std::size_t t, Workspace<T>&
 template <class T>
 double loss(const Model<T>& net, const Batch<T>& batch, Workspace<T>& ws, const Poll& poll) {
     const Layout& L = net.layout();
-    const std::size_t chunk = std::min(batch.t, Workspace<T>::chunk_rows(L));
+    const std::size_t chunk = std::min(batch.t, Workspace<T>::chunk_rows(L, true, batch.sparse()));
     ws.reserve(L, chunk);
     const double size = batch.size();
     double E = 0.0;
@@ -213,7 +213,8 @@ template <class T>
 double gradient(const Model<T>& net, const Batch<T>& batch, T* dE_dparams, Workspace<T>& ws,
                 const Poll& poll, const NonFinite* check, bool work_cap) {
     const Layout& L = net.layout();
-    const std::size_t chunk = std::min(batch.t, Workspace<T>::chunk_rows(L, work_cap));
+    const std::size_t chunk =
+        std::min(batch.t, Workspace<T>::chunk_rows(L, work_cap, batch.sparse()));
     ws.reserve(L, chunk);
     if (batch.t == 0) std::fill(dE_dparams, dE_dparams + L.n_params(), T(0));
     const double size = batch.size();

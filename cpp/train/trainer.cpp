@@ -225,7 +225,7 @@ FitRecord Trainer<T>::fit(const Batch<T>& train, const Batch<T>* val,
     const std::size_t t = train.t, l_0 = L.l_in(), l_n = L.l_out();
     const std::size_t batch = options.batch_size == 0 ? t : std::min(options.batch_size, t);
     const bool gather = options.shuffle && batch < t;
-    ws_.reserve(L, std::min(batch, Workspace<T>::chunk_rows(L, false)));
+    ws_.reserve(L, std::min(batch, Workspace<T>::chunk_rows(L, false, train.sparse())));
     grad_.resize(net_.n_params());
     if (gather) {
         if (train.sparse())
