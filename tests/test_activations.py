@@ -26,7 +26,7 @@ EXACT = {
 
 def identity_probe(activation, dtype):
     """[1, 1, 1] network with W_0 = W_1 = 1: z_2 = σ(x), and the trace shows a_1 = σ(z_1)."""
-    net = fastprop.Network([1, 1, 1], activation, dtype=dtype, seed=0)
+    net = fastprop.Network([1, 1, 1], activation, dtype=dtype, seed=0, bias=False, loss="sse")
     net.params[:] = 1
     return net
 

@@ -10,7 +10,7 @@ import fastprop
 
 @pytest.fixture
 def net():
-    return fastprop.Network([3, 4, 2], seed=0)
+    return fastprop.Network([3, 4, 2], seed=0, bias=False, loss="sse")
 
 
 @pytest.mark.parametrize("layers, error, message", [
@@ -25,11 +25,11 @@ def net():
 ])
 def test_bad_layers(layers, error, message):
     with pytest.raises(error, match=message):
-        fastprop.Network(layers)
+        fastprop.Network(layers, bias=False, loss="sse")
 
 
 def test_layers_accepts_numpy_integers():
-    assert fastprop.Network(np.array([3, 4, 2]), seed=0).layers == (3, 4, 2)
+    assert fastprop.Network(np.array([3, 4, 2]), seed=0, bias=False, loss="sse").layers == (3, 4, 2)
 
 
 @pytest.mark.parametrize("kwargs, error, message", [
@@ -40,7 +40,7 @@ def test_layers_accepts_numpy_integers():
     ({"dtype": "float16"}, ValueError, r"dtype must be 'float64' or 'float32', got 'float16'"),
     ({"dtype": "banana"}, ValueError, r"dtype must be 'float64' or 'float32', got 'banana'"),
     ({"dtype": int}, ValueError, r"dtype must be 'float64' or 'float32'"),
-    ({"loss": "hinge"}, ValueError, r"loss must be one of sse, mse, cross_entropy, binary_cross_entropy, poisson; got 'hinge'"),
+    ({"loss": "hinge"}, ValueError, r"loss must be one of sse, mse, cross_entropy, binary_cross_entropy, poisson, huber; got 'hinge'"),
     ({"bias": "yes"}, TypeError, r"bias must be True or False, got 'yes'"),
     ({"seed": -1}, ValueError, r"seed must be in \[0, 2\*\*64\), got -1"),
     ({"seed": 1.5}, TypeError, r"seed must be an int or None, got float"),
@@ -52,7 +52,7 @@ def test_bad_constructor_arguments(kwargs, error, message):
 
 @pytest.mark.parametrize("dtype", ["float32", np.float32, np.dtype("float64"), "f8"])
 def test_dtype_spellings(dtype):
-    assert fastprop.Network([1, 1], dtype=dtype, seed=0).dtype == np.dtype(dtype)
+    assert fastprop.Network([1, 1], dtype=dtype, seed=0, bias=False, loss="sse").dtype == np.dtype(dtype)
 
 
 @pytest.mark.parametrize("X, message", [
@@ -91,10 +91,14 @@ def test_training_calls_bad_shapes(net, method, X, Y, message):
         getattr(net, method)(X, Y, *args)
 
 
-def test_single_output_hint():
-    net = fastprop.Network([2, 1], seed=0)
-    with pytest.raises(ValueError, match=r"got \(4,\) \(use Y.reshape\(-1, 1\)"):
-        net.loss(np.zeros((4, 2)), np.zeros(4))
+def test_single_output_takes_one_dimensional_y_and_checks_its_rows():
+    # A 1-D Y of t targets is the column Y.reshape(-1, 1) for a single output (l_n = 1).
+    net = fastprop.Network([2, 1], seed=0, bias=False, loss="sse")
+    X = np.arange(8.0).reshape(4, 2)
+    assert net.loss(X, np.arange(4.0)) == net.loss(X, np.arange(4.0).reshape(-1, 1))
+    with pytest.raises(ValueError, match=r"X and Y must have the same number of rows \(samples\), "
+                                         r"got 4 and 3"):
+        net.loss(X, np.zeros(3))
 
 
 @pytest.mark.parametrize("lr, error, message", [
@@ -109,7 +113,7 @@ def test_bad_learning_rate(net, lr, error, message):
     with pytest.raises(error, match=message):
         net.step(X, Y, lr)
     with pytest.raises(error, match=message):
-        net.fit(X, Y, 1, lr)
+        net.fit(X, Y, 1, lr, optimizer="sgd")
 
 
 @pytest.mark.parametrize("kwargs, error, message", [
@@ -129,7 +133,7 @@ def test_bad_fit_options(net, kwargs, error, message):
 
 def test_fit_refuses_an_empty_batch(net):
     with pytest.raises(ValueError, match=r"fit needs at least one sample, got X with 0 rows"):
-        net.fit(np.zeros((0, 3)), np.zeros((0, 2)), 1, 0.1)
+        net.fit(np.zeros((0, 3)), np.zeros((0, 2)), 1, 0.1, optimizer="sgd")
 
 
 def test_empty_batch_is_a_sum_over_nothing(net):
@@ -146,7 +150,7 @@ def test_nan_stops_fit_at_the_last_finite_state(net):
     Y[2, 1] = np.nan
     before = net.params.copy()
     with pytest.raises(FloatingPointError, match=r"NaN or infinite in epoch 0"):
-        net.fit(X, Y, 10, 0.1)
+        net.fit(X, Y, 10, 0.1, optimizer="sgd")
     np.testing.assert_array_equal(net.params, before)
     assert len(net.history) == 0
 
@@ -160,7 +164,7 @@ def test_nan_stops_fit_at_the_last_finite_state(net):
 def test_nan_gradient_with_a_finite_loss_stops_fit(dtype, layers, t, batch_size, rng):
     # An infinite input into saturated tanh units: z and E stay finite, but dE/dW_0 = δ_1ᵀ x
     # meets 0 · inf = NaN. fit must stop before the update.
-    net = fastprop.Network(layers, "tanh", bias=True, dtype=dtype, seed=1)
+    net = fastprop.Network(layers, "tanh", bias=True, dtype=dtype, seed=1, loss="sse")
     X = rng.standard_normal((t, layers[0])).astype(dtype)
     Y = rng.standard_normal((t, layers[-1])).astype(dtype)
     X[1, 2] = np.inf
@@ -168,16 +172,79 @@ def test_nan_gradient_with_a_finite_loss_stops_fit(dtype, layers, t, batch_size,
     assert np.isfinite(E) and not np.all(np.isfinite(dW[0]))
     before = net.params.copy()
     with pytest.raises(FloatingPointError, match=r"NaN or infinite in epoch 0"):
-        net.fit(X, Y, 3, 1e-3, batch_size=batch_size, shuffle=False)
+        net.fit(X, Y, 3, 1e-3, batch_size=batch_size, shuffle=False, optimizer="sgd")
+    np.testing.assert_array_equal(net.params, before)
+
+
+# The largest learning rate each dtype takes: lr·∂E/∂W overflows at the first update.
+HUGE_LR = {"float32": 1e38, "float64": 1e308}
+OPTIMIZERS = {
+    "sgd": lambda lr: fastprop.optim.SGD(lr=lr),
+    "sgd+decay": lambda lr: fastprop.optim.SGD(lr=lr, weight_decay=0.5),
+    "momentum": lambda lr: fastprop.optim.SGD(lr=lr, momentum=0.9),
+    "nesterov": lambda lr: fastprop.optim.SGD(lr=lr, momentum=0.9, nesterov=True),
+    "adam": lambda lr: fastprop.optim.Adam(lr=lr),
+    "adamw": lambda lr: fastprop.optim.AdamW(lr=lr),
+}
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("optimizer", list(OPTIMIZERS))
+@pytest.mark.parametrize("batch_size", [None, 2])
+def test_an_update_that_overflows_is_not_made(dtype, optimizer, batch_size, rng):
+    # The loss and the gradient are finite; the update to p − lr·g is not. fit stops before
+    # it, the parameters and the optimiser's state as they were.
+    net = fastprop.Network([3, 4, 2], "tanh", bias=True, dtype=dtype, seed=0)
+    X = rng.standard_normal((4, 3)).astype(dtype)
+    Y = np.full((4, 2), 1e3, dtype)
+    E, g = net.loss_and_grad(X, Y)
+    assert np.isfinite(E) and np.all(np.isfinite(g))
+    opt = OPTIMIZERS[optimizer](HUGE_LR[dtype])
+    before = net.params.copy()
+    with pytest.raises(FloatingPointError, match=r"NaN or infinite in epoch 0"):
+        net.fit(X, Y, 1, optimizer=opt, batch_size=batch_size, shuffle=False)
+    np.testing.assert_array_equal(net.params, before)
+    assert opt.steps == 0 and len(net.history) == 0
+    for name, buffer in opt.state.items():
+        np.testing.assert_array_equal(buffer, 0, err_msg=f"the optimiser's {name} moved")
+    # step() keeps the same promise.
+    with pytest.raises(FloatingPointError, match=r"parameters are left as they were"):
+        net.step(X, Y, optimizer=opt)
+    np.testing.assert_array_equal(net.params, before)
+    assert opt.steps == 0
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_fit_diverging_by_overflow_ends_at_its_last_finite_update(dtype, rng):
+    # Full batch, one update per epoch, each state recorded by the callback: growing steps
+    # overflow after some epochs, and the network must end at the last recorded state.
+    net = fastprop.Network([3, 8, 2], "identity", bias=False, dtype=dtype, seed=0, loss="sse")
+    X = (rng.standard_normal((50, 3)) * 10).astype(dtype)
+    Y = rng.standard_normal((50, 2)).astype(dtype)
+    states = [net.params.copy()]
+    with pytest.raises(FloatingPointError, match=r"in epoch \d+"):
+        net.fit(X, Y, 10_000, 1.0, optimizer="sgd",
+                callback=lambda epoch, logs: states.append(net.params.copy()))
+    assert len(states) >= 2  # at least one update was made before the stop
+    np.testing.assert_array_equal(net.params, states[-1])
+    assert len(net.history) == len(states) - 1
+
+
+def test_step_with_a_nan_target_changes_nothing(net):
+    Y = np.ones((4, 2))
+    Y[1, 0] = np.nan
+    before = net.params.copy()
+    with pytest.raises(FloatingPointError):
+        net.step(np.ones((4, 3)), Y, lr=0.1)
     np.testing.assert_array_equal(net.params, before)
 
 
 def test_divergence_stops_fit_naming_the_epoch(rng):
-    net = fastprop.Network([3, 8, 2], "identity", seed=0)
+    net = fastprop.Network([3, 8, 2], "identity", seed=0, bias=False, loss="sse")
     X = rng.standard_normal((50, 3)) * 10
     Y = rng.standard_normal((50, 2))
     with pytest.raises(FloatingPointError, match=r"in epoch \d+") as info:
-        net.fit(X, Y, 10_000, 1.0)
+        net.fit(X, Y, 10_000, 1.0, optimizer="sgd")
     assert np.all(np.isfinite(net.params))
     assert f"epoch {len(net.history)}" in str(info.value)
     assert np.all(np.isfinite(net.history))
@@ -220,25 +287,25 @@ def test_callback_exception_propagates_and_keeps_history(net):
             raise RuntimeError("stop here")
 
     with pytest.raises(RuntimeError, match="stop here"):
-        net.fit(np.ones((2, 3)), np.ones((2, 2)), 10, 0.1, callback=callback)
+        net.fit(np.ones((2, 3)), np.ones((2, 2)), 10, 0.1, callback=callback, optimizer="sgd")
     assert len(net.history) == 3
 
 
 def test_callback_returning_false_stops(net):
     seen = []
     history = net.fit(np.ones((2, 3)), np.ones((2, 2)), 10, 0.1,
-                      callback=lambda epoch, logs: seen.append(logs["loss"]) or epoch < 3)
+                      callback=lambda epoch, logs: seen.append(logs["loss"]) or epoch < 3, optimizer="sgd")
     assert len(history) == 4 and list(history) == seen
 
 
 def test_network_too_large_for_memory_is_refused_before_allocating():
     with pytest.raises(MemoryError, match=r"need 20,000,000,000 parameters: .* GiB .* available"):
-        fastprop.Network([100_000, 100_000, 100_000])
+        fastprop.Network([100_000, 100_000, 100_000], bias=False, loss="sse")
 
 
 def test_parameter_count_beyond_64_bits_is_refused():
     with pytest.raises(ValueError, match=r"more than a 64-bit size can count"):
-        fastprop.Network([2**40, 2**40, 2])
+        fastprop.Network([2**40, 2**40, 2], bias=False, loss="sse")
 
 
 # ---------------------------------------------------------------------- one check per kind
@@ -249,14 +316,14 @@ def _message_of(call, value):
 
 
 def _fit(**options):
-    net = fastprop.Network([3, 4, 2], seed=0)
+    net = fastprop.Network([3, 4, 2], seed=0, bias=False, loss="sse")
     return net.fit(np.zeros((2, 3)), np.zeros((2, 2)), **{"epochs": 1, "lr": 0.1, **options})
 
 
 # Arguments of one kind, from different modules: each group must be checked by one function,
 # so that a bad value gets the same message whatever the argument (its name aside).
 SAME_KIND = {
-    "flag": [("bias", lambda v: fastprop.Network([2, 1], bias=v)),
+    "flag": [("bias", lambda v: fastprop.Network([2, 1], bias=v, loss="sse")),
              ("nesterov", lambda v: fastprop.optim.SGD(momentum=0.9, nesterov=v)),
              ("shuffle", lambda v: _fit(shuffle=v))],
     "real >= 0": [("min_delta", lambda v: _fit(min_delta=v)),
@@ -267,8 +334,8 @@ SAME_KIND = {
                  ("mu", lambda v: fastprop.optim.LevenbergMarquardt(mu=v))],
     "count >= 1": [("k", fastprop.set_num_threads),
                    ("batch_size", lambda v: _fit(batch_size=v))],
-    "name": [("loss", lambda v: fastprop.Network([2, 1], loss=v)),
-             ("activation", lambda v: fastprop.Network([2, 2, 1], v))],
+    "name": [("loss", lambda v: fastprop.Network([2, 1], loss=v, bias=False)),
+             ("activation", lambda v: fastprop.Network([2, 2, 1], v, bias=False, loss="sse"))],
 }
 BAD_VALUES = {"flag": ["yes", 1, None], "real >= 0": [-1, -0.5, float("nan"), "0.1", True],
               "real > 0": [0, -1.5, float("inf"), "1", False], "count >= 1": [0, -2, 1.5, "2"],

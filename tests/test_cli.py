@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from fastprop import io
-from fastprop.cli import main
+from fastprop.cli import main, predict
 
 SUBCOMMANDS = ("demo", "demo-synthetic", "train", "predict")
 # Time bounds stretch under .ci/sanitize, where every allocation goes through ASan.
@@ -694,3 +694,49 @@ def test_empty_data_files_end_in_one_line(tmp_path, capsys, name, fragment):
     contents = {"blank.csv": b"\n ,  \n\n", "bom.csv": b"\xef\xbb\xbf"}.get(name, b"")
     (tmp_path / name).write_bytes(contents)
     one_line_error(["train", str(tmp_path / name), "--quiet"], capsys, fragment)
+
+
+# ---------------------------------------------------------------------- --sample-weight
+def _weighted_csv(tmp_path, weights):
+    """y = x1 on half the rows and y = −x1 on the other half, with a weight column w."""
+    rng = np.random.default_rng(3)
+    x = rng.uniform(-1, 1, 200)
+    half = np.arange(200) % 2 == 0
+    y = np.where(half, x, -x)
+    w = np.where(half, weights[0], weights[1])
+    rows = np.column_stack([x, w, y]).tolist()
+    return write_csv(tmp_path / "weighted.csv", ["x1", "w", "y"], rows), half
+
+
+def test_sample_weight_column_weights_the_rows_and_is_no_feature(tmp_path, capsys):
+    # Weight 0 on the rows of y = −x1: the model learns y = x1 from the others alone.
+    data, half = _weighted_csv(tmp_path, (1.0, 0.0))
+    model = train(data, tmp_path, "--sample-weight", "w", "--layers", "8", "--epochs", "200",
+                  "--test-fraction", "0")
+    out = capsys.readouterr().out
+    assert "sample weights: column 'w'" in out and "rows of weight 0)" in out
+    net, extra = io.load(model, return_extra=True)
+    assert net.layers[0] == 1 and extra["feature_names"].tolist() == ["x1"]
+    x = np.linspace(-0.9, 0.9, 7)
+    predicted = predict(net, extra, x[:, None])[:, 0]
+    assert np.max(np.abs(predicted - x)) < 0.2, predicted
+    unweighted = train(data, tmp_path, "--layers", "8", "--epochs", "200", "--test-fraction",
+                       "0", "--target", "y")
+    net_u, extra_u = io.load(unweighted, return_extra=True)
+    assert net_u.layers[0] == 2  # without the option, w is a feature
+
+
+@pytest.mark.parametrize("weights, column, message", [
+    ((1.0, -1.0), "w", r"--sample-weight 'w' must hold weights >= 0; data row 2 has -1.0"),
+    ((0.0, 0.0), "w", r"--sample-weight 'w' is 0 on every training row"),
+    ((1.0, 1.0), "y", r"--sample-weight 'y' is the target column"),
+    ((1.0, 1.0), "v", r"column 'v' not found"),
+])
+def test_bad_sample_weight_columns_are_refused(tmp_path, capsys, weights, column, message):
+    data, _ = _weighted_csv(tmp_path, weights)
+    code = main(["train", data, "--quiet", "--sample-weight", column, "-o",
+                 str(tmp_path / "m.npz")])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert re.search(message, err), err
+    assert err.count("\n") == 1 and not (tmp_path / "m.npz").exists()

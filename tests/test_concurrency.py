@@ -73,7 +73,7 @@ def run_concurrently(*work):
 
 
 def make_net(dtype, activation="tanh", bias=True):
-    return fastprop.Network([5, 16, 16, 3], activation, bias=bias, dtype=dtype, seed=3)
+    return fastprop.Network([5, 16, 16, 3], activation, bias=bias, dtype=dtype, seed=3, loss="sse")
 
 
 def batches(rng, net, sizes):
@@ -151,7 +151,7 @@ def test_concurrent_steps_equal_twice_as_many_serial_steps(rng, dtype):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("options", [
-    {"lr": 1e-3},
+    {"optimizer": "sgd", "lr": 1e-3},
     {"optimizer": "momentum", "lr": 1e-3, "batch_size": 32, "shuffle": False},
 ], ids=["full_batch_sgd", "minibatch_momentum"])
 def test_concurrent_fits_equal_two_serial_fits(rng, dtype, options):
@@ -178,14 +178,14 @@ def test_forward_during_fit_sees_a_state_of_the_trajectory(rng, dtype, with_call
     # The serial trajectory: forward(probe) at the start and after every epoch.
     states = [twin.forward(probe)]
     for _ in range(epochs):
-        twin.fit(X, Y, 1, lr)
+        twin.fit(X, Y, 1, lr, optimizer="sgd")
         states.append(twin.forward(probe))
     done = threading.Event()
     callback = (lambda epoch, logs: True) if with_callback else None
 
     def train():
         try:
-            return net.fit(X, Y, epochs, lr, callback=callback)
+            return net.fit(X, Y, epochs, lr, callback=callback, optimizer="sgd")
         finally:
             done.set()
 
@@ -205,7 +205,7 @@ def test_forward_during_fit_sees_a_state_of_the_trajectory(rng, dtype, with_call
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("options", [
-    {"lr": 1e-3},
+    {"optimizer": "sgd", "lr": 1e-3},
     {"optimizer": "adam", "lr": 1e-3, "batch_size": 16, "seed": 4},
     {"optimizer": "lm"},
 ], ids=["full_batch_sgd", "minibatch_adam", "lm"])
@@ -246,9 +246,9 @@ def test_loss_read_in_callback_is_the_loss_after_that_epochs_update(rng, dtype):
     epochs = 10
     net, twin = make_net(dtype), make_net(dtype)
     X, Y = random_batch(rng, net, 200)
-    expected = twin.fit(X, Y, epochs + 1, 1e-3)
+    expected = twin.fit(X, Y, epochs + 1, 1e-3, optimizer="sgd")
     read = []
-    net.fit(X, Y, epochs, 1e-3, callback=lambda epoch, logs: read.append(net.loss(X, Y)))
+    net.fit(X, Y, epochs, 1e-3, callback=lambda epoch, logs: read.append(net.loss(X, Y)), optimizer="sgd")
     np.testing.assert_array_equal(read, expected[1:])
 
 
@@ -263,7 +263,7 @@ def test_the_gil_is_released_while_the_core_computes(method):
     that sleeps 1 ms at a time needs the GIL to wake up, so it can record a time inside the
     core call only if the call does not hold the GIL. Each recorded time is taken by the
     sleeper itself; the bounds are structural (tens of wake-ups where zero are possible)."""
-    net = fastprop.Network([256, 512, 512, 10], "sigmoid", seed=0)
+    net = fastprop.Network([256, 512, 512, 10], "sigmoid", seed=0, bias=False, loss="sse")
     rng = np.random.default_rng(0)
     tile = rng.standard_normal((256, 256))
     seconds = []
@@ -276,7 +276,7 @@ def test_the_gil_is_released_while_the_core_computes(method):
     X = np.tile(tile, (rows // len(tile) + 1, 1))[:rows]
     Y = np.zeros((rows, 10))
     call = {"forward": lambda: net.forward(X), "gradient": lambda: net.gradient(X, Y),
-            "fit": lambda: net.fit(X, Y, 1, 1e-9)}[method]
+            "fit": lambda: net.fit(X, Y, 1, 1e-9, optimizer="sgd")}[method]
     window, wakeups, done = [], [], threading.Event()
 
     def compute():

@@ -23,7 +23,7 @@ def networks(draw, max_width=64, max_matrices=5, max_t=100):
     dtype = draw(st.sampled_from(DTYPES))
     seed = draw(st.integers(0, 2**32))
     t = draw(st.integers(1, max_t))
-    net = fastprop.Network(layers, activation, bias=bias, dtype=dtype, seed=seed)
+    net = fastprop.Network(layers, activation, bias=bias, dtype=dtype, seed=seed, loss="sse")
     if bias:  # non-zero biases, so that b_i takes part in every comparison
         for b in net.biases:
             b[...] = np.random.default_rng(seed).uniform(-0.5, 0.5, b.shape)
@@ -90,7 +90,7 @@ def test_fit_trajectory_matches_reference(case):
     X, Y = random_batch(np.random.default_rng(seed), net, t)
     W, b = ref_params(net)
     lr = 0.01 / t
-    history = net.fit(X, Y, epochs=100, lr=lr)
+    history = net.fit(X, Y, epochs=100, lr=lr, optimizer="sgd")
     history_ref = reference.fit(W, b, net.activations, X, Y, epochs=100, lr=lr)
     assert_close(history, history_ref, FIT_RTOL[net.dtype], "E per epoch")
     for i in range(net.n):
@@ -100,10 +100,10 @@ def test_fit_trajectory_matches_reference(case):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("batch_size, shuffle", [(3, False), (4, True), (7, True)])
 def test_minibatch_fit_matches_reference(rng, dtype, batch_size, shuffle):
-    net = fastprop.Network([3, 5, 2], "tanh", bias=True, dtype=dtype, seed=3)
+    net = fastprop.Network([3, 5, 2], "tanh", bias=True, dtype=dtype, seed=3, loss="sse")
     X, Y = random_batch(rng, net, 10)
     W, b = ref_params(net)
-    history = net.fit(X, Y, epochs=5, lr=0.01, batch_size=batch_size, shuffle=shuffle, seed=9)
+    history = net.fit(X, Y, epochs=5, lr=0.01, batch_size=batch_size, shuffle=shuffle, seed=9, optimizer="sgd")
     history_ref = reference.fit(W, b, net.activations, X, Y, epochs=5, lr=0.01,
                                 batch_size=batch_size, shuffle=shuffle, seed=9)
     assert_close(history, history_ref, FIT_RTOL[net.dtype], "E per epoch")
@@ -112,10 +112,10 @@ def test_minibatch_fit_matches_reference(rng, dtype, batch_size, shuffle):
 
 
 def test_minibatch_fit_equals_manual_steps(rng):
-    net = fastprop.Network([4, 6, 3], "relu", bias=True, seed=1)
-    twin = fastprop.Network([4, 6, 3], "relu", bias=True, seed=1)
+    net = fastprop.Network([4, 6, 3], "relu", bias=True, seed=1, loss="sse")
+    twin = fastprop.Network([4, 6, 3], "relu", bias=True, seed=1, loss="sse")
     X, Y = random_batch(rng, net, 11)
-    history = net.fit(X, Y, epochs=3, lr=0.02, batch_size=4, shuffle=False)
+    history = net.fit(X, Y, epochs=3, lr=0.02, batch_size=4, shuffle=False, optimizer="sgd")
     manual = []
     for _ in range(3):
         manual.append(sum(twin.step(X[r:r + 4], Y[r:r + 4], 0.02) for r in range(0, 11, 4)))
@@ -127,7 +127,7 @@ def test_minibatch_fit_equals_manual_steps(rng):
 @pytest.mark.parametrize("activation", ACTIVATIONS)
 @pytest.mark.parametrize("bias", [False, True])
 def test_init_equals_reference_bit_for_bit(dtype, activation, bias):
-    net = fastprop.Network([5, 7, 3, 2], activation, bias=bias, dtype=dtype, seed=42)
+    net = fastprop.Network([5, 7, 3, 2], activation, bias=bias, dtype=dtype, seed=42, loss="sse")
     W, b = reference.init_params(net.layers, activation, bias, dtype, seed=42)
     for i in range(net.n):
         np.testing.assert_array_equal(net.weights[i], W[i])
@@ -136,7 +136,7 @@ def test_init_equals_reference_bit_for_bit(dtype, activation, bias):
 
 
 def test_trace_matches_reference(rng):
-    net = fastprop.Network([3, 4, 5, 2], ["tanh", "softplus"], bias=True, seed=0)
+    net = fastprop.Network([3, 4, 5, 2], ["tanh", "softplus"], bias=True, seed=0, loss="sse")
     X, _ = random_batch(rng, net, 6)
     W, b = ref_params(net)
     trace = net.trace(X)
@@ -176,7 +176,7 @@ def test_other_losses_match_reference(rng, loss, dtype):
 def test_large_batch_runs_in_chunks_with_the_same_result(rng):
     # 20,000 rows exceed the workspace's chunk for this layout, so the core splits the batch;
     # the sum over samples must not change beyond rounding.
-    net = fastprop.Network([8, 300, 300, 4], "relu", bias=True, seed=2)
+    net = fastprop.Network([8, 300, 300, 4], "relu", bias=True, seed=2, loss="sse")
     X, Y = random_batch(rng, net, 20000)
     E, dW, _ = net.gradient(X, Y)
     parts = [net.gradient(X[r:r + 5000], Y[r:r + 5000]) for r in range(0, 20000, 5000)]
@@ -189,11 +189,11 @@ def test_large_batch_runs_in_chunks_with_the_same_result(rng):
 def test_fit_on_a_batch_of_several_chunks_is_one_gradient_step(rng):
     # The same 20,000 rows as one full batch of fit: chunks as in gradient() (the table's
     # memory bounds them), their parts of ∂E/∂params added, then one update.
-    net = fastprop.Network([8, 300, 300, 4], "relu", bias=True, seed=2)
+    net = fastprop.Network([8, 300, 300, 4], "relu", bias=True, seed=2, loss="sse")
     X, Y = random_batch(rng, net, 20000)
     E, g = net.loss_and_grad(X, Y)
     expected = net.params - 1e-6 * g
-    history = net.fit(X, Y, epochs=1, lr=1e-6)
+    history = net.fit(X, Y, epochs=1, lr=1e-6, optimizer="sgd")
     assert history[0] == E
     np.testing.assert_array_equal(net.params, expected)
 

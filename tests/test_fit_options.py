@@ -88,7 +88,7 @@ def test_validation_data_loss_is_recorded_after_every_epoch(rng):
     X, Y = regression_data(rng)
     X_val, Y_val = regression_data(rng, t=15)
     recorder = Recorder(net, X_val, Y_val)
-    history = net.fit(X, Y, epochs=12, lr=0.01, validation_data=(X_val, Y_val), callback=recorder)
+    history = net.fit(X, Y, epochs=12, lr=0.01, validation_data=(X_val, Y_val), callback=recorder, optimizer="sgd")
     assert history.val_loss is not None and history.val_loss.shape == (12,)
     assert_close(history.val_loss, recorder.val_loss, VAL_RTOL, "val_loss vs net.loss")
     np.testing.assert_array_equal(history.val_loss, [logs["val_loss"] for logs in recorder.logs])
@@ -104,8 +104,8 @@ def test_validation_does_not_change_training(rng, batch_size):
     X, Y = regression_data(rng)
     X_val, Y_val = regression_data(rng, t=60)
     history = net.fit(X, Y, epochs=5, lr=0.01, batch_size=batch_size, seed=3,
-                      validation_data=(X_val, Y_val))
-    plain = twin.fit(X, Y, epochs=5, lr=0.01, batch_size=batch_size, seed=3)
+                      validation_data=(X_val, Y_val), optimizer="sgd")
+    plain = twin.fit(X, Y, epochs=5, lr=0.01, batch_size=batch_size, seed=3, optimizer="sgd")
     np.testing.assert_array_equal(history, plain)
     np.testing.assert_array_equal(net.params, twin.params)
     assert plain.val_loss is None
@@ -116,9 +116,9 @@ def test_validation_fraction_holds_out_the_last_rows(rng, fraction, n_val):
     net, twin = make_net(), make_net()
     X, Y = regression_data(rng)
     recorder = Recorder(net, X[-n_val:], Y[-n_val:])
-    history = net.fit(X, Y, epochs=6, lr=0.01, validation_fraction=fraction, callback=recorder)
+    history = net.fit(X, Y, epochs=6, lr=0.01, validation_fraction=fraction, callback=recorder, optimizer="sgd")
     explicit = twin.fit(X[:-n_val], Y[:-n_val], epochs=6, lr=0.01,
-                        validation_data=(X[-n_val:], Y[-n_val:]))
+                        validation_data=(X[-n_val:], Y[-n_val:]), optimizer="sgd")
     np.testing.assert_array_equal(history, explicit)
     np.testing.assert_array_equal(history.val_loss, explicit.val_loss)
     np.testing.assert_array_equal(net.params, twin.params)
@@ -131,7 +131,7 @@ def test_validation_with_integer_labels(rng):
     labels = rng.integers(0, 3, 30)
     recorder = Recorder(net, X[20:], labels[20:])
     history = net.fit(X[:20], labels[:20], epochs=4, lr=0.1, validation_data=(X[20:], labels[20:]),
-                      callback=recorder)
+                      callback=recorder, optimizer="sgd")
     assert_close(history.val_loss, recorder.val_loss, VAL_RTOL, "val_loss vs net.loss")
 
 
@@ -151,12 +151,12 @@ OVERFIT_LR = 0.0005  # slow enough that the outputs pass Y/2 around epoch 15 of 
 def test_early_stopping_on_validation_loss(rng, patience):
     net, X, Y, validation = overfitting_case(rng)
     twin = make_net(seed=7)
-    full = twin.fit(X, Y, epochs=100, lr=OVERFIT_LR, validation_data=validation)
+    full = twin.fit(X, Y, epochs=100, lr=OVERFIT_LR, validation_data=validation, optimizer="sgd")
     expected_epochs, expected_best = replay_early_stopping(full.val_loss, patience, 0.0)
     assert 5 < expected_best < 100 - patience - 1, "the case must have its best epoch inside"
     recorder = Recorder(net)
     history = net.fit(X, Y, epochs=100, lr=OVERFIT_LR, validation_data=validation, patience=patience,
-                      callback=recorder)
+                      callback=recorder, optimizer="sgd")
     assert history.stop == "early_stopping"
     assert len(history) == len(history.val_loss) == len(history.time) == expected_epochs
     assert history.best_epoch == expected_best == int(np.argmin(history.val_loss))
@@ -167,7 +167,7 @@ def test_restore_best_puts_back_the_best_epochs_parameters(rng):
     net, X, Y, validation = overfitting_case(rng)
     recorder = Recorder(net)
     history = net.fit(X, Y, epochs=100, lr=OVERFIT_LR, validation_data=validation, patience=4,
-                      callback=recorder)
+                      callback=recorder, optimizer="sgd")
     assert history.stop == "early_stopping"
     best = history.best_epoch
     assert best < len(history) - 1
@@ -180,7 +180,7 @@ def test_without_restore_best_the_last_parameters_stay(rng):
     net, X, Y, validation = overfitting_case(rng)
     recorder = Recorder(net)
     history = net.fit(X, Y, epochs=100, lr=OVERFIT_LR, validation_data=validation, patience=4,
-                      restore_best=False, callback=recorder)
+                      restore_best=False, callback=recorder, optimizer="sgd")
     assert history.stop == "early_stopping"
     assert history.best_epoch < len(history) - 1
     np.testing.assert_array_equal(net.params, recorder.params[-1])
@@ -192,7 +192,7 @@ def test_restore_best_on_training_loss_gives_the_best_loss(rng):
     # the loss rises at once and early stopping comes quickly.
     X, Y = random_batch(rng, make_net(), 20)
     net = make_net()
-    history = net.fit(X, Y, epochs=500, lr=0.08, patience=3)
+    history = net.fit(X, Y, epochs=500, lr=0.08, patience=3, optimizer="sgd")
     assert history.stop == "early_stopping"
     assert net.loss(X, Y) == pytest.approx(history[history.best_epoch], rel=1e-12)
 
@@ -203,9 +203,9 @@ def test_min_delta_on_training_loss(rng, min_delta):
     # shrink, so a larger min_delta stops earlier.
     net, twin = make_net(), make_net()
     X, Y = regression_data(rng)
-    full = twin.fit(X, Y, epochs=150, lr=0.002)
+    full = twin.fit(X, Y, epochs=150, lr=0.002, optimizer="sgd")
     expected_epochs, expected_best = replay_early_stopping(full, 3, min_delta)
-    history = net.fit(X, Y, epochs=150, lr=0.002, patience=3, min_delta=min_delta)
+    history = net.fit(X, Y, epochs=150, lr=0.002, patience=3, min_delta=min_delta, optimizer="sgd")
     assert (len(history), history.best_epoch) == (expected_epochs, expected_best)
     np.testing.assert_array_equal(history, full[:expected_epochs])
     if min_delta == 0.0:
@@ -218,7 +218,7 @@ def test_min_delta_on_training_loss(rng, min_delta):
 def test_patience_zero_means_no_early_stopping(rng):
     net = make_net()
     X, Y = regression_data(rng)
-    history = net.fit(X, Y, epochs=10, lr=0.005, validation_data=(X, -Y), patience=0)
+    history = net.fit(X, Y, epochs=10, lr=0.005, validation_data=(X, -Y), patience=0, optimizer="sgd")
     assert len(history) == 10 and history.stop == "done" and history.best_epoch is None
 
 
@@ -226,7 +226,7 @@ def test_patience_zero_means_no_early_stopping(rng):
 def test_history_attributes(rng):
     net = make_net()
     X, Y = regression_data(rng)
-    history = net.fit(X, Y, epochs=25, lr=0.005, batch_size=8, seed=1)
+    history = net.fit(X, Y, epochs=25, lr=0.005, batch_size=8, seed=1, optimizer="sgd")
     assert isinstance(history, History) and history is net.history
     assert history.dtype == np.float64 and history.shape == (25,)
     assert history.time.shape == (25,)
@@ -238,7 +238,7 @@ def test_history_attributes(rng):
 def test_arrays_derived_from_history_are_plain(rng):
     net = make_net()
     X, Y = regression_data(rng)
-    history = net.fit(X, Y, epochs=6, lr=0.005, validation_fraction=0.25, patience=2)
+    history = net.fit(X, Y, epochs=6, lr=0.005, validation_fraction=0.25, patience=2, optimizer="sgd")
     part = history[2:]
     assert part.val_loss is None and part.best_epoch is None
     np.testing.assert_array_equal(part, np.asarray(history)[2:])
@@ -247,7 +247,7 @@ def test_arrays_derived_from_history_are_plain(rng):
 def test_history_survives_pickling(rng):
     net = make_net()
     X, Y = regression_data(rng)
-    history = net.fit(X, Y, epochs=8, lr=0.005, validation_fraction=0.25, patience=2)
+    history = net.fit(X, Y, epochs=8, lr=0.005, validation_fraction=0.25, patience=2, optimizer="sgd")
     again = pickle.loads(pickle.dumps(history))
     assert isinstance(again, History)
     np.testing.assert_array_equal(again, history)
@@ -260,7 +260,7 @@ def test_zero_epochs_give_an_empty_history(rng):
     net = make_net()
     X, Y = regression_data(rng)
     before = net.params.copy()
-    history = net.fit(X, Y, epochs=0, lr=0.01, validation_fraction=0.5, verbose=True)
+    history = net.fit(X, Y, epochs=0, lr=0.01, validation_fraction=0.5, verbose=True, optimizer="sgd")
     assert len(history) == 0 and len(history.time) == 0 and history.stop == "done"
     np.testing.assert_array_equal(net.params, before)
 
@@ -270,10 +270,11 @@ def test_callback_sees_every_epoch_with_its_logs(rng):
     net = make_net()
     X, Y = regression_data(rng)
     recorder = Recorder(net)
-    history = net.fit(X, Y, epochs=7, lr=0.005, callback=recorder)
+    history = net.fit(X, Y, epochs=7, lr=0.005, callback=recorder, optimizer="sgd")
     assert recorder.epochs == list(range(7))
-    assert all(set(logs) == {"loss", "time"} for logs in recorder.logs)
+    assert all(set(logs) == {"loss", "time", "lr"} for logs in recorder.logs)
     np.testing.assert_array_equal([logs["loss"] for logs in recorder.logs], history)
+    np.testing.assert_array_equal([logs["lr"] for logs in recorder.logs], [0.005] * 7)
     np.testing.assert_array_equal([logs["time"] for logs in recorder.logs], history.time)
 
 
@@ -282,7 +283,7 @@ def test_callback_returning_false_stops(rng, stop_at):
     net = make_net()
     X, Y = regression_data(rng)
     recorder = Recorder(net, stop_at=stop_at)
-    history = net.fit(X, Y, epochs=50, lr=0.005, callback=recorder)
+    history = net.fit(X, Y, epochs=50, lr=0.005, callback=recorder, optimizer="sgd")
     assert history.stop == "callback"
     assert len(history) == len(recorder.epochs) == stop_at + 1
     np.testing.assert_array_equal(net.params, recorder.params[-1])  # no update after the stop
@@ -291,7 +292,7 @@ def test_callback_returning_false_stops(rng, stop_at):
 def test_callback_returning_other_falsy_values_goes_on(rng):
     net = make_net()
     X, Y = regression_data(rng)
-    history = net.fit(X, Y, epochs=5, lr=0.005, callback=lambda epoch, logs: 0)
+    history = net.fit(X, Y, epochs=5, lr=0.005, callback=lambda epoch, logs: 0, optimizer="sgd")
     assert len(history) == 5 and history.stop == "done"
 
 
@@ -304,7 +305,7 @@ def test_exception_in_callback_propagates_and_keeps_the_history(rng):
             raise RuntimeError("stop here")
 
     with pytest.raises(RuntimeError, match="stop here"):
-        net.fit(X, Y, epochs=10, lr=0.005, callback=callback)
+        net.fit(X, Y, epochs=10, lr=0.005, callback=callback, optimizer="sgd")
     assert len(net.history) == 3
 
 
@@ -317,7 +318,7 @@ def test_callback_may_use_the_network(rng):
     def callback(epoch, logs):
         seen.append((net.forward(X[:3]).copy(), net.gradient(X, Y)[0]))
 
-    history = net.fit(X, Y, epochs=3, lr=0.005, batch_size=10, callback=callback)
+    history = net.fit(X, Y, epochs=3, lr=0.005, batch_size=10, callback=callback, optimizer="sgd")
     assert len(seen) == 3
     np.testing.assert_array_equal(seen[-1][0], net.forward(X[:3]))
     assert seen[-1][1] == pytest.approx(net.loss(X, Y), rel=1e-12)
@@ -329,7 +330,7 @@ def test_verbose_draws_a_plain_bar_without_tqdm(rng, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "tqdm", None)  # import tqdm raises ImportError
     net = make_net()
     X, Y = regression_data(rng)
-    history = net.fit(X, Y, epochs=5, lr=0.005, validation_fraction=0.25, verbose=True)
+    history = net.fit(X, Y, epochs=5, lr=0.005, validation_fraction=0.25, verbose=True, optimizer="sgd")
     out, err = capsys.readouterr()
     assert out == ""
     last = err.rstrip("\n").split("\r")[-1]
@@ -359,7 +360,7 @@ def test_verbose_uses_tqdm_when_importable(rng, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "tqdm", types.SimpleNamespace(tqdm=FakeTqdm))
     net = make_net()
     X, Y = regression_data(rng)
-    history = net.fit(X, Y, epochs=6, lr=0.005, verbose=True)
+    history = net.fit(X, Y, epochs=6, lr=0.005, verbose=True, optimizer="sgd")
     assert len(bars) == 1
     bar = bars[0]
     assert (bar.total, bar.updates, bar.closed) == (6, 6, True)
@@ -370,7 +371,7 @@ def test_verbose_uses_tqdm_when_importable(rng, monkeypatch, capsys):
 def test_not_verbose_is_silent(rng, capfd):
     net = make_net()
     X, Y = regression_data(rng)
-    net.fit(X, Y, epochs=5, lr=0.005, validation_fraction=0.25)
+    net.fit(X, Y, epochs=5, lr=0.005, validation_fraction=0.25, optimizer="sgd")
     assert capfd.readouterr() == ("", "")
 
 
@@ -378,7 +379,7 @@ def test_not_verbose_is_silent(rng, capfd):
 def test_shuffled_minibatches_are_reproducible_from_the_seed(rng):
     X, Y = regression_data(rng)
     nets = [make_net() for _ in range(3)]
-    histories = [net.fit(X, Y, epochs=4, lr=0.005, batch_size=7, shuffle=True, seed=seed)
+    histories = [net.fit(X, Y, epochs=4, lr=0.005, batch_size=7, shuffle=True, seed=seed, optimizer="sgd")
                  for net, seed in zip(nets, [11, 11, 12])]
     np.testing.assert_array_equal(nets[0].params, nets[1].params)
     np.testing.assert_array_equal(histories[0], histories[1])
@@ -388,22 +389,66 @@ def test_shuffled_minibatches_are_reproducible_from_the_seed(rng):
 def test_shuffle_changes_the_result(rng):
     X, Y = regression_data(rng)
     net, twin = make_net(), make_net()
-    net.fit(X, Y, epochs=3, lr=0.005, batch_size=7, shuffle=True, seed=11)
-    twin.fit(X, Y, epochs=3, lr=0.005, batch_size=7, shuffle=False)
+    net.fit(X, Y, epochs=3, lr=0.005, batch_size=7, shuffle=True, seed=11, optimizer="sgd")
+    twin.fit(X, Y, epochs=3, lr=0.005, batch_size=7, shuffle=False, optimizer="sgd")
     assert np.max(np.abs(net.params - twin.params)) > 1e-6
 
 
-@pytest.mark.parametrize("shuffle, batch_size, draws", [
-    (True, 7, 1), (False, 7, 0), (True, None, 0), (False, None, 0), (True, 1000, 0)])
-def test_a_seed_is_drawn_only_to_shuffle(rng, monkeypatch, shuffle, batch_size, draws):
-    # Drawing a seed reads the OS's entropy, which costs more than a small step; without
-    # shuffled minibatches nothing uses it.
+@pytest.mark.parametrize("shuffle, batch_size", [
+    (True, 7), (False, 7), (True, None), (False, None), (True, 1000)])
+def test_fit_draws_no_seed_of_its_own(rng, monkeypatch, shuffle, batch_size):
+    # The shuffles' seed comes from the network's seed (reading the OS's entropy would also
+    # cost more than a small step): fit itself never draws one.
     import fastprop.network as network
     drawn = []
     monkeypatch.setattr(network, "_fresh_seed", lambda: drawn.append(1) or 5)
     X, Y = regression_data(rng)
-    make_net().fit(X, Y, epochs=2, lr=0.005, batch_size=batch_size, shuffle=shuffle)
-    assert len(drawn) == draws
+    make_net().fit(X, Y, epochs=2, lr=0.005, batch_size=batch_size, shuffle=shuffle, optimizer="sgd")
+    assert drawn == []
+
+
+def _shuffled_fits(X, Y, seed, calls=2, **kwargs):
+    net = fastprop.Network([3, 6, 2], "tanh", seed=seed, bias=False, loss="sse")
+    for _ in range(calls):
+        net.fit(X, Y, epochs=3, lr=0.005, optimizer="sgd", batch_size=7, **kwargs)
+    return net
+
+
+def test_the_network_seed_makes_the_whole_fit_reproducible(rng):
+    X, Y = regression_data(rng)
+    a, b = _shuffled_fits(X, Y, seed=21), _shuffled_fits(X, Y, seed=21)
+    np.testing.assert_array_equal(a.params, b.params)  # the same bits
+    c = _shuffled_fits(X, Y, seed=22)
+    assert c.params.shape == a.params.shape and np.max(np.abs(c.params - a.params)) > 1e-6
+
+
+def test_each_fit_of_a_network_shuffles_anew_but_reproducibly(rng):
+    # Two fits of one network use different permutations (the second is not the first's
+    # replay), and init() starts the count again.
+    X, Y = regression_data(rng)
+    net = fastprop.Network([3, 6, 2], "tanh", seed=21, bias=False, loss="sse")
+    start = net.params.copy()
+    first = net.fit(X, Y, epochs=1, lr=0.005, optimizer="sgd", batch_size=7)
+    net.params = start
+    second = net.fit(X, Y, epochs=1, lr=0.005, optimizer="sgd", batch_size=7)
+    assert first[0] != second[0]
+    net.init(21)
+    again = net.fit(X, Y, epochs=1, lr=0.005, optimizer="sgd", batch_size=7)
+    np.testing.assert_array_equal(again, first)
+
+
+def test_a_fit_seed_overrides_the_networks(rng):
+    X, Y = regression_data(rng)
+    nets = [fastprop.Network([3, 6, 2], "tanh", seed=s, bias=False, loss="sse") for s in (21, 21, 99)]
+    for net in nets[:2]:
+        net.fit(X, Y, epochs=3, lr=0.005, optimizer="sgd", batch_size=7, seed=5)
+    # Network 99 starts elsewhere: copy the first's start, then the same fit seed.
+    nets[2].params = fastprop.Network([3, 6, 2], "tanh", seed=21, bias=False, loss="sse").params
+    nets[2].fit(X, Y, epochs=3, lr=0.005, optimizer="sgd", batch_size=7, seed=5)
+    np.testing.assert_array_equal(nets[0].params, nets[1].params)
+    np.testing.assert_array_equal(nets[0].params, nets[2].params)
+    twin = _shuffled_fits(X, Y, seed=21, calls=1)
+    assert np.max(np.abs(twin.params - nets[0].params)) > 1e-6
 
 
 @pytest.mark.parametrize("loss", ["sse", "mse"])
@@ -428,8 +473,8 @@ def test_unshuffled_minibatch_fit_equals_manual_steps(rng, loss):
 def test_batch_size_beyond_the_rows_is_the_full_batch(rng):
     X, Y = regression_data(rng)
     net, twin = make_net(), make_net()
-    net.fit(X, Y, epochs=3, lr=0.005, batch_size=1000, shuffle=True, seed=5)
-    twin.fit(X, Y, epochs=3, lr=0.005)
+    net.fit(X, Y, epochs=3, lr=0.005, batch_size=1000, shuffle=True, seed=5, optimizer="sgd")
+    twin.fit(X, Y, epochs=3, lr=0.005, optimizer="sgd")
     np.testing.assert_array_equal(net.params, twin.params)
 
 
@@ -485,31 +530,31 @@ def data(rng):
 def test_validation_fraction_outside_the_open_interval_refused(data, fraction, pattern):
     net = make_net()
     with pytest.raises(ValueError, match=pattern):
-        net.fit(*data, epochs=1, lr=0.01, validation_fraction=fraction)
+        net.fit(*data, epochs=1, lr=0.01, validation_fraction=fraction, optimizer="sgd")
 
 
 def test_validation_data_and_fraction_together_refused(data):
     net = make_net()
     with pytest.raises(ValueError, match=r"give validation_data or validation_fraction, not both"):
-        net.fit(*data, epochs=1, lr=0.01, validation_data=data, validation_fraction=0.2)
+        net.fit(*data, epochs=1, lr=0.01, validation_data=data, validation_fraction=0.2, optimizer="sgd")
 
 
 @pytest.mark.parametrize("patience", [-1, -10])
 def test_negative_patience_refused(data, patience):
     with pytest.raises(ValueError, match=rf"patience must be >= 0, got {patience}"):
-        make_net().fit(*data, epochs=1, lr=0.01, patience=patience)
+        make_net().fit(*data, epochs=1, lr=0.01, patience=patience, optimizer="sgd")
 
 
 @pytest.mark.parametrize("patience, error", [(1.5, TypeError), ("3", TypeError)])
 def test_non_integer_patience_refused(data, patience, error):
     with pytest.raises(error, match=r"patience must be an int"):
-        make_net().fit(*data, epochs=1, lr=0.01, patience=patience)
+        make_net().fit(*data, epochs=1, lr=0.01, patience=patience, optimizer="sgd")
 
 
 @pytest.mark.parametrize("min_delta", [-0.1, float("inf")])
 def test_bad_min_delta_refused(data, min_delta):
     with pytest.raises(ValueError, match=r"min_delta must be a finite number >= 0"):
-        make_net().fit(*data, epochs=1, lr=0.01, patience=2, min_delta=min_delta)
+        make_net().fit(*data, epochs=1, lr=0.01, patience=2, min_delta=min_delta, optimizer="sgd")
 
 
 @pytest.mark.parametrize("X_cols, Y_cols, rows_Y, pattern", [
@@ -522,7 +567,7 @@ def test_validation_data_of_the_wrong_shape_refused(data, X_cols, Y_cols, rows_Y
     before = net.params.copy()
     X_val, Y_val = np.zeros((10, X_cols)), np.zeros((rows_Y, Y_cols))
     with pytest.raises(ValueError, match=pattern):
-        net.fit(*data, epochs=1, lr=0.01, validation_data=(X_val, Y_val))
+        net.fit(*data, epochs=1, lr=0.01, validation_data=(X_val, Y_val), optimizer="sgd")
     np.testing.assert_array_equal(net.params, before)
 
 
@@ -531,20 +576,20 @@ def test_validation_shape_error_names_the_validation_data(data, X_cols, Y_cols):
     net = make_net()
     with pytest.raises(ValueError, match=r"X_val|Y_val|validation"):
         net.fit(*data, epochs=1, lr=0.01, validation_data=(np.zeros((10, X_cols)),
-                                                           np.zeros((10, Y_cols))))
+                                                           np.zeros((10, Y_cols))), optimizer="sgd")
 
 
 def test_empty_validation_data_refused(data):
     # fit refuses an empty training set; an empty validation set is the same mistake.
     X, Y = data
     with pytest.raises(ValueError, match=r"validation"):
-        make_net().fit(X, Y, epochs=3, lr=0.01, validation_data=(X[:0], Y[:0]), patience=1)
+        make_net().fit(X, Y, epochs=3, lr=0.01, validation_data=(X[:0], Y[:0]), patience=1, optimizer="sgd")
 
 
 @pytest.mark.parametrize("validation_data", [np.zeros((10, 3)), (np.zeros((10, 3)),), 5])
 def test_validation_data_not_a_pair_refused(data, validation_data):
     with pytest.raises(TypeError, match=r"validation_data must be a pair \(X_val, Y_val\)"):
-        make_net().fit(*data, epochs=1, lr=0.01, validation_data=validation_data)
+        make_net().fit(*data, epochs=1, lr=0.01, validation_data=validation_data, optimizer="sgd")
 
 
 @pytest.mark.parametrize("option, value, error, pattern", [

@@ -264,7 +264,7 @@ def test_fit_on_finite_input_agrees_with_reference(data):
                              FIT_LR, loss=net.loss_name)
     assume(np.all(np.isfinite(expected)) and all(np.all(np.isfinite(p)) for p in W + b))
     X, Y = in_layout(A, layout_x), in_layout(B, layout_y)
-    history = net.fit(X, Y, FIT_EPOCHS, FIT_LR)
+    history = net.fit(X, Y, FIT_EPOCHS, FIT_LR, optimizer="sgd")
     what = f"fit ({net.loss_name}), X {A.dtype} {layout_x}, Y {B.dtype} {layout_y}"
     assert_ieee_close(history, expected, net.dtype, f"history of {what}")
     assert_ieee_close(net.params, flat(W, b), net.dtype, f"parameters after {what}")
@@ -285,7 +285,7 @@ def test_fit_on_nan_or_inf_raises_floating_point_error_naming_the_epoch(data):
     array[row, col] = data.draw(st.sampled_from(SPECIALS))
     before = net.params.copy()
     with pytest.raises(FloatingPointError, match=r"NaN or infinite in epoch (\d+)") as info:
-        net.fit(X, Y, 5, FIT_LR)
+        net.fit(X, Y, 5, FIT_LR, optimizer="sgd")
     epoch = int(re.search(r"epoch (\d+)", str(info.value)).group(1))
     assert len(net.history) == epoch, "history must hold exactly the epochs before the error"
     assert np.all(np.isfinite(net.history))
@@ -334,7 +334,7 @@ def test_invalid_input_raises_an_error_naming_the_parameter(data):
     else:
         Y, error = data.draw(bad_arrays((t, l_n), "Y", l_0))
     calls = {"forward": lambda: net.forward(X), "loss": lambda: net.loss(X, Y),
-             "gradient": lambda: net.gradient(X, Y), "fit": lambda: net.fit(X, Y, 1, 0.1),
+             "gradient": lambda: net.gradient(X, Y), "fit": lambda: net.fit(X, Y, 1, 0.1, optimizer="sgd"),
              "step": lambda: net.step(X, Y, 0.1)}
     with pytest.raises((TypeError, ValueError)) as info:
         calls[method]()
@@ -353,10 +353,10 @@ def test_fit_stopped_by_inf_input_leaves_finite_parameters(activation):
     at the last finite state". An infinite input with a saturating σ gives a finite loss in
     epoch 0 but a non-finite gradient (∂E/∂W_0 = δ_1 xᵀ holds inf·0 = NaN), so the update
     must not be applied."""
-    net = fastprop.Network([2, 3, 1], activation, seed=0)
+    net = fastprop.Network([2, 3, 1], activation, seed=0, bias=False, loss="sse")
     X, Y = np.array([[np.inf, 0.0]]), np.array([[0.0]])
     with pytest.raises(FloatingPointError, match=r"epoch \d+"):
-        net.fit(X, Y, 5, 0.1)
+        net.fit(X, Y, 5, 0.1, optimizer="sgd")
     assert np.all(np.isfinite(net.params)), f"parameters after the stop: {net.params}"
 
 

@@ -19,7 +19,7 @@ from helpers import ACTIVATIONS
 @pytest.mark.parametrize("activation", ACTIVATIONS)
 def test_chain_rule_by_hand_equals_backprop(activation):
     rng = np.random.default_rng(3)
-    net = fastprop.Network([3, 4, 5, 2], activation, seed=8)  # n = 3
+    net = fastprop.Network([3, 4, 5, 2], activation, seed=8, bias=False, loss="sse")  # n = 3
     W = net.weights
     x = rng.standard_normal(3)
     y = rng.standard_normal(2)

@@ -312,3 +312,132 @@ def test_integer_labels_need_the_cross_entropy_loss(rng):
     net = make_net("sse")
     with pytest.raises(ValueError, match=r"Y must have shape \(t, 4\), got \(3,\)"):
         net.loss(rng.standard_normal((3, 3)), np.array([0, 1, 2]))
+
+
+# ---------------------------------------------------------------------- poisson and huber
+# Losses of a real (or count) target whose z_n takes any value: checked on moderate z_n
+# against finite differences, the reference and torch.nn.functional (PoissonNLLLoss with
+# log_input=True and full=False; HuberLoss with its delta), all with reduction "mean".
+REGRESSION_CASES = [("poisson", 1.0), ("huber", 1.0), ("huber", 0.3), ("huber", 2.5)]
+REGRESSION_IDS = ["poisson", "huber-1", "huber-0.3", "huber-2.5"]
+
+
+def regression_targets(rng, loss, t, l_n):
+    if loss == "poisson":
+        return rng.poisson(2.0, (t, l_n)).astype(np.float64)
+    return 2 * rng.standard_normal((t, l_n))  # both sides of huber's delta
+
+
+def torch_regression_loss(loss, delta, Z, Y):
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    target = torch.from_numpy(Y).to(Z.dtype)
+    if loss == "poisson":
+        return F.poisson_nll_loss(Z, target, log_input=True, full=False)
+    return F.huber_loss(Z, target, delta=delta)
+
+
+def regression_net(loss, delta, dtype="float64", layers=(3, 5, 4)):
+    kwargs = {"huber_delta": delta} if loss == "huber" else {}
+    net = make_net(loss, dtype, layers)
+    if kwargs:
+        twin = fastprop.Network(list(layers), "tanh", bias=True, dtype=dtype, seed=2, loss=loss,
+                                **kwargs)
+        twin.params = net.params
+        net = twin
+    return net
+
+
+@pytest.mark.parametrize("loss, delta", REGRESSION_CASES, ids=REGRESSION_IDS)
+def test_regression_loss_gradient_matches_central_differences(rng, loss, delta):
+    net = regression_net(loss, delta)
+    X = rng.standard_normal((7, 3))
+    Y = regression_targets(rng, loss, 7, 4)
+    E, grad = net.loss_and_grad(X, Y)
+    p = net.params
+    numeric = np.empty_like(grad)
+    for k in range(net.n_params):
+        saved = p[k]
+        p[k] = saved + FD_STEP
+        E_plus = net.loss(X, Y)
+        p[k] = saved - FD_STEP
+        E_minus = net.loss(X, Y)
+        p[k] = saved
+        numeric[k] = (E_plus - E_minus) / (2 * FD_STEP)
+    assert np.max(np.abs(grad)) > 1e-3, "the gradient is near zero: the check would be empty"
+    assert_close(grad, numeric, FD_RTOL, f"∂E/∂params of {loss}")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("loss, delta", REGRESSION_CASES, ids=REGRESSION_IDS)
+def test_regression_loss_gradient_matches_reference(rng, loss, delta, dtype):
+    net = regression_net(loss, delta, dtype)
+    X = rng.standard_normal((9, 3)).astype(dtype)
+    Y = regression_targets(rng, loss, 9, 4).astype(dtype)
+    W, b = ref_params(net)
+    E, dW, db = net.gradient(X, Y)
+    E_ref, dW_ref, db_ref = reference.gradient(W, b, net.activations, X, Y, loss,
+                                               huber_delta=delta)
+    rtol = RTOL[net.dtype]
+    assert_close(E, E_ref, rtol, "E")
+    for i in range(net.n):
+        assert_close(dW[i], dW_ref[i], rtol, f"∂E/∂W_{i}")
+        assert_close(db[i], db_ref[i], rtol, f"∂E/∂b_{i}")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("loss, delta", REGRESSION_CASES, ids=REGRESSION_IDS)
+def test_regression_loss_and_delta_n_match_torch(rng, loss, delta, dtype):
+    torch = pytest.importorskip("torch")
+    Z = (rng.standard_normal((6, 3)) * (1 if loss == "poisson" else 3)).astype(dtype)
+    Y = regression_targets(rng, loss, 6, 3).astype(dtype)
+    t, l_n = Z.shape
+    net = fastprop.Network([t, l_n], bias=False, dtype=dtype, seed=0, loss=loss,
+                           huber_delta=delta)
+    net.weights[0][...] = Z.T
+    X = np.eye(t, dtype=dtype)
+    E, dW, _ = net.gradient(X, Y)
+    Z_t = torch.from_numpy(Z).requires_grad_()
+    E_torch = torch_regression_loss(loss, delta, Z_t, Y)
+    E_torch.backward()
+    rtol = TORCH_RTOL if dtype == "float64" else TORCH_RTOL_FLOAT32
+    assert_close(E, E_torch.item(), rtol, "E")
+    assert_close(dW[0].T, Z_t.grad.numpy(), rtol, "∂E/∂z_n")
+    assert np.max(np.abs(dW[0])) > 1e-3, "∂E/∂z_n is near zero: the check would be empty"
+    if loss == "huber":  # both of its pieces were exercised
+        d = np.abs(Z - Y)
+        assert np.any(d < delta) and np.any(d > delta)
+
+
+@pytest.mark.parametrize("loss, delta", REGRESSION_CASES, ids=REGRESSION_IDS)
+def test_regression_parameter_gradient_matches_torch_autograd(rng, loss, delta):
+    torch = pytest.importorskip("torch")
+    net = regression_net(loss, delta, layers=(3, 6, 5, 4))
+    X = rng.standard_normal((10, 3))
+    Y = regression_targets(rng, loss, 10, 4)
+    model = torch_model(net)
+    E_torch = torch_regression_loss(loss, delta, model(torch.from_numpy(X)), Y)
+    E_torch.backward()
+    grad_torch = np.concatenate([p.grad.numpy().ravel() for p in model.parameters()])
+    E, grad = net.loss_and_grad(X, Y)
+    assert_close(E, E_torch.item(), TORCH_RTOL, "E")
+    assert_close(grad, grad_torch, TORCH_RTOL, "∂E/∂params")
+
+
+def test_huber_delta_is_kept_by_saving_and_pickling(tmp_path):
+    import pickle
+
+    net = fastprop.Network([2, 3, 1], "tanh", seed=0, loss="huber", huber_delta=0.25)
+    X, Y = np.array([[0.0, 1.0], [2.0, -1.0]]), np.array([3.0, -2.0])
+    for copy in (pickle.loads(pickle.dumps(net)), fastprop.load(net.save(tmp_path / "h"))):
+        assert copy.huber_delta == 0.25 and copy.loss_name == "huber"
+        assert copy.loss(X, Y) == net.loss(X, Y)
+    assert "huber_delta=0.25" in repr(net)
+    other = fastprop.Network([2, 3, 1], "tanh", seed=0, loss="huber")
+    assert other.loss(X, Y) != net.loss(X, Y)
+
+
+@pytest.mark.parametrize("delta", [0, -1.0, float("nan"), float("inf")])
+def test_huber_delta_out_of_range_is_refused(delta):
+    with pytest.raises(ValueError, match=r"huber_delta must be"):
+        fastprop.Network([2, 1], loss="huber", huber_delta=delta)

@@ -85,8 +85,8 @@ def test_the_network_and_the_file_format_meet_only_in_the_state_module():
     ("fastprop.network", ["Network", "Trace", "History", "set_num_threads", "get_num_threads",
                           "_warn_about_ignored_settings"]),
     ("fastprop.io", ["FORMAT", "VERSION", "save", "load"]),
-    ("fastprop.optim", ["Optimizer", "SGD", "Adam", "AdamW", "Rprop", "LevenbergMarquardt",
-                        "make", "OPTIMIZERS"]),
+    ("fastprop.optim", ["Optimizer", "SGD", "Adam", "AdamW", "Rprop", "DPSGD",
+                        "LevenbergMarquardt", "make", "OPTIMIZERS"]),
     ("fastprop.bench", ["WORKLOADS", "QUICK_WORKLOADS", "CONTENDERS", "Workload", "main"]),
 ])
 def test_public_names_stay_where_they_were(module, names):

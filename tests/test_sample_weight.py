@@ -196,3 +196,21 @@ def test_levenberg_marquardt_zero_weights_leave_rows_out(rng):
     h_r = net_r.fit(X[keep], Y[keep], 15, optimizer="lm")
     np.testing.assert_allclose(h_w, h_r, rtol=1e-9)
     assert h_w.stop == h_r.stop
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_a_minibatch_of_zero_weights_is_left_out(optimizer):
+    # Rows 8..11 weigh 0 and form the last minibatch of 4: a mean over it would be 0/0. It is
+    # left out, as its rows are: the fit equals the fit on the first 8 rows alone.
+    rng = np.random.default_rng(7)
+    X, Y = rng.standard_normal((12, 3)), rng.standard_normal((12, 2))
+    w = np.r_[rng.uniform(0.5, 2, 8), np.zeros(4)]
+    net = fastprop.Network([3, 4, 2], "tanh", seed=1)
+    twin = fastprop.Network([3, 4, 2], "tanh", seed=1)
+    history = net.fit(X, Y, 3, 0.01, optimizer=optimizer, batch_size=4, shuffle=False,
+                      sample_weight=w)
+    expected = twin.fit(X[:8], Y[:8], 3, 0.01, optimizer=optimizer, batch_size=4,
+                        shuffle=False, sample_weight=w[:8])
+    assert np.all(np.isfinite(history))
+    np.testing.assert_array_equal(net.params, twin.params)
+    np.testing.assert_allclose(history, expected, rtol=1e-15)

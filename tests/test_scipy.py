@@ -131,7 +131,7 @@ def test_scipy_lbfgs_trains_a_small_network(rng, dtype):
     # Adam epochs (lr 0.01) reach 0.21; asking for a 1e-4 reduction leaves a margin of ~5.
     X = rng.uniform(-1, 1, (32, 2))
     Y = (X[:, :1] * X[:, 1:]) * 4
-    net = fastprop.Network([2, 6, 1], "tanh", bias=True, dtype=dtype, seed=1)
+    net = fastprop.Network([2, 6, 1], "tanh", bias=True, dtype=dtype, seed=1, loss="sse")
     E_start = net.loss(X, Y)
     result = scipy_optimize.minimize(lambda p: net.loss_and_grad(X, Y, p), net.params.copy(),
                                      jac=True, method="L-BFGS-B", options={"maxiter": 500})

@@ -189,7 +189,8 @@ def test_fit_sparse_matches_reference(rng, batch_size, shuffle):
     X = random_sparse(rng, 12, 9)
     Y = rng.standard_normal((12, 3))
     W, b = ref_params(net)
-    history = net.fit(X, Y, epochs=5, lr=0.01, batch_size=batch_size, shuffle=shuffle, seed=2)
+    history = net.fit(X, Y, epochs=5, lr=0.01, batch_size=batch_size, shuffle=shuffle, seed=2,
+                      optimizer="sgd")
     history_ref = reference.fit(W, b, net.activations, dense(X), Y, epochs=5, lr=0.01,
                                 batch_size=batch_size, shuffle=shuffle, seed=2)
     assert_close(history, history_ref, FIT_RTOL[net.dtype], "E per epoch")

@@ -17,7 +17,7 @@ from helpers import DTYPES
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("bias", [False, True])
 def test_weights_and_biases_share_memory_with_params(dtype, bias):
-    net = fastprop.Network([3, 4, 2], bias=bias, dtype=dtype, seed=0)
+    net = fastprop.Network([3, 4, 2], bias=bias, dtype=dtype, seed=0, loss="sse")
     for W in net.weights:
         assert np.shares_memory(W, net.params)
         assert W.dtype == net.dtype and W.flags.writeable
@@ -28,7 +28,7 @@ def test_weights_and_biases_share_memory_with_params(dtype, bias):
 
 
 def test_layout_order_is_W0_b0_W1_b1():
-    net = fastprop.Network([2, 3, 1], bias=True, seed=0)
+    net = fastprop.Network([2, 3, 1], bias=True, seed=0, loss="sse")
     net.params[:] = np.arange(net.n_params)
     np.testing.assert_array_equal(net.weights[0], np.arange(6).reshape(3, 2))
     np.testing.assert_array_equal(net.biases[0], [6, 7, 8])
@@ -37,7 +37,7 @@ def test_layout_order_is_W0_b0_W1_b1():
 
 
 def test_writing_into_weights_changes_forward():
-    net = fastprop.Network([2, 2, 1], "identity", seed=0)
+    net = fastprop.Network([2, 2, 1], "identity", seed=0, bias=False, loss="sse")
     net.weights[0][...] = [[1, 0], [0, 1]]
     net.weights[1][...] = [[2, 3]]
     np.testing.assert_array_equal(net.forward([5.0, 7.0]), [2 * 5 + 3 * 7])
@@ -46,14 +46,14 @@ def test_writing_into_weights_changes_forward():
 
 
 def test_writing_into_biases_changes_forward():
-    net = fastprop.Network([1, 1], bias=True, seed=0)
+    net = fastprop.Network([1, 1], bias=True, seed=0, loss="sse")
     net.weights[0][...] = 0
     net.biases[0][...] = 4
     np.testing.assert_array_equal(net.forward([[1.0], [2.0]]), [[4], [4]])
 
 
 def test_step_updates_the_views_in_place(xor):
-    net = fastprop.Network([2, 3, 1], seed=0)
+    net = fastprop.Network([2, 3, 1], seed=0, bias=False, loss="sse")
     W0 = net.weights[0]
     before = W0.copy()
     net.step(*xor, lr=0.1)
@@ -62,7 +62,7 @@ def test_step_updates_the_views_in_place(xor):
 
 
 def test_view_keeps_network_alive():
-    net = fastprop.Network([2, 3, 1], seed=0)
+    net = fastprop.Network([2, 3, 1], seed=0, bias=False, loss="sse")
     params = net.params
     expected = params.copy()
     del net
@@ -71,7 +71,7 @@ def test_view_keeps_network_alive():
 
 
 def test_params_setter_copies_values_and_checks_shape():
-    net = fastprop.Network([2, 3, 1], seed=0)
+    net = fastprop.Network([2, 3, 1], seed=0, bias=False, loss="sse")
     net.params = np.ones(net.n_params)
     assert np.all(net.params == 1)
     with pytest.raises(ValueError, match=r"params must have shape \(9,\), got \(8,\)"):
@@ -79,7 +79,7 @@ def test_params_setter_copies_values_and_checks_shape():
 
 
 def test_gradient_arrays_share_one_flat_buffer(xor):
-    net = fastprop.Network([2, 3, 1], bias=True, seed=0)
+    net = fastprop.Network([2, 3, 1], bias=True, seed=0, loss="sse")
     _, dW, db = net.gradient(*xor)
     roots = set()
     for g in dW + db:
@@ -93,7 +93,7 @@ def test_gradient_arrays_share_one_flat_buffer(xor):
 
 @pytest.mark.parametrize("clone", [copy.deepcopy, lambda net: pickle.loads(pickle.dumps(net))])
 def test_copies_are_equal_and_independent(clone, xor):
-    net = fastprop.Network([2, 3, 1], "tanh", bias=True, dtype="float32", seed=4)
+    net = fastprop.Network([2, 3, 1], "tanh", bias=True, dtype="float32", seed=4, loss="sse")
     twin = clone(net)
     assert repr(twin) == repr(net)
     np.testing.assert_array_equal(twin.params, net.params)
@@ -103,11 +103,11 @@ def test_copies_are_equal_and_independent(clone, xor):
 
 
 def test_same_seed_same_network_and_init_redraws():
-    a = fastprop.Network([4, 5, 3], seed=123)
-    b = fastprop.Network([4, 5, 3], seed=123)
+    a = fastprop.Network([4, 5, 3], seed=123, bias=False, loss="sse")
+    b = fastprop.Network([4, 5, 3], seed=123, bias=False, loss="sse")
     np.testing.assert_array_equal(a.params, b.params)
-    c = fastprop.Network([4, 5, 3])
+    c = fastprop.Network([4, 5, 3], bias=False, loss="sse")
     assert isinstance(c.seed, int)
-    np.testing.assert_array_equal(fastprop.Network([4, 5, 3], seed=c.seed).params, c.params)
+    np.testing.assert_array_equal(fastprop.Network([4, 5, 3], seed=c.seed, bias=False, loss="sse").params, c.params)
     a.init(7)
     assert a.seed == 7 and not np.array_equal(a.params, b.params)

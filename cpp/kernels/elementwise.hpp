@@ -27,16 +27,23 @@ template <class T> struct AdamStep {
 //   add          y += x
 //   all_finite   no inf and no NaN in v
 //   sgd          p −= lr g
+//   sgd_is_finite  whether every p − lr g is finite (nothing written): sgd's check before
+//                  it commits
 //   adam         torch.optim.Adam's step (AdamW's with `decoupled`), every moment of every
 //                entry decayed each step (train/optimizer.hpp states it): d = g + λp (or
 //                p ← p·decay), m ← m + (1 − β1)(d − m), v ← β2 v + (1 − β2) d², then
 //                p −= step_size · m / (√v / bc2_sqrt + eps); one pass over p, g, m and v
+//   adam_is_finite  whether every p adam would write is finite (nothing written)
 #define FASTPROP_ELEMENTWISE_VECTOR_OPS(X)                                                     \
     X(void, add, (T * y, const T* x, std::size_t n), (y, x, n))                                \
     X(bool, all_finite, (const T* v, std::size_t n), (v, n))                                   \
     X(void, sgd, (T * p, const T* g, T lr, std::size_t n), (p, g, lr, n))                      \
+    X(bool, sgd_is_finite, (const T* p, const T* g, T lr, std::size_t n), (p, g, lr, n))       \
     X(void, adam,                                                                              \
       (T * p, T* m, T* v, const T* g, const AdamStep<T>& c, std::size_t n),                    \
+      (p, m, v, g, c, n))                                                                      \
+    X(bool, adam_is_finite,                                                                    \
+      (const T* p, const T* m, const T* v, const T* g, const AdamStep<T>& c, std::size_t n),   \
       (p, m, v, g, c, n))
 
 // Over (m, n) blocks of row-major matrices with leading dimensions, on the calling thread
@@ -48,7 +55,11 @@ template <class T> struct AdamStep {
 //                     be null), then a[r][j] = σ(v) and z[r][j] = σ'(v) when keep_prime, else
 //                     v. σ is relu for slope 0 (σ(v) = v < 0 ? 0 : v, which keeps −0 and NaN)
 //                     and leaky relu otherwise (σ(v) = v < 0 ? slope·v : v).
+//   outer             y[r][j] = d[r] x[j]  (one sample's ∂E/∂W_i = δ_{i+1} a_iᵀ, per_sample.cpp)
 #define FASTPROP_ELEMENTWISE_BLOCK_OPS(X)                                                      \
+    X(void, outer, (T * y, std::size_t ldy, const T* d, const T* x, std::size_t m,            \
+                    std::size_t n),                                                            \
+      (y, ldy, d, x, m, n))                                                                    \
     X(bool, all_finite_rows, (const T* v, std::size_t ld, std::size_t m, std::size_t n),        \
       (v, ld, m, n))                                                                           \
     X(void, sum_rows, (T * y, const T* x, std::size_t ldx, std::size_t m, std::size_t n),      \

@@ -5,7 +5,9 @@
 // over samples of −Σ_j p_j log softmax(z_n)_j for target probabilities p (CrossEntropyLoss),
 // "binary_cross_entropy" the mean over all t·l_n elements of −y log σ(z) − (1 − y) log(1 − σ(z))
 // (BCEWithLogitsLoss), "poisson" the mean over all t·l_n elements of e^z − y z, z_n the log of
-// the rate of counts y >= 0 (PoissonNLLLoss(log_input=True)).
+// the rate of counts y >= 0 (PoissonNLLLoss(log_input=True)), "huber" the mean over all
+// t·l_n elements of ½d² where |d| <= delta, delta(|d| − ½delta) beyond, d = z_n − y
+// (HuberLoss(delta=delta)).
 //
 // Sample weights: with a weight w_s per row, each sample's term of E (and so its δ) is
 // multiplied by w_s, and a mean divides by the batch's total weight Σ_s w_s instead of its t
@@ -26,7 +28,7 @@
 
 namespace fastprop {
 
-enum class Loss { sse, mse, cross_entropy, binary_cross_entropy, poisson };
+enum class Loss { sse, mse, cross_entropy, binary_cross_entropy, poisson, huber };
 
 // How a prediction comes from z_n: itself (regression), softmax (one class of l_n), the
 // logistic sigmoid of each output (independent labels), or e^z (a rate, from its log).
@@ -41,6 +43,7 @@ template <class T> struct LossRows {
     const T* w;
     std::size_t rows, l_n;
     double t;
+    double delta = 1.0;  // the loss's parameter, where it has one (huber's delta)
 };
 
 // e^{a − b} without the rounding of a − b: e^x turns a relative error ε of x into a
@@ -206,11 +209,39 @@ struct Poisson {
     }
 };
 
+// d = z − y: E = Σ w h(d) / (t l_n) with h(d) = ½d² for |d| <= delta, delta(|d| − ½delta)
+// beyond (the two meet at |d| = delta), δ = w clamp(d, −delta, delta) / (t l_n).
+struct Huber {
+    static constexpr Loss id = Loss::huber;
+    static constexpr const char* name = "huber";
+    static constexpr Link link = Link::identity;
+    static constexpr bool mean = true, sum_of_squares = false;
+    static constexpr std::size_t min_outputs = 1;
+    template <class T> static double loss_and_delta(const LossRows<T>& r) {
+        const double count = r.t * double(r.l_n);
+        const T inv_count = T(1) / T(count);
+        const T delta = T(r.delta);
+        double E = 0.0;
+        for (std::size_t s = 0; s < r.rows; ++s) {
+            const T w_s = r.w ? r.w[s] : T(1);
+            double E_s = 0.0;
+            for (std::size_t k = s * r.l_n; k < (s + 1) * r.l_n; ++k) {
+                const T d = r.z_n[k] - r.Y[k];
+                const double a = std::abs(double(d));
+                E_s += a <= r.delta ? 0.5 * a * a : r.delta * (a - 0.5 * r.delta);
+                r.delta_n[k] = w_s * (std::clamp(d, -delta, delta) * inv_count);
+            }
+            E += r.w ? double(w_s) * E_s : E_s;
+        }
+        return E / count;
+    }
+};
+
 }  // namespace losses
 
 // Every loss, in the order of the enum.
 using Losses = std::tuple<losses::Sse, losses::Mse, losses::CrossEntropy, losses::BinaryCrossEntropy,
-                          losses::Poisson>;
+                          losses::Poisson, losses::Huber>;
 constexpr std::size_t n_losses = std::tuple_size_v<Losses>;
 
 namespace detail {

@@ -10,9 +10,12 @@
 namespace fastprop {
 
 template <class T>
-Network<T>::Network(Layout layout, std::vector<Activation> sigma, Loss loss)
-    : layout_(std::move(layout)), sigma_(std::move(sigma)), loss_(loss),
+Network<T>::Network(Layout layout, std::vector<Activation> sigma, Loss loss, double delta)
+    : layout_(std::move(layout)), sigma_(std::move(sigma)), loss_(loss), delta_(delta),
       params_(layout_.n_params(), T(0)) {
+    if (!(std::isfinite(delta_) && delta_ > 0))
+        throw std::invalid_argument("delta must be a finite number > 0, got " +
+                                    std::to_string(delta_));
     if (sigma_.size() != layout_.n() - 1)
         throw std::invalid_argument("a network with " + std::to_string(layout_.n()) +
                                     " weight matrices needs " + std::to_string(layout_.n() - 1) +

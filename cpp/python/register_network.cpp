@@ -19,8 +19,8 @@ namespace {
 
 template <class T> struct Bound {
     Bound(const std::vector<std::size_t>& layers, const std::vector<Activation>& sigma, bool bias,
-          Loss loss, std::uint64_t seed)
-        : session(Network<T>(Layout(layers, bias), sigma, loss)) {
+          Loss loss, std::uint64_t seed, double delta)
+        : session(Network<T>(Layout(layers, bias), sigma, loss, delta)) {
         session.init(seed);
     }
     Session<T> session;
@@ -162,7 +162,8 @@ FitRecord finish_fit(Bound<T>& self, FitRecord record, const std::exception_ptr&
     if (record.stop == Stop::interrupted) raise_interrupted();
     if (record.stop == Stop::non_finite) {
         PyErr_SetString(PyExc_FloatingPointError,
-                        ("the loss or its gradient became NaN or infinite in epoch " +
+                        ("the loss, its gradient or the updated parameters became NaN or "
+                         "infinite in epoch " +
                          std::to_string(record.epochs()) +
                          "; parameters are left at the last finite state (check the data for "
                          "NaN or inf, or try a smaller lr)")
@@ -180,9 +181,9 @@ template <class T> void bind_network(py::module_& m, const char* name) {
     using B = Bound<T>;
     py::class_<B>(m, name)
         .def(py::init<const std::vector<std::size_t>&, const std::vector<Activation>&, bool, Loss,
-                      std::uint64_t>(),
+                      std::uint64_t, double>(),
              py::kw_only(), py::arg("layers"), py::arg("activations"), py::arg("bias"),
-             py::arg("loss"), py::arg("seed"))
+             py::arg("loss"), py::arg("seed"), py::arg("delta") = 1.0)
         .def_property_readonly("layers",
                                [](const B& self) { return self.session.network().layout().layers(); })
         .def_property_readonly("n_params",
@@ -300,12 +301,66 @@ template <class T> void bind_network(py::module_& m, const char* name) {
                  return J;
              },
              py::arg("X"))
+        .def("per_sample_gradients",
+             [](B& self, Array<T> X, Array<T> Y, py::object w) {
+                 PyBatch<T> b = make_batch(self.session.network(), X, Y, w, "X", "Y", "w");
+                 auto G = new_array<T>(b.batch.t, self.session.network().n_params());
+                 T* g = G.mutable_data();
+                 const Poll poll = signal_poll();
+                 const double E = run_core(
+                     [&] { return self.session.per_sample_gradients(b.batch, g, poll); });
+                 return py::make_tuple(E, G);
+             },
+             py::arg("X"), py::arg("Y"), py::arg("w") = py::none(),
+             "(E, G): row s of G (t, n_params) is the gradient of sample s's term of E.")
+        .def("per_sample_gradient_norms",
+             [](B& self, Array<T> X, Array<T> Y, py::object w) {
+                 PyBatch<T> b = make_batch(self.session.network(), X, Y, w, "X", "Y", "w");
+                 py::array_t<T> norms(static_cast<py::ssize_t>(b.batch.t));
+                 T* o = norms.mutable_data();
+                 const Poll poll = signal_poll();
+                 const double E = run_core(
+                     [&] { return self.session.per_sample_gradient_norms(b.batch, o, poll); });
+                 return py::make_tuple(E, norms);
+             },
+             py::arg("X"), py::arg("Y"), py::arg("w") = py::none())
+        .def("input_gradient",
+             [](B& self, Array<T> X, Array<T> Y, py::object w) {
+                 PyBatch<T> b = make_batch(self.session.network(), X, Y, w, "X", "Y", "w");
+                 auto dX = new_array<T>(b.batch.t, self.session.network().layout().l_in());
+                 T* o = dX.mutable_data();
+                 const Poll poll = signal_poll();
+                 const double E =
+                     run_core([&] { return self.session.input_gradient(b.batch, o, poll); });
+                 return py::make_tuple(E, dX);
+             },
+             py::arg("X"), py::arg("Y"), py::arg("w") = py::none())
+        .def("input_jacobian",
+             [](B& self, Array<T> X) {
+                 const Layout& L = self.session.network().layout();
+                 require_matrix(X, L.l_in(), "X");
+                 const std::size_t t = rows(X);
+                 py::array_t<T> J({static_cast<py::ssize_t>(t), static_cast<py::ssize_t>(L.l_out()),
+                                   static_cast<py::ssize_t>(L.l_in())});
+                 const T* x = X.data();
+                 T* j = J.mutable_data();
+                 const Poll poll = signal_poll();
+                 run_core([&] { self.session.input_jacobian(x, t, j, poll); });
+                 return J;
+             },
+             py::arg("X"))
         .def("step",
              [](B& self, py::object X, Array<T> Y, py::object w, const OptimizerConfig& optimizer,
                 OptimizerState<T>& state) {
                  PyBatch<T> b = make_batch(self.session.network(), X, Y, w, "X", "Y", "w");
                  const Poll poll = signal_poll(&self.session.gate());
-                 return run_core([&] { return self.session.step(b.batch, optimizer, state, poll); });
+                 try {
+                     return run_core(
+                         [&] { return self.session.step(b.batch, optimizer, state, poll); });
+                 } catch (const NonFiniteStep& e) {
+                     PyErr_SetString(PyExc_FloatingPointError, e.what());
+                     throw py::error_already_set();
+                 }
              },
              py::arg("X"), py::arg("Y"), py::arg("w") = py::none(), py::kw_only(),
              py::arg("optimizer"), py::arg("state"))

@@ -3,6 +3,8 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <cmath>
+#include <stdexcept>
 #include <string>
 
 #include "python/convert.hpp"
@@ -81,6 +83,10 @@ void register_train(py::module_& m) {
                            c.nesterov = value.cast<bool>();
                            continue;
                        }
+                       if (name == "noise_seed") {
+                           c.noise_seed = value.cast<std::uint64_t>();
+                           continue;
+                       }
                        bool found = false;
                        for (const auto& [hp, field] : hyperparameters())
                            if (name == hp) {
@@ -97,6 +103,7 @@ void register_train(py::module_& m) {
                py::arg("method"))
         .def_readonly("method", &OptimizerConfig::method)
         .def_readonly("nesterov", &OptimizerConfig::nesterov)
+        .def_readonly("noise_seed", &OptimizerConfig::noise_seed)
         .def("buffers", [](const OptimizerConfig& c) { return state_buffers(c); },
              "How many state buffers (m, then v) the optimiser keeps.")
         .def("__repr__", [](const OptimizerConfig& c) {
@@ -181,7 +188,13 @@ void register_train(py::module_& m) {
         .def(py::init([](bool stop, std::optional<double> lr) {
                  EpochControl c;
                  c.stop = stop;
-                 if (lr) c.lr = *lr;
+                 if (lr) {
+                     if (!(std::isfinite(*lr) && *lr >= 0))
+                         throw std::invalid_argument(
+                             "the learning rate of the next epoch must be a finite number >= 0, "
+                             "got " + py::repr(py::float_(*lr)).cast<std::string>());
+                     c.lr = *lr;
+                 }
                  return c;
              }),
              py::kw_only(), py::arg("stop") = false, py::arg("lr") = py::none());

@@ -121,7 +121,8 @@ double normal_equations(const Model<T>& net, const Batch<T>& batch, Workspace<T>
         if (w)
             for (std::size_t s = 0; s < rows; ++s) ne.sqrt_w[s] = std::sqrt(w[s]);
         detail::forward_rows(net, x, rows, ws, ws.z(n), true);
-        E += loss_and_delta(net.loss(), LossRows<T>{ws.delta(n), ws.z(n), y, w, rows, l_n, total});
+        E += loss_and_delta(net.loss(), LossRows<T>{ws.delta(n), ws.z(n), y, w, rows, l_n, total,
+                                                      net.loss_delta()});
         for (std::size_t j = 0; j < l_n; ++j) {
             check_poll(poll);
             for (std::size_t s = 0; s < rows; ++s) {

@@ -21,10 +21,11 @@
 
 #include "kernels/elementwise.hpp"
 #include "runtime/format.hpp"
+#include "runtime/random.hpp"
 
 namespace fastprop {
 
-enum class Method { sgd, adam, adamw, rprop };
+enum class Method { sgd, adam, adamw, rprop, dpsgd };
 
 struct OptimizerConfig {
     Method method = Method::sgd;
@@ -35,6 +36,8 @@ struct OptimizerConfig {
     double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;  // adam, adamw
     double eta_minus = 0.5, eta_plus = 1.2;         // rprop
     double step_min = 1e-6, step_max = 50.0;        // rprop
+    double max_grad_norm = 1.0, noise_multiplier = 1.0;  // dpsgd
+    std::uint64_t noise_seed = 0;                         // dpsgd: the Gaussian noise's seed
 };
 
 // The real-valued hyperparameters by name, for bindings and messages.
@@ -50,6 +53,8 @@ inline const std::vector<std::pair<const char*, double OptimizerConfig::*>>& hyp
         {"eta_plus", &OptimizerConfig::eta_plus},
         {"step_min", &OptimizerConfig::step_min},
         {"step_max", &OptimizerConfig::step_max},
+        {"max_grad_norm", &OptimizerConfig::max_grad_norm},
+        {"noise_multiplier", &OptimizerConfig::noise_multiplier},
     };
     return table;
 }
@@ -73,6 +78,9 @@ inline void require(bool ok, const char* name, const char* range, double value) 
                                     ", got " + format_number(value));
 }
 inline bool finite(double x) { return std::isfinite(x); }
+// 1 for inf or NaN: x − x is NaN for those and +0 otherwise (an int, so that loops that
+// `|=` it vectorise).
+template <class T> int not_finite(T x) { return (x - x) != T(0); }
 
 inline void check_common(const OptimizerConfig& c) {
     require(finite(c.lr) && c.lr > 0, "lr", "> 0", c.lr);
@@ -84,6 +92,7 @@ inline void check_common(const OptimizerConfig& c) {
 struct Sgd {
     static constexpr Method id = Method::sgd;
     static constexpr const char* name = "sgd";
+    static constexpr bool per_sample = false;  // updates from the batch's gradient
     static std::size_t buffers(const OptimizerConfig& c) { return c.momentum != 0.0 ? 1 : 0; }
     static void check(const OptimizerConfig& c) {
         check_common(c);
@@ -92,26 +101,33 @@ struct Sgd {
         if (c.nesterov && c.momentum == 0.0)
             throw std::invalid_argument("nesterov needs a momentum > 0");
     }
-    template <class T>
-    static void update(const OptimizerConfig& c, OptimizerState<T>& s, T* p, const T* g,
-                       std::size_t n, double lr_now) {
+    template <class T, bool commit>
+    static bool apply(const OptimizerConfig& c, const OptimizerState<T>& s, T* p, const T* g,
+                      std::size_t n, double lr_now) {
         const T lr = T(lr_now), wd = T(c.weight_decay);
         const bool first = s.steps == 0;
         if (c.momentum == 0.0 && c.weight_decay == 0.0) {  // the model's dW_i = −m ∂E/∂W_i
+            if constexpr (!commit) return elementwise::sgd_is_finite(p, g, lr, n);
             elementwise::sgd(p, g, lr, n);
-            return;
+            return true;
         }
+        int bad = 0;
         if (c.momentum == 0.0) {
-            for (std::size_t k = 0; k < n; ++k) p[k] -= lr * (g[k] + wd * p[k]);
-            return;
+            for (std::size_t k = 0; k < n; ++k) {
+                const T p_k = p[k] - lr * (g[k] + wd * p[k]);
+                if constexpr (commit) p[k] = p_k; else bad |= not_finite(p_k);
+            }
+            return bad == 0;
         }
         const T mu = T(c.momentum);
-        T* m = s.m.data();
+        T* m = const_cast<T*>(s.m.data());  // written only when committing
         for (std::size_t k = 0; k < n; ++k) {
             const T d = g[k] + wd * p[k];
-            m[k] = first ? d : mu * m[k] + d;  // buf = μ buf + d
-            p[k] -= lr * (c.nesterov ? d + mu * m[k] : m[k]);
+            const T m_k = first ? d : mu * m[k] + d;  // buf = μ buf + d
+            const T p_k = p[k] - lr * (c.nesterov ? d + mu * m_k : m_k);
+            if constexpr (commit) { m[k] = m_k; p[k] = p_k; } else bad |= not_finite(p_k);
         }
+        return bad == 0;
     }
 };
 
@@ -120,6 +136,7 @@ struct Sgd {
 template <Method method, bool decoupled> struct AdamLike {
     static constexpr Method id = method;
     static constexpr const char* name = decoupled ? "adamw" : "adam";
+    static constexpr bool per_sample = false;
     static std::size_t buffers(const OptimizerConfig&) { return 2; }
     static void check(const OptimizerConfig& c) {
         check_common(c);
@@ -127,9 +144,9 @@ template <Method method, bool decoupled> struct AdamLike {
         require(finite(c.beta2) && c.beta2 >= 0 && c.beta2 < 1, "betas[1]", "in [0, 1)", c.beta2);
         require(finite(c.eps) && c.eps >= 0, "eps", ">= 0", c.eps);
     }
-    template <class T>
-    static void update(const OptimizerConfig& c, OptimizerState<T>& s, T* p, const T* g,
-                       std::size_t n, double lr_now) {
+    template <class T, bool commit>
+    static bool apply(const OptimizerConfig& c, const OptimizerState<T>& s, T* p, const T* g,
+                      std::size_t n, double lr_now) {
         const T wd = T(c.weight_decay);
         const T b1 = T(c.beta1), b2 = T(c.beta2), eps = T(c.eps);
         const double t = double(s.steps + 1);
@@ -140,9 +157,17 @@ template <Method method, bool decoupled> struct AdamLike {
         //   m ← β1 m + (1 − β1) d,  v ← β2 v + (1 − β2) d²,  p −= step_size·m / (√v/bc2 + eps)
         // every entry every step (a zero gradient still decays m and v), in one vectorised
         // pass on two threads: over a large first layer (sparse input) it is most of a step.
+        // Without commit, the same arithmetic only checks that every new p is finite.
         const elementwise::AdamStep<T> step{b1, b2, wd, step_size, bc2_sqrt, eps, decay,
                                             decoupled};
-        elementwise::adam(p, s.m.data(), s.v.data(), g, step, n);
+        T* m = const_cast<T*>(s.m.data());  // written only when committing
+        T* v = const_cast<T*>(s.v.data());
+        if constexpr (commit) {
+            elementwise::adam(p, m, v, g, step, n);
+            return true;
+        } else {
+            return elementwise::adam_is_finite(p, m, v, g, step, n);
+        }
     }
 };
 using Adam = AdamLike<Method::adam, false>;
@@ -154,6 +179,7 @@ using AdamW = AdamLike<Method::adamw, true>;
 struct Rprop {
     static constexpr Method id = Method::rprop;
     static constexpr const char* name = "rprop";
+    static constexpr bool per_sample = false;
     static std::size_t buffers(const OptimizerConfig&) { return 2; }
     static void check(const OptimizerConfig& c) {
         check_common(c);
@@ -167,31 +193,86 @@ struct Rprop {
                                         format_number(c.step_min) + ", " +
                                         format_number(c.step_max) + ")");
     }
-    template <class T>
-    static void update(const OptimizerConfig& c, OptimizerState<T>& s, T* p, const T* g,
-                       std::size_t n, double lr_now) {
+    template <class T, bool commit>
+    static bool apply(const OptimizerConfig& c, const OptimizerState<T>& s, T* p, const T* g,
+                      std::size_t n, double lr_now) {
         const T wd = T(c.weight_decay);
         const T eta_minus = T(c.eta_minus), eta_plus = T(c.eta_plus);
         const T step_min = T(c.step_min), step_max = T(c.step_max);
-        T* m = s.m.data();
-        T* v = s.v.data();
-        if (s.steps == 0) std::fill(v, v + n, T(lr_now));
+        const bool first = s.steps == 0;  // the step sizes start at lr
+        T* m = const_cast<T*>(s.m.data());  // written only when committing
+        T* v = const_cast<T*>(s.v.data());
+        int bad = 0;
         for (std::size_t k = 0; k < n; ++k) {
             T d = g[k] + wd * p[k];
             const T agreement = d * m[k];
             const T factor = agreement > T(0) ? eta_plus : agreement < T(0) ? eta_minus : T(1);
-            v[k] = std::clamp(v[k] * factor, step_min, step_max);
+            const T v_k = std::clamp((first ? T(lr_now) : v[k]) * factor, step_min, step_max);
             if (agreement < T(0)) d = T(0);  // a sign change: no step, forget the gradient
-            p[k] -= (d > T(0) ? v[k] : d < T(0) ? -v[k] : T(0));
-            m[k] = d;
+            const T p_k = p[k] - (d > T(0) ? v_k : d < T(0) ? -v_k : T(0));
+            if constexpr (commit) {
+                v[k] = v_k;
+                p[k] = p_k;
+                m[k] = d;
+            } else {
+                bad |= not_finite(p_k);
+            }
         }
+        return bad == 0;
+    }
+};
+
+// DP-SGD, as Opacus's DPOptimizer around torch.optim.SGD: the trainer gives it the sum of the
+// per-sample gradients g_s = ∂(w_s ℓ_s)/∂params, each clipped to max_grad_norm C
+// (per_sample.hpp, clipped_gradient_sum), and `privatise` makes that
+//   g = (Σ_s min(1, C / (||g_s|| + 1e-6)) g_s + N(0, (noise_multiplier · C)² I)) / B
+// for a minibatch of B rows (Opacus with expected_batch_size = B); then the SGD update, with
+// momentum and weight decay as Sgd. The noise comes from SplitMix64 seeded by noise_seed and
+// the step count, so a fit is the same bits for a given seed.
+struct Dpsgd {
+    static constexpr Method id = Method::dpsgd;
+    static constexpr const char* name = "dpsgd";
+    static constexpr bool per_sample = true;  // updates from clipped per-sample gradients
+    static std::size_t buffers(const OptimizerConfig& c) { return Sgd::buffers(c); }
+    static void check(const OptimizerConfig& c) {
+        Sgd::check(c);
+        require(finite(c.max_grad_norm) && c.max_grad_norm > 0, "max_grad_norm", "> 0",
+                c.max_grad_norm);
+        require(finite(c.noise_multiplier) && c.noise_multiplier >= 0, "noise_multiplier",
+                ">= 0", c.noise_multiplier);
+    }
+    // g (n) ← (g + N(0, σ²)) / batch with σ = noise_multiplier · max_grad_norm; the normal
+    // deviates by Box–Muller from the step's own stream.
+    template <class T>
+    static void privatise(const OptimizerConfig& c, std::uint64_t step, T* g, std::size_t n,
+                          std::size_t batch) {
+        const double sigma = c.noise_multiplier * c.max_grad_norm;
+        const double scale = 1.0 / double(std::max<std::size_t>(batch, 1));
+        if (sigma == 0.0) {
+            for (std::size_t k = 0; k < n; ++k) g[k] = T(double(g[k]) * scale);
+            return;
+        }
+        constexpr double two_pi = 6.283185307179586476925;
+        SplitMix64 rng(SplitMix64(c.noise_seed ^ (step * 0xD1B54A32D192ED03ull)).next());
+        for (std::size_t k = 0; k < n; k += 2) {
+            const double r = sigma * std::sqrt(-2.0 * std::log(1.0 - rng.uniform()));
+            const double angle = two_pi * rng.uniform();
+            g[k] = T((double(g[k]) + r * std::cos(angle)) * scale);
+            if (k + 1 < n) g[k + 1] = T((double(g[k + 1]) + r * std::sin(angle)) * scale);
+        }
+    }
+    template <class T, bool commit>
+    static bool apply(const OptimizerConfig& c, const OptimizerState<T>& s, T* p, const T* g,
+                      std::size_t n, double lr_now) {
+        return Sgd::apply<T, commit>(c, s, p, g, n, lr_now);
     }
 };
 
 }  // namespace optimizer
 
 // Every optimiser, in the order of the enum.
-using Methods = std::tuple<optimizer::Sgd, optimizer::Adam, optimizer::AdamW, optimizer::Rprop>;
+using Methods = std::tuple<optimizer::Sgd, optimizer::Adam, optimizer::AdamW, optimizer::Rprop,
+                           optimizer::Dpsgd>;
 constexpr std::size_t n_methods = std::tuple_size_v<Methods>;
 
 namespace detail {
@@ -213,6 +294,12 @@ template <std::size_t k = 0, class F> decltype(auto) visit(Method method, F&& fn
 
 inline const char* method_name(Method method) {
     return visit(method, [](auto o) { return decltype(o)::name; });
+}
+
+// Whether the optimiser updates from clipped per-sample gradients (DP-SGD) rather than from
+// the batch's gradient.
+inline bool per_sample(Method method) {
+    return visit(method, [](auto o) { return decltype(o)::per_sample; });
 }
 
 // Throws std::invalid_argument for hyperparameters out of their range.
@@ -241,12 +328,24 @@ bool state_fits(const OptimizerConfig& c, const OptimizerState<T>& s, std::size_
     return (buffers < 1 || s.m.size() == n_params) && (buffers < 2 || s.v.size() == n_params);
 }
 
+// Whether the update of p (n entries) with gradient g at the learning rate lr would leave
+// every parameter finite; nothing is written. The same arithmetic as `update`, so a true
+// here means `update` gives finite parameters: an overflowing step (a huge lr, or an update
+// rule dividing by a tiny moment) is refused before it touches p or the state.
+template <class T>
+bool update_is_finite(const OptimizerConfig& c, const OptimizerState<T>& s, const T* p,
+                      const T* g, std::size_t n, double lr) {
+    return visit(c.method, [&](auto o) {
+        return decltype(o)::template apply<T, false>(c, s, const_cast<T*>(p), g, n, lr);
+    });
+}
+
 // One update of p (n entries) with gradient g at the learning rate lr (the config's lr
 // scaled by a schedule), then steps + 1.
 template <class T>
 void update(const OptimizerConfig& c, OptimizerState<T>& s, T* p, const T* g, std::size_t n,
             double lr) {
-    visit(c.method, [&](auto o) { decltype(o)::update(c, s, p, g, n, lr); });
+    visit(c.method, [&](auto o) { decltype(o)::template apply<T, true>(c, s, p, g, n, lr); });
     ++s.steps;
 }
 

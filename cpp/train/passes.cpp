@@ -53,7 +53,8 @@ double backward_rows(const Model<T>& net, const Batch<T>& rows, double batch_siz
     const Layout& L = net.layout();
     const std::size_t n = net.n();
     const double E = loss_and_delta(
-        net.loss(), LossRows<T>{ws.delta(n), ws.z(n), rows.Y, rows.w, rows.t, L.l_out(), batch_size});
+        net.loss(), LossRows<T>{ws.delta(n), ws.z(n), rows.Y, rows.w, rows.t, L.l_out(), batch_size,
+                                  net.loss_delta()});
     for (std::size_t i = n; i-- > 0;) {
         const LayerSlice& s = L[i];
         const T* a_i = i == 0 ? rows.X : ws.a(i);
@@ -80,7 +81,8 @@ double rows_pass(const Model<T>& net, const Batch<T>& rows, double batch_size, T
     forward_rows(net, rows.X, rows.t, ws, ws.z(n), backward, rows.Xs);
     if (backward) return backward_rows(net, rows, batch_size, ws, dE_dparams, accumulate, check);
     return loss_and_delta(net.loss(), LossRows<T>{ws.delta(n), ws.z(n), rows.Y, rows.w, rows.t,
-                                                  net.layout().l_out(), batch_size});
+                                                  net.layout().l_out(), batch_size,
+                                                  net.loss_delta()});
 }
 
 // Whether a chunk of `rows` samples runs as two halves, each through the forward and backward

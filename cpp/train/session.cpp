@@ -6,6 +6,8 @@
 #include <new>
 #include <utility>
 
+#include "train/per_sample.hpp"
+
 namespace fastprop {
 namespace {
 
@@ -86,6 +88,30 @@ template <class T>
 void Session<T>::jacobian(const T* X, std::size_t t, double* J, const Poll& poll) {
     auto held = lock();
     fastprop::jacobian(net_.model(), X, t, J, ws_, poll);
+}
+
+template <class T>
+double Session<T>::per_sample_gradients(const Batch<T>& batch, T* G, const Poll& poll) {
+    auto held = lock();
+    return fastprop::per_sample_gradients(net_.model(), batch, G, ws_, poll);
+}
+
+template <class T>
+double Session<T>::per_sample_gradient_norms(const Batch<T>& batch, T* norms, const Poll& poll) {
+    auto held = lock();
+    return fastprop::per_sample_gradient_norms(net_.model(), batch, norms, ws_, poll);
+}
+
+template <class T>
+double Session<T>::input_gradient(const Batch<T>& batch, T* dE_dX, const Poll& poll) {
+    auto held = lock();
+    return fastprop::input_gradient(net_.model(), batch, dE_dX, ws_, poll);
+}
+
+template <class T>
+void Session<T>::input_jacobian(const T* X, std::size_t t, T* J, const Poll& poll) {
+    auto held = lock();
+    fastprop::input_jacobian(net_.model(), X, t, J, ws_, poll);
 }
 
 template <class T>

@@ -50,6 +50,12 @@ public:
     // E and ∂E/∂params at the network's parameters, or at `at` (n_params entries) when given.
     double gradient(const Batch<T>& batch, const T* at, T* dE_dparams, const Poll& poll);
     void jacobian(const T* X, std::size_t t, double* J, const Poll& poll);
+    // Per-sample gradients (t, n_params), their norms (t), ∂E/∂X (t, l_0) and ∂z_n/∂x
+    // (t, l_n, l_0): per_sample.hpp.
+    double per_sample_gradients(const Batch<T>& batch, T* G, const Poll& poll);
+    double per_sample_gradient_norms(const Batch<T>& batch, T* norms, const Poll& poll);
+    double input_gradient(const Batch<T>& batch, T* dE_dX, const Poll& poll);
+    void input_jacobian(const T* X, std::size_t t, T* J, const Poll& poll);
 
     double step(const Batch<T>& batch, const OptimizerConfig& config, OptimizerState<T>& state,
                 const Poll& poll);

@@ -12,6 +12,7 @@
 #include "runtime/random.hpp"
 #include "runtime/format.hpp"
 #include "train/lm.hpp"
+#include "train/per_sample.hpp"
 
 namespace fastprop {
 
@@ -194,8 +195,11 @@ Stop Trainer<T>::minibatch_update(const Batch<T>& rows, const TrainOptions& opti
                                   const OptimizerConfig& config, OptimizerState<T>& state,
                                   double lr, double& E) {
     const NonFinite check;
+    const bool dp = per_sample(config.method);
     try {  // checks for Ctrl-C before the minibatch, and between its chunks if several
-        E = gradient(net_.model(), rows, grad_.data(), ws_, hooks_->poll, &check, false);
+        E = dp ? clipped_gradient_sum(net_.model(), rows, config.max_grad_norm, grad_.data(), ws_,
+                                      norms_, hooks_->poll, &check)
+               : gradient(net_.model(), rows, grad_.data(), ws_, hooks_->poll, &check, false);
     } catch (const Interrupted&) {
         return Stop::interrupted;  // before the update: the parameters are untouched
     }
@@ -205,7 +209,13 @@ Stop Trainer<T>::minibatch_update(const Batch<T>& rows, const TrainOptions& opti
     if (!std::isfinite(E) || check.seen.load()) return Stop::non_finite;
     if (hooks_->reduce && !elementwise::all_finite(grad_.data(), grad_.size()))
         return Stop::non_finite;
+    if (dp) optimizer::Dpsgd::privatise(config, state.steps, grad_.data(), grad_.size(), rows.t);
     if (options.clip_norm > 0) clip_gradient(grad_.data(), grad_.size(), options.clip_norm);
+    // A finite gradient can still step to inf (a huge lr, an overflowing momentum): such an
+    // update is not committed either, so the parameters and the optimiser's state stay at
+    // the last finite state.
+    if (!update_is_finite(config, state, net_.params(), grad_.data(), net_.n_params(), lr))
+        return Stop::non_finite;
     update(config, state, net_.params(), grad_.data(), net_.n_params(), lr);
     if (gate_) gate_->between_updates();
     return Stop::done;
@@ -265,6 +275,9 @@ FitRecord Trainer<T>::fit(const Batch<T>& train, const Batch<T>* val,
                 else
                     part = {x_.data(), y_.data(), w, rows};
             }
+            // A minibatch whose rows all weigh 0 is left out, as each of its rows would be:
+            // a mean over it would be 0/0, and an update from it would move the parameters.
+            if (part.w && !(part.size() > 0)) continue;
             double E = 0.0;
             const Stop stop = minibatch_update(part, options, config, state, lr, E);
             if (stop != Stop::done) return stop;
@@ -309,7 +322,14 @@ double Trainer<T>::step(const Batch<T>& batch, const OptimizerConfig& config,
         throw std::invalid_argument("the optimiser state does not fit this network and "
                                     "optimiser (its buffers have the wrong size)");
     grad_.resize(net_.n_params());
-    const double E = gradient(net_.model(), batch, grad_.data(), ws_, hooks_->poll);
+    const bool dp = per_sample(config.method);
+    const double E = dp ? clipped_gradient_sum(net_.model(), batch, config.max_grad_norm,
+                                               grad_.data(), ws_, norms_, hooks_->poll)
+                        : gradient(net_.model(), batch, grad_.data(), ws_, hooks_->poll);
+    if (dp) optimizer::Dpsgd::privatise(config, state.steps, grad_.data(), grad_.size(), batch.t);
+    if (!std::isfinite(E) || !elementwise::all_finite(grad_.data(), grad_.size()) ||
+        !update_is_finite(config, state, net_.params(), grad_.data(), net_.n_params(), config.lr))
+        throw NonFiniteStep();
     std::optional<ParamsGate::Writing> writing;
     if (gate_) writing.emplace(*gate_);
     update(config, state, net_.params(), grad_.data(), net_.n_params(), config.lr);

@@ -11,6 +11,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <limits>
 #include <vector>
@@ -95,6 +96,16 @@ struct FitRecord {
     std::size_t epochs() const { return E.size(); }
 };
 
+// Thrown by Trainer::step when the loss, its gradient or the updated parameters would be NaN
+// or infinite; nothing was written.
+struct NonFiniteStep : std::exception {
+    const char* what() const noexcept override {
+        return "the loss, its gradient or the updated parameters would be NaN or infinite; "
+               "the parameters are left as they were (check the data for NaN or inf, or try "
+               "a smaller lr)";
+    }
+};
+
 struct LmConfig;
 
 template <class T> class Trainer {
@@ -106,8 +117,8 @@ public:
         : net_(net), ws_(ws), gate_(gate) {}
 
     // `options.epochs` passes over `train`, one update per minibatch. A non-finite
-    // minibatch loss or gradient stops training before its update, so the parameters stay
-    // at the last finite state.
+    // minibatch loss or gradient, or an update that would make a parameter non-finite,
+    // stops training before that update, so the parameters stay at the last finite state.
     FitRecord fit(const Batch<T>& train, const Batch<T>* val, const TrainOptions& options,
                   const OptimizerConfig& config, OptimizerState<T>& state,
                   const TrainHooks<T>& hooks = {});
@@ -117,7 +128,7 @@ public:
                      LmConfig& config, const TrainHooks<T>& hooks = {});
 
     // One update from the gradient of the whole batch; returns E before it. Interrupted
-    // (from hooks.poll) leaves the parameters untouched.
+    // (from hooks.poll) and NonFiniteStep leave the parameters untouched.
     double step(const Batch<T>& batch, const OptimizerConfig& config, OptimizerState<T>& state,
                 const TrainHooks<T>& hooks = {});
 
@@ -144,6 +155,7 @@ private:
     std::vector<std::int64_t> x_indptr_, x_indices_;
     std::vector<std::size_t> order_;
     std::vector<T> best_, start_;
+    std::vector<double> norms_;  // DP-SGD: the per-sample clipping factors of a chunk
 };
 
 }  // namespace fastprop

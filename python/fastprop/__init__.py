@@ -5,22 +5,29 @@ hidden layers, a_0 = x, output z_n, error E = Σ_samples ||y − z_n||². See :c
 :mod:`fastprop.reference` is the same model in plain NumPy and imports without the extension.
 """
 
-from importlib.metadata import PackageNotFoundError, version
+import importlib as _importlib
+import importlib.metadata as _metadata
 
 try:
-    __version__ = version("fastprop")
-except PackageNotFoundError:  # running from a source tree
+    __version__ = _metadata.version("fastprop")
+except _metadata.PackageNotFoundError:  # running from a source tree
     __version__ = "0+unknown"
 
+# The submodules users reach as attributes, imported on first use (``fastprop.sklearn`` needs
+# scikit-learn, ``fastprop.export.onnx`` onnx: nothing optional is imported by ``import
+# fastprop``). They are not in __all__, so that ``from fastprop import *`` stays light.
+_SUBMODULES = ("bench", "cli", "export", "history", "interop", "io", "network", "optim",
+               "reference", "sklearn")
+
 __all__ = ["Network", "Trace", "History", "load", "save", "from_onnx", "optim", "reference",
-           "set_num_threads", "get_num_threads", "__version__"]
+           "set_num_threads", "get_num_threads", "max_threads", "__version__"]
 
 from . import reference
 
 try:
     from . import optim
     from .io import load, save
-    from ._runtime import get_num_threads, set_num_threads
+    from ._runtime import get_num_threads, max_threads, set_num_threads
     from .history import History, Trace
     from .network import Network
     from ._threadpool import register as _register_with_threadpoolctl
@@ -39,12 +46,21 @@ except ImportError as _error:  # the compiled core is missing; fastprop.referenc
         raise
     _missing_core = _error
 
-    def __getattr__(name: str):
-        if name in ("Network", "Trace", "History", "load", "save", "from_onnx", "optim",
-                    "set_num_threads", "get_num_threads"):
-            raise ImportError(
-                "fastprop's compiled core (fastprop._core) is not built: install the package "
-                "with `pip install .` from the source tree, which compiles it. "
-                "fastprop.reference works without it."
-            ) from _missing_core
-        raise AttributeError(f"module 'fastprop' has no attribute {name!r}")
+
+def __getattr__(name: str):
+    """The submodules on first use (``import fastprop; fastprop.sklearn`` works)."""
+    if "_missing_core" in globals() and name in (
+            "Network", "Trace", "History", "load", "save", "from_onnx", "optim",
+            "set_num_threads", "get_num_threads", "max_threads", *_SUBMODULES) and name != "reference":
+        raise ImportError(
+            "fastprop's compiled core (fastprop._core) is not built: install the package "
+            "with `pip install .` from the source tree, which compiles it. "
+            "fastprop.reference works without it."
+        ) from _missing_core
+    if name in _SUBMODULES:
+        return _importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module 'fastprop' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*__all__, *_SUBMODULES})

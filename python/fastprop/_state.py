@@ -38,11 +38,14 @@ def state(net: Any) -> dict[str, Any]:
 
     Keys: ``layers`` (tuple of int), ``activations`` (list of str, one per hidden layer),
     ``bias`` (bool), ``loss``, ``dtype`` (its name), ``seed`` (int) and ``params`` (a copy of
-    the parameter buffer, in the network's dtype).
+    the parameter buffer, in the network's dtype); for loss "huber" also ``huber_delta``.
     """
-    return {"layers": tuple(net.layers), "activations": list(net.activations),
-            "bias": bool(net.bias), "loss": net.loss_name, "dtype": net.dtype.name,
-            "seed": int(net.seed), "params": net._snapshot()}
+    st = {"layers": tuple(net.layers), "activations": list(net.activations),
+          "bias": bool(net.bias), "loss": net.loss_name, "dtype": net.dtype.name,
+          "seed": int(net.seed), "params": net._snapshot()}
+    if net.loss_name == "huber":
+        st["huber_delta"] = float(net.huber_delta)
+    return st
 
 
 # ---------------------------------------------------------------------- writing
@@ -63,7 +66,10 @@ def save(net: Any, path: str | os.PathLike[str], *,
 
 def _arrays(st: Mapping[str, Any]) -> dict[str, np.ndarray]:
     """A state as the arrays of the file format, version 1."""
+    optional = {"huber_delta": np.array(st["huber_delta"], dtype=np.float64)} \
+        if "huber_delta" in st else {}
     return {
+        **optional,
         "format": np.array(FORMAT),
         "version": np.array(VERSION, dtype=np.int64),
         "layers": np.array(st["layers"], dtype=np.int64),
@@ -212,6 +218,12 @@ def _read_model(archive: _npz.Archive, extra: bool) -> dict[str, np.ndarray]:
                          f"{headers['params'].shape}")
     for key in ("params", *extras):
         arrays[key] = archive.read(key, headers[key])
+    if "huber_delta" in archive.members:
+        header = archive.header("huber_delta")
+        if header.shape != () or header.dtype.kind != "f":
+            raise ValueError(f"huber_delta must be a single float, got dtype {header.dtype} and "
+                             f"shape {header.shape}")
+        arrays["huber_delta"] = archive.read("huber_delta", header)
     return arrays
 
 
@@ -261,7 +273,9 @@ def _state_from(arrays: dict[str, np.ndarray]) -> dict[str, Any]:
                                  verb="have"))
     return {"layers": layers, "activations": [str(name) for name in activations], "bias": bias,
             "loss": _scalar_str(arrays, "loss"), "dtype": dtype.name,
-            "seed": int(_scalar(arrays, "seed", "iu")), "params": params}
+            "seed": int(_scalar(arrays, "seed", "iu")), "params": params,
+            **({"huber_delta": float(_scalar(arrays, "huber_delta", "f"))}
+               if "huber_delta" in arrays else {})}
 
 
 def _scalar(arrays: dict[str, np.ndarray], key: str, kinds: str) -> Any:

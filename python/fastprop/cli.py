@@ -19,7 +19,8 @@ The task: a text target is classification; a numeric one is regression, unless i
 are integers with at most 20 distinct values (and at most one per two rows), which are
 taken as classes. ``train`` prints what it decided and why; ``--task`` or ``--loss``
 decides instead. ``--layers`` lists the hidden layer sizes in every command (as
-scikit-learn's ``hidden_layer_sizes``): l_0 and l_n come from the data.
+scikit-learn's ``hidden_layer_sizes``): l_0 and l_n come from the data. ``train
+--sample-weight COLUMN`` weights each training row by that column (which is then no feature).
 
 Every error in a file, a column or an option ends the program with exit code 2 and a
 one-line message, never a traceback; that includes a network, a target or a number of
@@ -209,6 +210,10 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--activation", default="relu", metavar="NAME[,NAME...]",
                        help=f"one of {', '.join(reference.ACTIVATIONS)}, or one per hidden "
                             f"layer (default relu)")
+    train.add_argument("--sample-weight", metavar="COLUMN", default=None,
+                       help="a column of weights >= 0, one per row (not a feature): a weight "
+                            "scales its row's term of the loss, 2 counts the row twice, 0 "
+                            "leaves it out of training")
     train.add_argument("--task", default="auto", choices=("auto", "classification", "regression"),
                        help="default auto: classification for a text target or integers with "
                             f"at most {INFERRED_CLASSES} distinct values, else regression "
@@ -532,16 +537,22 @@ class Prepared:
     loss: str
     extra: dict[str, np.ndarray]
     reason: str = ""  # why the task is what it is, for the user
+    sample_weight: np.ndarray | None = None  # (t,), from --sample-weight
+    weight_name: str | None = None  # its column
 
 
 def prepare(table: Table, target: str | None, loss: str, train_rows: np.ndarray,
-            task: str = "auto") -> Prepared:
-    """Features, targets and the standardisation fitted on ``train_rows``."""
+            task: str = "auto", weight: str | None = None) -> Prepared:
+    """Features, targets and the standardisation fitted on ``train_rows``; ``weight`` names
+    the column of sample weights, which is not a feature."""
     target_names = [target] if target is not None else table.default_target
     if not target_names:
         raise UsageError(f"{table.path} has no target: add an array y, or pass --target")
+    if weight is not None and weight in target_names:
+        raise UsageError(f"--sample-weight {weight!r} is the target column; name another "
+                         f"column")
     targets = [table.column(name) for name in target_names]
-    is_target = set(target_names)
+    is_target = set(target_names) | ({weight} if weight is not None else set())
     feature_names = [name for name in table.names if name not in is_target]
     if not feature_names:
         raise UsageError(f"{table.path} has no feature columns besides the target")
@@ -574,7 +585,24 @@ def prepare(table: Table, target: str | None, loss: str, train_rows: np.ndarray,
         Y = (values - y_mean) / y_scale
         extra.update(task=np.array("regression"), y_mean=y_mean, y_scale=y_scale)
         raw = values
-    return Prepared(X, (X - x_mean) / x_scale, Y, raw, loss, extra, reason)
+    return Prepared(X, (X - x_mean) / x_scale, Y, raw, loss, extra, reason,
+                    None if weight is None else sample_weights(table, weight, train_rows),
+                    weight)
+
+
+def sample_weights(table: Table, name: str, train_rows: np.ndarray) -> np.ndarray:
+    """The column ``name`` as weights (t,): finite numbers >= 0, not all 0 on the training rows."""
+    w = table.numbers([name], "sample weight")[:, 0]
+    negative = np.flatnonzero(w < 0)
+    if negative.size:
+        s = int(negative[0])
+        raise UsageError(f"--sample-weight {name!r} must hold weights >= 0; data row {s + 1} "
+                         f"has {float(w[s])!r}")
+    if not np.any(w[train_rows] > 0):
+        raise UsageError(f"--sample-weight {name!r} is 0 on every training row: nothing to "
+                         f"learn from")
+    return w
+
 
 
 def decide_task(table: Table, target_names: list[str], targets: list[np.ndarray], task: str,
@@ -812,7 +840,7 @@ def run_train(args: argparse.Namespace) -> int:
                    hidden_only=True)  # before reading the data
     table = read_table(args.data)
     train_rows, test_rows = split(table.t, args.test_fraction, args.seed)
-    data = prepare(table, args.target, args.loss, train_rows, args.task)
+    data = prepare(table, args.target, args.loss, train_rows, args.task, args.sample_weight)
     activation = args.activation.split(",") if "," in args.activation else args.activation
     layers = [data.X.shape[1], *args.layers, output_size(data)]
     batch_size = args.batch_size if args.batch_size is not None else (
@@ -827,6 +855,8 @@ def run_train(args: argparse.Namespace) -> int:
                                    seed=args.seed, verbose=not args.quiet)
     if args.weight_decay is not None:
         options.update(weight_decay=args.weight_decay)
+    if data.sample_weight is not None:
+        options.update(sample_weight=data.sample_weight[train_rows])
     if args.patience is not None:  # more patience than epochs: never stops early, as with all
         options.update(validation_fraction=0.1, patience=min(args.patience, max(args.epochs, 1)))
     start = time.perf_counter()
@@ -937,6 +967,10 @@ def _describe(table: Table, data: Prepared, train_rows: np.ndarray, test_rows: n
     if data.reason:
         print(f"task: {data.extra['task']}, {data.reason}")
     print(f"split: {len(train_rows)} training rows, {len(test_rows)} test rows")
+    if data.sample_weight is not None:
+        w = data.sample_weight[train_rows]
+        print(f"sample weights: column {data.weight_name!r}, total "
+              f"{w.sum():.6g} over the training rows ({int(np.sum(w == 0))} rows of weight 0)")
     print(f"network: {net}")
 
 
@@ -1009,7 +1043,8 @@ def run_demo_synthetic(args: argparse.Namespace) -> int:
     _check_network(layers, True, args.dtype, "sgd", args.samples)
     X, Y = make_synthetic(args.samples, args.seed)
     t = len(X)
-    net = Network(layers, args.activation, bias=True, dtype=args.dtype, seed=args.seed)
+    net = Network(layers, args.activation, bias=True, dtype=args.dtype, seed=args.seed,
+                  loss="sse")
     print(f"fastprop {__version__}: {net}")
     print(f"data: {t} samples of y = sin(pi x1) x2, x uniform on [-1, 1]^2")
     print(f"full-batch gradient descent, lr = {args.lr}, E = sum over samples of ||y - z_n||^2\n")
@@ -1027,7 +1062,7 @@ def run_demo_synthetic(args: argparse.Namespace) -> int:
             print(f"{epoch + 1:>7}  {logs['loss']:>12.6f}  {logs['loss'] / t:>10.6f}")
 
     start = time.perf_counter()
-    history = net.fit(X, Y, epochs=args.epochs, lr=args.lr, callback=show)
+    history = net.fit(X, Y, epochs=args.epochs, lr=args.lr, optimizer="sgd", callback=show)
     elapsed = time.perf_counter() - start
     if len(history) == 0:
         print("\ntrained 0 epochs")

@@ -34,6 +34,8 @@ class History(np.ndarray):
     stop : str
         Why training ended: "done", "early_stopping", "callback", or "converged"
         (Levenberg–Marquardt found no better point).
+    lr : ndarray or None
+        The learning rate of every epoch (None for Levenberg–Marquardt, which has none).
 
     Arrays derived from it (slices, arithmetic) are plain data without these attributes.
     """
@@ -42,19 +44,23 @@ class History(np.ndarray):
     time: np.ndarray
     best_epoch: int | None
     stop: str
+    lr: np.ndarray | None
 
     def __new__(cls, loss: np.ndarray, val_loss: np.ndarray | None = None,
                 time: np.ndarray | None = None, best_epoch: int | None = None,
-                stop: str = "done") -> "History":
+                stop: str = "done", lr: np.ndarray | None = None) -> "History":
         obj = np.asarray(loss, dtype=np.float64).view(cls)
         obj.val_loss = val_loss
         obj.time = np.zeros(len(obj)) if time is None else time
         obj.best_epoch = best_epoch
         obj.stop = stop
+        obj.lr = lr
         return obj
 
     def __array_finalize__(self, obj: Any) -> None:
         self.val_loss, self.time, self.best_epoch, self.stop = None, None, None, "done"
+        self.lr = None
 
     def __reduce__(self):
-        return (History, (np.asarray(self), self.val_loss, self.time, self.best_epoch, self.stop))
+        return (History, (np.asarray(self), self.val_loss, self.time, self.best_epoch, self.stop,
+                          self.lr))

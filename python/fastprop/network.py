@@ -37,8 +37,16 @@ class Network:
 
         z_{i+1} = W_i a_i (+ b_i),   a_i = σ(z_i) for 1 ≤ i ≤ n−1,   a_0 = x,
 
-    and the output is z_n, with no activation. The error of a batch is, for the default
-    ``loss="sse"``, E = Σ_samples ||y − z_n||².
+    and the output is z_n, with no activation.
+
+    The defaults are for a first fit on ordinary data: biases on, the mean squared error
+    (``loss="mse"``, E / (t·l_n), so that a step does not grow with the number of rows) and
+    :meth:`fit` with Adam at torch's lr = 0.001, as scikit-learn's MLP does. The classic
+    model, E = Σ_samples ||y − z_n||² without biases trained by plain gradient descent (what
+    :mod:`fastprop.reference` writes out), is one explicit call away::
+
+        net = fastprop.Network(layers, bias=False, loss="sse")
+        net.fit(X, Y, epochs, lr=0.01, optimizer="sgd")
 
     Parameters
     ----------
@@ -48,21 +56,27 @@ class Network:
         σ of the hidden layers: one name for all, or a list of n−1 names, one per hidden
         layer. One of "sigmoid", "tanh", "relu", "leaky_relu" (slope 0.01), "softplus",
         "identity".
-    bias : bool, default False
-        Add b_i to every layer. False reproduces the classic model exactly.
+    bias : bool, default True
+        Add b_i to every layer (an offset in the target needs them). False is the classic
+        model.
     dtype : "float64" or "float32", default "float64"
         Precision of the parameters and of every computation.
     seed : int or None
         Seed of the deterministic initialisation (Glorot uniform, He uniform before relu and
         leaky_relu; zero biases). None draws a fresh seed, kept in ``net.seed``.
-    loss : str, default "sse"
-        "sse" (the model's E), "mse" (mean over all t·l_n elements, as torch.nn.MSELoss),
+    loss : str, default "mse"
+        "sse" (the classic model's E, summed over samples), "mse" (its mean over all t·l_n
+        elements, as torch.nn.MSELoss),
         "cross_entropy" (softmax of z_n, mean over samples of −Σ_j y_j log p_j, as
         torch.nn.CrossEntropyLoss; Y as target probabilities (t, l_n) or integer labels
         (t,)), "binary_cross_entropy" (sigmoid of z_n, mean over all t·l_n elements, as
-        torch.nn.BCEWithLogitsLoss) or "poisson" (z_n the log of the rate of counts Y >= 0,
+        torch.nn.BCEWithLogitsLoss), "poisson" (z_n the log of the rate of counts Y >= 0,
         mean over all t·l_n elements of e^{z_n} − y z_n, as
-        torch.nn.PoissonNLLLoss(log_input=True)).
+        torch.nn.PoissonNLLLoss(log_input=True)) or "huber" (with d = z_n − y, mean over all
+        t·l_n elements of ½d² where |d| ≤ huber_delta and huber_delta·(|d| − ½huber_delta)
+        beyond, as torch.nn.HuberLoss(delta=huber_delta)).
+    huber_delta : float, default 1.0
+        The delta of loss "huber", a finite number > 0 (ignored by the other losses).
 
     Attributes
     ----------
@@ -79,25 +93,29 @@ class Network:
     >>> X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=float)
     >>> Y = np.array([[0], [1], [1], [0]], dtype=float)
     >>> net = fastprop.Network([2, 4, 1], seed=0)
-    >>> losses = net.fit(X, Y, epochs=5000, lr=0.5)
-    >>> bool(losses[-1] < 0.05)
+    >>> losses = net.fit(X, Y, epochs=2000, lr=0.01)
+    >>> bool(losses[-1] < 1e-6)
     True
+    >>> net.predict(X).round(2).ravel().tolist()
+    [0.0, 1.0, 1.0, 0.0]
     """
 
     def __init__(
         self,
         layers: Sequence[int],
         activation: str | Sequence[str] = "sigmoid",
-        bias: bool = False,
+        bias: bool = True,
         dtype: DTypeLike = "float64",
         seed: int | None = None,
-        loss: str = "sse",
+        loss: str = "mse",
+        huber_delta: float = 1.0,
     ) -> None:
         layers = check_layers(layers)
         self._activations = check_activations(activation, len(layers) - 1, ACTIVATIONS)
         self._bias = check_bool(bias, "bias")
         self._dtype = check_dtype(dtype)
         self._loss = check_choice(loss, "loss", LOSSES)
+        self._huber_delta = check_real(huber_delta, "huber_delta", low=0, low_open=True)
         self._seed = _fresh_seed() if seed is None else check_seed(seed)
         check_memory(layers, self._bias, self._dtype)
         core_class = _DTYPES[self._dtype]
@@ -110,7 +128,7 @@ class Network:
         self._core = core_class(
             layers=list(layers),
             activations=[_core.Activation.__members__[name] for name in self._activations],
-            bias=self._bias, loss=loss_id, seed=self._seed)
+            bias=self._bias, loss=loss_id, seed=self._seed, delta=self._huber_delta)
         self.history = History(np.empty(0))
 
     # ------------------------------------------------------------------ description
@@ -148,6 +166,11 @@ class Network:
         return self._loss
 
     @property
+    def huber_delta(self) -> float:
+        """The delta of loss "huber" (where its square becomes linear)."""
+        return self._huber_delta
+
+    @property
     def seed(self) -> int:
         """The initialisation seed (drawn at construction when none was given)."""
         return self._seed
@@ -157,8 +180,9 @@ class Network:
         return int(self._core.n_params)
 
     def __repr__(self) -> str:
+        delta = f", huber_delta={self._huber_delta!r}" if self._loss == "huber" else ""
         return (f"Network(layers={self.layers}, activation={self.activation!r}, "
-                f"bias={self.bias}, dtype='{self.dtype.name}', loss='{self.loss_name}')")
+                f"bias={self.bias}, dtype='{self.dtype.name}', loss='{self.loss_name}'{delta})")
 
     # ------------------------------------------------------------------ parameters
     @property
@@ -192,6 +216,7 @@ class Network:
     def init(self, seed: int | None = None) -> None:
         """Draw the parameters again, as a new network with this ``seed`` would have them."""
         self._seed = _fresh_seed() if seed is None else check_seed(seed)
+        self._fits = 0
         self._core.init(self._seed)
 
     def _split(self, flat: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
@@ -213,6 +238,59 @@ class Network:
         return out[0] if single else out
 
     __call__ = forward
+
+    def predict(self, X: ArrayLike) -> np.ndarray:
+        """The prediction for X, from z_n through the loss's link.
+
+        - "sse", "mse" (and other losses of a real target): z_n itself, shape (t, l_n).
+        - "poisson": the rate e^{z_n} (z_n is its log), shape (t, l_n).
+        - "cross_entropy": the class, argmax_j z_n,j (the most probable under softmax), an
+          int64 array of shape (t,).
+        - "binary_cross_entropy": each output's label, 1 where σ(z_n) > 0.5 (z_n > 0) and 0
+          elsewhere, int64 of shape (t, l_n).
+
+        One sample of shape (l_0,) gives one prediction (the batch's first axis dropped).
+        """
+        X, single = self._inputs(X)
+        z_n = self._core.forward(X)
+        link = _core.link(_core.Loss.__members__[self._loss]).name
+        if link == "softmax":
+            out = np.argmax(z_n, axis=1).astype(np.int64)
+        elif link == "sigmoid":
+            out = (z_n > 0).astype(np.int64)
+        elif link == "exp":
+            with np.errstate(over="ignore"):
+                out = np.exp(z_n)
+        else:
+            out = z_n
+        return out[0] if single else out
+
+    def predict_proba(self, X: ArrayLike) -> np.ndarray:
+        """Class probabilities for X: softmax(z_n) for "cross_entropy" (each row sums to 1),
+        σ(z_n) of each output for "binary_cross_entropy"; shape (t, l_n), or (l_n,) for one
+        sample of shape (l_0,).
+
+        Raises
+        ------
+        ValueError
+            For a loss of a real target ("sse", "mse", "poisson", ...), which has no classes.
+        """
+        link = _core.link(_core.Loss.__members__[self._loss]).name
+        if link not in ("softmax", "sigmoid"):
+            raise ValueError(f"predict_proba needs a classification loss ('cross_entropy' or "
+                             f"'binary_cross_entropy'); this network's loss is "
+                             f"{self._loss!r}, a regression loss: use predict(X)")
+        X, single = self._inputs(X)
+        z_n = self._core.forward(X).astype(np.float64, copy=False)
+        if link == "softmax":
+            with np.errstate(under="ignore"):
+                e = np.exp(z_n - z_n.max(axis=1, keepdims=True))
+            p = e / e.sum(axis=1, keepdims=True)
+        else:  # σ(z) = e^{min(z,0)} / (1 + e^{−|z|}), without overflow for either sign
+            with np.errstate(under="ignore"):
+                p = np.exp(np.minimum(z_n, 0)) / (1 + np.exp(-np.abs(z_n)))
+        p = p.astype(self._dtype, copy=False)
+        return p[0] if single else p
 
     def trace(self, X: ArrayLike) -> Trace:
         """Every z_i and a_i of a forward pass (for teaching and debugging); see :class:`Trace`."""
@@ -269,14 +347,61 @@ class Network:
         E, flat = self._core.gradient(X, Y, w, params=params)
         return float(E), flat
 
-    def jacobian(self, X: ArrayLike) -> np.ndarray:
-        """J = ∂z_n/∂params, float64 of shape (t·l_n, n_params): row s·l_n + j is the
-        gradient of output j of sample s, in the layout of :attr:`params`.
+    def jacobian(self, X: ArrayLike, wrt: str = "params") -> np.ndarray:
+        """The Jacobian of the outputs z_n, by backpropagation (one backward pass per output
+        unit, δ_n = e_j).
 
-        Computed by backpropagation, one backward pass per output unit (δ_n = e_j).
+        ``wrt="params"`` (default): J = ∂z_n/∂params, float64 of shape (t·l_n, n_params):
+        row s·l_n + j is the gradient of output j of sample s, in the layout of
+        :attr:`params`.
+
+        ``wrt="input"``: J[s] = ∂z_n/∂x for each sample, of shape (t, l_n, l_0) in the
+        network's dtype (J[s, j, k] = ∂z_n[s, j]/∂x_s[k]); for one sample of shape (l_0,),
+        (l_n, l_0).
         """
-        X, _ = self._inputs(self._dense_only(X, "jacobian"))
-        return self._core.jacobian(X)
+        check_choice(wrt, "wrt", ["params", "input"])
+        X, single = self._inputs(self._dense_only(X, "jacobian"))
+        if wrt == "params":
+            return self._core.jacobian(X)
+        J = self._core.input_jacobian(X)
+        return J[0] if single else J
+
+    def per_sample_gradients(self, X: ArrayLike, Y: ArrayLike,
+                             sample_weight: ArrayLike | None = None) -> np.ndarray:
+        """∂E_s/∂params for each sample: shape (t, n_params), in the layout of :attr:`params`.
+
+        E_s is sample s's term of E (E = Σ_s E_s; for a mean loss E_s includes the division
+        by t, or by the total weight), so the rows sum to the gradient of the batch. Row s
+        is δ_{i+1,s} a_{i,s}ᵀ at the offset of each W_i and δ_{i+1,s} at that of b_i, from
+        one forward and one backward pass. ``sample_weight`` as in :meth:`loss`.
+        """
+        X, Y = self._batch(self._dense_only(X, "per_sample_gradients"), Y)
+        _, G = self._core.per_sample_gradients(X, Y, self._weights(sample_weight, len(X)))
+        return G
+
+    def per_sample_gradient_norms(self, X: ArrayLike, Y: ArrayLike,
+                                  sample_weight: ArrayLike | None = None) -> np.ndarray:
+        """||∂E_s/∂params||₂ for each sample, shape (t,), without forming the gradients.
+
+        ||δ_{i+1,s} a_{i,s}ᵀ||_F = ||δ_{i+1,s}||·||a_{i,s}||, so the norms come from the
+        backward pass's δ and a alone: memory O(t + n_params), not O(t·n_params). The same
+        E_s as :meth:`per_sample_gradients`.
+        """
+        X, Y = self._batch(self._dense_only(X, "per_sample_gradient_norms"), Y)
+        _, norms = self._core.per_sample_gradient_norms(X, Y,
+                                                        self._weights(sample_weight, len(X)))
+        return norms
+
+    def input_gradient(self, X: ArrayLike, Y: ArrayLike,
+                       sample_weight: ArrayLike | None = None) -> np.ndarray:
+        """∂E/∂X, shape (t, l_0) (row s is W_0ᵀ δ_1 of sample s); for one sample, (l_0,).
+
+        ``sample_weight`` as in :meth:`loss`.
+        """
+        single = np.ndim(X) == 1
+        X, Y = self._batch(self._dense_only(X, "input_gradient"), Y)
+        _, dX = self._core.input_gradient(X, Y, self._weights(sample_weight, len(X)))
+        return dX[0] if single else dX
 
     def step(self, X: ArrayLike, Y: ArrayLike, lr: float | None = None, *,
              optimizer: optim.Optimizer | None = None) -> float:
@@ -306,7 +431,7 @@ class Network:
         epochs: int,
         lr: float | None = None,
         *,
-        optimizer: str | optim.Optimizer = "sgd",
+        optimizer: str | optim.Optimizer = "adam",
         batch_size: int | None = None,
         shuffle: bool = True,
         seed: int | None = None,
@@ -318,6 +443,8 @@ class Network:
         callback: Callable[[int, dict[str, Any]], Any] | None = None,
         verbose: bool = False,
         sample_weight: ArrayLike | None = None,
+        lr_schedule: optim.Schedule | Callable[[int], float] | None = None,
+        clip_norm: float | None = None,
         **hyperparameters: Any,
     ) -> History:
         """Train; the whole loop (gather, forward, backward, update) runs in C++ without the GIL.
@@ -325,18 +452,22 @@ class Network:
         Parameters
         ----------
         X, Y : array-like of shape (t, l_0) and (t, l_n)
-            For ``loss="cross_entropy"``, Y may also be integer class labels of shape (t,).
+            Y may be of shape (t,) when l_n = 1. For ``loss="cross_entropy"``, Y may also be
+            class labels of shape (t,): integers, or floats with integral values.
             X may be a scipy.sparse matrix (CSR, CSC, COO), as in every call but
-            :meth:`trace`, :meth:`jacobian` and ``optimizer="lm"``: it is never made dense.
+            :meth:`trace`, :meth:`jacobian`, the per-sample and input gradients,
+            ``optimizer="lm"`` and ``"dpsgd"``: it is never made dense.
         epochs : int
             Passes over the data (0 does nothing).
         lr : float or None
             Learning rate; None takes the optimiser's default, as torch.optim's (0.001 for
             "sgd", "momentum", "nesterov", "adam" and "adamw", 0.01 for "rprop").
-        optimizer : str or optimiser object, default "sgd"
-            "sgd" (the model's W_i −= lr·∂E/∂W_i), "momentum", "nesterov", "adam", "adamw",
-            "rprop" (see :mod:`fastprop.optim`), with keyword ``hyperparameters`` as in
-            torch.optim (momentum, nesterov, betas, eps, weight_decay, etas, step_sizes);
+        optimizer : str or optimiser object, default "adam"
+            "adam" (torch.optim.Adam), "sgd" (the classic W_i −= lr·∂E/∂W_i), "momentum",
+            "nesterov", "adamw", "rprop", "dpsgd" (differentially private SGD; see
+            :mod:`fastprop.optim`), with keyword ``hyperparameters`` as in torch.optim
+            (momentum, nesterov, betas, eps, weight_decay, etas, step_sizes; dpsgd:
+            max_grad_norm, noise_multiplier, seed);
             or "lm", Levenberg–Marquardt (full batch, "sse"/"mse" losses, at most 4096
             parameters; hyperparameters mu, mu_dec, mu_inc, mu_max). An optimiser object
             keeps its state across fit calls.
@@ -347,12 +478,17 @@ class Network:
         shuffle : bool, default True
             With minibatches, permute the samples every epoch (from ``seed``).
         seed : int or None
-            Seed of the permutations; None draws one (when there are any to draw).
+            Seed of the permutations. None derives it from the network's seed and the number
+            of fits it has run (since it was made or :meth:`init` was called), so that two
+            networks made with the same ``seed`` and fitted alike end with the same bits.
         validation_data : (X_val, Y_val), (X_val, Y_val, sample_weight_val) or None
             Evaluated after every epoch (``history.val_loss``).
         validation_fraction : float or None
             Instead of validation_data: hold out this fraction (0, 1) of the rows, the last
-            ones, as validation data (with their sample weights).
+            ones as they are given, as validation data (with their sample weights). Rows are
+            not drawn at random: on data sorted by target or time, shuffle the rows first
+            (``p = np.random.default_rng(0).permutation(len(X)); X, Y = X[p], Y[p]``), or the
+            validation rows are all of one end.
         patience : int or None
             Early stopping: stop after this many epochs in which the validation loss (the
             training loss, without validation) did not improve by more than ``min_delta``.
@@ -362,8 +498,9 @@ class Network:
             (which each update is measured before).
         callback : callable(epoch, logs) or None
             Called after every epoch with ``logs = {"loss", "val_loss" (with validation),
-            "time"}``; returning False stops. Without callback, verbose and validation,
-            Python is not called back at all.
+            "time", "lr" (not for "lm")}``; returning False stops. Setting ``logs["lr"]``
+            changes the rate from the next epoch on (see ``lr_schedule``). Without callback,
+            verbose, validation and a callable ``lr_schedule``, Python is not called back.
         verbose : bool
             Show a live progress bar (tqdm when installed, a plain one otherwise).
         sample_weight : array-like of shape (t,) or None
@@ -371,6 +508,22 @@ class Network:
             gradient), and a mean loss divides by the total weight of the batch (of each
             minibatch for its update). For full-batch training a weight of 2 is the sample
             twice and a weight of 0 leaves it out; minibatches are still drawn from all t rows.
+        lr_schedule : schedule, callable or None
+            How the learning rate moves from epoch to epoch, for every optimiser but "lm":
+            None keeps it constant; :class:`fastprop.optim.StepLR`,
+            :class:`~fastprop.optim.CosineAnnealingLR` or :class:`~fastprop.optim.InvScaling`
+            scale the base rate (``lr``, or the optimiser's) inside the core's loop;
+            :class:`~fastprop.optim.Adaptive` (scikit-learn's "adaptive") divides it when the
+            loss stops improving, decided between epochs; a callable
+            ``epoch -> lr`` gives each epoch's rate itself (called before the first epoch and
+            then between epochs, epoch counted from 0). Every rate must be a finite number
+            > 0 (ValueError otherwise). A ``callback`` may also change the rate: setting
+            ``logs["lr"]`` (or the optimiser object's ``lr``) sets the base rate from the next
+            epoch on. :attr:`history` ``.lr`` holds the rate of every epoch.
+        clip_norm : float or None
+            When > 0, each minibatch gradient (in the flat layout of :attr:`params`) longer
+            than ``clip_norm`` in L2 norm is scaled down to it before the update, as
+            ``torch.nn.utils.clip_grad_norm_(params, clip_norm)``. None: no clipping.
 
         Returns
         -------
@@ -410,10 +563,14 @@ class Network:
         shuffle = check_bool(shuffle, "shuffle")
         X, Y, w, X_val, Y_val, w_val = self._validation(X, Y, w, validation_data,
                                                         validation_fraction)
-        if seed is not None:
-            seed = check_seed(seed)
-        else:  # drawn only when the core shuffles: the OS's entropy costs more than a small step
-            seed = _fresh_seed() if shuffle and 0 < batch < len(X) else 0
+        seed = self._fit_seed() if seed is None else check_seed(seed)
+        schedule, rate_of = self._schedule(lr_schedule, lm)
+        clip_norm = 0.0 if clip_norm is None else check_real(clip_norm, "clip_norm", low=0,
+                                                             low_open=True)
+        if rate_of is not None:
+            lr = rate_of(0)
+        adaptive = lr_schedule._tracker(opt.lr if lr is None else lr) \
+            if isinstance(lr_schedule, optim.Adaptive) else None
         patience = 0 if patience is None else check_int(patience, "patience", low=0)
         min_delta = check_real(min_delta, "min_delta", low=0)
         restore_best = check_bool(restore_best, "restore_best")
@@ -422,22 +579,41 @@ class Network:
 
         options = _core.TrainOptions(epochs=epochs, batch_size=batch, shuffle=shuffle, seed=seed,
                                      patience=patience, min_delta=min_delta,
-                                     restore_best=restore_best)
+                                     restore_best=restore_best, schedule=schedule,
+                                     clip_norm=clip_norm)
 
         progress = Progress(epochs, len(X)) if verbose and epochs > 0 else None
         epoch_end = None
-        if callback is not None or progress is not None:
+        if (callback is not None or progress is not None or rate_of is not None
+                or adaptive is not None):
 
             def epoch_end(log: Any) -> Any:
-                """After each epoch, from the core: the progress bar, then the callback."""
+                """After each epoch, from the core: the progress bar, the callback, then the
+                rate of the next epoch when the schedule or the callback changed it."""
                 logs = {"loss": log.loss, "time": log.time}
+                rate = log.lr  # the very object, to see whether the callback replaced it
+                if not lm:
+                    logs["lr"] = rate
                 if X_val is not None:
                     logs["val_loss"] = log.val_loss
                 if progress is not None:
                     progress.update(log.epoch, logs)
+                opt_lr = getattr(opt, "lr", None)
                 if callback is not None and callback(log.epoch, logs) is False:
                     return _core.EpochControl(stop=True)
-                return None
+                lr_next = None
+                if rate_of is not None and log.epoch + 1 < epochs:
+                    lr_next = rate_of(log.epoch + 1)
+                if adaptive is not None:
+                    lr_next = adaptive.after_epoch(log.val_loss if X_val is not None
+                                                   else log.loss)
+                if not lm and logs.get("lr") is not rate:
+                    lr_next = check_lr(logs.get("lr"), 'logs["lr"]')
+                elif getattr(opt, "lr", None) != opt_lr:
+                    lr_next = check_lr(opt.lr, "optimizer.lr")
+                if adaptive is not None:
+                    adaptive.lr = lr_next
+                return None if lr_next is None else _core.EpochControl(lr=lr_next)
 
         # The core raises what stops it (KeyboardInterrupt, FloatingPointError, an exception of
         # the callback) after keeping the record of the completed epochs for the history.
@@ -461,8 +637,37 @@ class Network:
                 self.history = History(
                     record.loss, record.val_loss if X_val is not None else None, record.time,
                     record.best_epoch if patience else None,
-                    stop if stop in ("early_stopping", "callback", "converged") else "done")
+                    stop if stop in ("early_stopping", "callback", "converged") else "done",
+                    None if lm else record.lr)
         return self.history
+
+    def _fit_seed(self) -> int:
+        """The shuffling seed of this network's next fit: from its seed and the count of its
+        fits, so that the same seed and the same calls give the same bits."""
+        count = self.__dict__.get("_fits", 0)
+        self._fits = count + 1
+        words = np.random.SeedSequence([self._seed, count]).generate_state(2, np.uint64)
+        return int(words[0])
+
+    @staticmethod
+    def _schedule(lr_schedule: Any, lm: bool) -> tuple[Any, Callable[[int], float] | None]:
+        """The core's Schedule and, for a callable lr_schedule, the checked rate of an epoch."""
+        if lr_schedule is None:
+            return _core.Schedule(), None
+        if lm:
+            raise ValueError("optimizer 'lm' has no learning rate to schedule: lr_schedule "
+                             "must be None")
+        if isinstance(lr_schedule, optim.Schedule):
+            return lr_schedule._core_schedule(), None
+        if callable(lr_schedule):
+
+            def rate_of(epoch: int) -> float:
+                return check_lr(lr_schedule(epoch), f"lr_schedule({epoch})")
+
+            return _core.Schedule(), rate_of
+        raise TypeError(message("lr_schedule", "a fastprop.optim schedule (StepLR, "
+                                "CosineAnnealingLR, InvScaling), a callable epoch -> lr or None",
+                                typed(lr_schedule)))
 
     def _validation(self, X, Y, w, validation_data, validation_fraction):
         """(X, Y, w, X_val, Y_val, w_val): the training rows and the validation set (None
@@ -577,7 +782,8 @@ class Network:
         made anew from its description, with its parameters copied in."""
         activations = state["activations"] if "activations" in state else state["activation"]
         self.__init__(state["layers"], activations, state["bias"],  # type: ignore[misc]
-                      state["dtype"], state["seed"], state["loss"])
+                      state["dtype"], state["seed"], state["loss"],
+                      state.get("huber_delta", 1.0))
         self.params = state["params"]
         self.history = state.get("history", History(np.empty(0)))
 
@@ -602,13 +808,15 @@ class Network:
         X, single = self._inputs(X, x_name)
         Y = real_array(Y, y_name)
         l_n = self.layers[-1]
-        if self._loss == "cross_entropy" and Y.dtype.kind in "iu" and Y.ndim <= 1:
-            Y = self._one_hot(Y.reshape(-1), l_n)
+        if self._loss == "cross_entropy" and self._are_labels(Y, single, l_n, y_name):
+            Y = self._one_hot(Y.reshape(-1), l_n, y_name)
         elif single and Y.shape == (l_n,):
             Y = Y[np.newaxis, :]
+        elif Y.ndim == 1 and l_n == 1:  # one target per row for a single output
+            Y = Y[:, np.newaxis]
         if Y.ndim != 2 or Y.shape[1] != l_n:
-            hint = " (use Y.reshape(-1, 1) for a single output)" if Y.ndim == 1 and l_n == 1 else ""
-            raise ValueError(f"{y_name} must have shape (t, {l_n}), got {Y.shape}{hint}")
+            raise ValueError(f"{y_name} must have shape (t, {l_n})"
+                             f"{' or (t,)' if l_n == 1 else ''}, got {Y.shape}")
         if Y.shape[0] != X.shape[0]:
             raise ValueError(f"{x_name} and {y_name} must have the same number of rows "
                              f"(samples), got {X.shape[0]} and {Y.shape[0]}")
@@ -622,13 +830,34 @@ class Network:
         return X
 
     @staticmethod
-    def _one_hot(labels: np.ndarray, l_n: int) -> np.ndarray:
+    def _are_labels(Y: np.ndarray, single: bool, l_n: int, name: str) -> bool:
+        """True when Y of a cross-entropy network holds class labels, shape (t,) or (t, 1)
+        (integers, or floats with integral values); a float Y of that shape with other
+        values is refused with what was expected."""
+        if single and Y.shape == (l_n,):
+            return False  # one sample's target probabilities
+        if not (Y.ndim <= 1 or (Y.ndim == 2 and Y.shape[1] == 1)):
+            return False
+        if Y.dtype.kind in "iub":
+            return True
+        with np.errstate(invalid="ignore"):
+            bad = ~(np.isfinite(Y) & (Y == np.round(Y)))
+        if bad.any():
+            raise ValueError(f"{name} for loss 'cross_entropy' must be class labels, integers "
+                             f"in [0, {l_n}) of shape (t,), or target probabilities of shape "
+                             f"(t, {l_n}); got shape {Y.shape} with the non-integral value "
+                             f"{Y.reshape(-1)[np.argmax(bad.reshape(-1))].item()!r}")
+        return True
+
+    @staticmethod
+    def _one_hot(labels: np.ndarray, l_n: int, name: str = "Y") -> np.ndarray:
         """Integer class labels (t,) as target probabilities (t, l_n)."""
         if labels.size and (labels.min() < 0 or labels.max() >= l_n):
             raise ValueError(f"class labels must be integers in [0, {l_n}) for l_n = {l_n} "
-                             f"outputs, got values from {labels.min()} to {labels.max()}")
+                             f"outputs, got values from {labels.min()} to {labels.max()} "
+                             f"(in {name})")
         Y = np.zeros((labels.size, l_n))
-        Y[np.arange(labels.size), labels] = 1
+        Y[np.arange(labels.size), labels.astype(np.intp)] = 1
         return Y
 
     def _weights(self, sample_weight: ArrayLike | None, t: int,

@@ -16,7 +16,23 @@ name        update (g = ∂E/∂p + weight_decay·p)              class
 "adamw"     Adam with decoupled decay p ← p(1 − lr·λ)         ``AdamW()``
 "rprop"     sign-based steps, adapted per parameter           ``Rprop()``
 "lm"        Levenberg–Marquardt: (JᵀJ + μI) Δ = Jᵀ(y − z_n)    ``LevenbergMarquardt()``
+"dpsgd"     g = (Σ_s clip_C(g_s) + N(0, (σC)²)) / B, then SGD   ``DPSGD()``
 =========== ================================================ ==========================
+
+Learning-rate schedules for ``fit(lr_schedule=...)``, applied by the core's epoch loop to every
+first-order optimiser (epoch e from 0, base rate lr, the optimiser's):
+
+============================== =================================================================
+``StepLR(step_size, gamma)``   lr · gamma^⌊e / step_size⌋ (torch.optim.lr_scheduler.StepLR)
+``CosineAnnealingLR(T_max,     eta_min + (lr − eta_min)(1 + cos(π e / T_max)) / 2, held at
+eta_min)``                     eta_min after T_max epochs (torch's CosineAnnealingLR)
+``InvScaling(power_t)``        lr / (1 + s)^power_t, s the samples seen before the epoch
+                               (scikit-learn's "invscaling")
+``Adaptive(tol,                lr kept while the loss improves; multiplied by ``factor`` once
+n_iter_no_change, factor)``    more than n_iter_no_change epochs in a row did not improve the
+                               best loss by tol (scikit-learn's "adaptive", factor 1/5)
+a callable ``epoch -> lr``     the rate of each epoch, called between epochs
+============================== =================================================================
 """
 
 from __future__ import annotations
@@ -27,10 +43,11 @@ from typing import Any
 import numpy as np
 
 from . import _core
-from ._validate import check_bool, check_choice, check_lr, check_pair, check_real
+from ._validate import check_bool, check_choice, check_int, check_lr, check_pair, \
+    check_real, check_seed
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "Rprop", "LevenbergMarquardt", "make",
-           "OPTIMIZERS"]
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "Rprop", "DPSGD", "LevenbergMarquardt", "make",
+           "OPTIMIZERS", "Schedule", "StepLR", "CosineAnnealingLR", "InvScaling", "Adaptive"]
 
 
 _STATES = {np.dtype(np.float64): _core.OptimizerState64, np.dtype(np.float32): _core.OptimizerState32}
@@ -183,6 +200,44 @@ class Rprop(Optimizer):
         return {**super()._arguments(), "etas": self.etas, "step_sizes": self.step_sizes}
 
 
+class DPSGD(SGD):
+    """Differentially private SGD, as Opacus's ``DPOptimizer`` around ``torch.optim.SGD``.
+
+    Each minibatch of B rows: the per-sample gradients g_s = ∂(w_s ℓ_s)/∂params of each
+    sample's own loss (for a mean loss, without the division by the batch size; w_s = 1
+    without sample weights) are clipped to ``max_grad_norm`` C, summed, and Gaussian noise
+    of standard deviation ``noise_multiplier``·C is added to each parameter:
+
+        g = (Σ_s min(1, C / (||g_s|| + 1e-6)) g_s + N(0, (noise_multiplier·C)²)) / B
+
+    (Opacus with ``expected_batch_size`` = B), then the SGD update with ``momentum``,
+    ``nesterov`` and ``weight_decay`` as :class:`SGD`. The per-sample gradients are never
+    formed: their norms come from ||δ_{i+1,s}||·||a_{i,s}|| and the clipped sum from the
+    backward pass with each sample's δ scaled by its clipping factor. The noise comes from
+    the core's generator seeded with ``seed`` and the step count, so a fit is reproducible.
+    Privacy accounting (ε, δ from noise_multiplier, sampling rate and steps) is left to a
+    tool such as Opacus's accountants.
+    """
+
+    method = "dpsgd"
+
+    def __init__(self, lr: float = 1e-3, max_grad_norm: float = 1.0,
+                 noise_multiplier: float = 1.0, momentum: float = 0.0, nesterov: bool = False,
+                 weight_decay: float = 0.0, seed: int = 0) -> None:
+        super().__init__(lr, momentum, nesterov, weight_decay)
+        self.max_grad_norm = check_real(max_grad_norm, "max_grad_norm", low=0, low_open=True)
+        self.noise_multiplier = check_real(noise_multiplier, "noise_multiplier", low=0)
+        self.seed = check_seed(seed, "seed")
+
+    def _hyperparameters(self) -> dict[str, Any]:
+        return {**super()._hyperparameters(), "max_grad_norm": self.max_grad_norm,
+                "noise_multiplier": self.noise_multiplier, "noise_seed": self.seed}
+
+    def _arguments(self) -> dict[str, Any]:
+        return {**super()._arguments(), "max_grad_norm": self.max_grad_norm,
+                "noise_multiplier": self.noise_multiplier, "seed": self.seed}
+
+
 class LevenbergMarquardt:
     """Levenberg–Marquardt, the second-order method for sum-of-squares errors.
 
@@ -237,6 +292,7 @@ OPTIMIZERS: dict[str, tuple[type, dict[str, Any]]] = {
     "adamw": (AdamW, {}),
     "rprop": (Rprop, {}),
     "lm": (LevenbergMarquardt, {}),
+    "dpsgd": (DPSGD, {}),
 }
 
 
@@ -260,3 +316,96 @@ def make(name: str, lr: float | None = None,
         valid = list(inspect.signature(cls).parameters)
         raise TypeError(f"optimizer {name!r} takes no hyperparameter {key!r}; it takes "
                         f"{', '.join(valid)}") from None
+
+
+class Schedule:
+    """Base class of the learning-rate schedules the core applies between epochs; see the
+    module's table."""
+
+    def _core_schedule(self) -> Any:
+        raise NotImplementedError
+
+    def lr(self, base: float, epoch: int, samples_seen: float = 0.0) -> float:
+        """The rate of epoch ``epoch`` (from 0) for the base rate ``base``, as the core sets it."""
+        return float(self._core_schedule().lr(base=base, epoch=epoch, samples_seen=samples_seen))
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
+        return f"{type(self).__name__}({args})"
+
+
+class StepLR(Schedule):
+    """lr · gamma^⌊epoch / step_size⌋, as torch.optim.lr_scheduler.StepLR stepped once an epoch."""
+
+    def __init__(self, step_size: int, gamma: float = 0.1) -> None:
+        self.step_size = check_int(step_size, "step_size", low=1)
+        self.gamma = check_real(gamma, "gamma", low=0, low_open=True)
+
+    def _core_schedule(self) -> Any:
+        return _core.Schedule(kind=_core.ScheduleKind.step, step_size=self.step_size,
+                              gamma=self.gamma)
+
+
+class CosineAnnealingLR(Schedule):
+    """eta_min + (lr − eta_min)(1 + cos(π·epoch / T_max)) / 2, as torch's CosineAnnealingLR
+    stepped once an epoch; held at eta_min after T_max epochs."""
+
+    def __init__(self, T_max: int, eta_min: float = 0.0) -> None:  # noqa: N803 (torch's name)
+        self.T_max = check_int(T_max, "T_max", low=1)
+        self.eta_min = check_real(eta_min, "eta_min", low=0)
+
+    def _core_schedule(self) -> Any:
+        return _core.Schedule(kind=_core.ScheduleKind.cosine, t_max=self.T_max,
+                              eta_min=self.eta_min)
+
+
+class InvScaling(Schedule):
+    """lr / (1 + s)^power_t, s the samples seen before the epoch (scikit-learn's "invscaling"
+    with its rate updated once an epoch)."""
+
+    def __init__(self, power_t: float = 0.5) -> None:
+        self.power_t = check_real(power_t, "power_t", low=0)
+
+    def _core_schedule(self) -> Any:
+        return _core.Schedule(kind=_core.ScheduleKind.invscaling, power_t=self.power_t)
+
+
+class Adaptive(Schedule):
+    """scikit-learn's "adaptive" rate: kept while the loss improves, multiplied by ``factor``
+    (scikit-learn: 1/5) each time more than ``n_iter_no_change`` epochs in a row did not bring
+    the loss below the best so far minus ``tol``. The loss watched is the validation loss
+    when there is validation data, else the training loss. Decided between epochs, from the
+    core's epoch hook."""
+
+    def __init__(self, tol: float = 1e-4, n_iter_no_change: int = 10,
+                 factor: float = 0.2) -> None:
+        self.tol = check_real(tol, "tol", low=0)
+        self.n_iter_no_change = check_int(n_iter_no_change, "n_iter_no_change", low=0)
+        self.factor = check_real(factor, "factor", low=0, high=1, low_open=True)
+
+    def _core_schedule(self) -> Any:
+        return _core.Schedule()  # constant between the hook's decisions
+
+    def lr(self, base: float, epoch: int, samples_seen: float = 0.0) -> float:
+        raise TypeError("Adaptive's rate depends on the losses of the fit, not on the epoch")
+
+    def _tracker(self, lr: float) -> "_AdaptiveTracker":
+        return _AdaptiveTracker(self, lr)
+
+
+class _AdaptiveTracker:
+    """One fit's state of an Adaptive schedule: the rate, the best loss and the count."""
+
+    def __init__(self, rule: Adaptive, lr: float) -> None:
+        self.rule, self.lr = rule, lr
+        self.best = float("inf")
+        self.count = 0
+
+    def after_epoch(self, loss: float) -> float:
+        """The rate of the next epoch, after an epoch with this monitored loss."""
+        self.count = self.count + 1 if not loss <= self.best - self.rule.tol else 0
+        self.best = min(self.best, loss)
+        if self.count > self.rule.n_iter_no_change:
+            self.lr *= self.rule.factor
+            self.count = 0
+        return self.lr

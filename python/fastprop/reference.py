@@ -23,7 +23,7 @@ from collections.abc import Sequence
 import numpy as np
 
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "softplus", "identity")
-LOSSES = ("sse", "mse", "cross_entropy", "binary_cross_entropy")
+LOSSES = ("sse", "mse", "cross_entropy", "binary_cross_entropy", "poisson", "huber")
 LEAKY_RELU_SLOPE = 0.01  # as torch.nn.LeakyReLU
 
 __all__ = [
@@ -39,6 +39,11 @@ __all__ = [
     "fit",
     "init_params",
     "Optimizer",
+    "per_sample_gradients",
+    "per_sample_gradient_norms",
+    "input_gradient",
+    "input_jacobian",
+    "dpsgd_gradient",
 ]
 
 
@@ -108,7 +113,7 @@ def forward(W, b, activation, X):
     return out
 
 
-def _loss_and_delta(loss_name, z_n, y, t):
+def _loss_and_delta(loss_name, z_n, y, t, huber_delta=1.0):
     """E of one sample and δ_n = ∂E/∂z_n (t: the batch size, for the mean losses)."""
     if loss_name == "sse":
         r = y - z_n
@@ -126,10 +131,20 @@ def _loss_and_delta(loss_name, z_n, y, t):
         m = t * z_n.size
         terms = np.maximum(z_n, 0) - y * z_n + np.log1p(np.exp(-np.abs(z_n)))
         return float(np.sum(terms.astype(np.float64))) / m, (sigma("sigmoid", z_n) - y) / z_n.dtype.type(m)
+    if loss_name == "poisson":  # z_n = log λ: e^z − y z per element (no log y!), mean
+        m = t * z_n.size
+        terms = np.exp(z_n) - y * z_n
+        return float(np.sum(terms.astype(np.float64))) / m, (np.exp(z_n) - y) / z_n.dtype.type(m)
+    if loss_name == "huber":  # d = z − y: ½d² for |d| <= delta, delta(|d| − ½delta) beyond, mean
+        m = t * z_n.size
+        d = z_n - y
+        a = np.abs(d.astype(np.float64))
+        terms = np.where(a <= huber_delta, 0.5 * a ** 2, huber_delta * (a - 0.5 * huber_delta))
+        return float(np.sum(terms)) / m, np.clip(d, -huber_delta, huber_delta) / z_n.dtype.type(m)
     raise ValueError(f"loss must be one of {', '.join(LOSSES)}; got {loss_name!r}")
 
 
-def gradient(W, b, activation, X, Y, loss="sse"):
+def gradient(W, b, activation, X, Y, loss="sse", huber_delta=1.0):
     """(E, dE_dW, dE_db): E and its gradients, each summed over the samples (rows of X, Y)."""
     n = len(W)
     sig = _hidden_activations(activation, n)
@@ -139,7 +154,7 @@ def gradient(W, b, activation, X, Y, loss="sse"):
     t = len(X)
     for x, y in zip(X, Y):
         z, a = forward_trace(W, b, activation, x)
-        E_s, delta_n = _loss_and_delta(loss, z[n], y, t)
+        E_s, delta_n = _loss_and_delta(loss, z[n], y, t, huber_delta)
         E += E_s
         delta = {n: delta_n}  # δ_n = ∂E/∂z_n
         for i in range(n - 1, -1, -1):
@@ -151,12 +166,101 @@ def gradient(W, b, activation, X, Y, loss="sse"):
     return E, dE_dW, dE_db
 
 
-def loss(W, b, activation, X, Y, loss="sse"):
+def loss(W, b, activation, X, Y, loss="sse", huber_delta=1.0):
     """E of the batch: for "sse", the sum over samples of ||y − z_n||²."""
     n = len(W)
     t = len(X)
-    return sum(_loss_and_delta(loss, forward_trace(W, b, activation, x)[0][n], y, t)[0]
+    return sum(_loss_and_delta(loss, forward_trace(W, b, activation, x)[0][n], y, t,
+                               huber_delta)[0]
                for x, y in zip(X, Y))
+
+
+def _backward_one(W, b, activation, x, y, loss_name, size, w_s):
+    """(E_s, δ, a) of one sample: its term of E and the δ_i, a_i of the backward pass (dicts
+    and lists indexed by layer); the term is w_s times the unweighted one, and a mean loss
+    divides by ``size`` (t, or the total weight)."""
+    n = len(W)
+    sig = _hidden_activations(activation, n)
+    z, a = forward_trace(W, b, activation, x)
+    E_s, delta_n = _loss_and_delta(loss_name, z[n], y, size)
+    delta = {n: delta_n * delta_n.dtype.type(w_s)}  # δ_n = ∂E_s/∂z_n
+    for i in range(n - 1, 0, -1):
+        delta[i] = (W[i].T @ delta[i + 1]) * sigma_prime(sig[i], z[i])  # δ_i = (W_iᵀ δ_{i+1}) ⊙ σ'(z_i)
+    return w_s * E_s, delta, a
+
+
+def _sizes(X, sample_weight):
+    """The weights w_s (all 1 without) and what a mean loss divides by (t, or Σ w_s)."""
+    t = len(X)
+    w = np.ones(t) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    return w, (t if sample_weight is None else float(np.sum(w)))
+
+
+def per_sample_gradients(W, b, activation, X, Y, loss="sse", sample_weight=None):
+    """(t, n_params): row s is ∂E_s/∂params, E_s sample s's term of E, flattened in the
+    core's layout W_0, b_0, W_1, b_1, … (each W_i row-major); the rows sum to the gradient."""
+    w, size = _sizes(X, sample_weight)
+    rows = []
+    for s, (x, y) in enumerate(zip(X, Y)):
+        _, delta, a = _backward_one(W, b, activation, x, y, loss, size, w[s])
+        parts = []
+        for i in range(len(W)):
+            parts.append(np.outer(delta[i + 1], a[i]).ravel())  # ∂E_s/∂W_i = δ_{i+1} a_iᵀ
+            if b:
+                parts.append(delta[i + 1])  # ∂E_s/∂b_i = δ_{i+1}
+        rows.append(np.concatenate(parts))
+    return np.array(rows).reshape(len(X), -1)
+
+
+def per_sample_gradient_norms(W, b, activation, X, Y, loss="sse", sample_weight=None):
+    """(t,): ||∂E_s/∂params||, as Σ_i ||δ_{i+1}||² (||a_i||² + 1 with bias), square-rooted."""
+    w, size = _sizes(X, sample_weight)
+    norms = []
+    for s, (x, y) in enumerate(zip(X, Y)):
+        _, delta, a = _backward_one(W, b, activation, x, y, loss, size, w[s])
+        sq = 0.0
+        for i in range(len(W)):
+            d2 = float(np.sum(delta[i + 1].astype(np.float64) ** 2))
+            a2 = float(np.sum(a[i].astype(np.float64) ** 2))
+            sq += d2 * (a2 + (1.0 if b else 0.0))  # ||δ_{i+1} a_iᵀ||_F² = ||δ_{i+1}||² ||a_i||²
+        norms.append(np.sqrt(sq))
+    return np.array(norms)
+
+
+def input_gradient(W, b, activation, X, Y, loss="sse", sample_weight=None):
+    """(t, l_0): ∂E/∂x_s = W_0ᵀ δ_1 of each sample."""
+    w, size = _sizes(X, sample_weight)
+    out = []
+    for s, (x, y) in enumerate(zip(X, Y)):
+        _, delta, _ = _backward_one(W, b, activation, x, y, loss, size, w[s])
+        out.append(W[0].T @ delta[1])  # δ_0 = W_0ᵀ δ_1 (no σ' below the input)
+    return np.array(out).reshape(len(X), W[0].shape[1])
+
+
+def input_jacobian(W, b, activation, X):
+    """(t, l_n, l_0): J[s, j] = ∂z_n[j]/∂x_s, from δ_n = e_j backpropagated to W_0ᵀ δ_1."""
+    n = len(W)
+    sig = _hidden_activations(activation, n)
+    l_n, l_0 = W[-1].shape[0], W[0].shape[1]
+    J = np.zeros((len(X), l_n, l_0), dtype=W[0].dtype)
+    for s, x in enumerate(X):
+        z, _ = forward_trace(W, b, activation, x)
+        for j in range(l_n):
+            delta = {n: np.eye(l_n, dtype=W[0].dtype)[j]}  # δ_n = e_j
+            for i in range(n - 1, 0, -1):
+                delta[i] = (W[i].T @ delta[i + 1]) * sigma_prime(sig[i], z[i])
+            J[s, j] = W[0].T @ delta[1]
+    return J
+
+
+def dpsgd_gradient(per_sample, max_grad_norm, noise, batch_size):
+    """Opacus's DP-SGD gradient from per-sample gradients g_s (t, n_params) of each sample's
+    own loss: clip each to max_grad_norm, sum, add the noise (n_params), divide by the batch."""
+    g = np.asarray(per_sample, dtype=np.float64)
+    norms = np.sqrt(np.sum(g**2, axis=1))
+    factor = np.minimum(max_grad_norm / (norms + 1e-6), 1.0)  # per_sample_clip_factor
+    summed = np.einsum("s,sp->p", factor, g)  # Σ_s c_s g_s
+    return (summed + noise) / batch_size  # (summed_grad + noise) / expected_batch_size
 
 
 class Optimizer:

@@ -58,7 +58,8 @@ def _need(module: str) -> Any:
 def _fastprop_train(case: Case) -> Runner:
     """``net.fit`` over the whole run: one call, all steps in C++."""
     w = case.workload
-    net = fastprop.Network(w.layers, w.activation, bias=w.bias, dtype=case.dtype, seed=0)
+    net = fastprop.Network(w.layers, w.activation, bias=w.bias, dtype=case.dtype, seed=0,
+                           loss="sse")
     initial = net.params.copy()
     batch_size = None if w.full_batch else w.batch
 
@@ -66,7 +67,8 @@ def _fastprop_train(case: Case) -> Runner:
         net.params = initial
 
     def run() -> None:
-        net.fit(case.X, case.Y, epochs=w.epochs, lr=w.lr, batch_size=batch_size, shuffle=False)
+        net.fit(case.X, case.Y, epochs=w.epochs, lr=w.lr, optimizer="sgd", batch_size=batch_size,
+                shuffle=False)
 
     return Runner(reset, run, lambda: (net.weights, net.biases))
 
