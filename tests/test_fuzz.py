@@ -306,7 +306,9 @@ def bad_arrays(draw, good_shape, name, l_other):
     if kind == "width":
         width = draw(st.integers(1, 7).filter(lambda w: w != good_shape[1]))
         two_d = draw(st.booleans())
-        if not two_d and (width == good_shape[1] or (name == "Y" and t == 1)):
+        # a 1-D Y is one sample's target (t == 1), or one target per row when l_n is 1
+        if not two_d and (width == good_shape[1] or (name == "Y" and t == 1)
+                          or (name == "Y" and good_shape[1] == 1 and width == t)):
             two_d = True
         return np.zeros((t, width) if two_d else (width,)), ValueError
     if kind == "complex":

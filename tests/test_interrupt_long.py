@@ -119,19 +119,21 @@ MINIBATCH_FIT = textwrap.dedent("""
     import numpy as np, fastprop
     B, lr = 64, 1e-5
     def make():
-        return fastprop.Network([64, 256, 256, 1], "relu", bias=True, seed=0)
+        # the classic model (sse, plain sgd), whose minibatch steps net.step replays
+        return fastprop.Network([64, 256, 256, 1], "relu", bias=True, seed=0, loss="sse")
     net, twin = make(), make()
     rng = np.random.default_rng(0)
     X = rng.standard_normal((4096, 64)); Y = rng.standard_normal((4096, 1))
     print(json.dumps({"ready": True}), flush=True)
     try:
-        net.fit(X, Y, 1_000_000, lr, batch_size=B, shuffle=False)
+        net.fit(X, Y, 1_000_000, lr, optimizer="sgd", batch_size=B, shuffle=False)
     except KeyboardInterrupt:
         caught = time.monotonic()
     else:
         print(json.dumps({"finished": True}), flush=True); sys.exit(1)
     epochs = len(net.history)
-    history = twin.fit(X, Y, epochs, lr, batch_size=B, shuffle=False) if epochs else []
+    history = (twin.fit(X, Y, epochs, lr, optimizer="sgd", batch_size=B, shuffle=False)
+               if epochs else [])
     same_history = bool(np.array_equal(history, net.history))
     # Replay the interrupted epoch one minibatch step at a time until the states agree.
     extra_steps = None

@@ -26,6 +26,13 @@ rng = np.random.default_rng(0)
 X = rng.uniform(-1, 1, (256, 1)); Y = np.sin(3 * X)
 net = fastprop.Network([1, 16, 1], "tanh", seed=0)
 """
+_W2_DATA = """
+import numpy as np
+import fastprop
+rng = np.random.default_rng(0)
+X = rng.standard_normal((512, 64)).astype("float32")
+Y = rng.standard_normal((512, 10)).astype("float32")
+"""
 # The names a block leaves to the reader, by the start of its first line.
 SETUP = {
     "history = net.fit(X, Y, epochs=20": _REGRESSION,
@@ -38,6 +45,10 @@ rng = np.random.default_rng(0)
 X = rng.standard_normal((150, 4)); labels = rng.integers(0, 3, 150)
 """,
     "history = net.fit(X, Y, 500": _REGRESSION,
+    "net = fastprop.Network([64, 64, 64, 10]": _W2_DATA,
+    "opt = fastprop.optim.DPSGD(": _W2_DATA + """
+net = fastprop.Network([64, 64, 64, 10], "sigmoid", bias=True, dtype="float32", seed=0)
+""",
     "net.fit(X, Y, 100, lr=0.01, lr_schedule": _REGRESSION,
     "from scipy.optimize import minimize": _REGRESSION,
     "model = net.to_onnx(": _REGRESSION,

@@ -3,14 +3,21 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <exception>
 #include <memory>
+#include <mutex>
 #include <optional>
+#include <thread>
 #include <string>
 #include <vector>
 
 #include "python/convert.hpp"
+#include "runtime/threads.hpp"
 #include "train/session.hpp"
 
 namespace fastprop::python {
@@ -25,6 +32,7 @@ template <class T> struct Bound {
     }
     Session<T> session;
     std::optional<FitRecord> last_fit;  // of the last fit that ended, completed or not
+    std::size_t parallel_ranks = 1;     // of the last fit
 };
 
 using Index = py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>;
@@ -126,7 +134,8 @@ PyBatch<T> make_batch(const Network<T>& net, const py::object& X, Array<T> Y, co
         out.w = w.cast<Array<T>>();
         require_vector(*out.w, out.X.t, w_name);
     }
-    out.batch = {out.X.X, out.Y.data(), out.w ? out.w->data() : nullptr, out.X.t, out.X.Xs};
+    out.batch = {out.X.X, out.Y.data(), out.w ? out.w->data() : nullptr, out.X.t, nullptr,
+                 out.X.Xs};
     return out;
 }
 
@@ -134,9 +143,9 @@ PyBatch<T> make_batch(const Network<T>& net, const py::object& X, Array<T> Y, co
 // whose exception (kept in `error`) stops the fit and is raised after it.
 template <class T>
 TrainHooks<T> python_hooks(Session<T>& session, const py::object& callback,
-                           std::exception_ptr& error) {
+                           std::exception_ptr& error, Poll poll = {}) {
     TrainHooks<T> hooks;
-    hooks.poll = signal_poll(&session.gate());
+    hooks.poll = poll ? std::move(poll) : signal_poll(&session.gate());
     if (!callback.is_none())
         hooks.epoch_end = [&callback, &error](const EpochLog& log) {
             return with_gil([&] {
@@ -154,6 +163,15 @@ TrainHooks<T> python_hooks(Session<T>& session, const py::object& callback,
     return hooks;
 }
 
+// What FloatingPointError says when a fit stopped on a non-finite value (fit_many's results
+// and the estimators' jobs say the same, through _core.non_finite_message).
+std::string non_finite_message(std::size_t epochs) {
+    return "the loss, its gradient or the updated parameters became NaN or infinite in epoch " +
+           std::to_string(epochs) +
+           "; parameters are left at the last finite state (check the data for NaN or inf, or "
+           "try a smaller lr)";
+}
+
 // After a fit: keeps its record, then raises what ended it, if anything should be raised.
 template <class T>
 FitRecord finish_fit(Bound<T>& self, FitRecord record, const std::exception_ptr& error) {
@@ -161,13 +179,11 @@ FitRecord finish_fit(Bound<T>& self, FitRecord record, const std::exception_ptr&
     if (error) std::rethrow_exception(error);
     if (record.stop == Stop::interrupted) raise_interrupted();
     if (record.stop == Stop::non_finite) {
-        PyErr_SetString(PyExc_FloatingPointError,
-                        ("the loss, its gradient or the updated parameters became NaN or "
-                         "infinite in epoch " +
-                         std::to_string(record.epochs()) +
-                         "; parameters are left at the last finite state (check the data for "
-                         "NaN or inf, or try a smaller lr)")
-                            .c_str());
+        std::string message = non_finite_message(record.epochs());
+        if (record.fault_rank >= 0 && self.parallel_ranks > 1)  // where it started, data-parallel
+            message.insert(message.find(';'), " (first in the part computed on rank " +
+                                                  std::to_string(record.fault_rank) + ")");
+        PyErr_SetString(PyExc_FloatingPointError, message.c_str());
         throw py::error_already_set();
     }
     return record;
@@ -368,7 +384,8 @@ template <class T> void bind_network(py::module_& m, const char* name) {
             "fit",
             [](B& self, py::object X, Array<T> Y, py::object w, const TrainOptions& options,
                const OptimizerConfig& optimizer, OptimizerState<T>& state, py::object X_val,
-               py::object Y_val, py::object w_val, py::object callback) {
+               py::object Y_val, py::object w_val, py::object callback,
+               py::object best_params) {
                 const Network<T>& net = self.session.network();
                 PyBatch<T> train = make_batch(net, X, Y, w, "X", "Y", "w");
                 std::optional<PyBatch<T>> val;
@@ -376,7 +393,14 @@ template <class T> void bind_network(py::module_& m, const char* name) {
                     val = make_batch(net, X_val, Y_val.cast<Array<T>>(), w_val,
                                      "X_val", "Y_val", "w_val");
                 std::exception_ptr error;
-                const TrainHooks<T> hooks = python_hooks(self.session, callback, error);
+                TrainHooks<T> hooks = python_hooks(self.session, callback, error);
+                std::optional<Array<T>> best;
+                if (!best_params.is_none()) {
+                    best = best_params.cast<Array<T>>();
+                    require_vector(*best, net.n_params(), "best_params");
+                    hooks.best_params = best->data();
+                }
+                self.parallel_ranks = 1;
                 FitRecord record = without_gil([&] {
                     return self.session.fit(train.batch, val ? &val->batch : nullptr, options,
                                             optimizer, state, hooks);
@@ -386,7 +410,109 @@ template <class T> void bind_network(py::module_& m, const char* name) {
             py::arg("X"), py::arg("Y"), py::arg("w") = py::none(), py::kw_only(),
             py::arg("options"), py::arg("optimizer"), py::arg("state"),
             py::arg("X_val") = py::none(), py::arg("Y_val") = py::none(),
-            py::arg("w_val") = py::none(), py::arg("callback") = py::none())
+            py::arg("w_val") = py::none(), py::arg("callback") = py::none(),
+            py::arg("best_params") = py::none())
+        .def(
+            "fit_parallel",
+            [](B& self, std::size_t t, py::object w, const TrainOptions& options,
+               const OptimizerConfig& optimizer, OptimizerState<T>& state, std::size_t rank,
+               std::size_t ranks, py::object epoch_rows, py::object exchange,
+               py::object val_rows_xyw,
+               py::object w_val, std::size_t t_val, py::object callback,
+               py::object best_params) {
+                // Data-parallel training (DataParallel in train/trainer.hpp): the train batch
+                // is t rows of which this rank holds none but their weights; epoch_rows(order)
+                // returns (X, Y, w or None), the rows of this rank's blocks of the epoch;
+                // exchange(send, recv, counts) all-gathers bytes; val_rows = (X, Y, w or None)
+                // are this rank's blocks of the validation set of t_val rows (w_val: all of its
+                // weights, or None).
+                const Network<T>& net = self.session.network();
+                if (options.block_rows == 0)
+                    throw std::invalid_argument("fit_parallel needs options.block_rows > 0");
+                std::optional<Array<T>> w_all;
+                if (!w.is_none()) {
+                    w_all = w.cast<Array<T>>();
+                    require_vector(*w_all, t, "w");
+                }
+                Batch<T> train{nullptr, nullptr, w_all ? w_all->data() : nullptr, t};
+                std::optional<PyBatch<T>> val_rows;
+                std::optional<Array<T>> w_val_all;
+                Batch<T> val{nullptr, nullptr, nullptr, t_val};
+                DataParallel<T> parallel;
+                parallel.rank = rank;
+                parallel.ranks = ranks;
+                if (!val_rows_xyw.is_none()) {
+                    py::tuple xyw = val_rows_xyw;
+                    val_rows = make_batch(net, xyw[0].cast<Array<T>>(), xyw[1].cast<Array<T>>(),
+                                          xyw[2], "X_val rows", "Y_val rows", "w_val rows");
+                    if (!w_val.is_none()) {
+                        w_val_all = w_val.cast<Array<T>>();
+                        require_vector(*w_val_all, t_val, "w_val");
+                        val.w = w_val_all->data();
+                    }
+                    parallel.val_rows = val_rows->batch;
+                }
+                std::exception_ptr error;
+                std::optional<PyBatch<T>> held;  // the epoch's rows, kept alive
+                parallel.epoch_rows = [&](const std::size_t* order, std::size_t n) {
+                    return with_gil([&]() -> Batch<T> {
+                        try {
+                            py::array_t<std::size_t> order_view(
+                                {static_cast<py::ssize_t>(n)}, {sizeof(std::size_t)}, order,
+                                py::str());
+                            py::tuple rows_xyw = epoch_rows(order_view);
+                            held = make_batch(net, rows_xyw[0].cast<Array<T>>(),
+                                              rows_xyw[1].cast<Array<T>>(), rows_xyw[2],
+                                              "X rows", "Y rows", "w rows");
+                            return held->batch;
+                        } catch (...) {
+                            error = std::current_exception();
+                            throw Interrupted();
+                        }
+                    });
+                };
+                parallel.exchange = [&](const unsigned char* send, unsigned char* recv,
+                                        const std::size_t* counts) {
+                    with_gil([&] {
+                        try {
+                            std::size_t total = 0;
+                            py::list sizes;
+                            for (std::size_t q = 0; q < ranks; ++q) {
+                                sizes.append(counts[q]);
+                                total += counts[q];
+                            }
+                            auto s = py::memoryview::from_memory(
+                                send, static_cast<py::ssize_t>(counts[rank]));
+                            auto r = py::memoryview::from_memory(
+                                recv, static_cast<py::ssize_t>(total), false);
+                            exchange(s, r, sizes);
+                        } catch (...) {
+                            error = std::current_exception();
+                            throw Interrupted();
+                        }
+                    });
+                };
+                TrainHooks<T> hooks = python_hooks(self.session, callback, error);
+                hooks.parallel = &parallel;
+                std::optional<Array<T>> best;
+                if (!best_params.is_none()) {
+                    best = best_params.cast<Array<T>>();
+                    require_vector(*best, net.n_params(), "best_params");
+                    hooks.best_params = best->data();
+                }
+                self.parallel_ranks = ranks;
+                FitRecord record = without_gil([&] {
+                    return self.session.fit(train, val_rows ? &val : nullptr, options,
+                                            optimizer, state, hooks);
+                });
+                held.reset();
+                return finish_fit(self, std::move(record), error);
+            },
+            py::arg("t"), py::arg("w") = py::none(), py::kw_only(), py::arg("options"),
+            py::arg("optimizer"), py::arg("state"), py::arg("rank"), py::arg("ranks"),
+            py::arg("epoch_rows"), py::arg("exchange"), py::arg("val_rows") = py::none(),
+            py::arg("w_val") = py::none(), py::arg("t_val") = 0,
+            py::arg("callback") = py::none(), py::arg("best_params") = py::none())
         .def(
             "fit_lm",
             [](B& self, py::object X, Array<T> Y, py::object w, const TrainOptions& options,
@@ -412,6 +538,182 @@ template <class T> void bind_network(py::module_& m, const char* name) {
             py::arg("callback") = py::none());
 }
 
+// One network's fit in a fit_many call: everything Network.fit hands the core, kept alive
+// for the call, and what came of it.
+struct ManyJob {
+    virtual ~ManyJob() = default;
+    virtual double cost() const = 0;           // for the order the jobs start in
+    virtual void run(const Poll& poll) = 0;    // never throws: an error is kept
+    virtual void keep_record() = 0;            // with the GIL, after the call
+    virtual bool interrupted() const = 0;
+};
+
+template <class T> struct FitJob final : ManyJob {
+    FitJob(py::object net, Array<T> X, Array<T> Y, py::object w, py::object index,
+           const TrainOptions& options_, py::object optimizer, py::object state_,
+           py::object lm_, py::object X_val, py::object Y_val, py::object w_val,
+           py::object callback_)
+        : owner(std::move(net)), self(owner.cast<Bound<T>&>()),
+          train(make_batch(self.session.network(), std::move(X), std::move(Y), w, "X", "Y",
+                           "sample_weight")),
+          options(options_), state_obj(std::move(state_)), lm_obj(std::move(lm_)),
+          callback(std::move(callback_)) {
+        const Network<T>& net_ = self.session.network();
+        if (!index.is_none()) {
+            auto idx = index.cast<py::array_t<std::int64_t, py::array::c_style |
+                                                               py::array::forcecast>>();
+            if (idx.ndim() != 1) throw std::invalid_argument("indices must be 1-D");
+            const std::size_t t = train.X.t;
+            rows_.reserve(static_cast<std::size_t>(idx.size()));
+            for (py::ssize_t s = 0; s < idx.size(); ++s) {
+                const std::int64_t r = idx.data()[s];
+                if (r < 0 || static_cast<std::size_t>(r) >= t)
+                    throw std::invalid_argument("indices must be in [0, " + std::to_string(t) +
+                                                "), got " + std::to_string(r));
+                rows_.push_back(static_cast<std::size_t>(r));
+            }
+            train.batch.index = rows_.data();
+            train.batch.t = rows_.size();
+        }
+        if (!X_val.is_none())
+            val = make_batch(net_, X_val.cast<Array<T>>(), Y_val.cast<Array<T>>(), w_val,
+                             "X_val", "Y_val", "w_val");
+        if (lm_obj.is_none()) {
+            config = optimizer.cast<OptimizerConfig>();
+            state = &state_obj.cast<OptimizerState<T>&>();
+        } else {
+            lm = &lm_obj.cast<LmConfig&>();
+        }
+    }
+
+    double cost() const override {
+        return double(options.epochs) * double(train.batch.t) *
+               double(self.session.network().n_params());
+    }
+
+    void run(const Poll& poll) override {
+        try {
+            const TrainHooks<T> hooks = python_hooks(self.session, callback, error, poll);
+            const Batch<T>* v = val ? &val->batch : nullptr;
+            record = lm ? self.session.fit_lm(train.batch, v, options, *lm, hooks)
+                        : self.session.fit(train.batch, v, options, *config, *state, hooks);
+        } catch (...) {
+            if (!error) error = std::current_exception();
+        }
+    }
+
+    bool interrupted() const override { return record && record->stop == Stop::interrupted; }
+
+    void keep_record() override {
+        if (record) self.last_fit = record;
+    }
+
+    py::object owner;
+    Bound<T>& self;
+    PyBatch<T> train;
+    std::vector<std::size_t> rows_;  // the indices, as the core reads them
+    std::optional<PyBatch<T>> val;
+    TrainOptions options;
+    std::optional<OptimizerConfig> config;
+    py::object state_obj, lm_obj;
+    OptimizerState<T>* state = nullptr;
+    LmConfig* lm = nullptr;
+    py::object callback;
+    std::exception_ptr error;  // the callback's exception, or the core's
+    std::optional<FitRecord> record;
+};
+
+template <class T> void bind_fit_job(py::module_& m, const char* name) {
+    using J = FitJob<T>;
+    py::class_<J>(m, name, "One network's fit of a fit_many call.")
+        .def(py::init<py::object, Array<T>, Array<T>, py::object, py::object,
+                      const TrainOptions&, py::object, py::object, py::object, py::object,
+                      py::object, py::object, py::object>(),
+             py::arg("network"), py::arg("X"), py::arg("Y"), py::arg("w") = py::none(),
+             py::kw_only(), py::arg("index") = py::none(), py::arg("options"),
+             py::arg("optimizer") = py::none(), py::arg("state") = py::none(),
+             py::arg("lm") = py::none(), py::arg("X_val") = py::none(),
+             py::arg("Y_val") = py::none(), py::arg("w_val") = py::none(),
+             py::arg("callback") = py::none())
+        .def_property_readonly("record", [](const J& self) { return self.record; })
+        .def_property_readonly("failed", [](const J& self) { return bool(self.error); })
+        .def("raise_error", [](const J& self) {
+            if (self.error) std::rethrow_exception(self.error);
+        });
+}
+
+// The jobs of one fit_many call, handed out one network at a time to the threads.
+struct ManyRun {
+    std::vector<ManyJob*> jobs;  // largest first
+    std::atomic<std::size_t> next{0};
+    Poll poll;
+};
+
+void run_jobs(void* context, std::size_t) {
+    auto& run = *static_cast<ManyRun*>(context);
+    for (;;) {
+        const std::size_t i = run.next.fetch_add(1, std::memory_order_relaxed);
+        if (i >= run.jobs.size()) return;
+        run.jobs[i]->run(run.poll);
+    }
+}
+
+// Trains every job; true when Ctrl-C (a signal handler's exception, left set) stopped them.
+bool fit_many(const py::list& list) {
+    ManyRun run;
+    for (py::handle job : list) {
+        if (py::isinstance<FitJob<float>>(job))
+            run.jobs.push_back(&job.cast<FitJob<float>&>());
+        else
+            run.jobs.push_back(&job.cast<FitJob<double>&>());
+    }
+    // Longest first, so that the last network to finish is a short one. The order a network
+    // starts in does not change its bits: each runs on one thread, its sums in a fixed order.
+    std::stable_sort(run.jobs.begin(), run.jobs.end(),
+                     [](const ManyJob* a, const ManyJob* b) { return a->cost() > b->cost(); });
+    std::atomic<bool> stop{false};
+    const std::size_t k = std::min(get_num_threads(), run.jobs.size());
+    without_gil([&] {
+        if (k <= 1) {
+            // One after the other on this thread, as single fits run (each polls Python's
+            // signal handlers itself; a lone network keeps the threads of its products).
+            // After Ctrl-C the rest stop before their first update.
+            run.poll = [&stop] { return stop.load(); };
+            for (ManyJob* job : run.jobs) {
+                if (stop.load())
+                    job->run(run.poll);
+                else if (job->run({}); job->interrupted())
+                    stop = true;
+            }
+            return;
+        }
+        // k threads of the pool take one network at a time (each network single-threaded
+        // inside its task); this thread, the only one whose signal handlers run, waits and
+        // checks for Ctrl-C every 20 ms.
+        run.poll = [&stop] { return stop.load(std::memory_order_relaxed); };
+        std::mutex m;
+        std::condition_variable cv;
+        bool finished = false;
+        std::thread runner([&] {
+            threads::parallel_for(k, &run_jobs, &run);
+            std::lock_guard<std::mutex> lock(m);
+            finished = true;
+            cv.notify_all();
+        });
+        std::unique_lock<std::mutex> lock(m);
+        while (!cv.wait_for(lock, std::chrono::milliseconds(20), [&] { return finished; })) {
+            if (stop.load()) continue;
+            lock.unlock();
+            if (with_gil([] { return PyErr_CheckSignals() != 0; })) stop = true;
+            lock.lock();
+        }
+        lock.unlock();
+        runner.join();
+    });
+    for (ManyJob* job : run.jobs) job->keep_record();
+    return stop.load();
+}
+
 }  // namespace
 
 void register_network(py::module_& m) {
@@ -430,6 +732,17 @@ void register_network(py::module_& m) {
     m.attr("leaky_relu_slope") = leaky_relu_slope;
     bind_network<double>(m, "Network64");
     bind_network<float>(m, "Network32");
+    bind_fit_job<double>(m, "FitJob64");
+    bind_fit_job<float>(m, "FitJob32");
+    m.def("non_finite_message", &non_finite_message, py::arg("epochs"));
+    m.def(
+        "fit_many",
+        [](const py::list& jobs) {
+            if (fit_many(jobs)) raise_interrupted();
+        },
+        py::arg("jobs"),
+        "Trains every FitJob32/64, the networks spread over the threads, without the GIL; "
+        "raises KeyboardInterrupt after all stopped when Ctrl-C stopped them.");
 }
 
 }  // namespace fastprop::python

@@ -4,6 +4,7 @@
 #include <pybind11/stl.h>
 
 #include <cmath>
+#include <limits>
 #include <stdexcept>
 #include <string>
 
@@ -154,21 +155,28 @@ void register_train(py::module_& m) {
     py::class_<TrainOptions>(m, "TrainOptions", "The options of a fit.")
         .def(py::init([](std::size_t epochs, std::size_t batch_size, bool shuffle,
                          std::uint64_t seed, std::size_t patience, double min_delta,
-                         bool restore_best, const Schedule& schedule, double clip_norm) {
-                 TrainOptions o{epochs, batch_size, shuffle, seed, patience, min_delta,
-                                restore_best, schedule, clip_norm};
+                         bool restore_best, const Schedule& schedule, double clip_norm,
+                         std::size_t block_rows, std::size_t start_epoch, double best_loss,
+                         std::size_t best_epoch, std::size_t waited) {
+                 TrainOptions o{epochs,     batch_size,  shuffle,    seed,        patience,
+                                min_delta,  restore_best, schedule,  clip_norm,   block_rows,
+                                start_epoch, best_loss,  best_epoch, waited};
                  o.check();
                  return o;
              }),
              py::kw_only(), py::arg("epochs"), py::arg("batch_size") = 0,
              py::arg("shuffle") = false, py::arg("seed") = 0, py::arg("patience") = 0,
              py::arg("min_delta") = 0.0, py::arg("restore_best") = true,
-             py::arg("schedule") = Schedule{}, py::arg("clip_norm") = 0.0)
+             py::arg("schedule") = Schedule{}, py::arg("clip_norm") = 0.0,
+             py::arg("block_rows") = 0, py::arg("start_epoch") = 0,
+             py::arg("best_loss") = std::numeric_limits<double>::quiet_NaN(),
+             py::arg("best_epoch") = 0, py::arg("waited") = 0)
         .def_readonly("epochs", &TrainOptions::epochs)
         .def_readonly("batch_size", &TrainOptions::batch_size)
         .def_readonly("shuffle", &TrainOptions::shuffle)
         .def_readonly("seed", &TrainOptions::seed)
-        .def_readonly("patience", &TrainOptions::patience);
+        .def_readonly("patience", &TrainOptions::patience)
+        .def_readonly("block_rows", &TrainOptions::block_rows);
 
     py::enum_<Stop>(m, "Stop", "Why a fit ended.")
         .value("done", Stop::done)
@@ -206,7 +214,8 @@ void register_train(py::module_& m) {
         .def_property_readonly("time", [](const FitRecord& r) { return array(r.seconds); })
         .def_property_readonly("lr", [](const FitRecord& r) { return array(r.lr); })
         .def_readonly("stop", &FitRecord::stop)
-        .def_readonly("best_epoch", &FitRecord::best_epoch);
+        .def_readonly("best_epoch", &FitRecord::best_epoch)
+        .def_readonly("fault_rank", &FitRecord::fault_rank);
 }
 
 }  // namespace fastprop::python

@@ -11,7 +11,7 @@ namespace fastprop {
 template <class T> double Batch<T>::size() const {
     if (w == nullptr) return double(t);
     double total = 0.0;
-    for (std::size_t s = 0; s < t; ++s) total += double(w[s]);
+    for (std::size_t s = 0; s < t; ++s) total += double(w[index ? index[s] : s]);
     return total;
 }
 
@@ -196,10 +196,15 @@ void forward_trace(const Model<T>& net, const T* X, std::size_t t, Workspace<T>&
 
 template <class T>
 double loss(const Model<T>& net, const Batch<T>& batch, Workspace<T>& ws, const Poll& poll) {
+    return loss_of_rows(net, batch, batch.size(), ws, poll);
+}
+
+template <class T>
+double loss_of_rows(const Model<T>& net, const Batch<T>& batch, double size, Workspace<T>& ws,
+                    const Poll& poll) {
     const Layout& L = net.layout();
     const std::size_t chunk = std::min(batch.t, Workspace<T>::chunk_rows(L, true, batch.sparse()));
     ws.reserve(L, chunk);
-    const double size = batch.size();
     double E = 0.0;
     for (std::size_t r0 = 0; r0 < batch.t; r0 += chunk) {
         check_poll(poll);
@@ -214,12 +219,18 @@ double loss(const Model<T>& net, const Batch<T>& batch, Workspace<T>& ws, const 
 template <class T>
 double gradient(const Model<T>& net, const Batch<T>& batch, T* dE_dparams, Workspace<T>& ws,
                 const Poll& poll, const NonFinite* check, bool work_cap) {
+    return gradient_of_rows(net, batch, batch.size(), dE_dparams, ws, poll, check, work_cap);
+}
+
+template <class T>
+double gradient_of_rows(const Model<T>& net, const Batch<T>& batch, double size, T* dE_dparams,
+                        Workspace<T>& ws, const Poll& poll, const NonFinite* check,
+                        bool work_cap) {
     const Layout& L = net.layout();
     const std::size_t chunk =
         std::min(batch.t, Workspace<T>::chunk_rows(L, work_cap, batch.sparse()));
     ws.reserve(L, chunk);
     if (batch.t == 0) std::fill(dE_dparams, dE_dparams + L.n_params(), T(0));
-    const double size = batch.size();
     double E = 0.0;
     for (std::size_t r0 = 0; r0 < batch.t; r0 += chunk) {
         check_poll(poll);
@@ -237,6 +248,10 @@ double gradient(const Model<T>& net, const Batch<T>& batch, T* dE_dparams, Works
     template double loss<T>(const Model<T>&, const Batch<T>&, Workspace<T>&, const Poll&);     \
     template double gradient<T>(const Model<T>&, const Batch<T>&, T*, Workspace<T>&,           \
                                 const Poll&, const NonFinite*, bool);                          \
+    template double loss_of_rows<T>(const Model<T>&, const Batch<T>&, double, Workspace<T>&,   \
+                                    const Poll&);                                              \
+    template double gradient_of_rows<T>(const Model<T>&, const Batch<T>&, double, T*,          \
+                                        Workspace<T>&, const Poll&, const NonFinite*, bool);   \
     template void detail::forward_rows<T>(const Model<T>&, const T*, std::size_t,              \
                                           Workspace<T>&, T*, bool, const CsrRows<T>&);
 FASTPROP_INSTANTIATE(float)

@@ -22,13 +22,17 @@ template <class T> struct Batch {
     const T* Y = nullptr;  // (t, l_n)
     const T* w = nullptr;  // (t) sample weights, or null: every weight 1
     std::size_t t = 0;
+    // (t) the rows of X, Y and w that make the batch (a fold, a bootstrap sample), or null:
+    // rows 0..t−1. Only Trainer::fit reads it (it gathers every minibatch); every other pass
+    // takes contiguous rows.
+    const std::size_t* index = nullptr;
     CsrRows<T> Xs = {};    // X as a sparse matrix (t rows of l_0 columns), when X is null
 
-    // What a mean loss divides by: t, or the total weight.
+    // What a mean loss divides by: t, or the total weight (of the indexed rows, in order).
     double size() const;
     bool sparse() const { return bool(Xs); }
     Batch rows(std::size_t r0, std::size_t count, std::size_t l_0, std::size_t l_n) const {
-        return {Xs ? nullptr : X + r0 * l_0, Y + r0 * l_n, w ? w + r0 : nullptr, count,
+        return {Xs ? nullptr : X + r0 * l_0, Y + r0 * l_n, w ? w + r0 : nullptr, count, nullptr,
                 Xs ? Xs.from(r0) : CsrRows<T>{}};
     }
 };
@@ -55,6 +59,16 @@ double loss(const Model<T>& net, const Batch<T>& batch, Workspace<T>& ws, const 
 template <class T>
 double gradient(const Model<T>& net, const Batch<T>& batch, T* dE_dparams, Workspace<T>& ws,
                 const Poll& poll = {}, const NonFinite* check = nullptr, bool work_cap = true);
+
+// loss and gradient of some rows of a larger batch, for a mean loss a share of that batch:
+// `size` is what the mean divides by (the whole batch's rows or total weight).
+template <class T>
+double loss_of_rows(const Model<T>& net, const Batch<T>& rows, double size, Workspace<T>& ws,
+                    const Poll& poll = {});
+template <class T>
+double gradient_of_rows(const Model<T>& net, const Batch<T>& rows, double size, T* dE_dparams,
+                        Workspace<T>& ws, const Poll& poll = {},
+                        const NonFinite* check = nullptr, bool work_cap = true);
 
 namespace detail {
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <numeric>
 #include <optional>
 #include <stdexcept>
@@ -10,6 +11,7 @@
 
 #include "kernels/elementwise.hpp"
 #include "runtime/random.hpp"
+#include "train/blocks.hpp"
 #include "runtime/format.hpp"
 #include "train/lm.hpp"
 #include "train/per_sample.hpp"
@@ -95,6 +97,15 @@ public:
         start_.clear();
     }
 
+    // Continues from a checkpoint: the best loss so far (NaN: none), its epoch, the epochs
+    // waited since, and the parameters to restore (or null).
+    void resume(const TrainOptions& options, const T* best, std::size_t n) {
+        if (!std::isnan(options.best_loss)) best_E_ = options.best_loss;
+        best_epoch_ = options.best_epoch;
+        waited_ = options.waited;
+        if (keep_ && best) best_.assign(best, best + n);
+    }
+
     void epoch_begins(const Network<T>& net) {
         if (keep_ && !validation_) start_.assign(net.params(), net.params() + net.n_params());
     }
@@ -145,9 +156,11 @@ FitRecord Trainer<T>::run_epochs(const Batch<T>* val, const TrainOptions& option
     using clock = std::chrono::steady_clock;
     const auto start = clock::now();
     EarlyStopping<T> early(options, val != nullptr, best_, start_);
+    early.resume(options, hooks_->best_params, net_.n_params());
     FitRecord record;
-    double samples_seen = 0.0;
-    for (std::size_t epoch = 0; epoch < options.epochs; ++epoch) {
+    record.best_epoch = options.best_epoch;
+    double samples_seen = samples_per_epoch * double(options.start_epoch);
+    for (std::size_t epoch = options.start_epoch; epoch < options.epochs; ++epoch) {
         early.epoch_begins(net_);
         const double lr = options.schedule.lr(base_lr, epoch, samples_seen);
         double E_epoch = 0.0;
@@ -156,7 +169,7 @@ FitRecord Trainer<T>::run_epochs(const Batch<T>* val, const TrainOptions& option
             record.stop = stop;
             return record;
         }
-        const double E_val = val ? loss(net_.model(), *val, ws_)
+        const double E_val = val ? validation_loss(*val, options)
                                  : std::numeric_limits<double>::quiet_NaN();
         const double seconds = std::chrono::duration<double>(clock::now() - start).count();
         record.E.push_back(E_epoch);
@@ -222,47 +235,229 @@ Stop Trainer<T>::minibatch_update(const Batch<T>& rows, const TrainOptions& opti
 }
 
 template <class T>
+double Trainer<T>::validation_loss(const Batch<T>& val, const TrainOptions& options) {
+    if (options.block_rows == 0) return loss(net_.model(), val, ws_);
+    const DataParallel<T>* par = hooks_->parallel;
+    const bool remote = par && par->epoch_rows;
+    double E = 0.0;
+    tree_sum(remote ? par->val_rows : val, val.t, options.block_rows, val.size(), 0, nullptr, E);
+    return E;
+}
+
+template <class T>
+bool Trainer<T>::tree_sum(const Batch<T>& mine, std::size_t rows, std::size_t block_rows,
+                          double size, std::size_t n, T* out, double& E) {
+    const DataParallel<T>* par = hooks_->parallel;
+    const bool remote = par && par->epoch_rows;
+    const std::size_t rank = remote ? par->rank : 0, ranks = remote ? par->ranks : 1;
+    const Layout& L = net_.layout();
+    const std::size_t nb = blocks::count(rows, block_rows);
+    // Per rank: its nodes' values (n each), their E, and its status (0 done, 1 interrupted,
+    // 2 a part not finite).
+    const std::size_t node_bytes = n * sizeof(T);
+    auto bytes = [&](std::size_t k) { return k * (node_bytes + sizeof(double)) + sizeof(double); };
+    counts_.resize(ranks);
+    for (std::size_t q = 0; q < ranks; ++q) {
+        const auto [a, b] = blocks::owned(nb, q, ranks);
+        counts_[q] = bytes(blocks::nodes(a, b, nb).size());
+    }
+    const auto [a, b] = blocks::owned(nb, rank, ranks);
+    const std::vector<blocks::Node> own = blocks::nodes(a, b, nb);
+    send_.resize(counts_[rank]);
+    double status = 0.0;
+    const Poll none;
+    try {
+        std::size_t row = 0;  // in mine
+        for (std::size_t k = 0; k < own.size(); ++k) {
+            blocks::Tree<T> tree(n);
+            if (n && pool_.size() < own[k].level + 2) pool_.resize(own[k].level + 2);
+            for (std::size_t block = own[k].first; block < own[k].end; ++block) {
+                const std::size_t r = std::min(block_rows, rows - block * block_rows);
+                const Batch<T> part = mine.rows(row, r, L.l_in(), L.l_out());
+                row += r;
+                T* g = nullptr;
+                if (n) {  // a buffer the stack does not hold
+                    for (std::vector<T>& buffer : pool_) {
+                        buffer.resize(n);
+                        if (!tree.holds(buffer.data())) {
+                            g = buffer.data();
+                            break;
+                        }
+                    }
+                }
+                const double E_block =
+                    n ? gradient_of_rows(net_.model(), part, size, g, ws_, hooks_->poll, nullptr,
+                                         false)
+                      : loss_of_rows(net_.model(), part, size, ws_, none);
+                tree.push(0, g, E_block);
+            }
+            double E_node = 0.0;
+            const T* root = tree.finish(E_node);
+            if (n) std::memcpy(send_.data() + k * node_bytes, root, node_bytes);
+            std::memcpy(send_.data() + own.size() * node_bytes + k * sizeof(double), &E_node,
+                        sizeof(double));
+            if (ranks > 1 && status == 0.0 &&
+                (!std::isfinite(E_node) || (n && !elementwise::all_finite(root, n))))
+                status = 2.0;
+        }
+    } catch (const Interrupted&) {
+        status = 1.0;
+    }
+    std::memcpy(send_.data() + own.size() * (node_bytes + sizeof(double)), &status,
+                sizeof(double));
+    unsigned char* all = send_.data();
+    if (ranks > 1) {
+        std::size_t total = 0;
+        for (std::size_t c : counts_) total += c;
+        recv_.resize(total);
+        par->exchange(send_.data(), recv_.data(), counts_.data());
+        all = recv_.data();
+    }
+    // Every rank's nodes, in rank order, are the tree's nodes in block order.
+    blocks::Tree<T> tree(n);
+    bool interrupted = false;
+    fault_rank_ = -1;
+    for (std::size_t q = 0, offset = 0; q < ranks; offset += counts_[q], ++q) {
+        const auto [a_q, b_q] = blocks::owned(nb, q, ranks);
+        const std::vector<blocks::Node> theirs = blocks::nodes(a_q, b_q, nb);
+        unsigned char* base = all + offset;
+        double status_q = 0.0;
+        std::memcpy(&status_q, base + theirs.size() * (node_bytes + sizeof(double)),
+                    sizeof(double));
+        if (status_q == 1.0) interrupted = true;
+        if (status_q == 2.0 && fault_rank_ < 0) fault_rank_ = long(q);
+        if (interrupted) continue;
+        for (std::size_t k = 0; k < theirs.size(); ++k) {
+            double E_node = 0.0;
+            std::memcpy(&E_node, base + theirs.size() * node_bytes + k * sizeof(double),
+                        sizeof(double));
+            T* g = n ? reinterpret_cast<T*>(base + k * node_bytes) : nullptr;
+            tree.push(theirs[k].level, g, E_node);
+        }
+    }
+    if (interrupted) return false;
+    const T* root = tree.finish(E);
+    if (n) std::memcpy(out, root, node_bytes);
+    if (ranks == 1) fault_rank_ = 0;
+    return true;
+}
+
+template <class T>
+Stop Trainer<T>::blocked_update(const Batch<T>& mine, std::size_t rows, double size,
+                                const TrainOptions& options, const OptimizerConfig& config,
+                                OptimizerState<T>& state, double lr, double& E) {
+    if (!tree_sum(mine, rows, options.block_rows, size, grad_.size(), grad_.data(), E))
+        return Stop::interrupted;  // on every rank: the statuses were exchanged
+    if (hooks_->reduce) hooks_->reduce(grad_.data(), grad_.size(), E);
+    if (!std::isfinite(E) || !elementwise::all_finite(grad_.data(), grad_.size()))
+        return Stop::non_finite;
+    if (options.clip_norm > 0) clip_gradient(grad_.data(), grad_.size(), options.clip_norm);
+    if (!update_is_finite(config, state, net_.params(), grad_.data(), net_.n_params(), lr))
+        return Stop::non_finite;  // the same on every rank: every rank has the same gradient
+    update(config, state, net_.params(), grad_.data(), net_.n_params(), lr);
+    if (gate_) gate_->between_updates();
+    return Stop::done;
+}
+
+template <class T>
 FitRecord Trainer<T>::fit(const Batch<T>& train, const Batch<T>* val,
                           const TrainOptions& options, const OptimizerConfig& config,
                           OptimizerState<T>& state, const TrainHooks<T>& hooks) {
     hooks_ = &hooks;
     options.check();
     check(config);
+    if (val && val->index)
+        throw std::invalid_argument("the validation batch must be contiguous rows (no index)");
     if (!state_fits(config, state, net_.n_params()))
         throw std::invalid_argument("the optimiser state does not fit this network and "
                                     "optimiser (its buffers have the wrong size)");
     const Layout& L = net_.layout();
     const std::size_t t = train.t, l_0 = L.l_in(), l_n = L.l_out();
     const std::size_t batch = options.batch_size == 0 ? t : std::min(options.batch_size, t);
-    const bool gather = options.shuffle && batch < t;
+    // Minibatches are gathered when shuffled, and always from an indexed batch: the rows
+    // gathered are the same values as a contiguous copy's, so the same bits.
+    const bool gather = (options.shuffle && batch < t) || train.index != nullptr;
+    const bool permute = options.shuffle && batch < t;
+    const std::size_t B = options.block_rows;
+    if (B > 0 && per_sample(config.method))
+        throw std::invalid_argument("block_rows works with the optimisers that update from the "
+                                    "minibatch's gradient, not with DP-SGD's per-sample "
+                                    "clipping (block_rows must be 0)");
+    const DataParallel<T>* par = B > 0 ? hooks.parallel : nullptr;
+    const bool remote = par && par->epoch_rows;  // this rank holds its blocks' rows alone
+    if (remote && (par->rank >= par->ranks || !par->exchange))
+        throw std::invalid_argument("data-parallel training needs rank < ranks and an exchange");
+    if (remote && train.index)
+        throw std::invalid_argument("data-parallel training takes contiguous rows (no index)");
+    if (train.sparse() && (B > 0 || train.index))
+        throw std::invalid_argument("a sparse X trains without block_rows and without an index "
+                                    "of rows");
     ws_.reserve(L, std::min(batch, Workspace<T>::chunk_rows(L, false, train.sparse())));
     grad_.resize(net_.n_params());
-    if (gather) {
+    if (gather && !remote) {
         if (train.sparse())
             x_indptr_.resize(batch + 1);
         else
             x_.resize(batch * l_0);
         y_.resize(batch * l_n);
         if (train.w) w_.resize(batch);
+    }
+    if (gather || remote) {
         order_.resize(t);
         std::iota(order_.begin(), order_.end(), std::size_t(0));
     }
+    fault_rank_ = -1;
     // A mean loss is a mean over the whole batch: each minibatch's share is its part of the
     // total size (rows, or weight).
     const double total = train.size();
     std::optional<ParamsGate::Writing> writing;
     if (gate_) writing.emplace(*gate_);
     SplitMix64 rng(options.seed);
-    return run_epochs(val, options, config.lr, double(t), [&](double lr, double& E_epoch) {
-        if (gather)  // Fisher–Yates, continuing from the previous epoch's order
-            for (std::size_t k = t; k > 1; --k) std::swap(order_[k - 1], order_[rng.below(k)]);
+    auto shuffle = [&] {  // Fisher–Yates, continuing from the previous epoch's order
+        for (std::size_t k = t; k > 1; --k) std::swap(order_[k - 1], order_[rng.below(k)]);
+    };
+    if (permute)  // resuming: the orders of the epochs before start_epoch
+        for (std::size_t e = 0; e < options.start_epoch && e < options.epochs; ++e) shuffle();
+    FitRecord record = run_epochs(val, options, config.lr, double(t),
+                                  [&](double lr, double& E_epoch) {
+        if (permute) shuffle();
         E_epoch = 0.0;
+        Batch<T> mine;  // remote: the rows of this rank's blocks of the epoch's minibatches
+        std::size_t used = 0;
+        if (remote) {
+            try {
+                mine = par->epoch_rows(order_.data(), t);
+            } catch (const Interrupted&) {
+                return Stop::interrupted;
+            }
+        }
         for (std::size_t r0 = 0; r0 < t; r0 += batch) {
             const std::size_t rows = std::min(batch, t - r0);
+            if (remote) {
+                double size = double(rows);  // summed as Batch::size() sums a gathered part
+                if (train.w) {
+                    size = 0.0;
+                    for (std::size_t s = 0; s < rows; ++s) size += double(train.w[order_[r0 + s]]);
+                }
+                const auto [a, b] = blocks::owned(blocks::count(rows, B), par->rank, par->ranks);
+                const std::size_t count = std::min(b * B, rows) - std::min(a * B, rows);
+                if (used + count > mine.t)
+                    throw std::invalid_argument(
+                        "epoch_rows gave " + std::to_string(mine.t) +
+                        " rows, fewer than this rank's blocks of the epoch take");
+                double E = 0.0;
+                const Stop stop = blocked_update(mine.rows(used, count, l_0, l_n), rows, size,
+                                                 options, config, state, lr, E);
+                used += count;
+                if (stop != Stop::done) return stop;
+                E_epoch += is_mean(net_.loss()) ? E * size / total : E;
+                continue;
+            }
             Batch<T> part = train.rows(r0, rows, l_0, l_n);
             if (gather) {
                 for (std::size_t s = 0; s < rows; ++s) {
-                    const std::size_t src = order_[r0 + s];
+                    const std::size_t src =
+                        train.index ? train.index[order_[r0 + s]] : order_[r0 + s];
                     if (!train.sparse())
                         std::copy(train.X + src * l_0, train.X + (src + 1) * l_0,
                                   x_.data() + s * l_0);
@@ -271,7 +466,8 @@ FitRecord Trainer<T>::fit(const Batch<T>& train, const Batch<T>* val,
                 }
                 const T* w = train.w ? w_.data() : nullptr;
                 if (train.sparse())
-                    part = {nullptr, y_.data(), w, rows, gather_sparse(train.Xs, r0, rows)};
+                    part = {nullptr, y_.data(), w, rows, nullptr,
+                            gather_sparse(train.Xs, r0, rows)};
                 else
                     part = {x_.data(), y_.data(), w, rows};
             }
@@ -279,12 +475,16 @@ FitRecord Trainer<T>::fit(const Batch<T>& train, const Batch<T>* val,
             // a mean over it would be 0/0, and an update from it would move the parameters.
             if (part.w && !(part.size() > 0)) continue;
             double E = 0.0;
-            const Stop stop = minibatch_update(part, options, config, state, lr, E);
+            const Stop stop = B > 0 ? blocked_update(part, rows, part.size(), options, config,
+                                                     state, lr, E)
+                                    : minibatch_update(part, options, config, state, lr, E);
             if (stop != Stop::done) return stop;
             E_epoch += is_mean(net_.loss()) ? E * part.size() / total : E;
         }
         return Stop::done;
     });
+    if (record.stop == Stop::non_finite) record.fault_rank = fault_rank_;
+    return record;
 }
 
 // The minibatch's rows of a sparse X, in the order of order_[r0 ..], copied into x_indptr_,
@@ -344,6 +544,8 @@ FitRecord Trainer<T>::fit_lm(const Batch<T>& train, const Batch<T>* val,
     options.check();
     if (train.sparse() || (val && val->sparse()))
         throw std::invalid_argument("Levenberg-Marquardt needs a dense X, got a sparse matrix");
+    if (train.index || (val && val->index))
+        throw std::invalid_argument("Levenberg–Marquardt takes contiguous rows (no index)");
     LevenbergMarquardt<T> lm(net_, ws_, train, config);
     std::optional<ParamsGate::Writing> writing;
     if (gate_) writing.emplace(*gate_);

@@ -62,6 +62,16 @@ struct TrainOptions {
     Schedule schedule;
     double clip_norm = 0.0;      // > 0: scale the gradient down to this global L2 norm when
                                  // it is longer (torch.nn.utils.clip_grad_norm_)
+    std::size_t block_rows = 0;  // > 0: each minibatch's gradient (and E, and the validation
+                                 // loss) summed in the fixed tree of blocks of this many rows
+                                 // (blocks.hpp): the same bits on any number of processes
+    // Resuming a fit from a checkpoint taken after start_epoch epochs: the sample orders of
+    // those epochs are drawn again (and skipped), the schedule continues from them, and early
+    // stopping starts from best_loss (NaN: none yet), best_epoch and waited (and
+    // TrainHooks::best_params, the parameters it would restore).
+    std::size_t start_epoch = 0;
+    double best_loss = std::numeric_limits<double>::quiet_NaN();
+    std::size_t best_epoch = 0, waited = 0;
 
     void check() const;
 };
@@ -78,12 +88,37 @@ struct EpochControl {
     double lr = std::numeric_limits<double>::quiet_NaN();
 };
 
+// Data-parallel training over `ranks` processes (with TrainOptions::block_rows > 0): the
+// trainer of every rank walks the whole data set (t rows: the train batch holds only its
+// sample weights, or none), every rank draws the same sample order, computes the tree nodes
+// of its blocks of each minibatch (blocks::owned, blocks::nodes), and `exchange` gives every
+// rank every rank's nodes, from which each completes the same tree and applies the same
+// update.
+template <class T> struct DataParallel {
+    std::size_t rank = 0, ranks = 1;
+    // At the start of every epoch, with its sample order (t global row indices): the rows of
+    // this rank's blocks of every minibatch of the epoch, minibatch after minibatch. The rows
+    // stay valid until the next call.
+    std::function<Batch<T>(const std::size_t* order, std::size_t t)> epoch_rows;
+    // This rank's blocks of the validation set (its rows, in order).
+    Batch<T> val_rows;
+    // An all-gather of bytes: `send` (counts[rank] bytes) from this rank, every rank's bytes
+    // to `recv`, in rank order, counts[q] from rank q.
+    std::function<void(const unsigned char* send, unsigned char* recv, const std::size_t* counts)>
+        exchange;
+};
+
 template <class T> struct TrainHooks {
     Poll poll;  // between two updates, and between the chunks of a batch
     std::function<EpochControl(const EpochLog&)> epoch_end;
     // Between the backward pass and the update, on the minibatch's gradient and its E (for
     // example: summing both across processes). Optional.
     std::function<void(T* grad, std::size_t n_params, double& E)> reduce;
+    // Data-parallel training (block_rows > 0). Optional.
+    const DataParallel<T>* parallel = nullptr;
+    // Resuming with early stopping (TrainOptions::start_epoch): the parameters it would
+    // restore so far (n_params of them), or null for none.
+    const T* best_params = nullptr;
 };
 
 // One entry per completed epoch: its loss E (the sum, for a mean loss the row-weighted mean,
@@ -93,6 +128,8 @@ struct FitRecord {
     std::vector<double> E, E_val, seconds, lr;
     Stop stop = Stop::done;
     std::size_t best_epoch = 0;  // of the monitored loss, when patience > 0
+    long fault_rank = -1;        // data-parallel, Stop::non_finite: the first rank whose part
+                                 // was not finite
     std::size_t epochs() const { return E.size(); }
 };
 
@@ -142,6 +179,17 @@ private:
                           const OptimizerConfig& config, OptimizerState<T>& state, double lr,
                           double& E);
     bool poll();
+    // The minibatch update in blocks (block_rows > 0): `mine` holds the rows of this rank's
+    // blocks of a minibatch of `rows` rows whose size (rows or total weight) is `size`.
+    Stop blocked_update(const Batch<T>& mine, std::size_t rows, double size,
+                        const TrainOptions& options, const OptimizerConfig& config,
+                        OptimizerState<T>& state, double lr, double& E);
+    // The tree sum over the blocks of a batch of `rows` rows (E alone when n = 0, into out
+    // otherwise), this rank's blocks from `mine`, exchanged with the other ranks. Returns
+    // false when a rank was interrupted.
+    bool tree_sum(const Batch<T>& mine, std::size_t rows, std::size_t block_rows, double size,
+                  std::size_t n, T* out, double& E);
+    double validation_loss(const Batch<T>& val, const TrainOptions& options);
     CsrRows<T> gather_sparse(const CsrRows<T>& X, std::size_t r0, std::size_t rows);
 
     Network<T>& net_;
@@ -155,6 +203,11 @@ private:
     std::vector<std::int64_t> x_indptr_, x_indices_;
     std::vector<std::size_t> order_;
     std::vector<T> best_, start_;
+    // blocked: buffers of the tree's nodes, the bytes exchanged, the fault's rank.
+    std::vector<std::vector<T>> pool_;
+    std::vector<unsigned char> send_, recv_;
+    std::vector<std::size_t> counts_;
+    long fault_rank_ = -1;
     std::vector<double> norms_;  // DP-SGD: the per-sample clipping factors of a chunk
 };
 

@@ -16,10 +16,11 @@ except _metadata.PackageNotFoundError:  # running from a source tree
 # The submodules users reach as attributes, imported on first use (``fastprop.sklearn`` needs
 # scikit-learn, ``fastprop.export.onnx`` onnx: nothing optional is imported by ``import
 # fastprop``). They are not in __all__, so that ``from fastprop import *`` stays light.
-_SUBMODULES = ("bench", "cli", "export", "history", "interop", "io", "network", "optim",
-               "reference", "sklearn")
+_SUBMODULES = ("bench", "cli", "distributed", "ensemble", "export", "history", "interop", "io",
+               "many", "model_selection", "network", "optim", "reference", "sklearn")
 
 __all__ = ["Network", "Trace", "History", "load", "save", "from_onnx", "optim", "reference",
+           "fit_many", "FitManyResult",
            "set_num_threads", "get_num_threads", "max_threads", "__version__"]
 
 from . import reference
@@ -30,6 +31,7 @@ try:
     from ._runtime import get_num_threads, max_threads, set_num_threads
     from .history import History, Trace
     from .network import Network
+    from .many import FitManyResult, fit_many
     from ._threadpool import register as _register_with_threadpoolctl
 
     _register_with_threadpoolctl()  # threadpoolctl sees and limits fastprop's threads
@@ -50,8 +52,8 @@ except ImportError as _error:  # the compiled core is missing; fastprop.referenc
 def __getattr__(name: str):
     """The submodules on first use (``import fastprop; fastprop.sklearn`` works)."""
     if "_missing_core" in globals() and name in (
-            "Network", "Trace", "History", "load", "save", "from_onnx", "optim",
-            "set_num_threads", "get_num_threads", "max_threads", *_SUBMODULES) and name != "reference":
+            "Network", "Trace", "History", "load", "save", "from_onnx", "optim", "fit_many",
+            "FitManyResult", "set_num_threads", "get_num_threads", "max_threads", *_SUBMODULES) and name != "reference":
         raise ImportError(
             "fastprop's compiled core (fastprop._core) is not built: install the package "
             "with `pip install .` from the source tree, which compiles it. "

@@ -48,3 +48,37 @@ class Progress:
             self.bar.close()
         else:
             sys.stderr.write("\n")
+
+
+class ManyProgress:
+    """One progress bar for :func:`fastprop.fit_many`: the epochs of all networks."""
+
+    def __init__(self, epochs: int, networks: int) -> None:
+        self.epochs, self.networks, self.done = epochs, networks, 0
+        self.last = 0.0
+        try:
+            from tqdm import tqdm
+        except ImportError:
+            self.bar = None
+        else:
+            self.bar = tqdm(total=epochs, unit="epoch", dynamic_ncols=True)
+
+    def update(self, epoch: int, logs: dict[str, Any]) -> None:
+        self.done += 1
+        if self.bar is not None:
+            self.bar.update(1)
+            return
+        now = time.perf_counter()
+        if now - self.last < 0.1 and self.done < self.epochs:
+            return  # at most ten redraws a second
+        self.last = now
+        bar = "#" * int(24 * self.done / self.epochs)
+        sys.stderr.write(f"\r{self.networks} networks: epoch {self.done}/{self.epochs} "
+                         f"[{bar:<24}] ")
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        else:
+            sys.stderr.write("\n")

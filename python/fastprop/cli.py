@@ -245,6 +245,11 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("-o", "--output", default="model.npz", metavar="MODEL",
                        help="where to save the model (default model.npz)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument("--block-rows", type=_natural, default=None, metavar="N",
+                       help="sum each minibatch's gradient in a fixed tree of blocks of N rows "
+                            "(default: one pass; 64 under mpiexec with several processes, "
+                            "where training is data-parallel: the same N gives the same model "
+                            "on any number of processes)")
     train.set_defaults(run=run_train)
 
     predict = commands.add_parser(
@@ -829,6 +834,7 @@ def _check_output(path: str) -> None:
 
 # ---------------------------------------------------------------------- train, predict
 def run_train(args: argparse.Namespace) -> int:
+    comm = _mpi_world()
     if args.optimizer == "lm" and args.lr is not None:
         raise UsageError("--lr does not apply to --optimizer lm (its step comes from the "
                          "damping mu)")
@@ -860,13 +866,46 @@ def run_train(args: argparse.Namespace) -> int:
     if args.patience is not None:  # more patience than epochs: never stops early, as with all
         options.update(validation_fraction=0.1, patience=min(args.patience, max(args.epochs, 1)))
     start = time.perf_counter()
-    history = net.fit(data.X[train_rows], data.Y[train_rows], args.epochs, args.lr, **options)
+    if comm is None:
+        history = net.fit(data.X[train_rows], data.Y[train_rows], args.epochs, args.lr,
+                          block_rows=args.block_rows, **options)
+    else:  # data-parallel: every rank read the data; each trains on its share of the rows
+        from . import distributed
+
+        lo = len(train_rows) * comm.rank // comm.size
+        hi = len(train_rows) * (comm.rank + 1) // comm.size
+        mine = train_rows[lo:hi]
+        history = distributed.fit(net, data.X[mine], data.Y[mine], args.epochs, args.lr,
+                                  block_rows=args.block_rows or 64, comm=comm, **options)
+        if comm.rank != 0:
+            return 0
+        print(f"data-parallel: {comm.size} processes, blocks of {args.block_rows or 64} rows")
     print(f"trained {len(history)} epochs in {time.perf_counter() - start:.2f} s; loss "
           f"{history[0]:.4g} -> {history[-1]:.4g}" if len(history) else "trained 0 epochs")
     _report_scores(net, data, train_rows, test_rows)
     path = io.save(net, args.output, extra=data.extra)
     print(f"saved {path}")
     return 0
+
+
+def _mpi_world() -> Any:
+    """MPI's COMM_WORLD when this process is one of several that mpiexec started (MPICH's,
+    Open MPI's and PMIx's variables say so), else None. On ranks other than 0 the report is
+    silenced: rank 0 prints it, and every rank raises the same errors."""
+    size = next((os.environ[key] for key in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE")
+                 if key in os.environ), "1")
+    if not size.isdigit() or int(size) <= 1:
+        return None
+    try:
+        from mpi4py import MPI
+    except ImportError:
+        raise UsageError("started by mpiexec with several processes, but mpi4py is not "
+                         "installed: pip install \"fastprop[mpi]\"") from None
+    comm = MPI.COMM_WORLD
+    if comm.rank != 0:
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115  (for the rest of the process)
+        sys.stderr = open(os.devnull, "w")  # noqa: SIM115
+    return comm
 
 
 def run_predict(args: argparse.Namespace) -> int:

@@ -445,6 +445,9 @@ class Network:
         sample_weight: ArrayLike | None = None,
         lr_schedule: optim.Schedule | Callable[[int], float] | None = None,
         clip_norm: float | None = None,
+        block_rows: int | None = None,
+        checkpoint: str | os.PathLike | None = None,
+        checkpoint_every: int = 1,
         **hyperparameters: Any,
     ) -> History:
         """Train; the whole loop (gather, forward, backward, update) runs in C++ without the GIL.
@@ -525,6 +528,22 @@ class Network:
             than ``clip_norm`` in L2 norm is scaled down to it before the update, as
             ``torch.nn.utils.clip_grad_norm_(params, clip_norm)``. None: no clipping.
 
+        block_rows : int or None
+            None: each minibatch's gradient is one pass over its rows. An int: the minibatch
+            is cut into blocks of this many rows whose gradients (and losses, and the
+            validation loss's) are summed in a fixed binary tree, the order
+            :func:`fastprop.distributed.fit` sums in on any number of processes: with the same
+            ``block_rows``, this fit and a data-parallel one give the same bits. Rounding
+            differs from ``block_rows=None`` (a few ulps per step), and so does speed.
+        checkpoint : path or None
+            A .npz file written atomically every ``checkpoint_every`` epochs and after the
+            last: parameters, optimiser state, epochs done, history, seed and early stopping's
+            state. When the file exists, fit resumes from it (the same arguments otherwise; a
+            checkpoint of another fit raises ValueError): the parameters at the end are those
+            of an uninterrupted run, bit for bit, and the history is the whole run's.
+        checkpoint_every : int, default 1
+            Epochs between two checkpoints.
+
         Returns
         -------
         History
@@ -542,10 +561,58 @@ class Network:
             its chunks, dropping that step); the parameters stay at the last completed update
             and :attr:`history` holds the completed epochs.
         """
+        plan = self._fit_plan(X, Y, epochs, lr, optimizer=optimizer, batch_size=batch_size,
+                              shuffle=shuffle, seed=seed, validation_data=validation_data,
+                              validation_fraction=validation_fraction, patience=patience,
+                              min_delta=min_delta, restore_best=restore_best,
+                              callback=callback, verbose=verbose,
+                              sample_weight=sample_weight, lr_schedule=lr_schedule,
+                              clip_norm=clip_norm, block_rows=block_rows,
+                              checkpoint=checkpoint, checkpoint_every=checkpoint_every,
+                              **hyperparameters)
+        progress = Progress(plan.epochs, plan.t) if plan.verbose and plan.epochs > 0 else None
+        # The core raises what stops it (KeyboardInterrupt, FloatingPointError, an exception of
+        # the callback) after keeping the record of the completed epochs for the history.
+        data = {"X_val": plan.X_val, "Y_val": plan.Y_val, "w_val": plan.w_val,
+                "callback": plan.epoch_end(progress)}
+        opt = plan.opt
+        try:
+            if plan.lm:
+                self._core.fit_lm(plan.X, plan.Y, plan.w, options=plan.options,
+                                  lm=opt.config(), **data)
+            else:
+                state = plan.state
+                try:
+                    self._core.fit(plan.X, plan.Y, plan.w, options=plan.options,
+                                   optimizer=opt.config(plan.lr), state=state,
+                                   best_params=plan.best_params, **data)
+                finally:
+                    opt.steps = state.steps
+        finally:
+            if progress is not None:
+                progress.close()
+            plan.finish(self._core.last_fit)
+        return self.history
+
+    def _fit_plan(self, X: ArrayLike, Y: ArrayLike, epochs: int, lr: float | None = None, *,
+                  optimizer: str | optim.Optimizer = "adam", batch_size: int | None = None,
+                  shuffle: bool = True, seed: int | None = None,
+                  validation_data: Any = None, validation_fraction: float | None = None,
+                  patience: int | None = None, min_delta: float = 0.0,
+                  restore_best: bool = True, callback: Any = None, verbose: bool = False,
+                  sample_weight: ArrayLike | None = None, lr_schedule: Any = None,
+                  clip_norm: float | None = None, index: ArrayLike | None = None,
+                  block_rows: int | None = None, checkpoint: Any = None,
+                  checkpoint_every: int = 1, **hyperparameters: Any) -> "_FitPlan":
+        """Every argument of :meth:`fit` checked and converted, ready for the core (which
+        :func:`fastprop.fit_many` shares). ``index``: the rows of X (an integer array) that
+        make the training set, as if fit were given X[index] (without copying X)."""
         X, Y = self._batch(X, Y)
-        if X.shape[0] == 0:
+        if index is None and X.shape[0] == 0:
             raise ValueError("fit needs at least one sample, got X with 0 rows")
         w = self._weights(sample_weight, len(X))
+        if index is not None:
+            index = _check_index(index, len(X))
         epochs = check_int(epochs, "epochs", low=0)
         if lr is not None:
             lr = check_lr(lr)
@@ -559,8 +626,16 @@ class Network:
         lm = isinstance(opt, optim.LevenbergMarquardt)
         if lm and batch_size is not None:
             raise ValueError("optimizer 'lm' works on the whole batch: batch_size must be None")
+        block = 0 if block_rows is None else check_int(block_rows, "block_rows", low=1)
+        if lm and block:
+            raise ValueError("optimizer 'lm' works on the whole batch: block_rows must be None")
         batch = 0 if batch_size is None else check_int(batch_size, "batch_size", low=1)
         shuffle = check_bool(shuffle, "shuffle")
+        if index is not None and (lm or validation_fraction is not None):
+            # The held-out rows (and Levenberg–Marquardt's whole batch) are taken as a copy.
+            X, Y = X[index], Y[index]
+            w = None if w is None else w[index]
+            index = None
         X, Y, w, X_val, Y_val, w_val = self._validation(X, Y, w, validation_data,
                                                         validation_fraction)
         seed = self._fit_seed() if seed is None else check_seed(seed)
@@ -577,69 +652,46 @@ class Network:
         callback = check_callable(callback, "callback")
         verbose = check_bool(verbose, "verbose")
 
+        state = None if lm else opt.state_for(self.n_params, self._dtype)
+        ckpt, resume = None, {}
+        if checkpoint is not None:
+            if lm:
+                raise ValueError("checkpoint works with the first-order optimisers, not 'lm'")
+            if rate_of is not None or adaptive is not None:
+                raise ValueError("checkpoint works with the core's schedules (StepLR, "
+                                 "CosineAnnealingLR, InvScaling) or none, not with a callable "
+                                 "or Adaptive lr_schedule")
+            from ._checkpoint import Checkpoint
+
+            ckpt = Checkpoint(
+                checkpoint, checkpoint_every, params=self.params, state=state, epochs=epochs,
+                patience=patience, min_delta=min_delta, restore_best=restore_best,
+                validation=X_val is not None,
+                identity={"network": [self.layers, self._activations, self._bias,
+                                      self._dtype.name, self._loss],
+                          "rows": len(X) if index is None else len(index), "validation rows": 0 if X_val is None else len(X_val),
+                          "batch_size": batch, "shuffle": shuffle, "optimizer": repr(opt),
+                          "lr": lr, "block_rows": block, "patience": patience,
+                          "lr_schedule": repr(lr_schedule), "clip_norm": clip_norm,
+                          "min_delta": min_delta, "restore_best": restore_best})
+            ckpt.seed = seed
+            saved = ckpt.read()
+            if saved is not None:
+                resume = ckpt.resume(saved)
+                seed = ckpt.seed
+                opt.steps = state.steps
+        best_params = resume.pop("best_params", None)
+
         options = _core.TrainOptions(epochs=epochs, batch_size=batch, shuffle=shuffle, seed=seed,
                                      patience=patience, min_delta=min_delta,
                                      restore_best=restore_best, schedule=schedule,
-                                     clip_norm=clip_norm)
-
-        progress = Progress(epochs, len(X)) if verbose and epochs > 0 else None
-        epoch_end = None
-        if (callback is not None or progress is not None or rate_of is not None
-                or adaptive is not None):
-
-            def epoch_end(log: Any) -> Any:
-                """After each epoch, from the core: the progress bar, the callback, then the
-                rate of the next epoch when the schedule or the callback changed it."""
-                logs = {"loss": log.loss, "time": log.time}
-                rate = log.lr  # the very object, to see whether the callback replaced it
-                if not lm:
-                    logs["lr"] = rate
-                if X_val is not None:
-                    logs["val_loss"] = log.val_loss
-                if progress is not None:
-                    progress.update(log.epoch, logs)
-                opt_lr = getattr(opt, "lr", None)
-                if callback is not None and callback(log.epoch, logs) is False:
-                    return _core.EpochControl(stop=True)
-                lr_next = None
-                if rate_of is not None and log.epoch + 1 < epochs:
-                    lr_next = rate_of(log.epoch + 1)
-                if adaptive is not None:
-                    lr_next = adaptive.after_epoch(log.val_loss if X_val is not None
-                                                   else log.loss)
-                if not lm and logs.get("lr") is not rate:
-                    lr_next = check_lr(logs.get("lr"), 'logs["lr"]')
-                elif getattr(opt, "lr", None) != opt_lr:
-                    lr_next = check_lr(opt.lr, "optimizer.lr")
-                if adaptive is not None:
-                    adaptive.lr = lr_next
-                return None if lr_next is None else _core.EpochControl(lr=lr_next)
-
-        # The core raises what stops it (KeyboardInterrupt, FloatingPointError, an exception of
-        # the callback) after keeping the record of the completed epochs for the history.
-        data = {"X_val": X_val, "Y_val": Y_val, "w_val": w_val, "callback": epoch_end}
-        try:
-            if lm:
-                self._core.fit_lm(X, Y, w, options=options, lm=opt.config(), **data)
-            else:
-                state = opt.state_for(self.n_params, self._dtype)
-                try:
-                    self._core.fit(X, Y, w, options=options, optimizer=opt.config(lr),
-                                   state=state, **data)
-                finally:
-                    opt.steps = state.steps
-        finally:
-            if progress is not None:
-                progress.close()
-            record = self._core.last_fit
-            if record is not None:
-                stop = record.stop.name
-                self.history = History(
-                    record.loss, record.val_loss if X_val is not None else None, record.time,
-                    record.best_epoch if patience else None,
-                    stop if stop in ("early_stopping", "callback", "converged") else "done",
-                    None if lm else record.lr)
-        return self.history
+                                     clip_norm=clip_norm, block_rows=block, **resume)
+        plan = _FitPlan(self, X, Y, w, index, X_val, Y_val, w_val, epochs, lr, opt, lm, options)
+        plan.state, plan.ckpt, plan.best_params = state, ckpt, best_params
+        plan.t = len(X) if index is None else len(index)
+        plan.patience, plan.callback, plan.verbose = patience, callback, verbose
+        plan.rate_of, plan.adaptive = rate_of, adaptive
+        return plan
 
     def _fit_seed(self) -> int:
         """The shuffling seed of this network's next fit: from its seed and the count of its
@@ -872,6 +924,117 @@ class Network:
         # beyond float32's range become ±inf, as IEEE says, without a warning.
         with np.errstate(over="ignore"):
             return np.require(A, dtype=self._dtype, requirements=("C", "A"))
+
+
+def _check_index(index: ArrayLike, t: int, name: str = "indices") -> np.ndarray:
+    """Row indices into t rows: a non-empty 1-D integer array with values in [0, t)."""
+    index = np.asarray(index)
+    if index.dtype == bool or index.dtype.kind not in "iu" or index.ndim != 1:
+        raise TypeError(message(name, "a 1-D array of integer row indices",
+                                f"an array of dtype {index.dtype} and shape {index.shape}"))
+    if index.size == 0:
+        raise ValueError(f"{name} must select at least one row, got an empty array")
+    low, high = int(index.min()), int(index.max())
+    if low < 0 or high >= t:
+        raise ValueError(f"{name} must be row numbers in [0, {t}) for X of {t} rows, got "
+                         f"values from {low} to {high}")
+    return np.ascontiguousarray(index, dtype=np.int64)
+
+
+class _FitPlan:
+    """One fit's arguments, checked and converted for the core (see Network._fit_plan)."""
+
+    t: int
+    patience: int
+    callback: Any
+    verbose: bool
+    rate_of: Any
+    adaptive: Any
+
+    def __init__(self, net: Network, X, Y, w, index, X_val, Y_val, w_val, epochs: int, lr,
+                 opt, lm: bool, options) -> None:
+        self.net, self.X, self.Y, self.w, self.index = net, X, Y, w, index
+        self.X_val, self.Y_val, self.w_val = X_val, Y_val, w_val
+        self.epochs, self.lr, self.opt, self.lm, self.options = epochs, lr, opt, lm, options
+        self.state: Any = None  # the optimiser's state (None for Levenberg–Marquardt)
+        self.ckpt: Any = None  # the fit's Checkpoint, if any
+        self.best_params: Any = None  # early stopping's best parameters, when resuming
+
+    def epoch_end(self, progress: Any, extra: dict[str, Any] | None = None) -> Any:
+        """The core's epoch hook: the progress bar, the callback, then the rate of the next
+        epoch when the schedule or the callback changed it (None when nothing needs Python).
+        ``extra`` is added to the callback's logs."""
+        callback, lm, opt, epochs = self.callback, self.lm, self.opt, self.epochs
+        rate_of, adaptive, validation = self.rate_of, self.adaptive, self.X_val is not None
+        ckpt = self.ckpt
+        if (callback is None and progress is None and rate_of is None and adaptive is None
+                and ckpt is None):
+            return None
+
+        def epoch_end(log: Any) -> Any:
+            """After each epoch, from the core: the checkpoint, the progress bar, the
+            callback, then the rate of the next epoch when the schedule or the callback
+            changed it."""
+            if ckpt is not None and ckpt.epoch_end(log.epoch, log.loss, log.val_loss,
+                                                   log.time, log.lr):
+                ckpt.write()
+            logs = {"loss": log.loss, "time": log.time}
+            rate = log.lr  # the very object, to see whether the callback replaced it
+            if not lm:
+                logs["lr"] = rate
+            if validation:
+                logs["val_loss"] = log.val_loss
+            if extra:
+                logs.update(extra)
+            if progress is not None:
+                progress.update(log.epoch, logs)
+            opt_lr = getattr(opt, "lr", None)
+            if callback is not None and callback(log.epoch, logs) is False:
+                return _core.EpochControl(stop=True)
+            lr_next = None
+            if rate_of is not None and log.epoch + 1 < epochs:
+                lr_next = rate_of(log.epoch + 1)
+            if adaptive is not None:
+                lr_next = adaptive.after_epoch(log.val_loss if validation else log.loss)
+            if not lm and logs.get("lr") is not rate:
+                lr_next = check_lr(logs.get("lr"), 'logs["lr"]')
+            elif getattr(opt, "lr", None) != opt_lr:
+                lr_next = check_lr(opt.lr, "optimizer.lr")
+            if adaptive is not None:
+                adaptive.lr = lr_next
+            return None if lr_next is None else _core.EpochControl(lr=lr_next)
+
+        return epoch_end
+
+    def job(self, progress: Any = None, extra: dict[str, Any] | None = None) -> Any:
+        """The core's FitJob for fit_many."""
+        net = self.net
+        job_class = _core.FitJob32 if net.dtype == np.float32 else _core.FitJob64
+        data = {"index": self.index, "X_val": self.X_val, "Y_val": self.Y_val,
+                "w_val": self.w_val, "callback": self.epoch_end(progress, extra)}
+        if self.lm:
+            return job_class(net._core, self.X, self.Y, self.w, options=self.options,
+                             lm=self.opt.config(), **data)
+        if self.state is None:
+            self.state = self.opt.state_for(net.n_params, net.dtype)
+        return job_class(net._core, self.X, self.Y, self.w, options=self.options,
+                         optimizer=self.opt.config(self.lr), state=self.state, **data)
+
+    def finish(self, record: Any) -> None:
+        """The network's history from the core's record of the fit (None: it never ran)."""
+        if self.state is not None:
+            self.opt.steps = self.state.steps
+        if record is None:
+            return
+        if self.ckpt is not None:
+            self.net.history = self.ckpt.history(record, self.patience)
+            return
+        stop = record.stop.name
+        self.net.history = History(
+            record.loss, record.val_loss if self.X_val is not None else None, record.time,
+            record.best_epoch if self.patience else None,
+            stop if stop in ("early_stopping", "callback", "converged") else "done",
+            None if self.lm else record.lr)
 
 
 def network_from_state(state: Mapping[str, Any]) -> Network:

@@ -126,9 +126,13 @@ from ._validate import check_bool, check_choice, check_dtype, check_int, check_l
     check_sample_weight, message, shown, typed
 from ._sparse import rows_for_core
 from .history import History
+from .ensemble import MLPEnsembleClassifier, MLPEnsembleRegressor
+from .model_selection import GridSearchCV, RandomizedSearchCV, _take_trained, \
+    cross_val_score, cross_validate
 from .network import LOSSES, Network
 
-__all__ = ["MLPRegressor", "MLPClassifier"]
+__all__ = ["MLPRegressor", "MLPClassifier", "GridSearchCV", "RandomizedSearchCV",
+           "cross_validate", "cross_val_score", "MLPEnsembleRegressor", "MLPEnsembleClassifier"]
 
 _ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
 _SOLVERS = ("sgd", "adam", "lbfgs", "rprop", "lm")
@@ -138,6 +142,27 @@ _LEARNING_RATES = ("constant", "invscaling", "adaptive")
 _REGRESSION_LOSSES = {"squared_error": "mse", "poisson": "poisson"}
 _SMALLEST_ADAPTIVE_LR = 1e-6  # adaptive sgd stops instead of dividing its rate below this
 _SPARSE_FORMATS = ("csr", "csc", "coo")  # scipy.sparse X, as scikit-learn's MLP takes it
+
+
+class _Job:
+    """One estimator's fit as a job of the core (``job``, for ``_core.fit_many``), and
+    :meth:`end`, which completes the estimator afterwards as its own fit would have."""
+
+    def __init__(self, job: Any, keep_record: Any, finish: Any) -> None:
+        self.job, self._keep_record, self._finish = job, keep_record, finish
+
+    def end(self) -> None:
+        """Keeps the record; raises what the fit would have raised (FloatingPointError for a
+        non-finite loss, the callback's exception); then ends the fit as scikit-learn does."""
+        record = self.job.record
+        self._keep_record(record)
+        if self.job.failed:
+            self.job.raise_error()
+        if record is not None and record.stop.name == "non_finite":
+            raise FloatingPointError(_core.non_finite_message(record.epochs))
+        if record is not None and record.stop.name == "interrupted":
+            raise KeyboardInterrupt
+        self._finish(record)
 
 
 class _BaseMLP(BaseEstimator):
@@ -244,6 +269,8 @@ class _BaseMLP(BaseEstimator):
         -------
         self
         """
+        if _take_trained(self, X, y, sample_weight):  # trained ahead by a search's fit_many
+            return self
         return self._fit(X, y, sample_weight, incremental=False)
 
     def _partial_fit_allowed(self) -> bool:
@@ -252,8 +279,18 @@ class _BaseMLP(BaseEstimator):
                                  f"optimizer state persists; got solver={self.solver!r}")
         return True
 
+    def _fit_job(self, X: ArrayLike, y: ArrayLike,
+                 sample_weight: ArrayLike | None = None) -> _Job | None:
+        """What ``fit(X, y, sample_weight)`` does, as a job for one fit_many call of the core
+        (fastprop.model_selection), or None for a solver that does not train in the core's
+        loop (lbfgs). Running the job, then its ``end()``, is the fit, to the bits."""
+        if self.solver == "lbfgs":
+            return None
+        return self._fit(X, y, sample_weight, incremental=False, as_job=True)
+
     def _fit(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None,
-             incremental: bool, classes: ArrayLike | None = None) -> _BaseMLP:
+             incremental: bool, classes: ArrayLike | None = None,
+             as_job: bool = False) -> Any:
         self._check_params()
         first = "_net" not in vars(self) or not (self.warm_start or incremental)
         X, y = validate_data(self, X, y, multi_output=True, dtype=np.dtype(self.dtype),
@@ -271,6 +308,8 @@ class _BaseMLP(BaseEstimator):
         else:
             self._check_continuation(Y.shape[1])
         X = rows_for_core(X)
+        if as_job:
+            return self._fit_epochs(X, Y, w, rng, incremental, as_job=True)
         if self.solver == "lbfgs":
             self._fit_lbfgs(X, Y, w)
         else:
@@ -329,8 +368,10 @@ class _BaseMLP(BaseEstimator):
         return float(np.average(np.sum(xlogy(Y, Y) - Y, axis=1), weights=w))
 
     def _fit_epochs(self, X: np.ndarray, Y: np.ndarray, w: np.ndarray | None,
-                    rng: np.random.RandomState, incremental: bool) -> None:
-        """Every solver but lbfgs: one native loop over the epochs, Python after each."""
+                    rng: np.random.RandomState, incremental: bool,
+                    as_job: bool = False) -> _Job | None:
+        """Every solver but lbfgs: one native loop over the epochs, Python after each.
+        ``as_job``: instead of training, the core's job for fit_many and what ends it."""
         if incremental and self.early_stopping:
             raise ValueError("partial_fit does not support early_stopping=True")
         net, s = self._net, self._loss_scale
@@ -416,28 +457,43 @@ class _BaseMLP(BaseEstimator):
                                      batch_size=batch if minibatch else 0, shuffle=self.shuffle,
                                      seed=_seed(rng), patience=0)
         data = {"X_val": None, "callback": epoch_end}
+
+        def keep_record(record: Any) -> None:
+            if state is not None:
+                opt.steps = state.steps
+            if record is not None:
+                net.history = History(record.loss, None, record.time, None,
+                                      "converged" if record.stop.name == "converged" else "done")
+
+        def finish(record: Any) -> None:
+            """After a completed fit (the history kept): as scikit-learn ends one."""
+            if self.early_stopping:  # the weights of the best validation score
+                net.params = self._best_params
+            if reached_max_iter and record.stop.name != "converged":
+                warnings.warn(f"{'Stochastic Optimizer' if minibatch else self.solver}: Maximum "
+                              f"iterations ({self.max_iter}) reached and the optimization "
+                              f"hasn't converged yet.", ConvergenceWarning, stacklevel=4)
+
+        if as_job:  # for fastprop.fit_many's core call (model_selection)
+            job_class = _core.FitJob32 if net.dtype == np.float32 else _core.FitJob64
+            if self.solver == "lm":
+                job = job_class(net._core, X, Y, w, options=options, lm=opt.config(), **data)
+            else:
+                job = job_class(net._core, X, Y, w, options=options, optimizer=opt.config(),
+                                state=state, **data)
+            return _Job(job, keep_record, finish)
         try:
             if self.solver == "lm":
                 net._core.fit_lm(X, Y, w, options=options, lm=opt.config(), **data)
             else:
-                try:
-                    net._core.fit(X, Y, w, options=options, optimizer=opt.config(), state=state,
-                                  **data)
-                finally:
-                    opt.steps = state.steps
+                net._core.fit(X, Y, w, options=options, optimizer=opt.config(), state=state,
+                              **data)
         except KeyboardInterrupt:  # as scikit-learn: keep what was learnt so far
             warnings.warn("Training interrupted by user.", stacklevel=4)
         finally:
-            record = net._core.last_fit
-            if record is not None:
-                net.history = History(record.loss, None, record.time, None,
-                                      "converged" if record.stop.name == "converged" else "done")
-        if self.early_stopping:  # the weights of the best validation score
-            net.params = self._best_params
-        if reached_max_iter and record.stop.name != "converged":
-            warnings.warn(f"{'Stochastic Optimizer' if minibatch else self.solver}: Maximum "
-                          f"iterations ({self.max_iter}) reached and the optimization hasn't "
-                          f"converged yet.", ConvergenceWarning, stacklevel=4)
+            keep_record(net._core.last_fit)
+        finish(net._core.last_fit)
+        return None
 
     def _split(self, X: np.ndarray, Y: np.ndarray, w: np.ndarray | None,
                rng: np.random.RandomState) -> tuple[Any, ...]:
@@ -855,11 +911,11 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return Y
 
     def _fit(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None,
-             incremental: bool, classes: ArrayLike | None = None) -> MLPClassifier:
+             incremental: bool, classes: ArrayLike | None = None, as_job: bool = False) -> Any:
         if self.solver == "lm":
             raise ValueError("solver='lm' (Levenberg–Marquardt) needs a squared-error loss; "
                              "MLPClassifier trains cross-entropy: use another solver")
-        return super()._fit(X, y, sample_weight, incremental, classes)
+        return super()._fit(X, y, sample_weight, incremental, classes, as_job)
 
     def _decode(self, Z: np.ndarray) -> np.ndarray:
         """Class labels from the logits z_n."""
@@ -931,3 +987,4 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 def _seed(rng: np.random.RandomState) -> int:
     """A fastprop seed drawn from scikit-learn's random state."""
     return int(rng.randint(np.iinfo(np.int32).max))
+

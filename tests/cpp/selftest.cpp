@@ -1,6 +1,7 @@
 // A C++-only driver of the core: no Python anywhere. It checks the fast kernels against
 // the plain loops, the backward pass against central differences, training, and
 // Levenberg–Marquardt. Built with -DFASTPROP_SELFTEST=ON, and run under the sanitizers in CI.
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstdio>
@@ -298,6 +299,52 @@ void levenberg_marquardt_fits_a_sine(fp::SplitMix64& rng) {
           record.E.back() / record.E.front());
 }
 
+// A batch of indexed rows (Batch::index: a fold, a bootstrap sample) trains to the bits of
+// the same rows copied into a contiguous batch, with and without minibatches, shuffling and
+// sample weights.
+template <class T> void indexed_rows_train_as_their_copy(fp::SplitMix64& rng) {
+    const std::size_t t_all = 40, t = 27, l_0 = 5, l_n = 2;
+    std::vector<T> X(t_all * l_0), Y(t_all * l_n), w(t_all);
+    for (auto& x : X) x = T(2 * rng.uniform() - 1);
+    for (auto& y : Y) y = T(rng.uniform());
+    for (auto& v : w) v = T(rng.uniform());
+    std::vector<std::size_t> index(t);
+    for (auto& r : index) r = rng.below(t_all);  // rows repeated, as in a bootstrap sample
+    std::vector<T> Xc(t * l_0), Yc(t * l_n), wc(t);
+    for (std::size_t s = 0; s < t; ++s) {
+        std::copy(&X[index[s] * l_0], &X[index[s] * l_0] + l_0, &Xc[s * l_0]);
+        std::copy(&Y[index[s] * l_n], &Y[index[s] * l_n] + l_n, &Yc[s * l_n]);
+        wc[s] = w[index[s]];
+    }
+    for (const std::size_t batch_size : {std::size_t(0), std::size_t(4)}) {
+        for (const bool weighted : {false, true}) {
+            fp::Network<T> a(fp::Layout({l_0, 6, l_n}, true), {fp::Activation::tanh}, fp::Loss::mse);
+            a.init(5);
+            fp::Network<T> b = a;
+            fp::Batch<T> indexed{X.data(), Y.data(), weighted ? w.data() : nullptr, t};
+            indexed.index = index.data();
+            const fp::Batch<T> copied{Xc.data(), Yc.data(), weighted ? wc.data() : nullptr, t};
+            fp::TrainOptions options;
+            options.epochs = 4;
+            options.batch_size = batch_size;
+            options.shuffle = batch_size > 0;
+            options.seed = 9;
+            fp::OptimizerConfig adam;
+            adam.method = fp::Method::adam;
+            adam.lr = 0.01;
+            fp::Workspace<T> ws_a, ws_b;
+            fp::Trainer<T> trainer_a(a, ws_a), trainer_b(b, ws_b);
+            fp::OptimizerState<T> state_a = fp::make_state<T>(adam, a.n_params()),
+                                  state_b = fp::make_state<T>(adam, b.n_params());
+            const fp::FitRecord ra = trainer_a.fit(indexed, nullptr, options, adam, state_a);
+            const fp::FitRecord rb = trainer_b.fit(copied, nullptr, options, adam, state_b);
+            const bool same = ra.E == rb.E &&
+                              std::equal(a.params(), a.params() + a.n_params(), b.params());
+            check(same, "indexed rows train as their copy (bits)", double(batch_size));
+        }
+    }
+}
+
 // Once a batch size has been seen, forward, gradient and step allocate nothing, and a fit
 // allocates only for its records (once per doubling of the epochs), never per minibatch.
 template <class T> void steady_state_allocates_nothing(fp::SplitMix64& rng) {
@@ -354,6 +401,8 @@ int main() {
     levenberg_marquardt_fits_a_sine(rng);
     steady_state_allocates_nothing<float>(rng);
     steady_state_allocates_nothing<double>(rng);
+    indexed_rows_train_as_their_copy<float>(rng);
+    indexed_rows_train_as_their_copy<double>(rng);
     std::printf(failures ? "selftest: %d failed\n" : "selftest: all passed\n", failures);
     return failures ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -1,0 +1,160 @@
+"""Checkpoints of a fit (``fit(..., checkpoint=path, checkpoint_every=k)``).
+
+Every k epochs (and after the last), the state a fit needs to go on is written to ``path``
+(a .npz: temporary file, then ``os.replace``, so a reader sees the old file or the new one,
+never half of one): the parameters, the optimiser's buffers and step count, the epochs done,
+the history so far, the seed, and early stopping's state (best loss, its epoch, the epochs
+waited, the parameters it would restore). A fit started with the same arguments while the file
+exists resumes from it: the core draws the sample orders of the epochs done again (and skips
+them), so the rest of the run is the bits of an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from typing import Any
+
+import numpy as np
+
+from ._state import _write_atomically
+from ._validate import check_int
+from .history import History
+
+__all__ = ["Checkpoint"]
+
+_FORMAT = "fastprop-checkpoint-1"
+
+
+class Checkpoint:
+    """The checkpoint of one fit: what was resumed, and the state mirrored after each epoch."""
+
+    def __init__(self, path: str | os.PathLike, every: int, *, identity: dict[str, Any],
+                 params: np.ndarray, state: Any, epochs: int, patience: int, min_delta: float,
+                 restore_best: bool, validation: bool) -> None:
+        self.path = os.fspath(path)
+        if not self.path:
+            raise ValueError("checkpoint must be a file path, got ''")
+        self.every = check_int(every, "checkpoint_every", low=1)
+        self.identity = {k: _plain(v) for k, v in identity.items()}
+        self.params, self.state, self.epochs = params, state, epochs
+        self.patience, self.min_delta = patience, min_delta
+        self.validation = validation
+        self.keep = patience > 0 and restore_best
+        self.loss: list[float] = []
+        self.val_loss: list[float] = []
+        self.time: list[float] = []
+        self.lr: list[float] = []
+        self.time_offset = 0.0
+        self.best_loss = math.inf
+        self.best_epoch = 0
+        self.waited = 0
+        self.best: np.ndarray | None = None
+        self.stopped = False
+        self.seed: int | None = None
+        self.start = params.copy() if self.keep and not validation else None
+
+    # ------------------------------------------------------------------ reading
+    def read(self) -> dict[str, np.ndarray] | None:
+        """The file's arrays, or None when there is no file yet."""
+        if not os.path.exists(self.path):
+            return None
+        with np.load(self.path, allow_pickle=False) as f:
+            saved = {k: f[k] for k in f.files}
+        if str(saved.get("format")) != _FORMAT:
+            raise ValueError(f"checkpoint {self.path!r} is not a fastprop checkpoint")
+        return saved
+
+    def resume(self, saved: dict[str, np.ndarray]) -> dict[str, Any]:
+        """Sets the parameters, the optimiser's state and the mirrored state from `saved`;
+        returns the TrainOptions and fit arguments that continue the run."""
+        theirs = json.loads(str(saved["identity"]))
+        differ = [k for k in self.identity if theirs.get(k) != self.identity[k]]
+        if differ:
+            shown = "; ".join(f"{k}: checkpoint {theirs.get(k)!r}, this fit {self.identity[k]!r}"
+                              for k in differ)
+            raise ValueError(f"checkpoint {self.path!r} is of another fit ({shown}); remove it "
+                             f"or use another path")
+        self.params[...] = saved["params"]
+        for key in ("m", "v"):
+            buffer = getattr(self.state, key)
+            if buffer is not None:
+                buffer[...] = saved[key]
+        self.state.steps = int(saved["steps"])
+        self.loss = saved["loss"].tolist()
+        self.val_loss = saved["val_loss"].tolist()
+        self.time = saved["time"].tolist()
+        self.lr = saved["lr"].tolist()
+        self.time_offset = self.time[-1] if self.time else 0.0
+        self.best_loss = float(saved["best_loss"])
+        self.best_epoch = int(saved["best_epoch"])
+        self.waited = int(saved["waited"])
+        self.best = saved["best"] if saved["best"].size else None
+        self.stopped = bool(saved["stopped"])
+        self.seed = int(saved["seed"])
+        if self.start is not None:
+            self.start = self.params.copy()
+        done = len(self.loss)
+        return {"start_epoch": self.epochs if self.stopped else min(done, self.epochs),
+                "best_loss": self.best_loss if math.isfinite(self.best_loss) else math.nan,
+                "best_epoch": self.best_epoch, "waited": self.waited,
+                "best_params": self.best}
+
+    # ------------------------------------------------------------------ after each epoch
+    def epoch_end(self, epoch: int, loss: float, val_loss: float, seconds: float,
+                  lr: float) -> bool:
+        """Mirrors the epoch into the state (early stopping as the core does it); True when a
+        checkpoint is due."""
+        self.loss.append(loss)
+        self.val_loss.append(val_loss)
+        self.time.append(self.time_offset + seconds)
+        self.lr.append(lr)
+        if self.patience > 0:
+            E = val_loss if self.validation else loss
+            if math.isfinite(E) and E < self.best_loss - self.min_delta:
+                self.best_loss, self.best_epoch, self.waited = E, epoch, 0
+                if self.keep:
+                    self.best = self.params.copy() if self.validation else self.start
+            else:
+                self.waited += 1
+                self.stopped = self.waited >= self.patience
+        if self.start is not None:
+            self.start = self.params.copy()
+        return (epoch + 1) % self.every == 0 or epoch + 1 == self.epochs or self.stopped
+
+    def write(self) -> None:
+        """The state after the last epoch, to the file, atomically."""
+        arrays = {
+            "format": np.array(_FORMAT), "identity": np.array(json.dumps(self.identity)),
+            "params": np.array(self.params), "steps": np.array(self.state.steps),
+            "loss": np.array(self.loss, float), "val_loss": np.array(self.val_loss, float),
+            "time": np.array(self.time, float), "lr": np.array(self.lr, float),
+            "best_loss": np.array(self.best_loss),
+            "best_epoch": np.array(self.best_epoch), "waited": np.array(self.waited),
+            "best": np.array(self.best if self.best is not None else self.params[:0]),
+            "stopped": np.array(self.stopped), "seed": np.array(self.seed or 0, np.uint64),
+        }
+        for key in ("m", "v"):
+            buffer = getattr(self.state, key)
+            if buffer is not None:
+                arrays[key] = np.array(buffer)
+        _write_atomically(self.path, arrays)
+
+    def history(self, record: Any, patience: int | None) -> History:
+        """The whole run's history: the checkpoint's epochs, then this fit's."""
+        has_val = self.validation
+        loss = np.array(self.loss, float)
+        stop = record.stop.name
+        if self.stopped:
+            stop = "early_stopping"
+        return History(loss, np.array(self.val_loss, float) if has_val else None,
+                       np.array(self.time, float), record.best_epoch if patience else None,
+                       stop if stop in ("early_stopping", "callback", "converged") else "done",
+                       np.array(self.lr, float))
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-able form of an identity value (tuples as lists, numpy scalars as numbers)."""
+    return json.loads(json.dumps(value, default=lambda v: v.item() if hasattr(v, "item")
+                                 else str(v)))

@@ -1,0 +1,532 @@
+"""Data-parallel training over MPI processes, the same bits as one process.
+
+Run the same script on R processes (``mpiexec -n R python script.py``); rank r passes its part
+of the rows, and the data set is the ranks' parts concatenated in rank order::
+
+    from fastprop import Network, distributed
+    net = Network([784, 256, 10], activation="relu", bias=True, seed=0)   # same seed everywhere
+    X_r = np.load("X.npy", mmap_mode="r")[lo:hi]                          # this rank's rows
+    history = distributed.fit(net, X_r, Y_r, epochs=10, lr=1e-3, batch_size=512)
+
+Every minibatch is drawn from the whole data set as a single process would draw it (same
+``seed``); it is cut into blocks of ``block_rows`` rows, each rank computes the gradients of
+its share of the blocks (its rows are sent to it once per epoch, in one all-to-all), the
+partial sums travel as the nodes of a fixed binary tree over the blocks (one all-gather per
+step), and every rank completes the same tree and applies the same update. The tree does not
+depend on the number of ranks, so the parameters after training are the same bits on 1, 2, 3
+or any number of ranks, and the same as ``Network.fit(..., block_rows=block_rows)`` in one
+process. MPI comes from mpi4py (``pip install "fastprop[mpi]"``); without it, or outside
+``mpiexec``, :func:`fit` runs as a single rank.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from . import _core, optim
+from ._checkpoint import Checkpoint
+from ._progress import Progress
+from ._validate import check_bool, check_callable, check_int, check_real, check_seed
+from .history import History
+from .network import Network
+
+__all__ = ["fit", "world", "DistributedError", "last_stats"]
+
+#: Counters of the last :func:`fit` on this rank: ``steps`` (exchanges of the gradient tree,
+#: and of the validation loss's), ``tree_bytes`` (bytes this rank sent in them),
+#: ``exchange_seconds`` (time in them, waiting for the other ranks included), ``row_bytes``
+#: (bytes of data rows it sent to other ranks), ``epochs`` (of the epoch hook, when there is
+#: one).
+last_stats: dict[str, Any] = {}
+
+
+class DistributedError(RuntimeError):
+    """An error on another rank, raised on every rank (the message names the rank)."""
+
+
+class _Single:
+    """The communicator of a single process without MPI."""
+
+    rank = 0
+    size = 1
+
+    def allgather(self, obj: Any) -> list[Any]:
+        return [obj]
+
+    def bcast(self, obj: Any, root: int = 0) -> Any:
+        return obj
+
+    def Barrier(self) -> None:  # noqa: N802  (mpi4py's name)
+        pass
+
+
+def world() -> Any:
+    """MPI's COMM_WORLD when mpi4py is installed, else a communicator of one process."""
+    try:
+        from mpi4py import MPI
+    except ImportError:
+        return _Single()
+    return MPI.COMM_WORLD
+
+
+def _mpi_type(dtype: np.dtype) -> Any:
+    from mpi4py import MPI
+
+    return MPI.DOUBLE if dtype == np.float64 else MPI.FLOAT
+
+
+def _agree(comm: Any, work: Callable[[], Any], share: bool = False) -> Any:
+    """work() on every rank; when it raised on any rank, every rank raises the same error
+    naming the rank(s). Returns this rank's result, or with `share` every rank's (sent to
+    every rank)."""
+    try:
+        out, error = work(), None
+    except Exception as exc:  # reported to every rank below
+        out, error = None, (type(exc).__name__, str(exc))
+    results = comm.allgather((error, out if share else None))
+    failed = [(q, e) for q, (e, _) in enumerate(results) if e is not None]
+    if failed:
+        text = "; ".join(f"rank {q} of {comm.size}: {name}: {msg}" for q, (name, msg) in failed)
+        kind = {"ValueError": ValueError, "TypeError": TypeError,
+                "FloatingPointError": FloatingPointError}.get(failed[0][1][0], DistributedError)
+        raise kind(text)
+    return [theirs for _, theirs in results] if share else out
+
+
+def _same(values: Sequence[Any], name: str) -> None:
+    """ValueError naming the ranks when the ranks' values of `name` differ."""
+    if any(v != values[0] for v in values):
+        shown = ", ".join(f"rank {q}: {v}" for q, v in enumerate(values))
+        raise ValueError(f"{name} must be the same on every rank, got {shown}")
+
+
+def _check_finite(A: np.ndarray, name: str) -> None:
+    """ValueError naming the first row with NaN or inf (read in chunks: memmaps stay on disk)."""
+    step = max(1, (1 << 22) // max(1, A[0].size if len(A) else 1))
+    for r0 in range(0, len(A), step):
+        bad = ~np.isfinite(A[r0:r0 + step]).reshape(min(step, len(A) - r0), -1).all(axis=1)
+        if bad.any():
+            row = r0 + int(np.argmax(bad))
+            raise ValueError(f"{name} has NaN or inf in its row {row}")
+
+
+class _Rows:
+    """One rank's rows (X, Y, w), to be sent to the ranks whose blocks need them."""
+
+    def __init__(self, comm: Any, parts: list[np.ndarray], offsets: np.ndarray,
+                 dtype: np.dtype) -> None:
+        self.comm, self.parts, self.offsets, self.dtype = comm, parts, offsets, dtype
+        self.widths = [1 if p.ndim == 1 else p.shape[1] for p in parts]
+        self.sent = 0
+
+    def fetch(self, needs: list[np.ndarray]) -> list[np.ndarray]:
+        """The rows with global indices needs[rank], in that order (every rank calls this
+        with the same needs, for every rank)."""
+        comm, rank, R = self.comm, self.comm.rank, self.comm.size
+        lo, hi = int(self.offsets[rank]), int(self.offsets[rank + 1])
+        width = sum(self.widths)
+
+        def local(idx: np.ndarray) -> np.ndarray:
+            block = np.empty((len(idx), width), self.dtype)
+            c = 0
+            order = np.argsort(idx, kind="stable")  # memmaps read in file order
+            for part, k in zip(self.parts, self.widths):
+                block[order, c:c + k] = np.asarray(part[idx[order]]).reshape(len(idx), k)
+                c += k
+            return block
+
+        if R == 1:
+            packed = local(needs[0] - lo)
+        else:
+            def prepare() -> tuple[np.ndarray, list[int]]:
+                send_idx = [need[(need >= lo) & (need < hi)] - lo for need in needs]
+                counts = [len(i) * width for i in send_idx]
+                return local(np.concatenate(send_idx)), counts
+
+            send, send_counts = _agree(comm, prepare)
+            mine = needs[rank]
+            source = np.searchsorted(self.offsets, mine, side="right") - 1
+            perm = np.argsort(source, kind="stable")
+            recv_counts = (np.bincount(source, minlength=R) * width).tolist()
+            recv = np.empty((len(mine), width), self.dtype)
+            kind = _mpi_type(self.dtype)
+            comm.Alltoallv([send, (send_counts, np.cumsum([0] + send_counts[:-1]).tolist()), kind],
+                           [recv, (recv_counts, np.cumsum([0] + recv_counts[:-1]).tolist()), kind])
+            self.sent += (sum(send_counts) - send_counts[rank]) * self.dtype.itemsize
+            packed = np.empty_like(recv)
+            packed[perm] = recv
+        out, c = [], 0
+        for part, k in zip(self.parts, self.widths):
+            column = packed[:, c:c + k]
+            out.append(np.ascontiguousarray(column[:, 0] if part.ndim == 1 else column))
+            c += k
+        return out
+
+
+def _owned_rows(rows: int, block_rows: int, rank: int, ranks: int) -> tuple[int, int]:
+    """The rows [lo, hi) of a batch of `rows` rows in rank's blocks (as blocks::owned)."""
+    nb = -(-rows // block_rows)
+    a, b = nb * rank // ranks, nb * (rank + 1) // ranks
+    return min(a * block_rows, rows), min(b * block_rows, rows)
+
+
+def _needs(order: np.ndarray, batch: int, block_rows: int, ranks: int) -> list[np.ndarray]:
+    """For every rank, the global rows of its blocks of every minibatch of an epoch."""
+    t = len(order)
+    out = []
+    for q in range(ranks):
+        pieces = []
+        for r0 in range(0, t, batch):
+            lo, hi = _owned_rows(min(batch, t - r0), block_rows, q, ranks)
+            pieces.append(np.arange(r0 + lo, r0 + hi))
+        out.append(order[np.concatenate(pieces)] if pieces else np.empty(0, np.intp))
+    return out
+
+
+def _params_digest(net: Network) -> str:
+    return hashlib.sha256(np.ascontiguousarray(net.params).tobytes()).hexdigest()[:16]
+
+
+def fit(
+    net: Network,
+    X_local: ArrayLike,
+    Y_local: ArrayLike,
+    epochs: int,
+    lr: float | None = None,
+    *,
+    optimizer: str | optim.Optimizer = "adam",
+    batch_size: int | None = None,
+    shuffle: bool = True,
+    seed: int | None = None,
+    validation_data: tuple[ArrayLike, ...] | None = None,
+    validation_fraction: float | None = None,
+    patience: int | None = None,
+    min_delta: float = 0.0,
+    restore_best: bool = True,
+    callback: Callable[[int, dict[str, Any]], Any] | None = None,
+    verbose: bool = False,
+    sample_weight: ArrayLike | None = None,
+    lr_schedule: optim.Schedule | None = None,
+    clip_norm: float | None = None,
+    block_rows: int = 64,
+    debug: bool = False,
+    checkpoint: str | os.PathLike | None = None,
+    checkpoint_every: int = 1,
+    comm: Any = None,
+    **hyperparameters: Any,
+) -> History:
+    """Data-parallel :meth:`Network.fit`: every rank passes its rows, all ranks end with the
+    same parameters, those of ``net.fit`` on the concatenated rows with ``block_rows``.
+
+    Parameters
+    ----------
+    net : Network
+        The same network on every rank (same layers, activations, loss, dtype and
+        parameters: construct it with the same ``seed``).
+    X_local, Y_local : array-like of shape (t_r, l_0) and (t_r, l_n)
+        This rank's rows (t_r may be 0); the data set is every rank's rows in rank order.
+        A ``np.load(..., mmap_mode="r")`` slice in the network's dtype stays on disk: each
+        epoch reads the rows this rank sends.
+    epochs, lr, optimizer, batch_size, shuffle, seed, patience, min_delta, restore_best, \
+sample_weight, clip_norm, **hyperparameters
+        As in :meth:`Network.fit`, for the whole data set (``sample_weight``: this rank's
+        rows' weights). They must be the same on every rank (``seed`` None: rank 0's
+        network's next seed, as ``Network.fit`` takes it).
+    lr_schedule : StepLR, CosineAnnealingLR, InvScaling or None
+        The core's schedules, as in :meth:`Network.fit` (a callable or ``Adaptive`` is not
+        supported here yet).
+    validation_data : (X_val, Y_val) or (X_val, Y_val, sample_weight_val), or None
+        This rank's part of the validation set (the ranks' parts concatenated).
+    validation_fraction : float or None
+        The last rows of the whole data set, as in :meth:`Network.fit`.
+    callback, verbose
+        Run on rank 0 only, with the global losses; the callback's False stops every rank.
+    block_rows : int, default 64
+        Rows per block of a minibatch: the unit of work that is spread over the ranks and
+        the leaves of the summation tree. Part of the result: the same value gives the same
+        bits on any number of ranks.
+    debug : bool
+        After every epoch, check that every rank holds the same parameters.
+    checkpoint, checkpoint_every
+        As in :meth:`Network.fit`, written by rank 0 and read by rank 0 (sent to the others):
+        a run resumed from it on any number of ranks ends with the bits of an uninterrupted
+        one.
+    comm : mpi4py communicator or None
+        Default: ``MPI.COMM_WORLD`` (a single rank without mpi4py).
+
+    Returns
+    -------
+    History
+        The same on every rank: the global training and validation losses.
+
+    Raises
+    ------
+    ValueError, TypeError
+        On every rank, naming the rank, when one rank's arguments are bad or differ from
+        the others' (layers, dtype, feature counts, hyperparameters, parameters).
+    FloatingPointError
+        On every rank, naming the rank whose part of the gradient was first not finite.
+    DistributedError
+        On every rank, when another rank raised (its callback, reading its rows).
+    """
+    comm = world() if comm is None else comm
+    rank, R = comm.rank, comm.size
+    if not isinstance(net, Network):
+        raise TypeError(f"net must be a fastprop.Network, got {type(net).__name__}")
+
+    # ---------------------------------------------------------------- checks, on every rank
+    def local_checks() -> dict[str, Any]:
+        X, Y = net._batch(X_local, Y_local)
+        w = net._weights(sample_weight, len(X))
+        _check_finite(X, "X_local")
+        _check_finite(Y, "Y_local")
+        e = check_int(epochs, "epochs", low=0)
+        rate = None if lr is None else float(lr)
+        if isinstance(optimizer, (optim.Optimizer, optim.LevenbergMarquardt)):
+            if hyperparameters:
+                raise TypeError(f"hyperparameters {sorted(hyperparameters)} go to the optimizer "
+                                f"object's constructor, not to fit")
+            opt = optimizer
+        else:
+            opt = optim.make(optimizer, lr, **hyperparameters)
+        if isinstance(opt, optim.LevenbergMarquardt):
+            raise ValueError("optimizer 'lm' is not data-parallel: use a first-order optimiser")
+        if callable(lr_schedule) and not isinstance(lr_schedule, optim.Schedule) or \
+                isinstance(lr_schedule, optim.Adaptive):
+            raise ValueError("distributed.fit takes the core's schedules (StepLR, "
+                             "CosineAnnealingLR, InvScaling) or None as lr_schedule, not a "
+                             "callable or Adaptive")
+        schedule, _ = Network._schedule(lr_schedule, False)
+        clip = 0.0 if clip_norm is None else check_real(clip_norm, "clip_norm", low=0,
+                                                        low_open=True)
+        val = None
+        if validation_data is not None:
+            if validation_fraction is not None:
+                raise ValueError("give validation_data or validation_fraction, not both")
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+                raise TypeError("validation_data must be a pair (X_val, Y_val) or a triple "
+                                "(X_val, Y_val, sample_weight_val)")
+            X_val, Y_val = net._batch(validation_data[0], validation_data[1], ("X_val", "Y_val"))
+            w_val = None
+            if len(validation_data) == 3:
+                w_val = net._weights(validation_data[2], len(X_val), "sample_weight_val")
+            val = (X_val, Y_val, w_val)
+        fraction = None
+        if validation_fraction is not None:
+            fraction = check_real(validation_fraction, "validation_fraction", low=0)
+        sig = {
+            "the network (layers, activations, bias, dtype, loss)":
+                (net.layers, net.activations, net.bias, net.dtype.name, net.loss_name),
+            "the network's parameters (construct it with the same seed)": _params_digest(net),
+            "epochs": e, "lr": rate, "optimizer": (repr(opt), opt.steps),
+            "batch_size": None if batch_size is None else check_int(batch_size, "batch_size",
+                                                                    low=1),
+            "shuffle": check_bool(shuffle, "shuffle"),
+            "seed": None if seed is None else check_seed(seed),
+            "patience": None if patience is None else check_int(patience, "patience", low=0),
+            "min_delta": check_real(min_delta, "min_delta", low=0),
+            "restore_best": check_bool(restore_best, "restore_best"),
+            "block_rows": check_int(block_rows, "block_rows", low=1),
+            "lr_schedule": repr(lr_schedule), "clip_norm": clip,
+            "debug": check_bool(debug, "debug"),
+            "checkpoint": (None if checkpoint is None else os.fspath(checkpoint),
+                           check_int(checkpoint_every, "checkpoint_every", low=1)),
+            "sample_weight (given or not)": w is not None,
+            "validation (validation_data with or without weights, validation_fraction)":
+                (None if val is None else val[2] is not None, fraction),
+        }
+        check_callable(callback, "callback")
+        check_bool(verbose, "verbose")
+        return {"X": X, "Y": Y, "w": w, "opt": opt, "val": val, "sig": sig,
+                "t": len(X), "t_val": 0 if val is None else len(val[0]),
+                "fresh_seed": net._fit_seed() if seed is None else 0,
+                "schedule": schedule, "clip": clip,
+                "hook": callback is not None or bool(verbose)}
+
+    mine = None
+
+    def checked() -> dict[str, Any]:
+        nonlocal mine
+        mine = local_checks()
+        return {k: mine[k] for k in ("sig", "t", "t_val", "fresh_seed", "hook")}
+
+    everyone = _agree(comm, checked, share=True)
+    for name in everyone[0]["sig"]:
+        _same([e["sig"][name] for e in everyone], name)
+    assert mine is not None
+    X, Y, w, opt, val = mine["X"], mine["Y"], mine["w"], mine["opt"], mine["val"]
+    B = int(block_rows)
+    epochs = int(epochs)
+    offsets = np.cumsum([0] + [e["t"] for e in everyone])
+    t_all = int(offsets[-1])
+    if t_all == 0:
+        raise ValueError("fit needs at least one sample, got 0 rows on every rank")
+    w_all = None
+    if w is not None:
+        w_all = np.concatenate(comm.allgather(w)).astype(net.dtype, copy=False)
+
+    # ------------------------------------------------- the training and validation rows
+    train_parts = [X, Y] + ([w] if w is not None else [])
+    t_train = t_all
+    val_parts = None
+    val_offsets = None
+    w_val_all = None
+    if validation_fraction is not None:
+        n_val = int(round(float(validation_fraction) * t_all))
+        if not 0 < validation_fraction < 1 or n_val < 1 or n_val >= t_all:
+            raise ValueError(f"validation_fraction must leave at least one row on each side "
+                             f"of the split, in (0, 1); got {validation_fraction} for "
+                             f"{t_all} rows")
+        t_train = t_all - n_val
+        lo, hi = int(offsets[rank]), int(offsets[rank + 1])
+        cut = min(max(t_train - lo, 0), hi - lo)  # this rank's rows before the split
+        val_parts = [p[cut:] for p in train_parts]
+        train_parts = [p[:cut] for p in train_parts]
+        offsets_val = np.minimum(np.maximum(offsets - t_train, 0), n_val)
+        offsets = np.minimum(offsets, t_train)
+        val_offsets = offsets_val
+        if w is not None:
+            w_val_all, w_all = w_all[t_train:], w_all[:t_train]
+    elif val is not None:
+        val_parts = [val[0], val[1]] + ([val[2]] if val[2] is not None else [])
+        val_offsets = np.cumsum([0] + [e["t_val"] for e in everyone])
+        if int(val_offsets[-1]) == 0:
+            raise ValueError("validation_data must have at least one row, got 0 on every rank")
+        if val[2] is not None:
+            w_val_all = np.concatenate(comm.allgather(val[2])).astype(net.dtype, copy=False)
+
+    batch = t_train if batch_size is None else check_int(batch_size, "batch_size", low=1)
+    batch = min(batch, t_train)
+    seed_value = seed if seed is not None else everyone[0]["fresh_seed"]
+    rows = _Rows(comm, train_parts, offsets, net.dtype)
+    shuffled = bool(shuffle) and batch < t_train
+    cache: dict[str, Any] = {}
+
+    def epoch_rows(order: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        if "rows" in cache:  # without shuffling every epoch takes the same rows
+            return cache["rows"]
+        needs = _needs(np.array(order, dtype=np.intp), batch, B, R)
+        got = rows.fetch(needs)
+        out = (got[0], got[1], got[2] if len(got) > 2 else None)
+        if not shuffled:
+            cache["rows"] = out
+        return out
+
+    val_rows = None
+    t_val = 0
+    if val_parts is not None:
+        t_val = int(val_offsets[-1])
+        lo, hi = _owned_rows(t_val, B, rank, R)
+        needs = [np.arange(*_owned_rows(t_val, B, q, R)) for q in range(R)]
+        got = _Rows(comm, val_parts, val_offsets, net.dtype).fetch(needs)
+        val_rows = (got[0], got[1], got[2] if len(got) > 2 else None)
+
+    stats: dict[str, Any] = {"steps": 0, "tree_bytes": 0, "row_bytes": 0, "epochs": 0,
+                             "exchange_seconds": 0.0}
+
+    def exchange(send: memoryview, recv: memoryview, counts: list[int]) -> None:
+        from mpi4py import MPI
+
+        displs = np.cumsum([0] + counts[:-1]).tolist()
+        start = time.perf_counter()
+        comm.Allgatherv([send, MPI.BYTE], [recv, (counts, displs), MPI.BYTE])
+        stats["exchange_seconds"] += time.perf_counter() - start
+        stats["steps"] += 1
+        stats["tree_bytes"] += len(send)
+
+    # ---------------------------------------------------------------- checkpoints
+    state = opt.state_for(net.n_params, net.dtype)
+    ckpt, resume = None, {}
+    if checkpoint is not None:
+        ckpt = Checkpoint(
+            checkpoint, checkpoint_every, params=net.params, state=state, epochs=epochs,
+            patience=0 if patience is None else int(patience), min_delta=float(min_delta),
+            restore_best=bool(restore_best), validation=val_rows is not None,
+            identity={"network": [net.layers, net.activations, net.bias, net.dtype.name,
+                                  net.loss_name],
+                      "rows": t_train, "validation rows": t_val,
+                      "batch_size": batch if batch_size is not None else 0,
+                      "shuffle": bool(shuffle), "optimizer": repr(opt), "lr": lr,
+                      "block_rows": B, "patience": 0 if patience is None else int(patience),
+                      "min_delta": float(min_delta), "restore_best": bool(restore_best),
+                      "lr_schedule": repr(lr_schedule), "clip_norm": mine["clip"]})
+        ckpt.seed = seed_value
+        saved = comm.bcast(_agree(comm, lambda: ckpt.read() if rank == 0 else None), root=0)
+        if saved is not None:
+            _agree(comm, lambda: resume.update(ckpt.resume(saved)))
+            seed_value = ckpt.seed
+            opt.steps = state.steps
+    best_params = resume.pop("best_params", None)
+
+    # ---------------------------------------------------------------- the epoch hook
+    any_hook = any(e["hook"] for e in everyone) or debug or ckpt is not None
+    progress = Progress(epochs, t_train) if verbose and rank == 0 and epochs > 0 else None
+    epoch_end = None
+    if any_hook:
+        def epoch_end(log: Any) -> Any:
+            stats["epochs"] += 1
+            stop, error = False, None
+            due = ckpt is not None and ckpt.epoch_end(log.epoch, log.loss, log.val_loss,
+                                                      log.time, log.lr)
+            if rank == 0:
+                logs = {"loss": log.loss, "time": log.time}
+                if val_rows is not None:
+                    logs["val_loss"] = log.val_loss
+                try:
+                    if due:
+                        ckpt.write()
+                    if progress is not None:
+                        progress.update(log.epoch, logs)
+                    if callback is not None and callback(log.epoch, logs) is False:
+                        stop = True
+                except BaseException as exc:  # reaches every rank below
+                    error = exc
+            told = comm.bcast((stop, None if error is None else f"{type(error).__name__}: "
+                               f"{error}"), root=0)
+            if debug:
+                digests = comm.allgather(_params_digest(net))
+                if len(set(digests)) > 1:
+                    differ = [q for q, d in enumerate(digests) if d != digests[0]]
+                    raise DistributedError(f"after epoch {log.epoch}, the parameters of ranks "
+                                           f"{differ} differ from rank 0's")
+            if error is not None:
+                raise error
+            if told[1] is not None:
+                raise DistributedError(f"rank 0's callback raised {told[1]}")
+            return _core.EpochControl(stop=True) if told[0] else None
+
+    options = _core.TrainOptions(
+        epochs=epochs, batch_size=0 if batch_size is None else batch, shuffle=bool(shuffle),
+        seed=seed_value, patience=0 if patience is None else int(patience),
+        min_delta=float(min_delta), restore_best=bool(restore_best), block_rows=B,
+        schedule=mine["schedule"], clip_norm=mine["clip"], **resume)
+    last_stats.clear()
+    try:
+        net._core.fit_parallel(t_train, w_all, options=options, optimizer=opt.config(lr),
+                               state=state, rank=rank, ranks=R, epoch_rows=epoch_rows,
+                               exchange=exchange, val_rows=val_rows, w_val=w_val_all,
+                               t_val=t_val, callback=epoch_end, best_params=best_params)
+    finally:
+        opt.steps = state.steps
+        if progress is not None:
+            progress.close()
+        stats["row_bytes"] = rows.sent
+        last_stats.update(stats)
+        record = net._core.last_fit
+        if record is not None and ckpt is not None:
+            net.history = ckpt.history(record, patience)
+        elif record is not None:
+            stop = record.stop.name
+            net.history = History(
+                record.loss, record.val_loss if val_rows is not None else None, record.time,
+                record.best_epoch if patience else None,
+                stop if stop in ("early_stopping", "callback", "converged") else "done",
+                record.lr)
+    return net.history

@@ -1,0 +1,219 @@
+"""fastprop.fit_many: many networks trained in one call of the core, spread over its threads."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from . import _core
+from ._progress import ManyProgress
+from ._validate import check_bool, check_choice, message, typed
+from .history import History
+from .network import Network
+
+__all__ = ["fit_many", "FitManyResult"]
+
+_ERRORS = ("warn", "raise", "ignore")
+
+
+class FitManyResult(list):
+    """What :func:`fit_many` returns: the :class:`~fastprop.History` of every network, in
+    the order of ``networks`` (each also kept in its network's ``history``).
+
+    Attributes
+    ----------
+    stops : list of str
+        Why each network stopped: "done", "early_stopping", "callback", "converged",
+        "non_finite" (its loss or gradient became NaN or infinite: its parameters are the
+        last finite ones), "error" (its callback raised; see ``errors``) or "interrupted"
+        (Ctrl-C).
+    errors : dict of int to BaseException
+        For each network that failed (stop "non_finite" or "error"), the exception its own
+        ``fit`` would have raised.
+    """
+
+    stops: list[str]
+    errors: dict[int, BaseException]
+
+    @property
+    def failed(self) -> list[int]:
+        """The positions of the networks that stopped on a non-finite loss or an error."""
+        return sorted(self.errors)
+
+
+def _per_network(value: Any, name: str, n: int) -> list[Any]:
+    """A list of n values: a list is one value per network (its length checked), anything
+    else is one value for all."""
+    if isinstance(value, list):
+        if len(value) != n:
+            raise ValueError(f"{name}: a list gives one value per network, so it must have "
+                             f"{n} entries (one per network), got {len(value)}")
+        return value
+    return [value] * n
+
+
+def fit_many(
+    networks: Sequence[Network],
+    X: ArrayLike | list[ArrayLike],
+    Y: ArrayLike | list[ArrayLike],
+    epochs: int | list[int],
+    lr: float | None | list[float | None] = None,
+    *,
+    indices: ArrayLike | None | list[ArrayLike | None] = None,
+    errors: str = "warn",
+    verbose: bool = False,
+    callback: Callable[[int, dict[str, Any]], Any] | None | list[Any] = None,
+    **fit_arguments: Any,
+) -> FitManyResult:
+    """Train several networks in one native call, spread over the core's threads.
+
+    Every network is trained exactly as ``net.fit(X, Y, epochs, lr, **fit_arguments)`` would
+    train it alone, to the same bits, whatever the number of threads
+    (:func:`fastprop.set_num_threads`): with at least two networks and two threads each
+    network runs on one thread, the networks taken one after the other by the threads,
+    largest first; the whole call runs without the GIL.
+
+    Parameters
+    ----------
+    networks : sequence of Network
+        Distinct networks; they may differ in layers, activations, loss, dtype and bias.
+    X, Y : array-like, or a list with one per network
+        Shared training data (each network converts it once to its dtype, without a copy
+        when it already is), or one (X, Y) per network.
+    epochs, lr : int, float, or a list with one per network
+        As in :meth:`Network.fit`.
+    indices : integer array, None, or a list with one per network (arrays or None)
+        The rows of X (and Y, sample_weight) that make each network's training set, as if
+        its fit were given ``X[indices]``: the folds of a cross-validation or bootstrap
+        samples, without copying X (each minibatch is gathered from X as it is drawn).
+        With ``validation_fraction`` or ``optimizer="lm"`` the selected rows are copied.
+    errors : "warn", "raise" or "ignore", default "warn"
+        What to do when some networks fail (their loss becomes NaN or infinite, or their
+        callback raises): the others train on regardless, and afterwards "warn" issues one
+        RuntimeWarning naming them, "raise" raises the first failed network's exception
+        (what its own fit would raise), "ignore" only reports them in the result.
+    verbose : bool
+        One progress bar for the whole set (epochs of all networks).
+    callback : callable(epoch, logs) or a list with one per network
+        As in :meth:`Network.fit`; ``logs["network"]`` is the network's position. It runs
+        with the GIL, so it is called from one thread at a time.
+    **fit_arguments
+        Every other argument of :meth:`Network.fit` (optimizer and its hyperparameters,
+        batch_size, shuffle, seed, validation_data, validation_fraction, patience,
+        min_delta, restore_best, sample_weight), each one value for all or a list with one
+        value per network. A list always means one per network, so a single
+        validation set is a tuple ``(X_val, Y_val)``. An optimiser object keeps one
+        network's state: give one per network (or a name).
+
+    Returns
+    -------
+    FitManyResult
+        The list of the networks' histories, with ``stops`` and ``errors``.
+
+    Raises
+    ------
+    ValueError, TypeError
+        For bad input, before any network is trained: a list of the wrong length, a network
+        whose input width does not match X, indices out of range, ...
+    KeyboardInterrupt
+        On Ctrl-C, after every network stopped at its last completed update (their
+        histories hold the completed epochs).
+    """
+    if isinstance(networks, Network) or not isinstance(networks, Sequence):
+        raise TypeError(message("networks", "a list of fastprop.Network", typed(networks)))
+    networks = list(networks)
+    n = len(networks)
+    for k, net in enumerate(networks):
+        if not isinstance(net, Network):
+            raise TypeError(message(f"networks[{k}]", "a fastprop.Network", typed(net)))
+    if len({id(net) for net in networks}) != n:
+        raise ValueError("networks must be distinct: a network appears more than once in the "
+                         "list (its fits cannot run at the same time)")
+    errors = check_choice(errors, "errors", _ERRORS)
+    verbose = check_bool(verbose, "verbose")
+    arguments = {"X": X, "Y": Y, "epochs": epochs, "lr": lr, "index": indices,
+                 "callback": callback, **fit_arguments}
+    columns = {key: _per_network(value, "indices" if key == "index" else key, n)
+               for key, value in arguments.items()}
+    optimizers = [o for o in columns.get("optimizer", []) if not isinstance(o, str)]
+    if len({id(o) for o in optimizers}) != len(optimizers):
+        raise ValueError("an optimiser object keeps the state of one network: give one object "
+                         "per network (a list of distinct objects), or the optimiser's name")
+
+    if not isinstance(X, list):
+        width = np.shape(X)[-1] if np.ndim(X) >= 1 else None
+        for k, net in enumerate(networks):
+            if np.ndim(X) == 2 and net.layers[0] != width:
+                raise ValueError(f"networks[{k}] has {net.layers[0]} inputs (l_0), but the "
+                                 f"shared X has {width} columns: every network trained on a "
+                                 f"shared X must have l_0 = {width}")
+    # The shared X converted once per dtype (networks of the same dtype read one array).
+    converted: dict[tuple[int, np.dtype], Any] = {}
+
+    def shared(A: Any, dtype: np.dtype) -> Any:
+        if not isinstance(A, np.ndarray) or A.dtype.kind not in "fc":
+            return A
+        key = (id(A), dtype)
+        if key not in converted:
+            with np.errstate(over="ignore"):
+                converted[key] = (A, np.require(A, dtype=dtype, requirements=("C", "A")))
+        return converted[key][1]
+
+    plans = []
+    fits = [net.__dict__.get("_fits") for net in networks]  # each plan counts a fit
+    for k, net in enumerate(networks):
+        args = {key: column[k] for key, column in columns.items()}
+        args["X"] = shared(args["X"], net.dtype)
+        if net.loss_name != "cross_entropy":
+            args["Y"] = shared(args["Y"], net.dtype)
+        try:
+            plans.append(net._fit_plan(**args, verbose=False))
+        except (ValueError, TypeError) as error:
+            for other, count in zip(networks, fits):  # nothing trained: nothing counted
+                if count is None:
+                    other.__dict__.pop("_fits", None)
+                else:
+                    other._fits = count
+            raise type(error)(f"networks[{k}]: {error}") from None
+
+    total = sum(plan.epochs for plan in plans)
+    progress = ManyProgress(total, n) if verbose and total > 0 else None
+    jobs = [plan.job(progress, {"network": k}) for k, plan in enumerate(plans)]
+    try:
+        _core.fit_many(jobs)
+    finally:
+        if progress is not None:
+            progress.close()
+        result = FitManyResult()
+        result.stops, result.errors = [], {}
+        for k, (plan, job) in enumerate(zip(plans, jobs)):
+            record = job.record
+            plan.finish(record)
+            history = plan.net.history if record is not None else History(np.empty(0))
+            stop = "done" if record is None else record.stop.name
+            if job.failed:
+                stop = "error"
+                try:
+                    job.raise_error()
+                except BaseException as error:  # noqa: BLE001  (kept for the caller)
+                    result.errors[k] = error
+            elif stop == "non_finite":
+                result.errors[k] = FloatingPointError(
+                    f"networks[{k}]: {_core.non_finite_message(record.epochs)}")
+            history.stop = stop
+            plan.net.history = history
+            result.append(history)
+            result.stops.append(stop)
+    if result.errors:
+        if errors == "raise":
+            raise result.errors[result.failed[0]]
+        if errors == "warn":
+            names = ", ".join(f"{k} ({result.stops[k]})" for k in result.failed)
+            warnings.warn(f"{len(result.errors)} of {n} networks failed and stopped early: "
+                          f"{names}; the others trained on (see the result's errors)",
+                          RuntimeWarning, stacklevel=2)
+    return result

@@ -1,0 +1,240 @@
+"""The ranks' side of test_distributed.py: `mpiexec -n R python _mpi_worker.py SCENARIO [ARGS]`.
+
+Every rank prints lines "rank r: ..." and exits 0 when the scenario behaved as it should;
+an assertion or an unexpected exception ends the rank (and with it, the job) non-zero.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+
+import numpy as np
+
+import fastprop
+from fastprop import distributed
+
+from mpi4py import MPI
+
+comm = MPI.COMM_WORLD
+rank, R = comm.rank, comm.size
+
+
+def say(text: str) -> None:
+    os.write(1, f"rank {rank}: {text}\n".encode())  # one write: lines of ranks do not mix
+
+
+def data(t: int, l_0: int, l_n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(t, l_0)), rng.normal(size=(t, l_n))
+
+
+def cuts(t: int) -> np.ndarray:
+    """Uneven parts: rank r gets r + 1 shares (the last rank takes the rest)."""
+    shares = np.arange(1, R + 1)
+    edges = np.concatenate([[0], np.cumsum(shares)]) * t // shares.sum()
+    return edges
+
+
+CONFIGS = [
+    # (name, Network kwargs, fit kwargs)
+    ("sgd-minibatch", dict(layers=[6, 9, 3], activation="tanh"),
+     dict(epochs=4, optimizer="sgd", lr=1e-3, batch_size=37, block_rows=8)),
+    ("adam-weights-val", dict(layers=[6, 9, 7, 3], activation="relu", bias=True),
+     dict(epochs=4, optimizer="adam", lr=1e-3, batch_size=64, block_rows=16,
+          weight_decay=1e-3, validation_fraction=0.25, patience=2, clip_norm=0.5,
+          lr_schedule=fastprop.optim.StepLR(2, gamma=0.5))),
+    ("fullbatch-mse", dict(layers=[6, 5, 3], loss="mse", bias=True),
+     dict(epochs=3, optimizer="momentum", lr=1e-2, block_rows=20)),
+    ("rprop-val-data", dict(layers=[6, 4, 3], activation="softplus"),
+     dict(epochs=3, optimizer="rprop", batch_size=50, block_rows=7)),
+    # fewer blocks per minibatch than ranks: some ranks compute nothing in some steps
+    ("nesterov-few-blocks", dict(layers=[6, 5, 3], activation="sigmoid", bias=True),
+     dict(epochs=2, optimizer="nesterov", lr=1e-3, batch_size=10, block_rows=8)),
+]
+
+
+def identity() -> None:
+    """distributed.fit on this many ranks == Network.fit(block_rows) in one process, bit for bit."""
+    t = 211
+    X, Y = data(t, 6, 3)
+    edges = cuts(t)
+    lo, hi = edges[rank], edges[rank + 1]
+    w = np.random.default_rng(1).uniform(0.5, 2.0, size=t)
+    for dtype in ("float64", "float32"):
+        for shuffle in (True, False):
+            for name, net_kw, fit_kw in CONFIGS:
+                fit_kw = dict(fit_kw, shuffle=shuffle, seed=11)
+                extra_local, extra_all = {}, {}
+                if name == "adam-weights-val":
+                    extra_local["sample_weight"] = w[lo:hi]
+                    extra_all["sample_weight"] = w
+                if name == "rprop-val-data":
+                    Xv, Yv = data(53, 6, 3, seed=2)
+                    vlo, vhi = cuts(53)[rank], cuts(53)[rank + 1]
+                    extra_local["validation_data"] = (Xv[vlo:vhi], Yv[vlo:vhi])
+                    extra_all["validation_data"] = (Xv, Yv)
+                net = fastprop.Network(**net_kw, dtype=dtype, seed=3)
+                h = distributed.fit(net, X[lo:hi], Y[lo:hi], **fit_kw, **extra_local,
+                                    debug=True)
+                one = fastprop.Network(**net_kw, dtype=dtype, seed=3)
+                h1 = one.fit(X, Y, **fit_kw, **extra_all)
+                tag = f"{name} {dtype} shuffle={shuffle}"
+                assert np.array_equal(net.params, one.params), f"{tag}: params differ"
+                assert np.array_equal(np.asarray(h), np.asarray(h1)), f"{tag}: losses differ"
+                if h1.val_loss is not None:
+                    assert np.array_equal(h.val_loss, h1.val_loss), f"{tag}: val_loss differ"
+                assert not np.array_equal(net.params, fastprop.Network(**net_kw, dtype=dtype,
+                                                                       seed=3).params)
+    say("identity OK")
+
+
+def memmap(path: str) -> None:
+    """Each rank's part is a slice of one .npy opened as a memmap."""
+    t = 150
+    X, Y = data(t, 6, 3)
+    if rank == 0:
+        np.save(path + "X.npy", X.astype(np.float32))
+        np.save(path + "Y.npy", Y.astype(np.float32))
+    comm.Barrier()
+    Xm = np.load(path + "X.npy", mmap_mode="r")
+    Ym = np.load(path + "Y.npy", mmap_mode="r")
+    edges = cuts(t)
+    lo, hi = edges[rank], edges[rank + 1]
+    kw = dict(epochs=2, lr=1e-3, batch_size=32, block_rows=8, seed=4)
+    net = fastprop.Network([6, 8, 3], dtype="float32", seed=0)
+    distributed.fit(net, Xm[lo:hi], Ym[lo:hi], **kw)
+    one = fastprop.Network([6, 8, 3], dtype="float32", seed=0)
+    one.fit(X.astype(np.float32), Y.astype(np.float32), **kw)
+    assert np.array_equal(net.params, one.params)
+    say("memmap OK")
+
+
+def expect_raise(kind: type, fragment: str, work) -> None:
+    try:
+        work()
+    except kind as error:
+        assert fragment in str(error), f"{fragment!r} not in {error!r}"
+        say(f"raised {type(error).__name__}: {error}")
+        return
+    raise AssertionError(f"no {kind.__name__} raised")
+
+
+def mismatch() -> None:
+    """Arguments or shapes that differ between ranks: every rank raises the same ValueError."""
+    X, Y = data(40, 6, 3)
+    lr = 1e-3 if rank != 1 else 2e-3
+    net = fastprop.Network([6, 4, 3], seed=0)
+    expect_raise(ValueError, "lr must be the same on every rank",
+                 lambda: distributed.fit(net, X, Y, epochs=1, lr=lr, batch_size=8))
+    layers = [6, 4, 3] if rank != R - 1 else [6, 5, 3]
+    expect_raise(ValueError, "the network", lambda: distributed.fit(
+        fastprop.Network(layers, seed=0), X, Y, epochs=1, lr=1e-3))
+    Xr = X if rank != 1 else X[:, :5]
+    expect_raise(ValueError, "rank 1 of", lambda: distributed.fit(
+        fastprop.Network([6, 4, 3], seed=0), Xr, Y, epochs=1, lr=1e-3))
+    seed = 0 if rank != 1 else 1
+    expect_raise(ValueError, "parameters", lambda: distributed.fit(
+        fastprop.Network([6, 4, 3], seed=seed), X, Y, epochs=1, lr=1e-3))
+    dtype = "float64" if rank != 1 else "float32"
+    expect_raise(ValueError, "the network", lambda: distributed.fit(
+        fastprop.Network([6, 4, 3], seed=0, dtype=dtype), X, Y, epochs=1, lr=1e-3))
+    say("mismatch OK")
+
+
+def faults() -> None:
+    """A bad shard, a NaN in training, a callback's exception: every rank raises, naming it."""
+    X, Y = data(60, 6, 3)
+    Xr = X.copy()
+    if rank == 1:
+        Xr[3, 2] = np.nan
+    expect_raise(ValueError, "rank 1 of", lambda: distributed.fit(
+        fastprop.Network([6, 4, 3], seed=0), Xr, Y, epochs=1, lr=1e-3))
+    # Rows that overflow only in rank R-1's part of the data: the gradient of its rows is
+    # inf, and the rank that computed that block is named.
+    Xb = X.copy()
+    if rank == R - 1:
+        Xb[-1] = 1e200
+    expect_raise(FloatingPointError, "on rank", lambda: distributed.fit(
+        fastprop.Network([6, 4, 3], seed=0, activation="relu"), Xb, Y, epochs=2, lr=1e-3,
+        batch_size=30, block_rows=5, shuffle=False))
+
+    def bad_callback(epoch, logs):
+        if epoch == 1:
+            raise KeyError("boom")
+
+    expect_raise(Exception, "boom", lambda: distributed.fit(
+        fastprop.Network([6, 4, 3], seed=0), X, Y, epochs=3, lr=1e-3, batch_size=20,
+        callback=bad_callback))
+
+    def tamper(epoch, logs):  # rank 0 only: the debug check must see it
+        net_0.params[0] += 1.0
+
+    net_0 = fastprop.Network([6, 4, 3], seed=0)
+    expect_raise(distributed.DistributedError, "differ", lambda: distributed.fit(
+        net_0, X, Y, epochs=2, lr=1e-3, callback=tamper, debug=True))
+
+    stops = []
+
+    def stop_at_1(epoch, logs):
+        stops.append(epoch)
+        return epoch < 1
+
+    net = fastprop.Network([6, 4, 3], seed=0)
+    h = distributed.fit(net, X, Y, epochs=5, lr=1e-3, batch_size=20, callback=stop_at_1)
+    assert len(h) == 2 and h.stop == "callback", (len(h), h.stop)
+    assert (stops == [0, 1]) if rank == 0 else (stops == [])
+    say("faults OK")
+
+
+CKPT_FIT = dict(epochs=7, optimizer="adam", lr=1e-2, batch_size=24, block_rows=8, seed=9,
+                validation_fraction=0.2, patience=4)
+
+
+def checkpoint_start(path: str) -> None:
+    """A run with checkpoints every 2 epochs, stopped by rank 0's callback after epoch 3."""
+    t = 130
+    X, Y = data(t, 6, 3)
+    lo, hi = cuts(t)[rank], cuts(t)[rank + 1]
+    net = fastprop.Network([6, 8, 3], seed=0, dtype="float32", bias=True)
+    h = distributed.fit(net, X[lo:hi], Y[lo:hi], **CKPT_FIT, checkpoint=path,
+                        checkpoint_every=2, callback=lambda epoch, logs: epoch < 3)
+    assert len(h) == 4 and h.stop == "callback"
+    say("checkpoint_start OK")
+
+
+def checkpoint_resume(path: str) -> None:
+    """Resumed on another number of ranks: the bits of one uninterrupted process."""
+    t = 130
+    X, Y = data(t, 6, 3)
+    lo, hi = cuts(t)[rank], cuts(t)[rank + 1]
+    net = fastprop.Network([6, 8, 3], seed=5, dtype="float32", bias=True)  # overwritten
+    h = distributed.fit(net, X[lo:hi], Y[lo:hi], **CKPT_FIT, checkpoint=path,
+                        checkpoint_every=2)
+    one = fastprop.Network([6, 8, 3], seed=0, dtype="float32", bias=True)
+    h1 = one.fit(X, Y, **CKPT_FIT)
+    assert np.array_equal(net.params, one.params)
+    assert np.array_equal(np.asarray(h), np.asarray(h1))
+    assert np.array_equal(h.val_loss, h1.val_loss)
+    say("checkpoint_resume OK")
+
+
+def killed() -> None:
+    """Rank 1 is killed mid-training; the job must end, non-zero."""
+    X, Y = data(4000, 64, 8)
+    if rank == 1:
+        def die():
+            say(f"killing myself at {time.time():.3f}")
+            os.kill(os.getpid(), signal.SIGKILL)
+        threading.Timer(1.0, die).start()
+    net = fastprop.Network([64, 256, 256, 8], seed=0)
+    distributed.fit(net, X, Y, epochs=100000, lr=1e-6, batch_size=64)
+    say("not reached")
+
+
+if __name__ == "__main__":
+    scenario = sys.argv[1]
+    globals()[scenario](*sys.argv[2:])

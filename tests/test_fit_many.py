@@ -1,0 +1,346 @@
+"""fastprop.fit_many: many networks in one call, each to the bits of its own fit."""
+
+from __future__ import annotations
+
+import copy
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+import fastprop
+from helpers import SIGINT_RAISES
+
+
+@pytest.fixture
+def restore_threads():
+    before = fastprop.get_num_threads()
+    yield
+    fastprop.set_num_threads(before)
+
+
+def data(rng, t=96, l_0=5, l_n=3):
+    X = rng.standard_normal((t, l_0))
+    Y = rng.standard_normal((t, l_n))
+    return X, Y
+
+
+# Networks that differ in everything: shapes, activations, dtype, bias, loss; and the fit
+# arguments each gets (optimiser, hyperparameters, batch size, seed, validation, early
+# stopping, sample weights).
+def mixed_set(rng):
+    X, Y = data(rng)
+    X_val, Y_val = data(rng, t=20)
+    labels = rng.integers(0, 3, len(X))
+    nets = [
+        fastprop.Network([5, 8, 3], "sigmoid", bias=True, seed=1),
+        fastprop.Network([5, 16, 16, 3], "tanh", bias=True, dtype="float32", seed=2),
+        fastprop.Network([5, 4, 3], "relu", bias=False, seed=3, loss="mse"),
+        fastprop.Network([5, 32, 3], "leaky_relu", bias=True, dtype="float32", seed=4,
+                         loss="cross_entropy"),
+        fastprop.Network([5, 160, 160, 3], ["tanh", "softplus"], bias=True, seed=5),
+        fastprop.Network([5, 6, 3], "sigmoid", bias=True, dtype="float32", seed=6),
+        fastprop.Network([5, 3, 3], "tanh", seed=7),
+    ]
+    Ys = [Y, Y.astype(np.float32), Y, labels, Y, Y, Y]
+    arguments = dict(
+        epochs=[7, 5, 9, 6, 3, 8, 4],
+        lr=[0.01, 0.003, 0.002, 0.02, 1e-3, 0.01, None],
+        optimizer=["sgd", "adam", "momentum", "adamw", "nesterov", "rprop", "lm"],
+        batch_size=[7, 16, None, 10, 256, 32, None],
+        seed=[11, 12, None, 14, 15, 16, None],
+        validation_data=[(X_val, Y_val), None, None, None, None, (X_val, Y_val), None],
+        patience=[2, None, None, None, None, 1, None],
+        sample_weight=[None, None, np.abs(rng.standard_normal(len(X))), None, None, None, None],
+    )
+    return nets, X, Ys, arguments
+
+
+def fit_alone(nets, X, Ys, arguments):
+    """Each network's own fit, with the same arguments."""
+    histories = []
+    for k, net in enumerate(nets):
+        args = {key: value[k] for key, value in arguments.items()}
+        histories.append(net.fit(X, Ys[k], **args))
+    return histories
+
+
+def assert_same(nets_a, nets_b, histories_a, histories_b):
+    for k, (a, b) in enumerate(zip(nets_a, nets_b)):
+        assert np.array_equal(a.params, b.params), f"network {k}: parameters differ"
+        assert np.array_equal(np.asarray(histories_a[k]), np.asarray(histories_b[k]),
+                              equal_nan=True), f"network {k}: losses differ"
+        if histories_a[k].val_loss is not None:
+            assert np.array_equal(histories_a[k].val_loss, histories_b[k].val_loss)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_bits_equal_separate_fits(rng, threads, restore_threads):
+    nets, X, Ys, arguments = mixed_set(rng)
+    twins = copy.deepcopy(nets)
+    fastprop.set_num_threads(2)  # the single fits with every thread they can use
+    alone = fit_alone(nets, X, Ys, arguments)
+    assert all(len(h) > 0 for h in alone)
+    fastprop.set_num_threads(threads)
+    many = fastprop.fit_many(twins, X, Ys, **arguments)
+    assert many.stops == ["early_stopping" if h.stop == "early_stopping" else "done"
+                          for h in alone]
+    assert_same(nets, twins, alone, many)
+    assert all(net.history is h for net, h in zip(twins, many))
+
+
+def test_single_fits_equal_across_thread_counts(rng, restore_threads):
+    """What fit_many's promise rests on: a fit is the same bits on one thread and on two."""
+    nets, X, Ys, arguments = mixed_set(rng)
+    twins = copy.deepcopy(nets)
+    fastprop.set_num_threads(1)
+    one = fit_alone(nets, X, Ys, arguments)
+    fastprop.set_num_threads(2)
+    two = fit_alone(twins, X, Ys, arguments)
+    assert_same(nets, twins, one, two)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_index_subsets_equal_fits_on_copies(rng, threads, restore_threads):
+    fastprop.set_num_threads(threads)
+    X, Y = data(rng, t=120)
+    w = np.abs(rng.standard_normal(len(X)))
+    folds = np.array_split(rng.permutation(len(X)), 4)
+    train = [np.concatenate(folds[:k] + folds[k + 1:]) for k in range(4)]
+    boot = rng.integers(0, len(X), len(X))  # a bootstrap sample, rows repeated
+    indices = [*train, boot, None]
+    nets = [fastprop.Network([5, 12, 3], "tanh", bias=True, dtype=d, seed=k)
+            for k, d in enumerate(["float64", "float32"] * 3)]
+    twins = copy.deepcopy(nets)
+    arguments = dict(epochs=4, lr=0.01, optimizer="adam", seed=3,
+                     batch_size=[16, 16, None, 16, 8, 16], shuffle=[True, True, True, False,
+                                                                    True, True],
+                     validation_fraction=[None, 0.2, None, None, None, None],
+                     sample_weight=[None, None, w, w, None, None])
+    alone = []
+    for k, net in enumerate(nets):
+        rows = slice(None) if indices[k] is None else indices[k]
+        args = {key: value[k] if isinstance(value, list) else value
+                for key, value in arguments.items()}
+        if args["sample_weight"] is not None:
+            args["sample_weight"] = args["sample_weight"][rows]
+        alone.append(net.fit(X[rows], Y[rows], **args))
+    many = fastprop.fit_many(twins, X, Y, indices=indices, **arguments)
+    assert_same(nets, twins, alone, many)
+
+
+def test_nan_stops_that_network_alone(rng):
+    X, Y = data(rng)
+    nets = [fastprop.Network([5, 8, 3], "relu", bias=True, seed=k) for k in range(3)]
+    twins = copy.deepcopy(nets)
+    lrs = [0.001, 1e30, 0.002]  # the second diverges
+    alone = [nets[0].fit(X, Y, 20, lrs[0], optimizer="sgd", batch_size=8, seed=1), None,
+             nets[2].fit(X, Y, 20, lrs[2], optimizer="sgd", batch_size=8, seed=1)]
+    with pytest.warns(RuntimeWarning, match=r"1 of 3 networks failed.*1 \(non_finite\)"):
+        many = fastprop.fit_many(twins, X, Y, 20, lrs, optimizer="sgd", batch_size=8, seed=1)
+    assert many.stops == ["done", "non_finite", "done"]
+    assert many.failed == [1]
+    assert isinstance(many.errors[1], FloatingPointError)
+    assert len(many[1]) < 20 and many[1].stop == "non_finite"
+    assert np.all(np.isfinite(twins[1].params))
+    assert_same([nets[0], nets[2]], [twins[0], twins[2]], [alone[0], alone[2]],
+                [many[0], many[2]])
+
+
+def test_errors_raise_after_the_others_trained(rng):
+    X, Y = data(rng)
+    nets = [fastprop.Network([5, 8, 3], "relu", bias=True, seed=k) for k in range(2)]
+    before = nets[1].params.copy()
+    with pytest.raises(FloatingPointError, match=r"networks\[0\]: the loss"):
+        fastprop.fit_many(nets, X, Y, 10, [1e30, 0.001], optimizer="sgd", errors="raise")
+    assert len(nets[1].history) == 10 and not np.array_equal(nets[1].params, before)
+
+
+def test_callback_error_stops_its_network_alone(rng):
+    X, Y = data(rng)
+    nets = [fastprop.Network([5, 8, 3], seed=k) for k in range(3)]
+    seen = []
+
+    def fails(epoch, logs):
+        seen.append(logs["network"])
+        if epoch == 2:
+            raise ZeroDivisionError("from the callback")
+
+    def records(epoch, logs):
+        seen.append(logs["network"])
+
+    many = fastprop.fit_many(nets, X, Y, 6, 0.01, callback=[records, fails, records],
+                             errors="ignore")
+    assert many.stops == ["done", "error", "done"]
+    assert isinstance(many.errors[1], ZeroDivisionError)
+    assert len(many[1]) == 3 and len(many[0]) == 6
+    assert sorted(seen) == [0] * 6 + [1] * 3 + [2] * 6
+    with pytest.raises(ZeroDivisionError):
+        fastprop.fit_many(nets, X, Y, 6, 0.01, callback=[records, fails, records],
+                          errors="raise")
+
+
+def test_callback_false_stops_one_network(rng):
+    X, Y = data(rng)
+    nets = [fastprop.Network([5, 8, 3], seed=k) for k in range(2)]
+    many = fastprop.fit_many(nets, X, Y, 5, 0.01,
+                             callback=[None, lambda epoch, logs: epoch < 1])
+    assert many.stops == ["done", "callback"] and [len(h) for h in many] == [5, 2]
+
+
+def test_verbose_shows_one_bar(rng, capsys):
+    X, Y = data(rng)
+    nets = [fastprop.Network([5, 4, 3], seed=k) for k in range(3)]
+    fastprop.fit_many(nets, X, Y, 4, 0.01, verbose=True)
+    err = capsys.readouterr().err
+    assert "epoch 12/12" in err or "12/12" in err
+
+
+# ---------------------------------------------------------------- bad input, before training
+
+def nets_and_data(rng):
+    X, Y = data(rng)
+    return [fastprop.Network([5, 4, 3], seed=k) for k in range(3)], X, Y
+
+
+def untouched(nets, before):
+    return all(np.array_equal(n.params, b) for n, b in zip(nets, before))
+
+
+@pytest.mark.parametrize("case, error, match", [
+    ("width", ValueError, r"networks\[2\] has 4 inputs \(l_0\), but the shared X has 5 "
+                        r"columns"),
+    ("lr_list", ValueError, r"lr: a list gives one value per network, so it must have 3 "
+                            r"entries \(one per network\), got 2"),
+    ("index_range", ValueError, r"networks\[1\]: indices must be row numbers in \[0, 96\)"),
+    ("index_type", TypeError, r"indices must be a 1-D array of integer row indices"),
+    ("index_empty", ValueError, r"indices must select at least one row"),
+    ("duplicate", ValueError, r"networks must be distinct"),
+    ("shared_optimizer", ValueError, r"an optimiser object keeps the state of one network"),
+    ("not_networks", TypeError, r"networks\[1\] must be a fastprop.Network"),
+    ("errors", ValueError, r"errors must be one of warn, raise, ignore"),
+    ("Y_list", ValueError, r"Y: a list gives one value per network"),
+    ("epochs", ValueError, r"networks\[0\]: epochs must be"),
+])
+def test_bad_input_is_refused_before_any_training(rng, case, error, match):
+    nets, X, Y = nets_and_data(rng)
+    kwargs = dict(epochs=3, lr=0.01)
+    if case == "width":
+        nets[2] = fastprop.Network([4, 4, 3], seed=9)
+    elif case == "lr_list":
+        kwargs["lr"] = [0.1, 0.2]
+    elif case == "index_range":
+        kwargs["indices"] = [None, np.array([0, 96]), None]
+    elif case == "index_type":
+        kwargs["indices"] = np.array([0.5, 1.0])
+    elif case == "index_empty":
+        kwargs["indices"] = np.array([], dtype=int)
+    elif case == "duplicate":
+        nets[2] = nets[0]
+    elif case == "shared_optimizer":
+        kwargs["optimizer"] = fastprop.optim.Adam()
+    elif case == "not_networks":
+        nets[1] = "net"
+    elif case == "errors":
+        kwargs["errors"] = "sometimes"
+    elif case == "Y_list":
+        Y = [Y, Y]
+    elif case == "epochs":
+        kwargs["epochs"] = -1
+    before = [n.params.copy() for n in nets if isinstance(n, fastprop.Network)]
+    with pytest.raises(error, match=match):
+        fastprop.fit_many(nets, X, Y, **kwargs)
+    assert untouched([n for n in nets if isinstance(n, fastprop.Network)], before)
+
+
+def test_one_network_and_empty_list(rng):
+    X, Y = data(rng)
+    net = fastprop.Network([5, 4, 3], seed=0)
+    twin = copy.deepcopy(net)
+    h = net.fit(X, Y, 3, 0.01)
+    many = fastprop.fit_many([twin], X, Y, 3, 0.01)
+    assert np.array_equal(net.params, twin.params) and np.array_equal(h, many[0])
+    assert fastprop.fit_many([], X, Y, 3) == []
+
+
+def test_optimizer_objects_one_per_network_keep_state(rng):
+    X, Y = data(rng)
+    nets = [fastprop.Network([5, 4, 3], seed=k) for k in range(2)]
+    opts = [fastprop.optim.Adam(lr=0.01), fastprop.optim.SGD(lr=0.01, momentum=0.9)]
+    fastprop.fit_many(nets, X, Y, 3, optimizer=opts, batch_size=32)
+    assert [o.steps for o in opts] == [9, 9]
+    assert opts[0].state["m"].shape == (nets[0].n_params,)
+
+
+INTERRUPTED = textwrap.dedent("""
+    import sys, numpy as np, fastprop
+    fastprop.set_num_threads(int(sys.argv[1]))
+    nets = [fastprop.Network([32, 64, 64, 1], "tanh", bias=True, seed=k) for k in range(5)]
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((2048, 32)); Y = rng.standard_normal((2048, 1))
+    print("ready", flush=True)
+    try:
+        fastprop.fit_many(nets, X, Y, 1_000_000, 1e-6, batch_size=64)
+    except KeyboardInterrupt:
+        lengths = [len(net.history) for net in nets]
+        stops = [net.history.stop for net in nets]
+        finite = all(np.all(np.isfinite(net.params)) for net in nets)
+        print("interrupted", max(lengths), finite, set(stops) == {"interrupted"}, flush=True)
+        sys.exit(0)
+    print("finished", flush=True)
+    sys.exit(1)
+""")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+@pytest.mark.parametrize("threads", [1, 2])
+def test_sigint_stops_every_network(threads):
+    proc = subprocess.Popen([sys.executable, "-c", SIGINT_RAISES + INTERRUPTED, str(threads)],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        time.sleep(1.5)  # well inside the fits
+        sent = time.perf_counter()
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=30)
+        elapsed = time.perf_counter() - sent
+    finally:
+        proc.kill()
+    words = out.split()
+    assert proc.returncode == 0, out
+    # Some network completed epochs (those not yet started when Ctrl-C came have none).
+    assert words[0] == "interrupted" and words[2] == "True" and words[3] == "True", out
+    assert int(words[1]) >= 1
+    assert elapsed < 5.0
+
+
+def test_default_seeds_and_schedules_equal_separate_fits(rng):
+    """seed=None derives each fit's seed from the network's seed and its count of fits, as
+    fit does; an lr_schedule (an object, or a callable run from the epoch hook) per network."""
+    X, Y = data(rng)
+    nets = [fastprop.Network([5, 8, 3], "tanh", seed=k) for k in range(3)]
+    twins = copy.deepcopy(nets)
+    schedules = [fastprop.optim.StepLR(step_size=2, gamma=0.5), lambda epoch: 0.01 / (1 + epoch),
+                 None]
+    for _ in range(2):  # the second fit of each network draws another seed
+        alone = [net.fit(X, Y, 4, 0.01, batch_size=16, lr_schedule=s, clip_norm=1.0)
+                 for net, s in zip(nets, schedules)]
+        many = fastprop.fit_many(twins, X, Y, 4, 0.01, batch_size=16, lr_schedule=schedules,
+                                 clip_norm=1.0)
+        assert_same(nets, twins, alone, many)
+        assert all(np.array_equal(a.lr, b.lr) for a, b in zip(alone, many))
+
+
+def test_refused_input_counts_no_fit(rng):
+    X, Y = data(rng)
+    nets = [fastprop.Network([5, 8, 3], seed=k) for k in range(2)]
+    twins = copy.deepcopy(nets)
+    with pytest.raises(ValueError, match=r"networks\[1\]: epochs must be"):
+        fastprop.fit_many(nets, X, Y, [3, -1])
+    alone = [net.fit(X, Y, 3, batch_size=16) for net in twins]
+    many = fastprop.fit_many(nets, X, Y, 3, batch_size=16)
+    assert_same(twins, nets, alone, many)

@@ -1,0 +1,173 @@
+"""fastprop.sklearn.GridSearchCV / RandomizedSearchCV: scikit-learn's scores, trained at once."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+sklearn = pytest.importorskip("sklearn")
+pytest.importorskip("scipy")
+
+from sklearn import model_selection as skms  # noqa: E402
+from sklearn.datasets import load_digits  # noqa: E402
+from sklearn.exceptions import ConvergenceWarning, FitFailedWarning  # noqa: E402
+from sklearn.linear_model import Ridge  # noqa: E402
+from sklearn.pipeline import make_pipeline  # noqa: E402
+from sklearn.preprocessing import StandardScaler  # noqa: E402
+
+import fastprop.sklearn as fs  # noqa: E402
+from fastprop import model_selection  # noqa: E402
+
+
+@pytest.fixture
+def digits():
+    X, y = load_digits(return_X_y=True)
+    return X[:400] / 16, y[:400]
+
+
+@pytest.fixture
+def taken(monkeypatch):
+    """For each fit of a search's loop that had networks trained ahead: whether it took one
+    (True) or trained itself (False)."""
+    seen: list[bool] = []
+    original = fs._take_trained
+
+    def spy(*args):
+        active = getattr(model_selection._ahead, "queue", None) is not None
+        took = original(*args)
+        if active:
+            seen.append(took)
+        return took
+
+    monkeypatch.setattr(fs, "_take_trained", spy)
+    return seen
+
+
+SCORE_KEYS = ("mean_test_score", "std_test_score", "rank_test_score")
+
+
+def assert_same_results(a, b, X):
+    results_a, results_b = a.cv_results_, b.cv_results_
+    split_keys = [k for k in results_a if k.startswith("split") and k.endswith("_score")]
+    assert split_keys
+    for key in (*SCORE_KEYS, *split_keys):
+        assert np.array_equal(results_a[key], results_b[key], equal_nan=True), key
+    assert results_a["params"] == results_b["params"]
+    assert a.best_params_ == b.best_params_ and a.best_index_ == b.best_index_
+    assert np.array_equal(a.best_estimator_.predict(X), b.best_estimator_.predict(X))
+
+
+def run_both(search, estimator, grid, X, y, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours = getattr(fs, search)(estimator, grid, **kwargs).fit(X, y)
+        theirs = getattr(skms, search)(estimator, grid, n_jobs=1, **kwargs).fit(X, y)
+    return ours, theirs
+
+
+def test_grid_search_scores_equal_scikit_learns(digits, taken):
+    X, y = digits
+    estimator = fs.MLPClassifier(max_iter=8, random_state=0, batch_size=32)
+    grid = {"hidden_layer_sizes": [(8,), (16, 8)], "learning_rate_init": [1e-3, 1e-2],
+            "solver": ["adam", "sgd"], "dtype": ["float64", "float32"]}
+    ours, theirs = run_both("GridSearchCV", estimator, grid, X, y, cv=3)
+    assert_same_results(ours, theirs, X)
+    assert taken == [True] * 48  # 16 candidates × 3 folds, all from one fit_many call
+
+
+def test_regressor_with_early_stopping_and_multimetric(digits, taken):
+    X, y = digits
+    y = y.astype(float) + 0.1 * X[:, 20]
+    estimator = fs.MLPRegressor(max_iter=10, random_state=1, early_stopping=True,
+                                n_iter_no_change=2)
+    grid = {"alpha": [1e-4, 1e-1], "activation": ["tanh", "relu"]}
+    ours, theirs = run_both("GridSearchCV", estimator, grid, X, y, cv=2,
+                            scoring=["r2", "neg_mean_squared_error"], refit="r2",
+                            return_train_score=True)
+    for key in theirs.cv_results_:
+        if "score" in key and "time" not in key:
+            assert np.array_equal(ours.cv_results_[key], theirs.cv_results_[key]), key
+    assert ours.best_params_ == theirs.best_params_
+    assert taken.count(True) == 8
+
+
+def test_randomized_search_scores_equal_scikit_learns(digits, taken):
+    X, y = digits
+    scipy_stats = pytest.importorskip("scipy.stats")
+    estimator = fs.MLPClassifier(hidden_layer_sizes=(12,), max_iter=6, random_state=2)
+    distributions = {"learning_rate_init": scipy_stats.loguniform(1e-4, 1e-1),
+                     "alpha": [1e-5, 1e-3]}
+    ours, theirs = run_both("RandomizedSearchCV", estimator, distributions, X, y, cv=3,
+                            n_iter=5, random_state=0)
+    assert_same_results(ours, theirs, X)
+    assert taken.count(True) == 15
+
+
+def test_pipeline_steps_fitted_per_fold(digits, taken):
+    X, y = digits
+    pipe = make_pipeline(StandardScaler(), fs.MLPClassifier(max_iter=5, random_state=0))
+    grid = {"mlpclassifier__hidden_layer_sizes": [(8,), (24,)]}
+    ours, theirs = run_both("GridSearchCV", pipe, grid, X, y, cv=3)
+    assert_same_results(ours, theirs, X)
+    assert taken == [True] * 6
+
+
+def test_sample_weight_and_lbfgs_fall_back_per_fit(digits, taken):
+    X, y = digits
+    w = np.linspace(0.5, 2.0, len(X))
+    estimator = fs.MLPClassifier(hidden_layer_sizes=(8,), max_iter=5, random_state=0)
+    grid = {"solver": ["adam", "lbfgs"]}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours = fs.GridSearchCV(estimator, grid, cv=2).fit(X, y, sample_weight=w)
+        theirs = skms.GridSearchCV(estimator, grid, cv=2).fit(X, y, sample_weight=w)
+    assert_same_results(ours, theirs, X)
+    # adam's two folds trained ahead; lbfgs' (SciPy's optimiser) fitted as usual.
+    assert taken == [True, True, False, False]
+
+
+def test_diverging_candidate_gets_error_score(digits, taken):
+    X, y = digits
+    estimator = fs.MLPRegressor(hidden_layer_sizes=(8,), max_iter=5, random_state=0,
+                                solver="sgd", alpha=0.0)
+    grid = {"learning_rate_init": [1e-3, 1e200]}
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "One or more of the test scores", UserWarning)
+        with pytest.warns(FitFailedWarning, match="FloatingPointError"):
+            ours, theirs = run_both("GridSearchCV", estimator, grid, X, y.astype(float), cv=2)
+    assert np.isnan(ours.cv_results_["mean_test_score"][1])
+    assert_same_results(ours, theirs, X)
+
+
+def test_other_estimators_are_scikit_learns_search(digits):
+    X, y = digits
+    ours, theirs = run_both("GridSearchCV", Ridge(), {"alpha": [0.1, 1.0]}, X, y, cv=3)
+    assert_same_results(ours, theirs, X)
+    assert getattr(model_selection._ahead, "queue", None) is None
+
+
+def test_same_objects_from_both_modules():
+    assert fs.GridSearchCV is model_selection.GridSearchCV
+    assert fs.cross_validate is model_selection.cross_validate
+    assert issubclass(fs.RandomizedSearchCV, skms.RandomizedSearchCV)
+
+
+def test_cross_validate_and_score_equal_scikit_learns(digits, taken):
+    X, y = digits
+    estimator = make_pipeline(StandardScaler(),
+                              fs.MLPClassifier(hidden_layer_sizes=(16,), max_iter=5,
+                                               random_state=0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours = fs.cross_validate(estimator, X, y, cv=4, scoring=["accuracy", "f1_macro"],
+                                 return_train_score=True)
+        theirs = skms.cross_validate(estimator, X, y, cv=4, scoring=["accuracy", "f1_macro"],
+                                     return_train_score=True)
+        score = fs.cross_val_score(estimator, X, y, cv=4)
+    for key in theirs:
+        if "time" not in key:
+            assert np.array_equal(ours[key], theirs[key]), key
+    assert np.array_equal(score, theirs["test_accuracy"])
+    assert taken == [True] * 8  # 4 folds each for cross_validate and cross_val_score
