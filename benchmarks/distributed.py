@@ -61,7 +61,7 @@ def run_one(key: str, kind: str, block_rows: int) -> dict:
     cpu = comm.allreduce(time.process_time() - cpu)  # of all ranks
     stats = dict(distributed.last_stats)
     return {"seconds": float(h.time[-1]), "steps": w.steps, "ranks": comm.size, "cpu": cpu,
-            "tree_bytes_per_step": stats["tree_bytes"] / max(1, stats["steps"]),
+            "tree_bytes_per_step": stats["tree_bytes"] / w.steps,
             "row_bytes_per_step": stats["row_bytes"] / w.steps,
             "exchange_ms_per_step": 1e3 * stats["exchange_seconds"] / max(1, stats["steps"]),
             "param_bytes": net.n_params * 4,

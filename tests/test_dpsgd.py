@@ -79,7 +79,7 @@ def test_minibatch_fit_with_momentum_matches_the_transcription(rng):
 def noise_of_one_step(seed, noise_multiplier=1.5, max_grad_norm=0.7, steps=1):
     """The noise added in the last of `steps` steps, read off a batch whose per-sample
     gradients are all zero (Y = z_n with sse), so that the update is −lr·noise/B."""
-    net = fastprop.Network([64, 64, 64, 10], "sigmoid", bias=True, seed=1)
+    net = fastprop.Network([64, 64, 64, 10], "sigmoid", bias=True, seed=1, loss="sse")
     X = np.random.default_rng(0).standard_normal((8, 64))
     Y = net.forward(X)
     opt = optim.DPSGD(lr=1.0, max_grad_norm=max_grad_norm, noise_multiplier=noise_multiplier,
@@ -123,7 +123,7 @@ def test_bad_hyperparameters_are_refused(kwargs, match):
 
 
 def test_dpsgd_by_name_in_fit(rng):
-    net = fastprop.Network([4, 6, 2], "tanh", seed=1)
+    net = fastprop.Network([4, 6, 2], "tanh", seed=1, bias=False, loss="sse")
     X, Y = random_batch(rng, net, 16)
     E0 = net.loss(X, Y)
     net.fit(X, Y, epochs=30, batch_size=4, optimizer="dpsgd", lr=0.01, max_grad_norm=10.0,

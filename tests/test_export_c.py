@@ -257,8 +257,9 @@ def test_c_comment_lists_the_layers_and_activations():
     assert "4, 6, 5, 2" in head and "sigma_1          tanh" in head
     assert "sigma_2          leaky_relu" in head and "bias             none" in head
     assert "void tiny_forward(const double *x, double *z);" in head
-    assert "tiny_dense(z1, tiny_W0, a0, 4, 6);" in source  # no b_i without bias
-    assert "/* z_1 = W_0 a_0 */" in source and "/* a_2 = leaky_relu(z_2) */" in source
+    assert "tiny_dense(u, tiny_W0, a0, 4, 6);" in source  # no b_i without bias
+    assert "/* z_1 = W_0 a_0, in u */" in source
+    assert "/* a_2 = leaky_relu(z_2), in place */" in source
     assert source.isascii()
 
 
@@ -350,3 +351,151 @@ def test_cli_export_reports_a_bad_name_and_path(tmp_path, capsys):
     assert cli.main(["export", str(model), "--format", "c",
                      "-o", str(tmp_path / "no" / "m.h")]) == 2
     assert "cannot write the C code" in capsys.readouterr().err
+
+
+def test_export_refuses_to_replace_what_is_not_a_regular_file(tmp_path):
+    net = random_network([2, 1], "tanh", True, "float64")
+    if hasattr(os, "mkfifo"):
+        fifo = tmp_path / "fifo.h"
+        os.mkfifo(fifo)
+        with pytest.raises(OSError, match=r"cannot write the C code to .*fifo\.h: it is a FIFO"):
+            to_c(net, fifo)
+        assert os.path.exists(fifo) and not os.path.isfile(fifo)  # left as it was
+    if os.path.exists("/dev/null"):
+        with pytest.raises(OSError, match="it is a character device, not a regular file"):
+            to_c(net, "/dev/null")
+        link = tmp_path / "null.h"
+        link.symlink_to("/dev/null")
+        with pytest.raises(OSError, match=r"a symbolic link to /dev/null\): it is a character"):
+            to_c(net, link)
+
+
+def test_export_writes_through_a_symbolic_link(tmp_path):
+    net = random_network([2, 1], "tanh", True, "float64")
+    (tmp_path / "real").mkdir()
+    target = tmp_path / "real" / "model.h"
+    target.write_text("old")
+    link = tmp_path / "model.h"
+    link.symlink_to(target)
+    to_c(net, link)
+    assert link.is_symlink() and target.read_text() == to_c(net)
+
+
+def test_export_says_when_a_directory_exists_but_takes_no_file(tmp_path, monkeypatch):
+    """A directory where creating a file fails with ENOENT (as in /proc) exists: the
+    message must not say it does not."""
+    from fastprop.export import _common
+
+    def missing(*args, **kwargs):
+        raise FileNotFoundError(2, "No such file or directory")
+
+    monkeypatch.setattr(_common.os, "open", missing)
+    with pytest.raises(FileNotFoundError, match="no file can be created in the directory") \
+            as error:
+        to_c(random_network([2, 1], "tanh", True, "float64"), tmp_path / "m.h")
+    assert "does not exist" not in str(error.value)
+    if os.path.isdir("/proc/self"):
+        monkeypatch.undo()
+        with pytest.raises(OSError) as error:
+            to_c(random_network([2, 1], "tanh", True, "float64"), "/proc/self/m.h")
+        assert "does not exist" not in str(error.value)
+
+
+def test_cli_export_refuses_to_overwrite_its_model_and_an_empty_output(tmp_path, capsys):
+    random_network([2, 3, 1], "tanh", True, "float64").save(tmp_path / "net.npz")
+    model = tmp_path / "net.h"  # a model file with a header's name
+    os.rename(tmp_path / "net.npz", model)
+    saved = model.read_bytes()
+    assert cli.main(["export", str(model), "--format", "c"]) == 2  # default output: net.h
+    assert "is the model file" in capsys.readouterr().err
+    link = tmp_path / "link.h"
+    link.symlink_to(model)
+    assert cli.main(["export", str(model), "--format", "c", "-o", str(link)]) == 2
+    assert "is the model file" in capsys.readouterr().err
+    assert model.read_bytes() == saved
+    assert cli.main(["export", str(model), "--format", "c", "-o", ""]) == 2
+    err = capsys.readouterr().err
+    assert "-o/--output must name the file to write" in err and err.count("\n") == 1
+
+
+
+WORKSPACE_DRIVER = r"""
+#include <stdio.h>
+#include "model.h"
+
+static REAL workspace[MODEL_WORK_SIZE]; /* static memory, as on a microcontroller */
+
+int main(void)
+{
+    REAL x[L0], z[LN];
+    while (fread(x, sizeof(REAL), L0, stdin) == L0) {
+        model_forward_ws(x, z, workspace);
+        fwrite(z, sizeof(REAL), LN, stdout);
+    }
+    printf("%lu", (unsigned long)MODEL_STACK_BYTES);
+    return 0;
+}
+"""
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("layers, standardise", [([5, 9, 3, 7, 2], False), ([6, 3, 4, 1], True),
+                                                 ([3, 2], False), ([3, 2], True)])
+def test_c_reuses_two_buffers_and_takes_a_workspace(tmp_path, dtype, layers, standardise):
+    net = random_network(layers, "tanh", True, dtype, seed=3)
+    extra = {"x_mean": np.full(layers[0], 0.5), "x_scale": np.full(layers[0], 2.0)} \
+        if standardise else None
+    source = to_c(net, extra=extra)
+    kept = layers[1:-1] + ([layers[0]] if standardise else [])
+    numbers = max(min(len(kept), 2) * max(kept, default=0), 1)  # two buffers of the widest
+    itemsize = np.dtype(dtype).itemsize
+    assert f"#define MODEL_WORK_SIZE {numbers} " in source
+    assert f"#define MODEL_STACK_BYTES {numbers * itemsize} " in source
+    assert f"MODEL_STACK_BYTES = {numbers * itemsize} bytes on the stack" in source
+    (tmp_path / "model.h").write_text(source)
+    (tmp_path / "ws.c").write_text(WORKSPACE_DRIVER)
+    subprocess.run([CC, *C_FLAGS, f"-DREAL={C_TYPE[dtype]}", f"-DL0={layers[0]}",
+                    f"-DLN={layers[-1]}", "-o", str(tmp_path / "ws"), str(tmp_path / "ws.c"),
+                    "-lm"], check=True)
+    X = inputs(net, t=7)
+    out = subprocess.run([str(tmp_path / "ws")], input=X.tobytes(), capture_output=True,
+                         check=True).stdout
+    Z = np.frombuffer(out[:7 * layers[-1] * itemsize], dtype=dtype).reshape(7, layers[-1])
+    assert int(out[7 * layers[-1] * itemsize:]) == numbers * itemsize
+    expected = net.forward(((X - 0.5) / 2.0).astype(dtype)) if standardise else net.forward(X)
+    assert_close(Z, expected, TOL[dtype], "forward_ws")
+
+
+def test_two_different_headers_of_one_name_do_not_compile_together(tmp_path):
+    first = random_network([3, 4, 2], "relu", True, "float32", seed=1)
+    second = random_network([3, 4, 2], "relu", True, "float32", seed=2)
+    (tmp_path / "a.h").write_text(to_c(first))
+    (tmp_path / "b.h").write_text(to_c(second))
+    (tmp_path / "same.h").write_text(to_c(first))  # the same content under another file name
+    main = "int main(void) { float x[3] = {0}, z[2]; model_forward(x, z); return 0; }\n"
+    (tmp_path / "ok.c").write_text('#include "a.h"\n#include "same.h"\n' + main)
+    (tmp_path / "clash.c").write_text('#include "a.h"\n#include "b.h"\n' + main)
+    subprocess.run([CC, *C_FLAGS, "-fsyntax-only", str(tmp_path / "ok.c")], check=True)
+    clash = subprocess.run([CC, *C_FLAGS, "-fsyntax-only", str(tmp_path / "clash.c")],
+                           capture_output=True, text=True)
+    assert clash.returncode != 0 and "redefinition" in clash.stderr
+
+
+def test_the_readme_c_example_compiles_and_runs(tmp_path):
+    """README.md's main.c, with the float32 network it shows, as shown."""
+    with open(os.path.join(os.path.dirname(__file__), "..", "README.md"),
+              encoding="utf-8") as f:
+        readme = f.read()
+    main_c = re.search(r"```c\n(/\* main\.c: .*?)```", readme, re.S).group(1)
+    net = random_network([4, 16, 3], "tanh", True, "float32", seed=4)
+    net.to_c(tmp_path / "model.h", name="model")
+    (tmp_path / "main.c").write_text(main_c)
+    subprocess.run([CC, *C_FLAGS, "-o", str(tmp_path / "main"), str(tmp_path / "main.c"),
+                    "-lm"], check=True, cwd=tmp_path)
+    out = subprocess.run([str(tmp_path / "main")], capture_output=True, text=True,
+                         check=True).stdout
+    z = np.array(out.split(), dtype=np.float64)
+    expected = net.forward(np.array([[5.1, 3.5, 1.4, 0.2]], dtype=np.float32))[0]
+    np.testing.assert_allclose(z, expected, rtol=1e-5, atol=1e-6)  # %g prints 6 digits
+    assert "static const double model_W0" in to_c(random_network([4, 16, 3], "tanh", True,
+                                                                 "float64"))

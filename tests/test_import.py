@@ -274,7 +274,7 @@ def test_from_onnx_refuses_what_is_not_an_onnx_model(tmp_path):
         fastprop.from_onnx(empty)
     with pytest.raises(FileNotFoundError, match="no such ONNX file"):
         fastprop.from_onnx(tmp_path / "missing.onnx")
-    with pytest.raises(ValueError, match="is a directory"):
+    with pytest.raises(ValueError, match="is not a regular file but a directory"):
         fastprop.from_onnx(tmp_path)
     with pytest.raises(TypeError, match="model must be a path, bytes or an onnx.ModelProto"):
         fastprop.from_onnx(3.5)
@@ -289,12 +289,112 @@ def test_from_onnx_refuses_an_invalid_graph():
 
 def test_from_onnx_refuses_a_float16_graph_unless_told_the_dtype():
     onnx = pytest.importorskip("onnx")
-    cast = onnx.helper.make_node("Cast", ["x"], ["xf"], to=onnx.TensorProto.FLOAT16)
-    first, p1 = dense("layer0", "xf", "z", 3, 2)
-    model = graph([cast, first], p1)
+    first, p1 = dense("layer0", "x", "z", 3, 2)
+    model = graph([first], p1, elem=onnx.TensorProto.FLOAT16)
+    for init in model.graph.initializer:  # the parameters in float16, as the input
+        array = onnx.numpy_helper.to_array(init).astype(np.float16)
+        init.CopyFrom(onnx.numpy_helper.from_array(array, init.name))
     with pytest.raises(ValueError, match="computes in float16.*pass dtype="):
         fastprop.from_onnx(model)
     assert fastprop.from_onnx(model, dtype="float32").layers == (3, 2)
+
+
+@pytest.mark.parametrize("to", ["FLOAT16", "INT32", "INT64", "BFLOAT16"])
+def test_from_onnx_refuses_a_cast_that_changes_the_input(to):
+    """A Cast to float16 rounds x and one to an integer truncates it: what the graph
+    computes is then not the network of its weights on x."""
+    onnx = pytest.importorskip("onnx")
+    cast = onnx.helper.make_node("Cast", ["x"], ["xc"], to=getattr(onnx.TensorProto, to),
+                                 name="narrow")
+    back = onnx.helper.make_node("Cast", ["xc"], ["xf"], to=onnx.TensorProto.FLOAT)
+    first, p1 = dense("layer0", "xf", "z", 3, 2)
+    with pytest.raises(ValueError, match=r"node #0 'narrow' \(Cast\) converts the input to"):
+        fastprop.from_onnx(graph([cast, back, first], p1))
+    widen = onnx.helper.make_node("Cast", ["x"], ["xf"], to=onnx.TensorProto.DOUBLE)
+    first, p1 = dense("layer0", "xf", "z", 3, 2)
+    model = graph([widen, first], p1)
+    for init in model.graph.initializer:
+        array = onnx.numpy_helper.to_array(init).astype(np.float64)
+        init.CopyFrom(onnx.numpy_helper.from_array(array, init.name))
+    assert fastprop.from_onnx(model).dtype == np.float64  # float32 -> float64 is exact
+
+
+def head_graph(nodes, initializers, outputs, l_n=3):
+    onnx = pytest.importorskip("onnx")
+    helper = onnx.helper
+    F = onnx.TensorProto.FLOAT
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", F, ["t", 3])],
+                          [helper.make_tensor_value_info(o, F, ["t", l_n]) for o in outputs],
+                          initializer=[onnx.numpy_helper.from_array(np.asarray(a, np.float32), n)
+                                       for n, a in initializers])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_from_onnx_refuses_a_head_that_is_not_the_output():
+    onnx = pytest.importorskip("onnx")
+    helper = onnx.helper
+    first, p1 = dense("layer0", "x", "z1", 3, 3)
+    tanh = helper.make_node("Tanh", ["z1"], ["a1"])
+    second, p2 = dense("layer1", "a1", "z", 3, 3, seed=1)
+    softmax = helper.make_node("Softmax", ["z"], ["p"], name="head")
+    # the graph gives a1, a hidden layer, and the Softmax dangles
+    with pytest.raises(ValueError, match=r"'head' \(Softmax\) gives probabilities 'p' that are "
+                                         r"not an output"):
+        fastprop.from_onnx(head_graph([first, tanh, second, softmax], p1 + p2, ["a1"]))
+    # arithmetic after the head: p * 3
+    sigmoid = helper.make_node("Sigmoid", ["z"], ["p"], name="head")
+    mul = helper.make_node("Mul", ["p", "k"], ["pk"], name="scale")
+    with pytest.raises(ValueError, match=r"'scale' \(Mul\) computes with the probabilities"):
+        fastprop.from_onnx(head_graph([first, tanh, second, sigmoid, mul],
+                                      p1 + p2 + [("k", np.full(3, 3.0))], ["pk"]))
+    # the head itself the output: read
+    net = fastprop.from_onnx(head_graph([first, tanh, second, softmax], p1 + p2, ["p"]))
+    assert net.loss_name == "cross_entropy"
+
+
+def test_from_onnx_refuses_a_softmax_of_one_output_naming_it():
+    onnx = pytest.importorskip("onnx")
+    first, p1 = dense("layer0", "x", "z", 3, 1)
+    softmax = onnx.helper.make_node("Softmax", ["z"], ["p"], name="one")
+    with pytest.raises(ValueError, match=r"'one' \(Softmax\) takes the softmax of a single"):
+        fastprop.from_onnx(head_graph([first, softmax], p1, ["p"], l_n=1))
+    model = head_graph([first], p1, ["z"], l_n=1)
+    onnx.helper.set_model_props(model, {"fastprop.loss": '"cross_entropy"'})
+    with pytest.raises(ValueError, match=r"the ONNX model: the loss 'cross_entropy' \(the "
+                                         r"metadata fastprop.loss\) needs at least 2 outputs"):
+        fastprop.from_onnx(model)
+
+
+def test_from_onnx_names_the_mul_of_a_torch_softplus_with_beta():
+    torch = pytest.importorskip("torch")
+    module = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Softplus(beta=2),
+                                 torch.nn.Linear(4, 2)).double()
+    for dynamo in (False, True):
+        model = torch_export(module, data(t=4), dynamo)
+        with pytest.raises(ValueError, match=r"\(Mul\) multiplies '.*' by a constant"):
+            fastprop.from_onnx(model)
+
+
+def metadata_model(props):
+    onnx = pytest.importorskip("onnx")
+    first, p1 = dense("layer0", "x", "z", 3, 2)
+    model = graph([first], p1)
+    onnx.helper.set_model_props(model, props)
+    return model
+
+
+@pytest.mark.parametrize("props, message", [
+    ({"fastprop.classes": '["a", "b", "c"]', "fastprop.loss": '"cross_entropy"'},
+     "must name 2 classes"),
+    ({"fastprop.feature_names": '["a", "b"]'}, "must have 3 entries"),
+    ({"fastprop.task": '"classification"'}, "task'] is 'classification' but the network's "
+                                            "loss is 'sse'"),
+    ({"fastprop.classes": '"abc"'}, "must be a JSON list of names"),
+    ({"fastprop.loss": "[" * 100_000 + "]" * 100_000}, "not JSON .or is nested too deeply"),
+])
+def test_from_onnx_refuses_metadata_that_does_not_fit(props, message):
+    with pytest.raises(ValueError, match=message):
+        fastprop.from_onnx(metadata_model(props), return_extra=True)
 
 
 # ---------------------------------------------------------------------- scikit-learn
@@ -342,8 +442,39 @@ def test_from_sklearn_refuses_what_it_cannot_copy():
         warnings.simplefilter("ignore")
         poisson = neural.MLPRegressor(loss="poisson", hidden_layer_sizes=(3,),
                                       max_iter=5).fit(X, np.exp(X[:, 0]))
-    with pytest.raises(ValueError, match="out_activation_='exp' has no fastprop equivalent"):
+    with pytest.raises(ValueError, match="activation 'softmax' has no fastprop equivalent"):
+        poisson.activation = "softmax"
         fastprop.Network.from_sklearn(poisson)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_poisson_networks_go_to_and_from_sklearn_and_onnx(dtype):
+    neural = pytest.importorskip("sklearn.neural_network")
+    if "loss" not in neural.MLPRegressor().get_params():
+        pytest.skip("scikit-learn without MLPRegressor(loss='poisson')")
+    from fastprop.sklearn import MLPRegressor
+    X = data()
+    y = np.exp(0.5 * X[:, 0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        theirs = neural.MLPRegressor(loss="poisson", hidden_layer_sizes=(4,), max_iter=20,
+                                     random_state=0).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ours = MLPRegressor(loss="poisson", hidden_layer_sizes=(4,), max_iter=5,
+                            random_state=0).fit(X, y)
+    for estimator in (theirs, ours):
+        net = fastprop.Network.from_sklearn(estimator, dtype=dtype)
+        assert net.loss_name == "poisson"
+        rate = np.exp(net.forward(X.astype(dtype)).astype(np.float64)).ravel()
+        assert_close(rate, estimator.predict(X), TOL[dtype], type(estimator).__module__)
+        back = net.to_sklearn()
+        assert back.loss == "poisson" and back.out_activation_ == "exp"
+        assert_close(back.predict(X.astype(dtype)), rate, TOL[dtype], "to_sklearn")
+        if pytest.importorskip("onnx"):
+            again = fastprop.from_onnx(net.to_onnx())
+            assert again.loss_name == "poisson"
+            np.testing.assert_array_equal(again.params, net.params)
 
 
 def random_net(layers, activation, loss, dtype="float64", bias=True, seed=0):
@@ -432,3 +563,64 @@ def test_cli_predict_still_reads_the_model_after_an_onnx_round_trip(tmp_path):
     back, back_extra = fastprop.from_onnx(net.to_onnx(extra=extra), return_extra=True)
     X = data(l_0=2)
     np.testing.assert_array_equal(cli.predict(back, back_extra, X), cli.predict(net, extra, X))
+
+
+# ---------------------------------------------------------------------- files from_onnx reads
+def external_model(directory, seed, location="weights.bin"):
+    """A fastprop graph saved with its weights in ``location`` beside it."""
+    onnx = pytest.importorskip("onnx")
+    net = fastprop.Network([2, 3, 1], "tanh", bias=True, dtype="float32", seed=seed)
+    directory.mkdir(exist_ok=True)
+    path = directory / "model.onnx"
+    onnx.save_model(net.to_onnx(), str(path), save_as_external_data=True, location=location,
+                    size_threshold=0)
+    return net, path
+
+
+def test_from_onnx_reads_external_data_beside_the_model_not_in_the_current_directory(
+        tmp_path, monkeypatch):
+    net, path = external_model(tmp_path / "model", seed=1)
+    external_model(tmp_path, seed=5)  # a weights.bin of other weights in the current directory
+    monkeypatch.chdir(tmp_path)
+    loaded = fastprop.from_onnx(path)
+    for mine, theirs in zip(loaded.weights, net.weights):
+        np.testing.assert_array_equal(mine, theirs)
+    relative = fastprop.from_onnx("model/model.onnx")
+    np.testing.assert_array_equal(relative.weights[0], net.weights[0])
+    onnx = pytest.importorskip("onnx")
+    with pytest.raises(ValueError, match="pass the model's path rather than its bytes"):
+        fastprop.from_onnx(path.read_bytes())
+    proto = onnx.load(str(path), load_external_data=False)
+    for location in ("/etc/passwd", "../weights.bin", "sub/../../weights.bin"):
+        for tensor in proto.graph.initializer:
+            for entry in tensor.external_data:
+                if entry.key == "location":
+                    entry.value = location
+        hostile = tmp_path / "model" / "hostile.onnx"
+        hostile.write_bytes(proto.SerializeToString())
+        with pytest.raises(ValueError, match="inside the model's directory"):
+            fastprop.from_onnx(hostile)
+
+
+def test_from_onnx_reads_regular_files_only(tmp_path):
+    pytest.importorskip("onnx")
+    import os
+    if not hasattr(os, "mkfifo"):
+        pytest.skip("no FIFOs here")
+    fifo = tmp_path / "fifo.onnx"
+    os.mkfifo(fifo)
+    with pytest.raises(ValueError, match="not a regular file but a FIFO"):
+        fastprop.from_onnx(fifo)  # opened without blocking, refused before reading
+    if os.path.exists("/dev/zero"):
+        with pytest.raises(ValueError, match="not a regular file but a character device"):
+            fastprop.from_onnx("/dev/zero")
+    # external data that is a FIFO or a device is refused the same way
+    net, path = external_model(tmp_path / "m", seed=2)
+    os.remove(tmp_path / "m" / "weights.bin")
+    os.mkfifo(tmp_path / "m" / "weights.bin")
+    with pytest.raises(ValueError, match="not a regular file but a FIFO"):
+        fastprop.from_onnx(path)
+    os.remove(tmp_path / "m" / "weights.bin")
+    (tmp_path / "m" / "weights.bin").write_bytes(b"\0" * 8)  # shorter than the weights
+    with pytest.raises(ValueError, match="fewer than"):
+        fastprop.from_onnx(path)

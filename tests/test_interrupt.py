@@ -52,7 +52,7 @@ def test_sigint_stops_a_long_fit_promptly():
 
 
 def test_keyboard_interrupt_from_callback_keeps_history():
-    net = fastprop.Network([2, 3, 1], seed=0)
+    net = fastprop.Network([2, 3, 1], seed=0, bias=False, loss="sse")
     X, Y = np.ones((4, 2)), np.ones((4, 1))
 
     def callback(epoch, logs):
@@ -60,8 +60,8 @@ def test_keyboard_interrupt_from_callback_keeps_history():
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        net.fit(X, Y, 100, 0.1, callback=callback)
+        net.fit(X, Y, 100, 0.1, callback=callback, optimizer="sgd")
     assert len(net.history) == 5
-    twin = fastprop.Network([2, 3, 1], seed=0)
-    twin.fit(X, Y, 5, 0.1)
+    twin = fastprop.Network([2, 3, 1], seed=0, bias=False, loss="sse")
+    twin.fit(X, Y, 5, 0.1, optimizer="sgd")
     np.testing.assert_array_equal(net.params, twin.params)  # exactly 5 completed updates

@@ -51,14 +51,14 @@ LONG_CALL = textwrap.dedent("""
     import json, math, sys, time
     import numpy as np, fastprop
     method, dtype, target, max_bytes = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4])
-    net = fastprop.Network([256, 512, 512, 10], "sigmoid", dtype=dtype, seed=0)
+    net = fastprop.Network([256, 512, 512, 10], "sigmoid", bias=False, dtype=dtype, seed=0, loss="sse")
     rng = np.random.default_rng(0)
     tile = rng.standard_normal((1024, 256)).astype(dtype)
     def call(X):
         if method == "forward":
             return net.forward(X)
         if method == "fit":  # one step on the whole batch
-            return net.fit(X, np.zeros((len(X), 10), dtype=dtype), 1, 1e-12)
+            return net.fit(X, np.zeros((len(X), 10), dtype=dtype), 1, 1e-12, optimizer="sgd")
         return net.gradient(X, np.zeros((len(X), 10), dtype=dtype))
     call(tile)  # warm: the first call also grows the workspace and starts the threads
     start = time.perf_counter()
@@ -162,7 +162,7 @@ LM_FIT = textwrap.dedent("""
     import json, sys, time
     import numpy as np, fastprop
     def make():
-        return fastprop.Network([8, 20, 20, 1], "tanh", bias=True, seed=0)   # 621 parameters
+        return fastprop.Network([8, 20, 20, 1], "tanh", bias=True, seed=0, loss="sse")   # 621 parameters
     net, twin = make(), make()
     rng = np.random.default_rng(0)
     # About 0.1 s an epoch: several complete before the signal. Y is noise: no early end.

@@ -118,7 +118,7 @@ def test_reference_input_gradient_is_the_central_difference(rng):
 
 
 def test_single_sample_shapes(rng):
-    net = fastprop.Network([3, 4, 2], "tanh", seed=1)
+    net = fastprop.Network([3, 4, 2], "tanh", seed=1, bias=False, loss="sse")
     x, y = rng.standard_normal(3), rng.standard_normal(2)
     assert net.input_gradient(x, y).shape == (3,)
     assert net.jacobian(x, wrt="input").shape == (2, 3)
@@ -139,13 +139,13 @@ def test_large_batch_runs_in_chunks_with_the_same_rows(rng):
 
 
 def test_jacobian_rejects_an_unknown_wrt(rng):
-    net = fastprop.Network([3, 2], seed=1)
+    net = fastprop.Network([3, 2], seed=1, bias=False, loss="sse")
     with pytest.raises(ValueError, match="wrt must be one of params, input"):
         net.jacobian(rng.standard_normal((2, 3)), wrt="weights")
 
 
 def test_per_sample_gradients_reject_mismatched_rows(rng):
-    net = fastprop.Network([3, 2], seed=1)
+    net = fastprop.Network([3, 2], seed=1, bias=False, loss="sse")
     with pytest.raises(ValueError, match="same number of rows"):
         net.per_sample_gradients(rng.standard_normal((4, 3)), rng.standard_normal((3, 2)))
 
@@ -237,3 +237,16 @@ def test_norms_of_a_large_batch_never_form_the_gradients():
     assert done.returncode == 0, done.stderr
     added_mib = float(done.stdout.split()[0])
     assert added_mib < 32, f"the norms of 8192 samples took {added_mib:.0f} MiB"
+
+
+@pytest.mark.parametrize("delta", [0.3, 2.5])
+def test_huber_rows_use_the_networks_delta(rng, delta):
+    # The rows sum to the batch gradient only if the per-sample pass reads huber's delta too.
+    net = fastprop.Network([5, 7, 3], "softplus", seed=9, loss="huber", huber_delta=delta)
+    X, _ = random_batch(rng, net, 13)
+    Y = 2 * rng.standard_normal((13, 3))
+    d = np.abs(net.forward(X) - Y)
+    assert np.any((d > min(delta, 1)) & (d < max(delta, 1)))  # where delta 1 would differ
+    G = net.per_sample_gradients(X, Y)
+    _, flat = net.loss_and_grad(X, Y)
+    assert_close(G.sum(axis=0), flat, RTOL[net.dtype] * 10, "Σ_s rows")

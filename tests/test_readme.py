@@ -133,7 +133,8 @@ def test_scikit_learns_own_estimator_does_what_the_readme_says(tmp_path):
     claim = re.search(r"own `MLPClassifier` in its place stops after (\d+) epochs, at "
                       r"([0-9.]+) too", text)
     assert claim, "the README no longer states scikit-learn's result"
-    (code,) = [code for _, code in BLOCKS if "from fastprop.sklearn import MLPClassifier" in code]
+    (code,) = [code for _, code in BLOCKS
+               if "from fastprop.sklearn import MLPClassifier\n" in code]
     code = code.replace("from fastprop.sklearn import MLPClassifier",
                         "from sklearn.neural_network import MLPClassifier")
     result = run(code, tmp_path)

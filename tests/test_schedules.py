@@ -227,3 +227,18 @@ def test_adaptive_is_refused_for_bad_parameters():
         optim.Adaptive(factor=1.5)
     with pytest.raises(ValueError, match=r"tol must be"):
         optim.Adaptive(tol=-1)
+
+
+def test_dpsgd_follows_the_schedule_and_the_networks_seed(rng):
+    # DP-SGD's noise comes from the fit's seed, which comes from the network's: two networks
+    # made and fitted alike end with the same bits, and the schedule sets each epoch's rate.
+    X, Y = data(rng, t=40)
+    kwargs = dict(lr=0.1, optimizer="dpsgd", max_grad_norm=1.0, noise_multiplier=0.5,
+                  batch_size=8, lr_schedule=optim.StepLR(1, gamma=0.5))
+    a, b, c = make_net(seed=5), make_net(seed=5), make_net(seed=5)
+    history = a.fit(X, Y, 4, **kwargs)
+    b.fit(X, Y, 4, **kwargs)
+    np.testing.assert_array_equal(history.lr, [0.1, 0.05, 0.025, 0.0125])
+    np.testing.assert_array_equal(a.params, b.params)
+    c.fit(X, Y, 4, seed=123, **kwargs)  # other noise
+    assert np.max(np.abs(c.params - a.params)) > 1e-8

@@ -417,7 +417,7 @@ template <class T> void bind_network(py::module_& m, const char* name) {
             [](B& self, std::size_t t, py::object w, const TrainOptions& options,
                const OptimizerConfig& optimizer, OptimizerState<T>& state, std::size_t rank,
                std::size_t ranks, py::object epoch_rows, py::object exchange,
-               py::object val_rows_xyw,
+               py::object scatter, py::object val_rows_xyw,
                py::object w_val, std::size_t t_val, py::object callback,
                py::object best_params) {
                 // Data-parallel training (DataParallel in train/trainer.hpp): the train batch
@@ -492,6 +492,30 @@ template <class T> void bind_network(py::module_& m, const char* name) {
                         }
                     });
                 };
+                if (!scatter.is_none())
+                    parallel.scatter = [&](const unsigned char* send, const std::size_t* to,
+                                           unsigned char* recv, const std::size_t* from) {
+                        with_gil([&] {
+                            try {
+                                std::size_t total_to = 0, total_from = 0;
+                                py::list counts_to, counts_from;
+                                for (std::size_t q = 0; q < ranks; ++q) {
+                                    counts_to.append(to[q]);
+                                    counts_from.append(from[q]);
+                                    total_to += to[q];
+                                    total_from += from[q];
+                                }
+                                auto s = py::memoryview::from_memory(
+                                    send, static_cast<py::ssize_t>(total_to));
+                                auto r = py::memoryview::from_memory(
+                                    recv, static_cast<py::ssize_t>(total_from), false);
+                                scatter(s, counts_to, r, counts_from);
+                            } catch (...) {
+                                error = std::current_exception();
+                                throw Interrupted();
+                            }
+                        });
+                    };
                 TrainHooks<T> hooks = python_hooks(self.session, callback, error);
                 hooks.parallel = &parallel;
                 std::optional<Array<T>> best;
@@ -510,7 +534,8 @@ template <class T> void bind_network(py::module_& m, const char* name) {
             },
             py::arg("t"), py::arg("w") = py::none(), py::kw_only(), py::arg("options"),
             py::arg("optimizer"), py::arg("state"), py::arg("rank"), py::arg("ranks"),
-            py::arg("epoch_rows"), py::arg("exchange"), py::arg("val_rows") = py::none(),
+            py::arg("epoch_rows"), py::arg("exchange"), py::arg("scatter") = py::none(),
+            py::arg("val_rows") = py::none(),
             py::arg("w_val") = py::none(), py::arg("t_val") = 0,
             py::arg("callback") = py::none(), py::arg("best_params") = py::none())
         .def(

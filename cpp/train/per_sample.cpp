@@ -20,7 +20,8 @@ double deltas_rows(const Model<T>& net, const Batch<T>& rows, double size, Works
     const std::size_t n = net.n();
     detail::forward_rows(net, rows.X, rows.t, ws, ws.z(n), true);
     const double E = loss_and_delta(
-        net.loss(), LossRows<T>{ws.delta(n), ws.z(n), rows.Y, rows.w, rows.t, L.l_out(), size});
+        net.loss(), LossRows<T>{ws.delta(n), ws.z(n), rows.Y, rows.w, rows.t, L.l_out(), size,
+                                net.loss_delta()});
     for (std::size_t i = n - 1; i >= 1; --i) {
         const LayerSlice& s = L[i];
         dense_backward<T>(ws.delta(i), nullptr, nullptr, ws.delta(i + 1), ws.a(i), net.W(i),

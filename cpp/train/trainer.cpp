@@ -306,38 +306,81 @@ bool Trainer<T>::tree_sum(const Batch<T>& mine, std::size_t rows, std::size_t bl
     std::memcpy(send_.data() + own.size() * (node_bytes + sizeof(double)), &status,
                 sizeof(double));
     unsigned char* all = send_.data();
-    if (ranks > 1) {
+    const std::size_t* counts = counts_.data();
+    std::size_t m = n;  // the values of each node in `all`: all n, or this rank's slice
+    const bool scatter = ranks > 1 && n > 0 && par->scatter;
+    if (scatter) {  // to rank q, slice q of each node (then the E's and the status)
+        slices_.resize(ranks + 1);
+        for (std::size_t q = 0; q <= ranks; ++q) slices_[q] = n * q / ranks;
+        const std::size_t tail = own.size() * sizeof(double) + sizeof(double);
+        counts_to_.resize(ranks);
+        counts_from_.resize(ranks);
+        std::size_t total_to = 0, total_from = 0;
+        m = slices_[rank + 1] - slices_[rank];
+        for (std::size_t q = 0; q < ranks; ++q) {
+            counts_to_[q] = own.size() * (slices_[q + 1] - slices_[q]) * sizeof(T) + tail;
+            total_to += counts_to_[q];
+            const auto [a_q, b_q] = blocks::owned(nb, q, ranks);
+            const std::size_t k_q = blocks::nodes(a_q, b_q, nb).size();
+            counts_from_[q] = k_q * (m * sizeof(T) + sizeof(double)) + sizeof(double);
+            total_from += counts_from_[q];
+        }
+        scatter_.resize(total_to);
+        unsigned char* to = scatter_.data();
+        for (std::size_t q = 0; q < ranks; ++q) {
+            const std::size_t bytes_q = (slices_[q + 1] - slices_[q]) * sizeof(T);
+            for (std::size_t k = 0; k < own.size(); ++k, to += bytes_q)
+                std::memcpy(to, send_.data() + k * node_bytes + slices_[q] * sizeof(T), bytes_q);
+            std::memcpy(to, send_.data() + own.size() * node_bytes, tail);
+            to += tail;
+        }
+        recv_.resize(total_from);
+        par->scatter(scatter_.data(), counts_to_.data(), recv_.data(), counts_from_.data());
+        all = recv_.data();
+        counts = counts_from_.data();
+    } else if (ranks > 1) {
         std::size_t total = 0;
         for (std::size_t c : counts_) total += c;
         recv_.resize(total);
         par->exchange(send_.data(), recv_.data(), counts_.data());
         all = recv_.data();
     }
-    // Every rank's nodes, in rank order, are the tree's nodes in block order.
-    blocks::Tree<T> tree(n);
+    // Every rank's nodes, in rank order, are the tree's nodes in block order (the tree is the
+    // same for every parameter, so a slice of each node sums to that slice of the root).
+    const std::size_t m_bytes = m * sizeof(T);
+    blocks::Tree<T> tree(m);
     bool interrupted = false;
     fault_rank_ = -1;
-    for (std::size_t q = 0, offset = 0; q < ranks; offset += counts_[q], ++q) {
+    for (std::size_t q = 0, offset = 0; q < ranks; offset += counts[q], ++q) {
         const auto [a_q, b_q] = blocks::owned(nb, q, ranks);
         const std::vector<blocks::Node> theirs = blocks::nodes(a_q, b_q, nb);
         unsigned char* base = all + offset;
         double status_q = 0.0;
-        std::memcpy(&status_q, base + theirs.size() * (node_bytes + sizeof(double)),
+        std::memcpy(&status_q, base + theirs.size() * (m_bytes + sizeof(double)),
                     sizeof(double));
         if (status_q == 1.0) interrupted = true;
         if (status_q == 2.0 && fault_rank_ < 0) fault_rank_ = long(q);
         if (interrupted) continue;
         for (std::size_t k = 0; k < theirs.size(); ++k) {
             double E_node = 0.0;
-            std::memcpy(&E_node, base + theirs.size() * node_bytes + k * sizeof(double),
+            std::memcpy(&E_node, base + theirs.size() * m_bytes + k * sizeof(double),
                         sizeof(double));
-            T* g = n ? reinterpret_cast<T*>(base + k * node_bytes) : nullptr;
+            T* g = m ? reinterpret_cast<T*>(base + k * m_bytes) : nullptr;
             tree.push(theirs[k].level, g, E_node);
         }
     }
-    if (interrupted) return false;
+    if (interrupted) return false;  // on every rank: every rank saw every status
     const T* root = tree.finish(E);
-    if (n) std::memcpy(out, root, node_bytes);
+    if (scatter) {  // every rank's summed slice, into out
+        counts_to_.resize(ranks);
+        for (std::size_t q = 0; q < ranks; ++q)
+            counts_to_[q] = (slices_[q + 1] - slices_[q]) * sizeof(T);
+        const unsigned char* mine_summed =
+            m ? reinterpret_cast<const unsigned char*>(root) : send_.data();
+        par->exchange(mine_summed, reinterpret_cast<unsigned char*>(out), counts_to_.data());
+    } else if (n) {
+        std::memcpy(out, root, node_bytes);
+    }
     if (ranks == 1) fault_rank_ = 0;
     return true;
 }
@@ -445,6 +488,10 @@ FitRecord Trainer<T>::fit(const Batch<T>& train, const Batch<T>* val,
                     throw std::invalid_argument(
                         "epoch_rows gave " + std::to_string(mine.t) +
                         " rows, fewer than this rank's blocks of the epoch take");
+                if (train.w && !(size > 0)) {  // all its rows weigh 0: left out, as below
+                    used += count;
+                    continue;
+                }
                 double E = 0.0;
                 const Stop stop = blocked_update(mine.rows(used, count, l_0, l_n), rows, size,
                                                  options, config, state, lr, E);

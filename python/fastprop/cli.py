@@ -961,8 +961,14 @@ def run_export(args: argparse.Namespace) -> int:
     if output_format is None:
         suffix = os.path.splitext(args.output or "")[1].lower()
         output_format = "c" if suffix in (".h", ".c", ".hpp") else "onnx"
-    output = args.output or os.path.splitext(args.model)[0] + (
+    output = args.output if args.output is not None else os.path.splitext(args.model)[0] + (
         ".h" if output_format == "c" else ".onnx")
+    if not output:
+        raise UsageError("-o/--output must name the file to write, got ''")
+    with contextlib.suppress(OSError):  # no output yet: nothing to compare
+        if os.path.samefile(output, args.model):
+            raise UsageError(f"the output {output} is the model file {args.model} itself; "
+                             f"writing it would replace the model: pass another -o PATH")
     if output_format == "c":
         if args.opset is not None:
             raise UsageError("--opset is for --format onnx")

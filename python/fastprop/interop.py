@@ -40,6 +40,8 @@ out_activation_     estimator                   fastprop loss
 ``softmax``         MLPClassifier, multiclass   "cross_entropy"
 ``logistic``        MLPClassifier, binary or    "binary_cross_entropy"
                     multilabel
+``exp``             MLPRegressor,               "poisson" (z_n the log of the rate that
+                    ``loss="poisson"``          ``predict`` gives, e^{z_n})
 ==================  ==========================  ==========================================
 
 :func:`from_sklearn` copies such an estimator (or one of :mod:`fastprop.sklearn`) into a
@@ -117,10 +119,11 @@ def from_torch(module: torch.nn.Module, dtype: DTypeLike | None = None, *,
     if dtype is None:
         dtype = _common_dtype(linears)
     net = Network(layers, activations, bias=bias, dtype=dtype, seed=0, loss=loss)
+    weights, biases = net.weights, net.biases  # each property builds all its views: once
     for i, linear in enumerate(linears):
-        net.weights[i][...] = _to_numpy(linear.weight)
+        weights[i][...] = _to_numpy(linear.weight)
         if bias:
-            net.biases[i][...] = _to_numpy(linear.bias)
+            biases[i][...] = _to_numpy(linear.bias)
     return net
 
 
@@ -137,12 +140,13 @@ def to_torch(net: Network) -> torch.nn.Sequential:
         raise TypeError(f"net must be a fastprop.Network, got {type(net).__name__}")
     torch_dtype = {"float64": torch.float64, "float32": torch.float32}[net.dtype.name]
     modules: list[Any] = []
+    weights, biases = net.weights, net.biases  # each property builds all its views: once
     for i, (l_in, l_out) in enumerate(zip(net.layers[:-1], net.layers[1:])):
         linear = nn.Linear(l_in, l_out, bias=net.bias, dtype=torch_dtype)
         with torch.no_grad():
-            linear.weight.copy_(torch.from_numpy(net.weights[i].copy()))
+            linear.weight.copy_(torch.from_numpy(weights[i].copy()))
             if net.bias:
-                linear.bias.copy_(torch.from_numpy(net.biases[i].copy()))
+                linear.bias.copy_(torch.from_numpy(biases[i].copy()))
         modules.append(linear)
         if i + 1 < net.n:
             modules.append(_activation_module(nn, net.activations[i]))
@@ -257,7 +261,7 @@ def _to_numpy(parameter: Any) -> np.ndarray:
 _FROM_SKLEARN = {"logistic": "sigmoid", "tanh": "tanh", "relu": "relu", "identity": "identity"}
 _TO_SKLEARN = {name: sk for sk, name in _FROM_SKLEARN.items()}
 _OUTPUT_LOSS = {"identity": "mse", "softmax": "cross_entropy",
-                "logistic": "binary_cross_entropy"}
+                "logistic": "binary_cross_entropy", "exp": "poisson"}
 
 
 def from_sklearn(estimator: Any, dtype: DTypeLike | None = None, *,
@@ -284,8 +288,7 @@ def from_sklearn(estimator: Any, dtype: DTypeLike | None = None, *,
     TypeError
         When ``estimator`` is not such an estimator.
     ValueError
-        When it is not fitted, or has an output link fastprop does not have (the "exp" of
-        ``loss="poisson"``).
+        When it is not fitted, or has an output link fastprop does not have.
     """
     names = ("coefs_", "intercepts_", "activation", "out_activation_")
     if type(estimator).__name__ not in ("MLPRegressor", "MLPClassifier"):
@@ -302,7 +305,7 @@ def from_sklearn(estimator: Any, dtype: DTypeLike | None = None, *,
     if link not in _OUTPUT_LOSS:
         raise ValueError(f"the output link out_activation_={link!r} has no fastprop "
                          f"equivalent (fastprop's output z_n is linear, read through "
-                         f"identity, softmax or logistic)")
+                         f"identity, softmax, logistic or exp)")
     if loss is None:
         loss = _OUTPUT_LOSS[link]
     if dtype is None:
@@ -311,9 +314,10 @@ def from_sklearn(estimator: Any, dtype: DTypeLike | None = None, *,
             raise ValueError(f"coefs_ are {dtype}; pass dtype='float32' or 'float64'")
     layers = [np.shape(coefs[0])[0]] + [np.shape(c)[1] for c in coefs]
     net = Network(layers, _FROM_SKLEARN[activation], bias=True, dtype=dtype, seed=0, loss=loss)
+    weights, biases = net.weights, net.biases  # each property builds all its views: once
     for i, (c, b) in enumerate(zip(coefs, intercepts)):
-        net.weights[i][...] = np.asarray(c).T
-        net.biases[i][...] = b
+        weights[i][...] = np.asarray(c).T
+        biases[i][...] = b
     return net
 
 
@@ -324,8 +328,9 @@ def to_sklearn(net: Network, classes: Any = None) -> Any:
     ----------
     net : Network
         Hidden layers sharing one activation scikit-learn has (sigmoid, tanh, relu,
-        identity). Loss "sse" or "mse" gives an MLPRegressor; "cross_entropy" (l_n ≥ 2) and
-        "binary_cross_entropy" an MLPClassifier.
+        identity). Loss "sse" or "mse" gives an MLPRegressor, "poisson" an
+        ``MLPRegressor(loss="poisson")`` (scikit-learn ≥ 1.7) whose ``predict`` is
+        e^{z_n}; "cross_entropy" (l_n ≥ 2) and "binary_cross_entropy" an MLPClassifier.
     classes : array-like or None
         The class labels, in the order of the outputs (two for binary classification);
         None numbers them 0, 1, .... Multilabel networks ("binary_cross_entropy" with
@@ -334,8 +339,8 @@ def to_sklearn(net: Network, classes: Any = None) -> Any:
     Returns
     -------
     sklearn.neural_network.MLPRegressor or MLPClassifier
-        Fitted: ``predict`` equals ``net.forward`` (regression) and ``predict_proba`` the
-        softmax or sigmoid of it, up to rounding. The parameters are copies, in the
+        Fitted: ``predict`` equals ``net.forward`` (regression; its exp for poisson) and
+        ``predict_proba`` the softmax or sigmoid of it, up to rounding. The parameters are copies, in the
         network's dtype.
     """
     if not isinstance(net, Network):
@@ -358,12 +363,19 @@ def to_sklearn(net: Network, classes: Any = None) -> Any:
     l_n = net.layers[-1]
     hidden = list(net.layers[1:-1])
     options = dict(hidden_layer_sizes=tuple(hidden), activation=_TO_SKLEARN[activation])
-    if net.loss_name in ("sse", "mse"):
+    if net.loss_name in ("sse", "mse", "poisson"):
         if classes is not None:
             raise ValueError(f"classes are for classifiers; this network's loss is "
                              f"{net.loss_name!r}")
-        estimator = MLPRegressor(**options)
-        link = "identity"
+        if net.loss_name == "poisson":
+            if "loss" not in MLPRegressor().get_params():
+                raise ValueError("a poisson network becomes MLPRegressor(loss='poisson'), "
+                                 "which needs scikit-learn 1.7 or newer")
+            estimator = MLPRegressor(loss="poisson", **options)
+            link = "exp"  # predict gives the rate e^{z_n}
+        else:
+            estimator = MLPRegressor(**options)
+            link = "identity"
     elif net.loss_name in ("cross_entropy", "binary_cross_entropy"):
         estimator = MLPClassifier(**options)
         multilabel = net.loss_name == "binary_cross_entropy" and l_n > 1

@@ -96,8 +96,8 @@ class Network:
     >>> losses = net.fit(X, Y, epochs=2000, lr=0.01)
     >>> bool(losses[-1] < 1e-6)
     True
-    >>> net.predict(X).round(2).ravel().tolist()
-    [0.0, 1.0, 1.0, 0.0]
+    >>> (net.predict(X) > 0.5).astype(int).ravel().tolist()
+    [0, 1, 1, 0]
     """
 
     def __init__(

@@ -5,19 +5,27 @@ forward pass as ``static inline`` functions, in the network's type (``float`` fo
 ``double`` for float64)::
 
     void model_forward(const float *x, float *z);                    one sample
+    void model_forward_ws(const float *x, float *z, float *work);    the same, work given
     void model_forward_batch(const float *X, float *Z, unsigned long t);   t rows
     void model_probabilities(const float *z, float *p);    classification losses only
 
 The code needs nothing but ``<math.h>`` (link with ``-lm`` where the C library wants it),
 allocates nothing, writes no global (the functions are reentrant) and compiles as C99 and
 as C++. Each W_i is stored as ``model_W<i>``, l_{i+1} rows of l_i numbers in fastprop's
-row-major order (each row on its own line), and every number is written with the fewest
-digits that read back to the same float or double, so the parameters are exact.
+row-major order (each row on its own line), and every number is written so that it reads
+back to the same float or double (a double with the fewest digits, a float with 9 or, when
+they suffice, 6 or fewer), so the parameters are exact.
 
-The forward pass is written as the model's equations, one call per line::
+The forward pass is written as the model's equations, one call per line, in two buffers of
+the widest hidden layer that take turns (``MODEL_WORK_SIZE`` numbers, ``MODEL_STACK_BYTES``
+bytes on the stack for ``model_forward``; ``model_forward_ws`` takes them from the caller)::
 
-    model_dense(z1, model_W0, model_b0, a0, 4, 16);   /* z_1 = W_0 a_0 + b_0 */
-    model_tanh(a1, z1, 16);                           /* a_1 = tanh(z_1) */
+    model_dense(u, model_W0, model_b0, a0, 4, 16);   /* z_1 = W_0 a_0 + b_0, in u */
+    model_tanh(u, u, 16);                            /* a_1 = tanh(z_1), in place */
+
+The include guard holds a hash of the content, so that two different headers of one name
+included together fail to compile instead of one standing for the other. For
+``loss="poisson"``, z is z_n, the log of the rate.
 
 and the layer sizes, activations and anything around the network (the standardisation of a
 model trained by ``python -m fastprop train``, the class names) are listed in a comment at
@@ -28,6 +36,7 @@ differ from ``Network.forward`` (blocked sums, SIMD σ) by rounding only.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import re
@@ -57,6 +66,81 @@ class _Type:
         self.suffix = "f" if single else ""
         self.exp, self.tanh, self.log1p, self.fabs, self.fmax = (
             f"{function}{self.suffix}" for function in ("exp", "tanh", "log1p", "fabs", "fmax"))
+
+    def literals(self, values: np.ndarray) -> list[str]:
+        """A C literal of each value that reads back to exactly that value of the type.
+
+        double: Python's repr, the shortest decimal that reads back to the same double.
+        float: the shortest of %.1g .. %.6g that reads back to the same float, else %.9g
+        (9 significant digits read back to the same float, always); a short candidate is
+        taken only when it is nearer to the float than half its spacing by a margin far
+        above the rounding of the check itself (decimal to double, then to float), so that
+        a compiler reading the literal directly as a float gets the same float.
+        """
+        values = np.asarray(values, dtype=self.dtype).reshape(-1)
+        numbers = values.tolist()  # Python floats, exactly the values
+        if self.dtype == np.float64:
+            texts = list(map(repr, numbers))
+        else:
+            texts = self._float_texts(values, numbers)
+        out = []
+        for text in texts:
+            if text[-1] in "fn":  # inf, -inf, nan
+                out.append("NAN" if text == "nan" else
+                           "INFINITY" if text == "inf" else "-INFINITY")
+                continue
+            if "." not in text and "e" not in text:
+                text += "."
+            out.append(text + self.suffix)
+        return out
+
+    @staticmethod
+    def _float_texts(values: np.ndarray, numbers: list[float]) -> list[str]:
+        magnitude = np.abs(values)
+        finite = np.isfinite(values)
+        below = magnitude - np.nextafter(magnitude, np.float32(0))
+        with np.errstate(over="ignore"):  # the spacing above the largest float: inf
+            above = np.spacing(magnitude)
+        half = np.where(finite, 0.5 * np.minimum(above, below).astype(np.float64), 0.0)
+        tolerance = half * (1 - 2.0 ** -20)
+        exact = values.astype(np.float64)
+        texts: list[str] = ["%.9g" % v if math.isfinite(v) else repr(v) for v in numbers] \
+            if not finite.all() else [""] * len(numbers)
+
+        def fits(indices: np.ndarray, digits: int) -> tuple[list[str], np.ndarray]:
+            form = f"%.{digits}g"
+            candidates = [form % numbers[i] for i in indices]
+            read = np.array(candidates, dtype=np.float64)
+            distance = np.abs(read - exact[indices])
+            return candidates, (distance == 0) | (distance < tolerance[indices])
+
+        everywhere = np.flatnonzero(finite)
+        for i in everywhere.tolist():  # 9 digits: every float reads back exactly
+            texts[i] = "%.9g" % numbers[i]
+        # Round numbers (0.1, an x_mean, ...) read back from 6 digits or fewer. Which might:
+        # rounded to 6 digits in double, nearer than twice the tolerance (the double
+        # arithmetic errs by some 1e-16 of the value, the margin is 2^-45). Only those are
+        # formatted and checked.
+        x = exact[everywhere]
+        magnitude_64 = np.abs(x)
+        power = np.floor(np.log10(np.where(magnitude_64 > 0, magnitude_64, 1.0)))
+        step = 10.0 ** (power - 5)
+        near = np.abs(np.round(x / step) * step - x)
+        maybe = everywhere[(near == 0) | (near < 2 * tolerance[everywhere])]
+        candidates, ok = fits(maybe, 6)
+        for i, text, good in zip(maybe.tolist(), candidates, ok.tolist()):
+            if good:
+                texts[i] = text
+        short = maybe[ok]
+        for digits in (5, 4, 3, 2, 1):  # the few that fit in 6 digits: fewer still?
+            if not len(short):
+                break
+            candidates, ok = fits(short, digits)
+            for i, text, good in zip(short.tolist(), candidates, ok.tolist()):
+                if good:
+                    texts[i] = text
+            short = short[ok]
+        return texts
 
     def literal(self, value: float) -> str:
         """The shortest C literal that reads back to exactly this value of the type."""
@@ -120,19 +204,31 @@ class _Writer:
         self.net, self.name, self.pre = net, name, pre
         self.T = _Type(net.dtype)
         self.layers = net.layers
+        self.activations = net.activations
         self.n = net.n
         self.out: list[str] = []
 
     def source(self) -> str:
         self.header_comment()
-        guard = f"FASTPROP_{self.name}_H"
-        self.emit(f"#ifndef {guard}", f"#define {guard}", "", "#include <math.h>", "")
+        comment, self.out = self.out, []
+        P = self.name.upper()
+        self.emit(f"#define {P}_WORK_SIZE {self.work_size()}"
+                  f"  /* numbers of the workspace of {self.name}_forward_ws */",
+                  f"#define {P}_STACK_BYTES {self.stack_bytes()}"
+                  f"  /* what a call of {self.name}_forward keeps on the stack */", "",
+                  "#include <math.h>", "")
         self.parameters()
         self.names()
         self.helpers()
         self.forward()
-        self.emit(f"#endif /* {guard} */")
-        return "\n".join(self.out) + "\n"
+        body = "\n".join(self.out) + "\n"
+        # Unique per content: two different headers of one name both get included, and
+        # their definitions then clash at compile time instead of one silently standing
+        # for the other; the same header included twice is read once.
+        digest = hashlib.sha256(body.encode("ascii")).hexdigest()[:12].upper()
+        guard = f"FASTPROP_{P}_{digest}_H"
+        return ("\n".join(comment) + "\n" + f"#ifndef {guard}\n#define {guard}\n\n" + body
+                + f"#endif /* {guard} */\n")
 
     def emit(self, *lines: str) -> None:
         self.out.extend(lines)
@@ -142,7 +238,7 @@ class _Writer:
         net, p, T, pre = self.net, self.name, self.T.name, self.pre
         l_0, l_n = self.layers[0], self.layers[-1]
         rows = [("layers l_0..l_n", f"{', '.join(map(str, self.layers))}  (n = {self.n})")]
-        for i, sigma in enumerate(net.activations, start=1):
+        for i, sigma in enumerate(self.activations, start=1):
             rows.append((f"sigma_{i}", f"{sigma}  (a_{i} = {sigma}(z_{i}))"))
         rows.append(("bias", f"b_0 .. b_{self.n - 1}" if net.bias else "none"))
         rows.append(("type", f"{T} ({net.dtype.name})"))
@@ -185,17 +281,33 @@ class _Writer:
             lines += [f"void {p}_probabilities(const {T} *z, {T} *p);",
                       f"    p receives the {l_n} probabilities "
                       f"{PROBABILITIES[net.loss_name]}(z_n) of the outputs z of {p}_forward."]
-        stack = self.stack_numbers() * self.net.dtype.itemsize
-        kept = "a_0 and " if pre.standardises_input else ""
-        lines += ["", f"A call of {p}_forward keeps {stack} bytes on the stack (the {kept}z_i "
-                      f"and a_i of the hidden layers)."]
+        P = p.upper()
+        lines += [f"void {p}_forward_ws(const {T} *x, {T} *z, {T} *work);",
+                  f"    {p}_forward with a workspace of the caller: work holds {P}_WORK_SIZE = "
+                  f"{self.work_size()}",
+                  f"    numbers (static memory, say, on a microcontroller); nothing is kept "
+                  f"on the stack.",
+                  "", f"A call of {p}_forward keeps {P}_STACK_BYTES = {self.stack_bytes()} "
+                      f"bytes on the stack: the workspace, two",
+                  "buffers of the widest hidden layer that take turns holding z_i (a_i in "
+                  "place) and z_{i+1}."]
         self.emit("/*", *[f" * {line}".rstrip() for line in lines], " */", "")
 
-    def stack_numbers(self) -> int:
-        hidden = self.layers[1:-1]
-        count = sum(hidden) + sum(l_i for l_i, sigma in zip(hidden, self.net.activations)
-                                  if sigma != "identity")
-        return count + (self.layers[0] if self.pre.standardises_input else 0)
+    def buffers(self) -> tuple[int, int]:
+        """(how many buffers the forward pass needs, 0 to 2; the numbers in each): a_0 when
+        standardised and the z_i (a_i computed in place) of the hidden layers, in turns."""
+        kept = list(self.layers[1:-1])
+        if self.pre.standardises_input:
+            kept.insert(0, self.layers[0])
+        return min(len(kept), 2), max(kept, default=0)
+
+    def work_size(self) -> int:
+        """The numbers of the workspace: at least 1, so that an array of it can be declared."""
+        count, width = self.buffers()
+        return max(count * width, 1)
+
+    def stack_bytes(self) -> int:
+        return self.work_size() * self.net.dtype.itemsize
 
     # ------------------------------------------------------------------ data
     def array(self, name: str, values: np.ndarray, comment: str, row: int | None = None) -> None:
@@ -205,18 +317,20 @@ class _Writer:
         row = row or len(values) or 1
         self.emit(f"/* {comment} */",
                   f"static const {T.name} {self.name}_{name}[{len(values)}] = {{")
+        texts = [text + "," for text in T.literals(values)]
         for start in range(0, len(values), row):
-            self.emit(*_wrap([T.literal(float(v)) + "," for v in values[start:start + row]]))
+            self.emit(*_wrap(texts[start:start + row]))
         self.emit("};", "")
 
     def parameters(self) -> None:
         net = self.net
+        biases = net.biases if net.bias else []  # each property builds all its views: once
         for i, W in enumerate(net.weights):
             l_in, l_out = self.layers[i], self.layers[i + 1]
             self.array(f"W{i}", W, f"W_{i}: l_{i + 1} = {l_out} rows of l_{i} = {l_in} "
                                    f"numbers, one row per line", row=l_in)
             if net.bias:
-                self.array(f"b{i}", net.biases[i], f"b_{i}: l_{i + 1} = {l_out} numbers")
+                self.array(f"b{i}", biases[i], f"b_{i}: l_{i + 1} = {l_out} numbers")
         pre = self.pre
         if pre.standardises_input:
             l_0 = self.layers[0]
@@ -240,7 +354,7 @@ class _Writer:
     def helpers(self) -> None:
         p, T = self.name, self.T
         t = T.name
-        uses = set(self.net.activations)
+        uses = set(self.activations)
         if PROBABILITIES.get(self.net.loss_name) == "sigmoid":
             uses.add("sigmoid")
         indent = " " * len(f"static inline void {p}_dense(")
@@ -289,49 +403,62 @@ class _Writer:
 
     def forward(self) -> None:
         p, t, n, layers, net = self.name, self.T.name, self.n, self.layers, self.net
-        decl = []
-        if self.pre.standardises_input:
-            decl.append(f"a0[{layers[0]}]")
-        for i in range(1, n):
-            decl.append(f"z{i}[{layers[i]}]")
-            if net.activations[i - 1] != "identity":
-                decl.append(f"a{i}[{layers[i]}]")
+        P = p.upper()
+        count, width = self.buffers()
         output = "y" if self.pre.standardises_output else "z_n"
         self.emit(f"/* {output} of one sample: x has l_0 = {layers[0]} numbers, z receives "
-                  f"l_n = {layers[-1]} */",
-                  f"static inline void {p}_forward(const {t} *x, {t} *z)", "{")
+                  f"l_n = {layers[-1]}; work holds {P}_WORK_SIZE numbers */",
+                  f"static inline void {p}_forward_ws(const {t} *x, {t} *z, {t} *work)", "{")
         body: list[tuple[str, str]] = []
-        if decl:
-            body.append((f"{t} {', '.join(decl)};", ""))
-        if self.pre.standardises_input:
-            body.append((f"{p}_standardise(a0, x);", "a_0 = (x - x_mean) / x_scale"))
+        names = ["u", "v"][:count]
+        if count == 0:
+            body.append(("(void)work;", "no layer between input and output to keep"))
+        elif count == 1:
+            body.append((f"{t} *u = work;", f"a buffer of {width} numbers"))
         else:
+            body.append((f"{t} *u = work, *v = work + {width};",
+                         f"two buffers of {width} numbers, taking turns"))
+        turn = 0
+        if self.pre.standardises_input:
+            body.append((f"{p}_standardise(u, x);", "a_0 = (x - x_mean) / x_scale, in u"))
+            a, turn = "u", 1
+        else:
+            a = "a0"
             body.append((f"const {t} *a0 = x;", "a_0 = x"))
         for i in range(n):
-            target = "z" if i == n - 1 else f"z{i + 1}"
+            target = "z" if i == n - 1 else names[turn % count]
             bias = f"{p}_b{i}, " if net.bias else ""
             equation = f"z_{i + 1} = W_{i} a_{i}{f' + b_{i}' if net.bias else ''}"
-            body.append((f"{p}_dense({target}, {p}_W{i}, {bias}a{i}, {layers[i]}, "
-                         f"{layers[i + 1]});", equation + (" = z_n" if i == n - 1 else "")))
+            where = " = z_n" if i == n - 1 else f", in {target}"
+            body.append((f"{p}_dense({target}, {p}_W{i}, {bias}{a}, {layers[i]}, "
+                         f"{layers[i + 1]});", equation + where))
             if i + 1 < n:
-                sigma = net.activations[i]
+                sigma = self.activations[i]
                 if sigma == "identity":
-                    body.append((f"const {t} *a{i + 1} = z{i + 1};",
-                                 f"a_{i + 1} = z_{i + 1} (identity)"))
+                    body.append(("", f"a_{i + 1} = z_{i + 1} (identity)"))
                 else:
-                    body.append((f"{p}_{sigma}(a{i + 1}, z{i + 1}, {layers[i + 1]});",
-                                 f"a_{i + 1} = {sigma}(z_{i + 1})"))
+                    body.append((f"{p}_{sigma}({target}, {target}, {layers[i + 1]});",
+                                 f"a_{i + 1} = {sigma}(z_{i + 1}), in place"))
+                a, turn = target, turn + 1
         if self.pre.standardises_output:
             body.append((f"{p}_destandardise(z);", "y = z_n * y_scale + y_mean"))
-        width = max(len(code) for code, _ in body)
+        width_code = max(len(code) for code, _ in body)
         for code, comment in body:
-            self.emit(f"    {code:<{width}}  /* {comment} */" if comment else f"    {code}")
+            if not code:
+                self.emit(f"    /* {comment} */")
+            else:
+                self.emit(f"    {code:<{width_code}}  /* {comment} */" if comment
+                          else f"    {code}")
         self.emit("}", "")
+        self.emit(f"/* {p}_forward_ws with its workspace on the stack ({P}_STACK_BYTES bytes) */",
+                  f"static inline void {p}_forward(const {t} *x, {t} *z)", "{",
+                  f"    {t} work[{P}_WORK_SIZE];", f"    {p}_forward_ws(x, z, work);", "}", "")
         l_0, l_n = layers[0], layers[-1]
         self.emit(f"/* {p}_forward for each of t rows: X is (t, {l_0}), Z is (t, {l_n}) */",
                   f"static inline void {p}_forward_batch(const {t} *X, {t} *Z, unsigned long t)",
-                  "{", "    unsigned long s;", "    for (s = 0; s < t; ++s)",
-                  f"        {p}_forward(X + s * {l_0}, Z + s * {l_n});", "}", "")
+                  "{", "    unsigned long s;", f"    {t} work[{P}_WORK_SIZE];",
+                  "    for (s = 0; s < t; ++s)",
+                  f"        {p}_forward_ws(X + s * {l_0}, Z + s * {l_n}, work);", "}", "")
         link = PROBABILITIES.get(net.loss_name)
         if link == "softmax":
             self.emit("/* p = softmax(z_n): p_j = e^(z_j - max z) / sum_k e^(z_k - max z) */",
@@ -353,14 +480,14 @@ def _or(value: np.ndarray | None, default: float, size: int) -> np.ndarray:
 
 def _wrap(items: list[str], indent: str = "    ") -> list[str]:
     """Items separated by spaces, in lines of at most _LINE characters."""
-    lines, line = [], indent
-    for item in items:
-        if len(line) + len(item) + 1 > _LINE and line.strip():
-            lines.append(line.rstrip())
-            line = indent
-        line += item + " "
-    if line.strip():
-        lines.append(line.rstrip())
+    lines, start, width = [], 0, len(indent)
+    for end, size in enumerate(map(len, items)):
+        if width + size + 1 > _LINE and end > start:
+            lines.append(indent + " ".join(items[start:end]))
+            start, width = end, len(indent)
+        width += size + 1
+    if start < len(items):
+        lines.append(indent + " ".join(items[start:]))
     return lines
 
 

@@ -32,9 +32,16 @@ skl2onnx's for scikit-learn's MLPRegressor and MLPClassifier, torch.onnx.export'
 ``nn.Sequential`` of Linear layers and activations. It follows the one path from the input
 through Gemm or MatMul (+ Add) layers with Sigmoid, Tanh, Relu, LeakyRelu(alpha=0.01),
 Softplus or Identity between them; a Softmax or Sigmoid after the last layer is read as the
-probabilities of "cross_entropy" or "binary_cross_entropy" (what follows them, such as
-skl2onnx's labels and ZipMap, is not read). Anything else is refused with a ``ValueError``
-naming the first node it cannot represent.
+probabilities of "cross_entropy" or "binary_cross_entropy", and an Exp as the rate of
+"poisson" (skl2onnx's converter of a poisson regressor): such a head must give an output of
+the graph, through Identity or skl2onnx's ZipMap and [1 − p, p]; the labels computed from it
+(ArgMax, Binarizer) are not read, and any other computation with it is refused. A Cast
+before the first layer may only go to float or double. Anything else is refused with a
+``ValueError`` naming the first node it cannot represent. A model file is read only when
+it is a regular file (not a FIFO or a device) of at most 2 GiB, and weights kept in another
+file ("external data") only from a regular file of the model's own directory, within the
+size the tensor declares. For ``loss="poisson"`` the output ``z`` is z_n, the log of the
+rate.
 
 :func:`register_skl2onnx` teaches skl2onnx to convert :class:`fastprop.sklearn.MLPRegressor`
 and :class:`fastprop.sklearn.MLPClassifier`, alone or inside a Pipeline.
@@ -45,6 +52,7 @@ The ``onnx`` package is imported only when these functions are called (``pip ins
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 from collections.abc import Callable, Mapping
@@ -54,8 +62,11 @@ import numpy as np
 from numpy.typing import DTypeLike
 
 from .. import __version__
+from .._npz import open_regular
+from .._validate import available_memory
+from ..network import LOSSES as NETWORK_LOSSES
 from ..network import Network
-from ..reference import LEAKY_RELU_SLOPE, LOSSES
+from ..reference import LEAKY_RELU_SLOPE
 from ._common import PROBABILITIES, Preprocessing, check_net, read_extra, write_file
 
 __all__ = ["DEFAULT_OPSET", "MIN_OPSET", "to_onnx", "from_onnx", "register_skl2onnx"]
@@ -67,6 +78,7 @@ _NATIVE = {"sigmoid": "Sigmoid", "tanh": "Tanh", "relu": "Relu", "leaky_relu": "
            "softplus": "Softplus", "identity": "Identity"}
 _FROM_NATIVE = {op: name for name, op in _NATIVE.items() if name != "identity"}
 _METADATA = "fastprop."
+MAX_MODEL_BYTES = 2**31 - 1  # protobuf's limit on one message: an ONNX file, or its weights
 SOFTPLUS_THRESHOLD = 20.0  # torch.nn.Softplus's default, which torch.onnx.export writes out
 
 
@@ -359,13 +371,22 @@ def from_onnx(model: Any, dtype: DTypeLike | None = None, *, loss: str | None = 
     metadata = {p.key[len(_METADATA):]: p.value for p in proto.metadata_props
                 if p.key.startswith(_METADATA)}
     meta_loss = _json(metadata, "loss", source)
+    loss_given = loss is not None
     if loss is None:
-        loss = meta_loss if meta_loss in LOSSES else chain.head_loss or "sse"
+        loss = meta_loss if meta_loss in NETWORK_LOSSES else chain.head_loss or "sse"
     net_dtype = chain.dtype if dtype is None else dtype
     if net_dtype is None:
         raise ValueError(f"{source} computes in {chain.dtype_name}; fastprop computes in "
                          f"float32 or float64: pass dtype='float32' or 'float64'")
-    net = chain.network(net_dtype, loss)
+    if loss == "cross_entropy" and chain.W[-1].shape[0] < 2:
+        given = "the argument loss" if loss_given else f"the metadata {_METADATA}loss"
+        raise ValueError(f"{source}: the loss 'cross_entropy' ({given}) needs at least 2 "
+                         f"outputs, but the graph's last layer has 1 (for two classes, "
+                         f"binary_cross_entropy with one output)")
+    try:
+        net = chain.network(net_dtype, loss)
+    except (ValueError, TypeError) as error:
+        raise type(error)(f"{source}: {error}") from None
     if not return_extra:
         return net
     extra = {key: value for key, value in chain.extra.items() if value is not None}
@@ -376,11 +397,24 @@ def from_onnx(model: Any, dtype: DTypeLike | None = None, *, loss: str | None = 
             extra.setdefault(scale, np.ones(size))
     for key in ("feature_names", "classes", "target_names"):
         value = _json(metadata, key, source)
-        if isinstance(value, list):
-            extra[key] = np.array([str(v) for v in value], dtype=str)
+        if value is None:
+            continue
+        if not isinstance(value, list) or not all(isinstance(v, (str, int, float))
+                                                  for v in value):
+            raise ValueError(f"{source}: the metadata {_METADATA}{key} must be a JSON list "
+                             f"of names, got {metadata[key][:100]!r}")
+        extra[key] = np.array([str(v) for v in value], dtype=str)
     task = _json(metadata, "task", source)
-    if isinstance(task, str):
+    if task is not None:
+        if not isinstance(task, str):
+            raise ValueError(f"{source}: the metadata {_METADATA}task must be a JSON string, "
+                             f"got {metadata['task'][:100]!r}")
         extra["task"] = np.array(task)
+    try:  # the names and the task must fit the network, as to_onnx's extra must
+        read_extra(net, extra)
+    except (ValueError, TypeError) as error:
+        raise ValueError(f"{source}: its metadata does not fit the network it holds: "
+                         f"{error}") from None
     return net, extra
 
 
@@ -389,13 +423,16 @@ def _json(metadata: dict[str, str], key: str, source: str) -> Any:
         return None
     try:
         return json.loads(metadata[key])
-    except ValueError:
-        raise ValueError(f"{source}: the metadata {_METADATA}{key} is not JSON: "
-                         f"{metadata[key]!r}") from None
+    except (ValueError, RecursionError):  # RecursionError: nested too deeply
+        raise ValueError(f"{source}: the metadata {_METADATA}{key} is not JSON (or is "
+                         f"nested too deeply): {metadata[key][:100]!r}") from None
 
 
 def _load(onnx: Any, model: Any) -> tuple[Any, str]:
-    """(ModelProto, a description for messages), checked by onnx.checker."""
+    """(ModelProto, a description for messages), checked by onnx.checker; the data of
+    external tensors read from the model file's directory (refused for bytes and a
+    ModelProto, which have none)."""
+    base_dir = None
     if isinstance(model, onnx.ModelProto):
         proto, source = model, "the ONNX model"
     elif isinstance(model, (bytes, bytearray, memoryview)):
@@ -403,21 +440,97 @@ def _load(onnx: Any, model: Any) -> tuple[Any, str]:
         proto = _parse(onnx, bytes(model), source)
     elif isinstance(model, (str, os.PathLike)):
         source = os.fspath(model)
-        if not os.path.exists(source):
-            raise FileNotFoundError(f"no such ONNX file: {source}")
-        if os.path.isdir(source):
-            raise ValueError(f"{source} is a directory, not an ONNX file")
-        with open(source, "rb") as f:
-            proto = _parse(onnx, f.read(), source)
+        if not isinstance(source, str):
+            raise TypeError(f"model must be a path of str, got {type(source).__name__}")
+        proto = _parse(onnx, _read_regular(source, "ONNX file", MAX_MODEL_BYTES), source)
+        base_dir = os.path.dirname(os.path.abspath(source))
     else:
         raise TypeError(f"model must be a path, bytes or an onnx.ModelProto, got "
                         f"{type(model).__name__}")
+    _load_external_data(onnx, proto, base_dir, source)
     try:
         onnx.checker.check_model(proto)
     except onnx.checker.ValidationError as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise ValueError(f"{source} is not a valid ONNX model: {first}") from None
     return proto, source
+
+
+def _read_regular(path: str, what: str, limit: int, offset: int = 0,
+                  length: int | None = None) -> bytes:
+    """The bytes of a regular file (from offset, length of them or all), at most limit.
+
+    FIFOs, devices, sockets and directories are refused before anything is read (they could
+    block or never end), and so is a file larger than limit.
+    """
+    try:
+        f = open_regular(path, what)
+    except FileNotFoundError:
+        raise FileNotFoundError(errno.ENOENT, f"no such {what}", path) from None
+    with f:
+        size = os.fstat(f.fileno()).st_size
+        end = size if length is None else offset + length
+        if offset > size or end > size:
+            raise ValueError(f"{path} holds {size} bytes, fewer than the {end} the model "
+                             f"reads from it (offset {offset}, length {length})")
+        if end - offset > limit:
+            raise ValueError(f"{path} would have {end - offset} bytes read, more than the "
+                             f"{limit} a {what} may have here")
+        f.seek(offset)
+        data = f.read(end - offset + 1 if length is None else end - offset)
+    if len(data) != end - offset:  # the file changed while it was read
+        raise ValueError(f"{path} changed size while it was read")
+    return data
+
+
+def _load_external_data(onnx: Any, proto: Any, base_dir: str | None, source: str) -> None:
+    """Put the data of every tensor kept in another file into proto, as onnx.load does, but
+    reading it from the model's directory (not the current one) and only from regular files
+    there, within the size each tensor declares."""
+    helper = onnx.external_data_helper
+    for tensor in helper._get_all_tensors(proto):
+        if helper.uses_external_data(tensor):
+            data = _external_data(onnx, tensor, base_dir, source)
+            del tensor.external_data[:]
+            tensor.data_location = onnx.TensorProto.DEFAULT
+            tensor.raw_data = data
+
+
+def _external_data(onnx: Any, tensor: Any, base_dir: str | None, source: str) -> bytes:
+    """The bytes of a tensor whose data is in another file, that file read as a regular
+    file of the model's directory (no absolute path, no '..', no symbolic link out of the
+    directory), within the size the tensor declares."""
+    info = {entry.key: entry.value for entry in tensor.external_data}
+    location = info.get("location", "")
+    where = f"{source}: the initialiser {tensor.name!r} keeps its data in {location!r}"
+    if base_dir is None:
+        raise ValueError(f"{where}, a file beside the model; pass the model's path rather "
+                         f"than its bytes or a ModelProto (or load it with onnx.load)")
+    parts = location.replace("\\", "/").split("/")
+    if not location or os.path.isabs(location) or location.startswith(("/", "\\")) \
+            or ".." in parts or (len(location) > 1 and location[1] == ":"):
+        raise ValueError(f"{where}; external data must be a relative path inside the "
+                         f"model's directory {base_dir}")
+    path = os.path.join(base_dir, location)
+    real_dir = os.path.realpath(base_dir)
+    if os.path.commonpath([real_dir, os.path.realpath(path)]) != real_dir:
+        raise ValueError(f"{where}, which leads out of the model's directory {base_dir}")
+    try:
+        itemsize = onnx.helper.tensor_dtype_to_np_dtype(tensor.data_type).itemsize
+    except (KeyError, TypeError, ValueError):
+        raise ValueError(f"{where}, of an element type fastprop does not read") from None
+    expected = int(np.prod(tensor.dims, dtype=np.int64)) * itemsize
+    try:
+        offset = int(info.get("offset", 0))
+        length = int(info.get("length", expected))
+    except ValueError:
+        raise ValueError(f"{where} with offset {info.get('offset')!r} and length "
+                         f"{info.get('length')!r}, which are not integers") from None
+    if offset < 0 or length != expected:
+        raise ValueError(f"{where} at offset {offset}, {length} bytes, but the tensor of "
+                         f"shape {tuple(tensor.dims)} has {expected}")
+    return _read_regular(path, "file of external data", min(MAX_MODEL_BYTES, available_memory()),
+                         offset, length)
 
 
 def _parse(onnx: Any, data: bytes, source: str) -> Any:
@@ -449,10 +562,11 @@ class _Chain:
         bias = any(b is not None for b in self.b)
         layers = [self.W[0].shape[1]] + [W.shape[0] for W in self.W]
         net = Network(layers, self.activations, bias=bias, dtype=dtype, seed=0, loss=loss)
+        weights, biases = net.weights, net.biases  # each property builds all its views
         for i, W in enumerate(self.W):
-            net.weights[i][...] = W
+            weights[i][...] = W
             if bias:  # a layer without b_i among layers with one: b_i = 0, exactly
-                net.biases[i][...] = 0 if self.b[i] is None else self.b[i]
+                biases[i][...] = 0 if self.b[i] is None else self.b[i]
         return net
 
 
@@ -543,7 +657,18 @@ class _Reader:
             if op == "Identity":
                 t = node.output[0]
             elif op == "Cast":
-                self._set_dtype(chain, self._attribute(node, "to"), f"node {self._name(node)}")
+                to = self._attribute(node, "to")
+                tp = self.onnx.TensorProto
+                if to not in (tp.FLOAT, tp.DOUBLE):
+                    try:
+                        kind = self.onnx.helper.tensor_dtype_to_np_dtype(to).name
+                    except (KeyError, TypeError, ValueError):
+                        kind = f"type {to}"
+                    raise self._refuse(node, f"converts the input to {kind}, which changes its "
+                                             f"values (rounding or truncating them) before the "
+                                             f"first layer; fastprop's input is float32 or "
+                                             f"float64")
+                self._set_dtype(chain, to, f"node {self._name(node)}")
                 t = node.output[0]
             elif op == "Sub" and "x_mean" not in chain.extra and "x_scale" not in chain.extra:
                 chain.extra["x_mean"] = self._operand(node, t, "x_mean", commutative=False)
@@ -604,6 +729,14 @@ class _Reader:
         l_n = chain.W[-1].shape[0]
         after = self.consumers.get(t, [])
         if len(after) > 1:
+            for node in after:  # a scaling among them: the first thing fastprop cannot do
+                if node.op_type in ("Mul", "Div") and node.domain in ("", "ai.onnx") \
+                        and self._constant_operand(node, t) is not None:
+                    others = ", ".join(self._name(n) for n in after if n is not node)
+                    raise self._refuse(node, f"{'multiplies' if node.op_type == 'Mul' else 'divides'} "
+                                             f"{t!r} by a constant, which fastprop's model "
+                                             f"does not do between layers (and {others} "
+                                             f"also read {t!r})")
             raise self._refuse(after[1], f"also reads {t!r}: the graph branches, and a "
                                          f"fastprop network is one chain of layers")
         node = after[0] if len(after) == 1 else None
@@ -611,9 +744,20 @@ class _Reader:
         if op in ("Softmax", "Sigmoid"):
             if op == "Softmax" and self._attribute(node, "axis", -1) not in (-1, 1):
                 raise self._refuse(node, "normalises over another axis than the outputs")
+            if op == "Softmax" and l_n == 1:
+                raise self._refuse(node, "takes the softmax of a single output, which is "
+                                         "always 1 (for two classes, a Sigmoid of one output "
+                                         "is binary_cross_entropy's)")
+            self._check_head(node)
             chain.head_loss = "cross_entropy" if op == "Softmax" else "binary_cross_entropy"
             return chain
+        if op == "Exp":  # the rate e^{z_n} of loss="poisson", as skl2onnx's converter writes
+            self._check_head(node)
+            chain.head_loss = "poisson"
+            return chain
+        scale = None
         if op == "Mul":
+            scale = node
             chain.extra["y_scale"] = self._broadcast(node, self._operand(node, t, "y_scale"), l_n)
             t = node.output[0]
             after = self.consumers.get(t, [])
@@ -636,6 +780,11 @@ class _Reader:
             after = self.consumers.get(t, [])
         if after:
             node = after[0]
+            if scale is not None:
+                raise self._refuse(scale, f"multiplies {scale.input[0]!r} by a constant, which "
+                                          f"fastprop reads only as the last step of a graph "
+                                          f"(y = z_n * y_scale + y_mean), but node "
+                                          f"{self._name(node)} follows it")
             if self._activation(node) is not None:
                 raise self._refuse(node, "applies an activation to the output z_n, which has "
                                          "none in fastprop's model (only a Softmax or a "
@@ -646,6 +795,49 @@ class _Reader:
             raise ValueError(f"{self.source}: the path through the layers ends at {t!r}, "
                              f"which is not an output of the graph")
         return chain
+
+    def _check_head(self, head: Any) -> None:
+        """The probabilities head computes must be an output of the graph, through Identity
+        (or skl2onnx's ZipMap, or its [1 - p, p] of a binary classifier), and nothing may
+        compute with them but the labels (ArgMax, Binarizer), which are not read."""
+        p = head.output[0]
+        frontier, seen, reached = [p], {p}, False
+        while frontier:
+            t = frontier.pop()
+            reached = reached or t in self.outputs
+            for user in self.consumers.get(t, []):
+                op = user.op_type if user.domain in ("", "ai.onnx", "ai.onnx.ml") else None
+                follow = None
+                if op in ("Identity", "ZipMap"):
+                    follow = user.output[0]
+                elif op in ("ArgMax", "Binarizer"):
+                    continue  # the labels: computed from the probabilities, not read
+                elif op == "Sub" and t == p and head.op_type == "Sigmoid" \
+                        and self._is_one_minus(user, p):
+                    continue  # 1 - p, which the Concat below joins to p
+                elif op == "Concat" and t == p and head.op_type == "Sigmoid" \
+                        and len(user.input) == 2 and user.input[1] == p \
+                        and any(self._is_one_minus(n, p)
+                                for n in self.consumers.get(p, []) if n.output[0] ==
+                                user.input[0]):
+                    follow = user.output[0]
+                else:
+                    raise self._refuse(user, f"computes with the probabilities {t!r} that the "
+                                             f"{head.op_type} {self._name(head)} gives; a "
+                                             f"fastprop network ends with them")
+                if follow is not None and follow not in seen:
+                    seen.add(follow)
+                    frontier.append(follow)
+        if not reached:
+            raise self._refuse(head, f"gives probabilities {p!r} that are not an output of "
+                                     f"the graph, so they are not what it computes")
+
+    def _is_one_minus(self, node: Any, p: str) -> bool:
+        """node computes 1 - p."""
+        if node.op_type != "Sub" or list(node.input[1:]) != [p]:
+            return False
+        one = self.constants.get(node.input[0])
+        return one is not None and one.size == 1 and float(one.reshape(-1)[0]) == 1.0
 
     # --------------------------------------------------------------- pieces
     def _sole_consumer(self, t: str, expected: str) -> Any:
