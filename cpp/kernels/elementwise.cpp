@@ -1,5 +1,6 @@
 #include "kernels/elementwise.hpp"
 
+#include <cmath>
 #include <cstddef>
 
 #include "runtime/cpu.hpp"
@@ -88,6 +89,27 @@ template <class T> bool sgd_keep(T* p, T* g, T lr, std::size_t n) {
         finite[half] = [&] {
             FASTPROP_DISPATCH(sgd_keep, p + k0, g + k0, lr, k1 - k0)
             return sgd_keep_loop(p + k0, g + k0, lr, k1 - k0);
+        }();
+    });
+    return finite[0] && finite[1];
+}
+
+template <class T>
+void adam(T* p, T* m, T* v, const T* g, const AdamStep<T>& c, std::size_t n) {
+    over_halves(n, [=, &c](std::size_t, std::size_t k0, std::size_t k1) {
+        FASTPROP_DISPATCH(adam, p + k0, m + k0, v + k0, g + k0, c, k1 - k0)
+        adam_loop(p + k0, m + k0, v + k0, g + k0, c, k1 - k0);
+    });
+}
+
+template <class T>
+bool adam_is_finite(const T* p, const T* m, const T* v, const T* g, const AdamStep<T>& c,
+                    std::size_t n) {
+    bool finite[2] = {true, true};
+    over_halves(n, [&](std::size_t half, std::size_t k0, std::size_t k1) {
+        finite[half] = [&] {
+            FASTPROP_DISPATCH(adam_is_finite, p + k0, m + k0, v + k0, g + k0, c, k1 - k0)
+            return adam_is_finite_loop(p + k0, m + k0, v + k0, g + k0, c, k1 - k0);
         }();
     });
     return finite[0] && finite[1];

@@ -17,17 +17,34 @@
 
 namespace fastprop::elementwise {
 
+// The constants of one Adam step (train/optimizer.hpp).
+template <class T> struct AdamStep {
+    T beta1, beta2, weight_decay, step_size, bc2_sqrt, eps, decay;
+    bool decoupled;  // AdamW: p ← p·decay instead of λp added to the gradient
+};
+
 // Over whole parameter-sized vectors, split over two threads from 2^16 entries on:
 //   add          y += x
 //   all_finite   no inf and no NaN in v
 //   sgd          p −= lr g
 //   sgd_keep     p −= lr g, keeping the previous p in g; true when every new p is finite
 //                (when not, copying g back into p undoes the update exactly)
+//   adam         torch.optim.Adam's step (AdamW's with `decoupled`), every moment of every
+//                entry decayed each step (train/optimizer.hpp states it): d = g + λp (or
+//                p ← p·decay), m ← m + (1 − β1)(d − m), v ← β2 v + (1 − β2) d², then
+//                p −= step_size · m / (√v / bc2_sqrt + eps); one pass over p, g, m and v
+//   adam_is_finite  whether every p adam would write is finite (nothing written)
 #define FASTPROP_ELEMENTWISE_VECTOR_OPS(X)                                                     \
     X(void, add, (T * y, const T* x, std::size_t n), (y, x, n))                                \
     X(bool, all_finite, (const T* v, std::size_t n), (v, n))                                   \
-    X(void, sgd, (T * p, const T* g, T lr, std::size_t n), (p, g, lr, n))                     \
-    X(bool, sgd_keep, (T * p, T* g, T lr, std::size_t n), (p, g, lr, n))
+    X(void, sgd, (T * p, const T* g, T lr, std::size_t n), (p, g, lr, n))                      \
+    X(bool, sgd_keep, (T * p, T* g, T lr, std::size_t n), (p, g, lr, n))                       \
+    X(void, adam,                                                                              \
+      (T * p, T* m, T* v, const T* g, const AdamStep<T>& c, std::size_t n),                    \
+      (p, m, v, g, c, n))                                                                      \
+    X(bool, adam_is_finite,                                                                    \
+      (const T* p, const T* m, const T* v, const T* g, const AdamStep<T>& c, std::size_t n),   \
+      (p, m, v, g, c, n))
 
 // Over (m, n) blocks of row-major matrices with leading dimensions, on the calling thread
 // (run on each block of a layer's product, kernels/dense.cpp):

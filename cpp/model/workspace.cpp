@@ -5,9 +5,10 @@
 namespace fastprop {
 
 template <class T>
-std::size_t Workspace<T>::chunk_rows(const Layout& layout, bool polled) {
+std::size_t Workspace<T>::chunk_rows(const Layout& layout, bool polled, bool sparse_input) {
     // Memory: z, a and δ of every layer after the input, plus the gathered x and y, per row.
-    const std::size_t per_row = 3 * layout.units_after_input() + layout.l_in() + layout.l_out();
+    const std::size_t per_row =
+        3 * layout.units_after_input() + (sparse_input ? 0 : layout.l_in()) + layout.l_out();
     constexpr std::size_t table_budget = std::size_t(1) << 23;  // entries
     std::size_t rows = table_budget / per_row;
     if (polled) {

@@ -19,7 +19,9 @@ public:
     // one chunk needs no second pass over ∂E/∂W to add up parts. The trainer checks between
     // minibatches and, in a batch too large for one chunk, between its chunks, each at most a
     // table's worth (tens of ms for W3's layers).
-    static std::size_t chunk_rows(const Layout& layout, bool polled = true);
+    // A sparse X (sparse_input) is read in place: its rows take no room in the table.
+    static std::size_t chunk_rows(const Layout& layout, bool polled = true,
+                                  bool sparse_input = false);
 
     // Make the table hold `rows` rows of every z_i, a_i, δ_i (1 <= i <= n). Grows, never
     // shrinks.

@@ -9,6 +9,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <exception>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -34,25 +35,107 @@ template <class T> struct Bound {
     std::size_t parallel_ranks = 1;     // of the last fit
 };
 
+using Index = py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>;
+
+// A sparse X in compressed sparse rows: the arrays of any object with scipy.sparse's CSR
+// attributes (data, indices, indptr, shape), as fastprop._sparse.CsrRows or a
+// scipy.sparse.csr_matrix holds them, converted to the network's dtype and int64 indices
+// (copies only when they differ) and checked here once, so that the core can index with them.
+template <class T> struct PyCsr {
+    explicit PyCsr(const py::object& X)
+        : data(X.attr("data").cast<Array<T>>()), indices(X.attr("indices").cast<Index>()),
+          indptr(X.attr("indptr").cast<Index>()) {
+        const py::tuple shape = X.attr("shape");
+        if (shape.size() != 2)
+            throw std::invalid_argument("a sparse X must be 2-D, got " +
+                                        std::to_string(shape.size()) + " dimensions");
+        t = shape[0].cast<std::size_t>();
+        cols = shape[1].cast<std::size_t>();
+        if (data.ndim() != 1 || indices.ndim() != 1 || indptr.ndim() != 1)
+            throw std::invalid_argument("a CSR matrix's data, indices and indptr must be 1-D");
+        const std::size_t nnz = static_cast<std::size_t>(data.shape(0));
+        if (static_cast<std::size_t>(indices.shape(0)) != nnz)
+            throw std::invalid_argument("a CSR matrix's indices must have as many entries as "
+                                        "its data (" + std::to_string(nnz) + "), got " +
+                                        std::to_string(indices.shape(0)));
+        if (static_cast<std::size_t>(indptr.shape(0)) != t + 1)
+            throw std::invalid_argument("a CSR matrix of " + std::to_string(t) + " rows must "
+                                        "have an indptr of " + std::to_string(t + 1) +
+                                        " entries, got " + std::to_string(indptr.shape(0)));
+        const std::int64_t* p = indptr.data();
+        if (p[0] != 0 || static_cast<std::size_t>(p[t]) != nnz)
+            throw std::invalid_argument("a CSR matrix's indptr must go from 0 to its number of "
+                                        "entries (" + std::to_string(nnz) + ")");
+        for (std::size_t s = 0; s < t; ++s)
+            if (p[s + 1] < p[s])
+                throw std::invalid_argument("a CSR matrix's indptr must not decrease");
+        const std::int64_t* k = indices.data();
+        for (std::size_t e = 0; e < nnz; ++e)
+            if (k[e] < 0 || static_cast<std::size_t>(k[e]) >= cols)
+                throw std::invalid_argument("a CSR matrix's column indices must be in [0, " +
+                                            std::to_string(cols) + "), got " +
+                                            std::to_string(k[e]));
+    }
+    CsrRows<T> view() const { return {indptr.data(), indices.data(), data.data()}; }
+
+    Array<T> data;
+    Index indices, indptr;
+    std::size_t t = 0, cols = 0;
+};
+
+// X from Python: a dense array, or a sparse matrix in CSR; kept alive while the core reads it.
+template <class T> struct PyX {
+    std::optional<Array<T>> dense;
+    std::shared_ptr<PyCsr<T>> csr;
+    const T* X = nullptr;
+    CsrRows<T> Xs;
+    std::size_t t = 0;
+};
+
+template <class T> PyX<T> input_x(const py::object& X, std::size_t l_0, const char* name) {
+    PyX<T> out;
+    if (py::hasattr(X, "indptr")) {
+        if (py::hasattr(X, "format") && X.attr("format").cast<std::string>() != "csr")
+            throw std::invalid_argument(std::string(name) + " must be a CSR matrix here, got "
+                                        "format " + X.attr("format").cast<std::string>() +
+                                        " (convert it with .tocsr())");
+        out.csr = std::make_shared<PyCsr<T>>(X);
+        if (out.csr->cols != l_0)
+            throw std::invalid_argument(std::string(name) + " must have shape (t, " +
+                                        std::to_string(l_0) + "), got a sparse matrix of " +
+                                        std::to_string(out.csr->cols) + " columns");
+        out.Xs = out.csr->view();
+        out.t = out.csr->t;
+        return out;
+    }
+    out.dense = X.cast<Array<T>>();
+    require_matrix(*out.dense, l_0, name);
+    out.X = out.dense->data();
+    out.t = rows(*out.dense);
+    return out;
+}
+
 // A batch from Python: the converted arrays (kept alive) and the core's view of them.
 template <class T> struct PyBatch {
-    Array<T> X, Y;
+    PyX<T> X;
+    Array<T> Y;
     std::optional<Array<T>> w;
     Batch<T> batch;
 };
 
 template <class T>
-PyBatch<T> make_batch(const Network<T>& net, Array<T> X, Array<T> Y, const py::object& w,
+PyBatch<T> make_batch(const Network<T>& net, const py::object& X, Array<T> Y, const py::object& w,
                       const char* x_name, const char* y_name, const char* w_name) {
-    require_matrix(X, net.layout().l_in(), x_name);
+    PyX<T> x = input_x<T>(X, net.layout().l_in(), x_name);
     require_matrix(Y, net.layout().l_out(), y_name);
-    require_rows(Y, rows(X), y_name);
-    PyBatch<T> out{std::move(X), std::move(Y), std::nullopt, {}};
+    require_rows(Y, x.t, y_name);
+    PyBatch<T> out{std::move(x), std::move(Y), std::nullopt, {}};
     if (!w.is_none()) {
         out.w = w.cast<Array<T>>();
-        require_vector(*out.w, rows(out.X), w_name);
+        require_vector(*out.w, out.X.t, w_name);
     }
-    out.batch = {out.X.data(), out.Y.data(), out.w ? out.w->data() : nullptr, rows(out.X)};
+    out.batch = {out.X.X, out.Y.data(), out.w ? out.w->data() : nullptr, out.X.t, nullptr,
+                 out.X.Xs};
     return out;
 }
 
@@ -159,14 +242,13 @@ template <class T> void bind_network(py::module_& m, const char* name) {
              },
              "A copy of the parameters as they are between two updates.")
         .def("forward",
-             [](B& self, Array<T> X) {
+             [](B& self, py::object X) {
                  const Layout& L = self.session.network().layout();
-                 require_matrix(X, L.l_in(), "X");
-                 auto out = new_array<T>(rows(X), L.l_out());
-                 const T* x = X.data();
+                 const PyX<T> x = input_x<T>(X, L.l_in(), "X");
+                 auto out = new_array<T>(x.t, L.l_out());
                  T* z_n = out.mutable_data();
                  const Poll poll = signal_poll();
-                 run_core([&] { self.session.forward(x, rows(X), z_n, poll); });
+                 run_core([&] { self.session.forward(x.X, x.t, z_n, poll, x.Xs); });
                  return out;
              },
              py::arg("X"))
@@ -194,14 +276,14 @@ template <class T> void bind_network(py::module_& m, const char* name) {
              },
              py::arg("X"))
         .def("loss",
-             [](B& self, Array<T> X, Array<T> Y, py::object w) {
+             [](B& self, py::object X, Array<T> Y, py::object w) {
                  PyBatch<T> b = make_batch(self.session.network(), X, Y, w, "X", "Y", "w");
                  const Poll poll = signal_poll();
                  return run_core([&] { return self.session.loss(b.batch, poll); });
              },
              py::arg("X"), py::arg("Y"), py::arg("w") = py::none())
         .def("gradient",
-             [](B& self, Array<T> X, Array<T> Y, py::object w, py::object params) {
+             [](B& self, py::object X, Array<T> Y, py::object w, py::object params) {
                  PyBatch<T> b = make_batch(self.session.network(), X, Y, w, "X", "Y", "w");
                  const std::size_t n_params = self.session.network().n_params();
                  std::optional<Array<T>> at;
@@ -284,7 +366,7 @@ template <class T> void bind_network(py::module_& m, const char* name) {
              },
              py::arg("X"))
         .def("step",
-             [](B& self, Array<T> X, Array<T> Y, py::object w, const OptimizerConfig& optimizer,
+             [](B& self, py::object X, Array<T> Y, py::object w, const OptimizerConfig& optimizer,
                 OptimizerState<T>& state) {
                  PyBatch<T> b = make_batch(self.session.network(), X, Y, w, "X", "Y", "w");
                  const Poll poll = signal_poll(&self.session.gate());
@@ -300,7 +382,7 @@ template <class T> void bind_network(py::module_& m, const char* name) {
              py::arg("optimizer"), py::arg("state"))
         .def(
             "fit",
-            [](B& self, Array<T> X, Array<T> Y, py::object w, const TrainOptions& options,
+            [](B& self, py::object X, Array<T> Y, py::object w, const TrainOptions& options,
                const OptimizerConfig& optimizer, OptimizerState<T>& state, py::object X_val,
                py::object Y_val, py::object w_val, py::object callback,
                py::object best_params) {
@@ -308,7 +390,7 @@ template <class T> void bind_network(py::module_& m, const char* name) {
                 PyBatch<T> train = make_batch(net, X, Y, w, "X", "Y", "w");
                 std::optional<PyBatch<T>> val;
                 if (!X_val.is_none())
-                    val = make_batch(net, X_val.cast<Array<T>>(), Y_val.cast<Array<T>>(), w_val,
+                    val = make_batch(net, X_val, Y_val.cast<Array<T>>(), w_val,
                                      "X_val", "Y_val", "w_val");
                 std::exception_ptr error;
                 TrainHooks<T> hooks = python_hooks(self.session, callback, error);
@@ -458,14 +540,14 @@ template <class T> void bind_network(py::module_& m, const char* name) {
             py::arg("callback") = py::none(), py::arg("best_params") = py::none())
         .def(
             "fit_lm",
-            [](B& self, Array<T> X, Array<T> Y, py::object w, const TrainOptions& options,
+            [](B& self, py::object X, Array<T> Y, py::object w, const TrainOptions& options,
                LmConfig& lm, py::object X_val, py::object Y_val, py::object w_val,
                py::object callback) {
                 const Network<T>& net = self.session.network();
                 PyBatch<T> train = make_batch(net, X, Y, w, "X", "Y", "w");
                 std::optional<PyBatch<T>> val;
                 if (!X_val.is_none())
-                    val = make_batch(net, X_val.cast<Array<T>>(), Y_val.cast<Array<T>>(), w_val,
+                    val = make_batch(net, X_val, Y_val.cast<Array<T>>(), w_val,
                                      "X_val", "Y_val", "w_val");
                 std::exception_ptr error;
                 const TrainHooks<T> hooks = python_hooks(self.session, callback, error);
@@ -506,7 +588,7 @@ template <class T> struct FitJob final : ManyJob {
             auto idx = index.cast<py::array_t<std::int64_t, py::array::c_style |
                                                                py::array::forcecast>>();
             if (idx.ndim() != 1) throw std::invalid_argument("indices must be 1-D");
-            const std::size_t t = rows(train.X);
+            const std::size_t t = train.X.t;
             rows_.reserve(static_cast<std::size_t>(idx.size()));
             for (py::ssize_t s = 0; s < idx.size(); ++s) {
                 const std::int64_t r = idx.data()[s];

@@ -157,27 +157,21 @@ template <Method method, bool decoupled> struct AdamLike {
         const T step_size = T(lr_now / (1.0 - std::pow(c.beta1, t)));
         const T bc2_sqrt = T(std::sqrt(1.0 - std::pow(c.beta2, t)));
         const T decay = T(1.0 - lr_now * c.weight_decay);
+        // For each k, with d = g + λp (adam) or p ← p (1 − lr λ) first (adamw):
+        //   m ← β1 m + (1 − β1) d,  v ← β2 v + (1 − β2) d²,  p −= step_size·m / (√v/bc2 + eps)
+        // every entry every step (a zero gradient still decays m and v), in one vectorised
+        // pass on two threads: over a large first layer (sparse input) it is most of a step.
+        // Without commit, the same arithmetic only checks that every new p is finite.
+        const elementwise::AdamStep<T> step{b1, b2, wd, step_size, bc2_sqrt, eps, decay,
+                                            decoupled};
         T* m = const_cast<T*>(s.m.data());  // written only when committing
         T* v = const_cast<T*>(s.v.data());
-        int bad = 0;
-        for (std::size_t k = 0; k < n; ++k) {
-            T d = g[k], p_k = p[k];
-            if (decoupled)
-                p_k *= decay;  // p ← p (1 − lr λ)
-            else
-                d += wd * p_k;
-            const T m_k = m[k] + (T(1) - b1) * (d - m[k]);  // m ← β1 m + (1 − β1) g
-            const T v_k = b2 * v[k] + (T(1) - b2) * d * d;  // v ← β2 v + (1 − β2) g²
-            p_k -= step_size * (m_k / (std::sqrt(v_k) / bc2_sqrt + eps));
-            if constexpr (commit) {
-                m[k] = m_k;
-                v[k] = v_k;
-                p[k] = p_k;
-            } else {
-                bad |= not_finite(p_k);
-            }
+        if constexpr (commit) {
+            elementwise::adam(p, m, v, g, step, n);
+            return true;
+        } else {
+            return elementwise::adam_is_finite(p, m, v, g, step, n);
         }
-        return bad == 0;
     }
 };
 using Adam = AdamLike<Method::adam, false>;

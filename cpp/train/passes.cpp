@@ -19,18 +19,22 @@ namespace detail {
 
 template <class T>
 void forward_rows(const Model<T>& net, const T* x, std::size_t rows, Workspace<T>& ws,
-                  T* z_n_out, bool keep_prime) {
+                  T* z_n_out, bool keep_prime, const CsrRows<T>& xs) {
     const Layout& L = net.layout();
     const std::size_t n = net.n();
     const T* a_i = x;  // a_0 = x
     for (std::size_t i = 0; i < n; ++i) {
         const LayerSlice& s = L[i];
-        if (i + 1 == n) {
-            dense_forward(z_n_out, a_i, net.W(i), net.b(i), rows, s.l_in, s.l_out);
-            break;
-        }
-        const Activate<T> activate{net.sigma(i + 1), ws.a(i + 1), keep_prime};
-        dense_forward(ws.z(i + 1), a_i, net.W(i), net.b(i), rows, s.l_in, s.l_out, &activate);
+        const bool last = i + 1 == n;
+        T* z_next = last ? z_n_out : ws.z(i + 1);
+        const Activate<T> activate{last ? Activation{} : net.sigma(i + 1),
+                                   last ? nullptr : ws.a(i + 1), keep_prime};
+        const Activate<T>* tail = last ? nullptr : &activate;
+        if (i == 0 && xs)
+            sparse_forward(z_next, xs, net.W(i), net.b(i), rows, s.l_in, s.l_out, tail);
+        else
+            dense_forward(z_next, a_i, net.W(i), net.b(i), rows, s.l_in, s.l_out, tail);
+        if (last) break;
         a_i = ws.a(i + 1);
     }
 }
@@ -55,6 +59,11 @@ double backward_rows(const Model<T>& net, const Batch<T>& rows, double batch_siz
         const LayerSlice& s = L[i];
         const T* a_i = i == 0 ? rows.X : ws.a(i);
         T* dE_db = L.bias() ? dE_dparams + s.b : nullptr;
+        if (i == 0 && rows.sparse()) {  // a_0 sparse: nothing propagates below it
+            sparse_backward(dE_dparams + s.W, dE_db, ws.delta(1), rows.Xs, rows.t, s.l_in,
+                            s.l_out, accumulate, check);
+            continue;
+        }
         dense_backward(i >= 1 ? ws.delta(i) : nullptr, dE_dparams + s.W, dE_db, ws.delta(i + 1),
                        a_i, net.W(i), rows.t, s.l_in, s.l_out, accumulate,
                        i >= 1 ? ws.z(i) : nullptr, check);
@@ -69,7 +78,7 @@ double rows_pass(const Model<T>& net, const Batch<T>& rows, double batch_size, T
                  Workspace<T>& ws, bool accumulate, const NonFinite* check) {
     const std::size_t n = net.n();
     const bool backward = dE_dparams != nullptr;
-    forward_rows(net, rows.X, rows.t, ws, ws.z(n), backward);
+    forward_rows(net, rows.X, rows.t, ws, ws.z(n), backward, rows.Xs);
     if (backward) return backward_rows(net, rows, batch_size, ws, dE_dparams, accumulate, check);
     return loss_and_delta(net.loss(), LossRows<T>{ws.delta(n), ws.z(n), rows.Y, rows.w, rows.t,
                                                   net.layout().l_out(), batch_size,
@@ -168,14 +177,14 @@ double chunk_pass(const Model<T>& net, const Batch<T>& rows, double batch_size, 
 
 template <class T>
 void forward(const Model<T>& net, const T* X, std::size_t t, T* out, Workspace<T>& ws,
-             const Poll& poll) {
-    const std::size_t chunk = std::min(t, Workspace<T>::chunk_rows(net.layout()));
+             const Poll& poll, const CsrRows<T>& Xs) {
+    const std::size_t chunk = std::min(t, Workspace<T>::chunk_rows(net.layout(), true, bool(Xs)));
     ws.reserve(net.layout(), chunk);
     const std::size_t l_0 = net.layout().l_in(), l_n = net.layout().l_out();
     for (std::size_t r0 = 0; r0 < t; r0 += chunk) {
         check_poll(poll);
-        detail::forward_rows(net, X + r0 * l_0, std::min(chunk, t - r0), ws, out + r0 * l_n,
-                             false);
+        detail::forward_rows(net, Xs ? nullptr : X + r0 * l_0, std::min(chunk, t - r0), ws,
+                             out + r0 * l_n, false, Xs ? Xs.from(r0) : CsrRows<T>{});
     }
 }
 
@@ -194,7 +203,7 @@ template <class T>
 double loss_of_rows(const Model<T>& net, const Batch<T>& batch, double size, Workspace<T>& ws,
                     const Poll& poll) {
     const Layout& L = net.layout();
-    const std::size_t chunk = std::min(batch.t, Workspace<T>::chunk_rows(L));
+    const std::size_t chunk = std::min(batch.t, Workspace<T>::chunk_rows(L, true, batch.sparse()));
     ws.reserve(L, chunk);
     double E = 0.0;
     for (std::size_t r0 = 0; r0 < batch.t; r0 += chunk) {
@@ -218,7 +227,8 @@ double gradient_of_rows(const Model<T>& net, const Batch<T>& batch, double size,
                         Workspace<T>& ws, const Poll& poll, const NonFinite* check,
                         bool work_cap) {
     const Layout& L = net.layout();
-    const std::size_t chunk = std::min(batch.t, Workspace<T>::chunk_rows(L, work_cap));
+    const std::size_t chunk =
+        std::min(batch.t, Workspace<T>::chunk_rows(L, work_cap, batch.sparse()));
     ws.reserve(L, chunk);
     if (batch.t == 0) std::fill(dE_dparams, dE_dparams + L.n_params(), T(0));
     double E = 0.0;
@@ -233,7 +243,7 @@ double gradient_of_rows(const Model<T>& net, const Batch<T>& batch, double size,
 #define FASTPROP_INSTANTIATE(T)                                                                \
     template struct Batch<T>;                                                                  \
     template void forward<T>(const Model<T>&, const T*, std::size_t, T*, Workspace<T>&,        \
-                             const Poll&);                                                     \
+                             const Poll&, const CsrRows<T>&);                                  \
     template void forward_trace<T>(const Model<T>&, const T*, std::size_t, Workspace<T>&);     \
     template double loss<T>(const Model<T>&, const Batch<T>&, Workspace<T>&, const Poll&);     \
     template double gradient<T>(const Model<T>&, const Batch<T>&, T*, Workspace<T>&,           \
@@ -243,7 +253,7 @@ double gradient_of_rows(const Model<T>& net, const Batch<T>& batch, double size,
     template double gradient_of_rows<T>(const Model<T>&, const Batch<T>&, double, T*,          \
                                         Workspace<T>&, const Poll&, const NonFinite*, bool);   \
     template void detail::forward_rows<T>(const Model<T>&, const T*, std::size_t,              \
-                                          Workspace<T>&, T*, bool);
+                                          Workspace<T>&, T*, bool, const CsrRows<T>&);
 FASTPROP_INSTANTIATE(float)
 FASTPROP_INSTANTIATE(double)
 #undef FASTPROP_INSTANTIATE

@@ -1,7 +1,8 @@
 // The passes over a batch: forward, the loss, the gradient by backpropagation. Every trainer
 // is made of them, and so are the calls a user makes one at a time.
 //
-// A batch is t rows: X (t, l_0), Y (t, l_n), and optionally a weight per row (losses.hpp).
+// A batch is t rows: X (t, l_0), dense or sparse (CSR), Y (t, l_n), and optionally a weight
+// per row (losses.hpp).
 // Batches larger than the workspace's table run in chunks of rows; `poll` is asked before
 // each chunk and stops the work by throwing Interrupted.
 #pragma once
@@ -9,6 +10,7 @@
 #include <cstddef>
 
 #include "kernels/dense.hpp"
+#include "kernels/sparse.hpp"
 #include "model/network.hpp"
 #include "model/workspace.hpp"
 #include "runtime/interrupt.hpp"
@@ -16,7 +18,7 @@
 namespace fastprop {
 
 template <class T> struct Batch {
-    const T* X = nullptr;  // (t, l_0)
+    const T* X = nullptr;  // (t, l_0), or null when Xs holds X
     const T* Y = nullptr;  // (t, l_n)
     const T* w = nullptr;  // (t) sample weights, or null: every weight 1
     std::size_t t = 0;
@@ -24,18 +26,21 @@ template <class T> struct Batch {
     // rows 0..t−1. Only Trainer::fit reads it (it gathers every minibatch); every other pass
     // takes contiguous rows.
     const std::size_t* index = nullptr;
+    CsrRows<T> Xs = {};    // X as a sparse matrix (t rows of l_0 columns), when X is null
 
     // What a mean loss divides by: t, or the total weight (of the indexed rows, in order).
     double size() const;
+    bool sparse() const { return bool(Xs); }
     Batch rows(std::size_t r0, std::size_t count, std::size_t l_0, std::size_t l_n) const {
-        return {X + r0 * l_0, Y + r0 * l_n, w ? w + r0 : nullptr, count};
+        return {Xs ? nullptr : X + r0 * l_0, Y + r0 * l_n, w ? w + r0 : nullptr, count, nullptr,
+                Xs ? Xs.from(r0) : CsrRows<T>{}};
     }
 };
 
-// z_n for t rows of X (t, l_0) -> out (t, l_n).
+// z_n for t rows of X (t, l_0) -> out (t, l_n); X dense, or sparse in Xs when X is null.
 template <class T>
 void forward(const Model<T>& net, const T* X, std::size_t t, T* out, Workspace<T>& ws,
-             const Poll& poll = {});
+             const Poll& poll = {}, const CsrRows<T>& Xs = {});
 
 // Every z_i (1 <= i <= n) and a_i (1 <= i <= n−1) of a forward pass over all t rows at
 // once, left in ws (reserved here to t rows; meant for inspection, not for speed).
@@ -70,9 +75,10 @@ namespace detail {
 // The forward recurrence for `rows` samples: z_{i+1} = a_i W_iᵀ + b_i, a_{i+1} = σ(z_{i+1}).
 // z_n goes to z_n_out, every other z_i and a_i to the table. For training (keep_prime),
 // the table's z_i is overwritten by σ'(z_i), all that the backward pass needs of it.
+// a_0 = x, or the sparse rows xs when x is null.
 template <class T>
 void forward_rows(const Model<T>& net, const T* x, std::size_t rows, Workspace<T>& ws,
-                  T* z_n_out, bool keep_prime);
+                  T* z_n_out, bool keep_prime, const CsrRows<T>& xs = {});
 
 }  // namespace detail
 }  // namespace fastprop

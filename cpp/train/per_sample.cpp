@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <stdexcept>
 
 #include "kernels/elementwise.hpp"
 
@@ -76,6 +77,13 @@ void write_outer_products(const Model<T>& net, const T* x, std::size_t rows, Wor
     }
 }
 
+// Per-sample passes read a_0 of every sample: a sparse X (kernels/sparse.hpp) is refused.
+template <class T> void require_dense(const Batch<T>& batch) {
+    if (batch.sparse())
+        throw std::invalid_argument("per-sample gradients (and DP-SGD) need a dense X, got a "
+                                    "sparse matrix");
+}
+
 // Runs chunk(r0, count) over t rows in chunks of rows the table holds, polling between them.
 template <class T, class Chunk>
 double over_chunks(const Model<T>& net, std::size_t t, Workspace<T>& ws, const Poll& poll,
@@ -96,6 +104,7 @@ double over_chunks(const Model<T>& net, std::size_t t, Workspace<T>& ws, const P
 template <class T, class Chunk>
 double over_chunks(const Model<T>& net, const Batch<T>& batch, Workspace<T>& ws,
                    const Poll& poll, Chunk&& chunk) {
+    require_dense(batch);
     const Layout& L = net.layout();
     return over_chunks(net, batch.t, ws, poll, [&](std::size_t r0, std::size_t count) {
         return chunk(batch.rows(r0, count, L.l_in(), L.l_out()), r0);
@@ -174,6 +183,7 @@ template <class T>
 double clipped_gradient_sum(const Model<T>& net, const Batch<T>& batch, double max_norm, T* sum,
                             Workspace<T>& ws, std::vector<double>& norms, const Poll& poll,
                             const NonFinite* check) {
+    require_dense(batch);
     const Layout& L = net.layout();
     const std::size_t n = net.n();
     if (batch.t == 0) std::fill(sum, sum + L.n_params(), T(0));

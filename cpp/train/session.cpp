@@ -62,9 +62,10 @@ auto Session<T>::with_trainer(Run&& run) {
 }
 
 template <class T>
-void Session<T>::forward(const T* X, std::size_t t, T* out, const Poll& poll) {
+void Session<T>::forward(const T* X, std::size_t t, T* out, const Poll& poll,
+                         const CsrRows<T>& Xs) {
     auto held = lock();
-    fastprop::forward(net_.model(), X, t, out, ws_, poll);
+    fastprop::forward(net_.model(), X, t, out, ws_, poll, Xs);
 }
 
 template <class T> void Session<T>::trace(const T* X, std::size_t t, Workspace<T>& ws) {

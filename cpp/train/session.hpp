@@ -42,7 +42,8 @@ public:
     // The exclusive use of the workspace and of the parameters, for one call.
     std::unique_lock<std::mutex> lock();
 
-    void forward(const T* X, std::size_t t, T* out, const Poll& poll);
+    void forward(const T* X, std::size_t t, T* out, const Poll& poll,
+                 const CsrRows<T>& Xs = {});  // X sparse in Xs when X is null
     // forward_trace into `ws`, the caller's own (a trace holds the whole batch at once).
     void trace(const T* X, std::size_t t, Workspace<T>& ws);
     double loss(const Batch<T>& batch, const Poll& poll);

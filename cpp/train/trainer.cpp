@@ -431,10 +431,16 @@ FitRecord Trainer<T>::fit(const Batch<T>& train, const Batch<T>* val,
         throw std::invalid_argument("data-parallel training needs rank < ranks and an exchange");
     if (remote && train.index)
         throw std::invalid_argument("data-parallel training takes contiguous rows (no index)");
-    ws_.reserve(L, std::min(batch, Workspace<T>::chunk_rows(L, false)));
+    if (train.sparse() && (B > 0 || train.index))
+        throw std::invalid_argument("a sparse X trains without block_rows and without an index "
+                                    "of rows");
+    ws_.reserve(L, std::min(batch, Workspace<T>::chunk_rows(L, false, train.sparse())));
     grad_.resize(net_.n_params());
     if (gather && !remote) {
-        x_.resize(batch * l_0);
+        if (train.sparse())
+            x_indptr_.resize(batch + 1);
+        else
+            x_.resize(batch * l_0);
         y_.resize(batch * l_n);
         if (train.w) w_.resize(batch);
     }
@@ -498,11 +504,18 @@ FitRecord Trainer<T>::fit(const Batch<T>& train, const Batch<T>* val,
                 for (std::size_t s = 0; s < rows; ++s) {
                     const std::size_t src =
                         train.index ? train.index[order_[r0 + s]] : order_[r0 + s];
-                    std::copy(train.X + src * l_0, train.X + (src + 1) * l_0, x_.data() + s * l_0);
+                    if (!train.sparse())
+                        std::copy(train.X + src * l_0, train.X + (src + 1) * l_0,
+                                  x_.data() + s * l_0);
                     std::copy(train.Y + src * l_n, train.Y + (src + 1) * l_n, y_.data() + s * l_n);
                     if (train.w) w_[s] = train.w[src];
                 }
-                part = {x_.data(), y_.data(), train.w ? w_.data() : nullptr, rows};
+                const T* w = train.w ? w_.data() : nullptr;
+                if (train.sparse())
+                    part = {nullptr, y_.data(), w, rows, nullptr,
+                            gather_sparse(train.Xs, r0, rows)};
+                else
+                    part = {x_.data(), y_.data(), w, rows};
             }
             // A minibatch whose rows all weigh 0 is left out, as each of its rows would be:
             // a mean over it would be 0/0, and an update from it would move the parameters.
@@ -518,6 +531,32 @@ FitRecord Trainer<T>::fit(const Batch<T>& train, const Batch<T>* val,
     });
     if (record.stop == Stop::non_finite) record.fault_rank = fault_rank_;
     return record;
+}
+
+// The minibatch's rows of a sparse X, in the order of order_[r0 ..], copied into x_indptr_,
+// x_indices_ and x_ (data): memory of the minibatch's entries, never of a dense row.
+template <class T>
+CsrRows<T> Trainer<T>::gather_sparse(const CsrRows<T>& X, std::size_t r0, std::size_t rows) {
+    std::size_t entries = 0;
+    for (std::size_t s = 0; s < rows; ++s) {
+        const std::size_t src = order_[r0 + s];
+        entries += std::size_t(X.indptr[src + 1] - X.indptr[src]);
+    }
+    if (x_indices_.size() < entries) {
+        x_indices_.resize(entries);
+        x_.resize(entries);
+    }
+    x_indptr_[0] = 0;
+    std::size_t p = 0;
+    for (std::size_t s = 0; s < rows; ++s) {
+        const std::size_t src = order_[r0 + s];
+        const auto begin = std::size_t(X.indptr[src]), end = std::size_t(X.indptr[src + 1]);
+        std::copy(X.indices + begin, X.indices + end, x_indices_.data() + p);
+        std::copy(X.data + begin, X.data + end, x_.data() + p);
+        p += end - begin;
+        x_indptr_[s + 1] = std::int64_t(p);
+    }
+    return {x_indptr_.data(), x_indices_.data(), x_.data()};
 }
 
 template <class T>
@@ -549,6 +588,8 @@ FitRecord Trainer<T>::fit_lm(const Batch<T>& train, const Batch<T>* val,
                              const TrainHooks<T>& hooks) {
     hooks_ = &hooks;
     options.check();
+    if (train.sparse() || (val && val->sparse()))
+        throw std::invalid_argument("Levenberg-Marquardt needs a dense X, got a sparse matrix");
     if (train.index || (val && val->index))
         throw std::invalid_argument("Levenberg–Marquardt takes contiguous rows (no index)");
     LevenbergMarquardt<T> lm(net_, ws_, train, config);

@@ -198,15 +198,17 @@ private:
     bool tree_sum(const Batch<T>& mine, std::size_t rows, std::size_t block_rows, double size,
                   std::size_t n, T* out, double& E);
     double validation_loss(const Batch<T>& val, const TrainOptions& options);
+    CsrRows<T> gather_sparse(const CsrRows<T>& X, std::size_t r0, std::size_t rows);
 
     Network<T>& net_;
     Workspace<T>& ws_;
     ParamsGate* gate_;
     const TrainHooks<T>* hooks_ = nullptr;  // of the call in progress
     // The trainer's own memory, kept between fits (no allocation once sizes are seen): the
-    // gradient, a shuffled minibatch gathered, the sample order of the current epoch, and
-    // early stopping's parameters.
+    // gradient, a shuffled minibatch gathered (of a sparse X: its rows' entries, x_ their
+    // values), the sample order of the current epoch, and early stopping's parameters.
     std::vector<T> grad_, x_, y_, w_;
+    std::vector<std::int64_t> x_indptr_, x_indices_;
     std::vector<std::size_t> order_;
     std::vector<T> best_, start_;
     // blocked: buffers of the tree's nodes, the bytes exchanged, the fault's rank.

@@ -11,6 +11,7 @@ from numpy.typing import ArrayLike, DTypeLike
 
 from . import _core, _state, optim
 from ._progress import Progress
+from ._sparse import as_csr_rows, is_sparse
 from ._runtime import _warn_about_ignored_settings  # noqa: F401  (importable from here, as before)
 from ._runtime import get_num_threads, set_num_threads
 from ._validate import check_activations, check_bool, check_callable, check_choice, \
@@ -228,7 +229,11 @@ class Network:
 
     # ------------------------------------------------------------------ computation
     def forward(self, X: ArrayLike) -> np.ndarray:
-        """z_n for X of shape (t, l_0): shape (t, l_n); for one sample of shape (l_0,): (l_n,)."""
+        """z_n for X of shape (t, l_0): shape (t, l_n); for one sample of shape (l_0,): (l_n,).
+
+        X may be a scipy.sparse matrix (CSR, CSC, COO): the first layer's product reads its
+        non-zeros, and X is never made dense.
+        """
         X, single = self._inputs(X)
         out = self._core.forward(X)
         return out[0] if single else out
@@ -290,7 +295,7 @@ class Network:
 
     def trace(self, X: ArrayLike) -> Trace:
         """Every z_i and a_i of a forward pass (for teaching and debugging); see :class:`Trace`."""
-        X, single = self._inputs(X)
+        X, single = self._inputs(self._dense_only(X, "trace"))
         z, a = self._core.trace(X)
         z, a = [None, *z], [X, *a, None]
         if single:
@@ -356,7 +361,7 @@ class Network:
         (l_n, l_0).
         """
         check_choice(wrt, "wrt", ["params", "input"])
-        X, single = self._inputs(X)
+        X, single = self._inputs(self._dense_only(X, "jacobian"))
         if wrt == "params":
             return self._core.jacobian(X)
         J = self._core.input_jacobian(X)
@@ -371,7 +376,7 @@ class Network:
         is δ_{i+1,s} a_{i,s}ᵀ at the offset of each W_i and δ_{i+1,s} at that of b_i, from
         one forward and one backward pass. ``sample_weight`` as in :meth:`loss`.
         """
-        X, Y = self._batch(X, Y)
+        X, Y = self._batch(self._dense_only(X, "per_sample_gradients"), Y)
         _, G = self._core.per_sample_gradients(X, Y, self._weights(sample_weight, len(X)))
         return G
 
@@ -383,7 +388,7 @@ class Network:
         backward pass's δ and a alone: memory O(t + n_params), not O(t·n_params). The same
         E_s as :meth:`per_sample_gradients`.
         """
-        X, Y = self._batch(X, Y)
+        X, Y = self._batch(self._dense_only(X, "per_sample_gradient_norms"), Y)
         _, norms = self._core.per_sample_gradient_norms(X, Y,
                                                         self._weights(sample_weight, len(X)))
         return norms
@@ -395,7 +400,7 @@ class Network:
         ``sample_weight`` as in :meth:`loss`.
         """
         single = np.ndim(X) == 1
-        X, Y = self._batch(X, Y)
+        X, Y = self._batch(self._dense_only(X, "input_gradient"), Y)
         _, dX = self._core.input_gradient(X, Y, self._weights(sample_weight, len(X)))
         return dX[0] if single else dX
 
@@ -453,6 +458,9 @@ class Network:
         X, Y : array-like of shape (t, l_0) and (t, l_n)
             Y may be of shape (t,) when l_n = 1. For ``loss="cross_entropy"``, Y may also be
             class labels of shape (t,): integers, or floats with integral values.
+            X may be a scipy.sparse matrix (CSR, CSC, COO), as in every call but
+            :meth:`trace`, :meth:`jacobian`, the per-sample and input gradients,
+            ``optimizer="lm"`` and ``"dpsgd"``: it is never made dense.
         epochs : int
             Passes over the data (0 does nothing).
         lr : float or None
@@ -834,7 +842,10 @@ class Network:
 
     # ------------------------------------------------------------------ conversion
     def _inputs(self, X: ArrayLike, name: str = "X") -> tuple[np.ndarray, bool]:
-        """X as a C-contiguous (t, l_0) array of the network's dtype; True for one sample."""
+        """X as a C-contiguous (t, l_0) array of the network's dtype; True for one sample.
+        A scipy.sparse X becomes CsrRows (never dense; see fastprop._sparse)."""
+        if is_sparse(X):
+            return as_csr_rows(X, self.layers[0], self._dtype, name), False
         X = real_array(X, name)
         l_0 = self.layers[0]
         if X.ndim == 1 and X.shape[0] == l_0:
@@ -863,6 +874,13 @@ class Network:
             raise ValueError(f"{x_name} and {y_name} must have the same number of rows "
                              f"(samples), got {X.shape[0]} and {Y.shape[0]}")
         return X, self._convert(Y)
+
+    @staticmethod
+    def _dense_only(X: Any, what: str) -> Any:
+        if is_sparse(X):
+            raise TypeError(f"{what} needs a dense X (an array), got a sparse matrix; "
+                            f"pass X.toarray() for a small one")
+        return X
 
     @staticmethod
     def _are_labels(Y: np.ndarray, single: bool, l_n: int, name: str) -> bool:

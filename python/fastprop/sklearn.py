@@ -89,8 +89,9 @@ minibatch's weighted mean by its row count) and the decay uses the mean weight f
 last, smaller minibatch of an epoch is decayed as a full one (scikit-learn divides alpha by its
 size); lbfgs
 descends the true gradient of the reported objective for multi-output squared_error;
-inputs must be dense; a non-finite loss stops training with FloatingPointError, the network
-left at its last finite state; sample weights must be >= 0.
+scipy.sparse inputs (CSR, CSC, COO) are accepted, but not by solver="lm"; a non-finite loss
+stops training with FloatingPointError, the network left at its last finite state; sample
+weights must be >= 0.
 """
 
 from __future__ import annotations
@@ -123,6 +124,7 @@ except ImportError as _error:  # pragma: no cover - depends on the environment
 from . import _core, optim
 from ._validate import check_bool, check_choice, check_count, check_dtype, check_int, \
     check_lr, check_real, check_sample_weight, message, shown, typed
+from ._sparse import rows_for_core
 from .history import History
 from .ensemble import MLPEnsembleClassifier, MLPEnsembleRegressor
 from .model_selection import GridSearchCV, RandomizedSearchCV, _take_trained, \
@@ -139,6 +141,7 @@ _INCREMENTAL_SOLVERS = ("sgd", "adam", "rprop", "lm")  # optimizer objects keep 
 _LEARNING_RATES = ("constant", "invscaling", "adaptive")
 _REGRESSION_LOSSES = {"squared_error": "mse", "poisson": "poisson"}
 _SMALLEST_ADAPTIVE_LR = 1e-6  # adaptive sgd stops instead of dividing its rate below this
+_SPARSE_FORMATS = ("csr", "csc", "coo")  # scipy.sparse X, as scikit-learn's MLP takes it
 
 
 class _Job:
@@ -255,8 +258,8 @@ class _BaseMLP(BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Dense input data.
+        X : array-like or scipy.sparse matrix (CSR, CSC, COO) of shape (n_samples, n_features)
+            Input data; a sparse X is never made dense (the first layer reads its non-zeros).
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             Targets: real values (regression) or class labels (classification).
         sample_weight : array-like of shape (n_samples,), default None
@@ -291,10 +294,11 @@ class _BaseMLP(BaseEstimator):
         self._check_params()
         first = "_net" not in vars(self) or not (self.warm_start or incremental)
         X, y = validate_data(self, X, y, multi_output=True, dtype=np.dtype(self.dtype),
-                             y_numeric=not isinstance(self, ClassifierMixin), reset=first)
+                             y_numeric=not isinstance(self, ClassifierMixin), reset=first,
+                             accept_sparse=_SPARSE_FORMATS)
         w = None
         if sample_weight is not None:
-            w = check_sample_weight(sample_weight, len(X), self.dtype)
+            w = check_sample_weight(sample_weight, X.shape[0], self.dtype)
             if np.all(w == 1):
                 w = None  # the same bits as no weights
         Y = np.ascontiguousarray(self._targets(y, first, classes), dtype=self.dtype)  # (t, l_n)
@@ -303,7 +307,7 @@ class _BaseMLP(BaseEstimator):
             self._initialize(X.shape[1], Y.shape[1], rng)
         else:
             self._check_continuation(Y.shape[1])
-        X = np.ascontiguousarray(X)
+        X = rows_for_core(X)
         if as_job:
             return self._fit_epochs(X, Y, w, rng, incremental, as_job=True)
         if self.solver == "lbfgs":
@@ -374,7 +378,7 @@ class _BaseMLP(BaseEstimator):
         X_val = Y_val = w_val = None
         if self.early_stopping:
             X, X_val, Y, Y_val, w, w_val = self._split(X, Y, w, rng)
-        t = len(X)
+        t = X.shape[0]
         total = t if w is None else float(np.sum(w, dtype=np.float64))  # what means divide by
         minibatch = self.solver in _MINIBATCH_SOLVERS
         batch = t
@@ -502,10 +506,10 @@ class _BaseMLP(BaseEstimator):
                                  stratify=stratify)
         X, X_val, Y, Y_val = parts[:4]
         w, w_val = (None, None) if w is None else parts[4:]
-        if len(X_val) < 2:
-            raise ValueError(f"the validation set is too small ({len(X_val)} rows): increase "
+        if X_val.shape[0] < 2:
+            raise ValueError(f"the validation set is too small ({X_val.shape[0]} rows): increase "
                              f"validation_fraction or the number of samples")
-        return (np.ascontiguousarray(X), X_val, np.ascontiguousarray(Y), Y_val,
+        return (rows_for_core(X), X_val, np.ascontiguousarray(Y), Y_val,
                 None if w is None else np.ascontiguousarray(w), w_val)
 
     def _update_no_improvement_count(self, X_val: np.ndarray | None, Y_val: np.ndarray | None,
@@ -558,7 +562,7 @@ class _BaseMLP(BaseEstimator):
         """SciPy's L-BFGS-B on s·L + alpha/(2·Σw)·||W||² (+ constant), scikit-learn's
         objective, from the network's current parameters."""
         net, s = self._net, self._loss_scale
-        total = len(X) if w is None else float(np.sum(w, dtype=np.float64))
+        total = X.shape[0] if w is None else float(np.sum(w, dtype=np.float64))
         constant = self._loss_constant(Y, w)
         is_W = np.concatenate([np.r_[np.ones(W.size), np.zeros(b.size)]  # layout W_0, b_0, ...
                                for W, b in zip(net.weights, net.biases)])
@@ -595,7 +599,8 @@ class _BaseMLP(BaseEstimator):
     def _outputs(self, X: ArrayLike) -> np.ndarray:
         """z_n (t, l_n) for validated X: the predictions, the logits or the log-rates."""
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.dtype(self.dtype), reset=False)
+        X = validate_data(self, X, dtype=np.dtype(self.dtype), reset=False,
+                          accept_sparse=_SPARSE_FORMATS)
         return self._net.forward(X)
 
     # ------------------------------------------------------------------ parameters
@@ -849,6 +854,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
+        tags.input_tags.sparse = True
         return tags
 
 
@@ -973,6 +979,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_label = True
+        tags.input_tags.sparse = True
         return tags
 
 

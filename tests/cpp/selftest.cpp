@@ -13,6 +13,7 @@
 
 #include "kernels/dense.hpp"
 #include "kernels/elementwise.hpp"
+#include "kernels/sparse.hpp"
 #include "model/network.hpp"
 #include "runtime/random.hpp"
 #include "runtime/threads.hpp"
@@ -171,6 +172,58 @@ void kernels_match_plain_loops(fp::SplitMix64& rng) {
                 check(max_abs_diff(da, da_p) < 1e-12, "dense_backward dE_da", max_abs_diff(da, da_p));
                 check(max_abs_diff(dW, dW_p) < 1e-12, "dense_backward dE_dW", max_abs_diff(dW, dW_p));
                 check(max_abs_diff(db, db_p) < 1e-12, "dense_backward dE_db", max_abs_diff(db, db_p));
+            }
+}
+
+// The sparse first layer against the plain loops on the same matrix made dense: random rows
+// with empty ones, repeated and unsorted columns, both modes of the gradient, any thread count.
+void sparse_kernels_match_plain_loops(fp::SplitMix64& rng) {
+    for (std::size_t t : {1, 4, 37, 300})
+        for (std::size_t l_in : {1, 7, 1000})
+            for (std::size_t l_out : {1, 9, 64}) {
+                std::vector<std::int64_t> indptr{0}, indices;
+                std::vector<double> data, a(t * l_in, 0.0);
+                for (std::size_t s = 0; s < t; ++s) {
+                    const std::size_t entries = s % 5 == 0 ? 0 : rng.below(6);
+                    for (std::size_t e = 0; e < entries; ++e) {
+                        const std::size_t k = rng.below(l_in);
+                        const double x = 2 * rng.uniform() - 1;
+                        indices.push_back(std::int64_t(k));
+                        data.push_back(x);
+                        a[s * l_in + k] += x;  // a repeated column adds up
+                    }
+                    indptr.push_back(std::int64_t(indices.size()));
+                }
+                const fp::CsrRows<double> X{indptr.data(), indices.data(), data.data()};
+                auto W = uniform(rng, l_out * l_in), b = uniform(rng, l_out);
+                auto delta = uniform(rng, t * l_out);
+                std::vector<double> z(t * l_out), z_plain(t * l_out);
+                fp::sparse_forward(z.data(), X, W.data(), b.data(), t, l_in, l_out);
+                fp::dense_forward_plain(z_plain.data(), a.data(), W.data(), b.data(), t, l_in,
+                                        l_out);
+                check(max_abs_diff(z, z_plain) < 1e-12, "sparse_forward", max_abs_diff(z, z_plain));
+                std::vector<double> dW(l_out * l_in, 7.0), db(l_out, 7.0);
+                std::vector<double> dW_p(l_out * l_in), db_p(l_out);
+                const fp::NonFinite seen;
+                for (const bool accumulate : {false, true}) {
+                    fp::sparse_backward(dW.data(), db.data(), delta.data(), X, t, l_in, l_out,
+                                        accumulate, &seen);
+                    fp::dense_backward_plain<double>(nullptr, dW_p.data(), db_p.data(),
+                                                     delta.data(), a.data(), W.data(), t, l_in,
+                                                     l_out, accumulate);
+                    check(max_abs_diff(dW, dW_p) < 1e-12, "sparse_backward dE_dW",
+                          max_abs_diff(dW, dW_p));
+                    check(max_abs_diff(db, db_p) < 1e-12, "sparse_backward dE_db",
+                          max_abs_diff(db, db_p));
+                }
+                check(!seen.seen.load(), "sparse_backward saw a non-finite value", 0);
+                if (!data.empty()) {  // an infinite input reaches ∂E/∂W_0: the check sees it
+                    data[0] = std::numeric_limits<double>::infinity();
+                    const fp::NonFinite inf;
+                    fp::sparse_backward(dW.data(), db.data(), delta.data(), X, t, l_in, l_out,
+                                        false, &inf);
+                    check(inf.seen.load(), "sparse_backward missed an inf", 0);
+                }
             }
 }
 
@@ -420,6 +473,7 @@ template <class T> void steady_state_allocates_nothing(fp::SplitMix64& rng) {
 int main() {
     fp::SplitMix64 rng(2026);
     kernels_match_plain_loops(rng);
+    sparse_kernels_match_plain_loops(rng);
     vector_passes_match_one_loop(rng);
     bias_relu_matches_separate_passes<float>(rng);
     bias_relu_matches_separate_passes<double>(rng);
