@@ -261,5 +261,7 @@ def test_the_readme_example_runs_and_prints_what_it_says(tmp_path, ranks):
     env = dict(os.environ, FASTPROP_NUM_THREADS="1")
     out = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True,
                          timeout=300, check=True).stdout
-    assert out.split() == ["True"] * ranks  # every rank
+    # every rank prints True; mpiexec forwards the ranks' lines as they come, so two of them
+    # may arrive interleaved ("TrueTrue\n\n")
+    assert out.count("True") == ranks and not out.replace("True", "").split(), out
     assert (tmp_path / "model.npz").exists()
