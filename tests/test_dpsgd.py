@@ -153,3 +153,24 @@ def test_one_step_matches_opacus(rng, momentum):
         net.step(X, Y, optimizer=opt)
     expected = torch.cat([p.detach().reshape(-1) for p in model.parameters()]).numpy()
     assert_close(net.params, expected, 1e-12, "p after two steps vs Opacus")
+
+
+def test_the_noise_is_new_in_every_fit_and_repeats_with_the_networks_seed():
+    # With a zero loss gradient (Y = the network's own output) an update is noise alone.
+    X = np.random.default_rng(0).standard_normal((32, 4))
+
+    def noise(net, p0, Y, optimizer="dpsgd"):
+        net.params = p0.copy()
+        net.fit(X, Y, 1, optimizer=optimizer, batch_size=32)
+        return net.params - p0
+
+    net = fastprop.Network([4, 8, 1], "tanh", seed=0)
+    Y, p0 = net.forward(X), net.params.copy()
+    first, second = noise(net, p0, Y), noise(net, p0, Y)
+    assert np.any(first != 0) and not np.array_equal(first, second)
+    twin = fastprop.Network([4, 8, 1], "tanh", seed=0)
+    assert np.array_equal(noise(twin, p0, Y), first)  # the seeded network repeats its fits
+    unseeded = fastprop.Network([4, 8, 1], "tanh")
+    assert not np.array_equal(noise(unseeded, p0, Y), first)
+    fixed = [noise(net, p0, Y, fastprop.optim.DPSGD(seed=7)) for _ in range(2)]
+    assert np.array_equal(*fixed)  # an explicit seed repeats the noise, as documented

@@ -640,6 +640,8 @@ class Network:
         X, Y, w, X_val, Y_val, w_val = self._validation(X, Y, w, validation_data,
                                                         validation_fraction)
         seed = self._fit_seed() if seed is None else check_seed(seed)
+        if isinstance(opt, optim.DPSGD):
+            opt._seed_noise_from(seed)
         schedule, rate_of = self._schedule(lr_schedule, lm)
         clip_norm = 0.0 if clip_norm is None else check_real(clip_norm, "clip_norm", low=0,
                                                              low_open=True)

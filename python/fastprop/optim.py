@@ -44,7 +44,7 @@ import numpy as np
 
 from . import _core
 from ._validate import check_bool, check_choice, check_int, check_lr, check_pair, \
-    check_real, check_seed
+    check_real, check_seed, fresh_seed
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "Rprop", "DPSGD", "LevenbergMarquardt", "make",
            "OPTIMIZERS", "Schedule", "StepLR", "CosineAnnealingLR", "InvScaling", "Adaptive"]
@@ -214,7 +214,11 @@ class DPSGD(SGD):
     ``nesterov`` and ``weight_decay`` as :class:`SGD`. The per-sample gradients are never
     formed: their norms come from ||δ_{i+1,s}||·||a_{i,s}|| and the clipped sum from the
     backward pass with each sample's δ scaled by its clipping factor. The noise comes from
-    the core's generator seeded with ``seed`` and the step count, so a fit is reproducible.
+    the core's generator, seeded by the step count and ``seed`` when given. By default
+    (``seed=None``) each fit seeds it from the fit's own seed, which the network's seed and
+    its count of fits make (or ``fit(seed=...)``): every fit draws new noise, and a network
+    built with a seed repeats its fits bit for bit. A fixed ``seed`` repeats the same noise
+    in every fit that starts from step 0: for tests, not for privacy.
     Privacy accounting (ε, δ from noise_multiplier, sampling rate and steps) is left to a
     tool such as Opacus's accountants.
     """
@@ -223,15 +227,25 @@ class DPSGD(SGD):
 
     def __init__(self, lr: float = 1e-3, max_grad_norm: float = 1.0,
                  noise_multiplier: float = 1.0, momentum: float = 0.0, nesterov: bool = False,
-                 weight_decay: float = 0.0, seed: int = 0) -> None:
+                 weight_decay: float = 0.0, seed: int | None = None) -> None:
         super().__init__(lr, momentum, nesterov, weight_decay)
         self.max_grad_norm = check_real(max_grad_norm, "max_grad_norm", low=0, low_open=True)
         self.noise_multiplier = check_real(noise_multiplier, "noise_multiplier", low=0)
-        self.seed = check_seed(seed, "seed")
+        self.seed = None if seed is None else check_seed(seed, "seed")
+        # Without a seed: the noise's seed of the next fit (set by Network.fit from the fit's
+        # seed), or, for a step outside fit, one drawn from the OS here.
+        self._noise_seed = fresh_seed() if seed is None else self.seed
 
     def _hyperparameters(self) -> dict[str, Any]:
+        noise_seed = self.seed if self.seed is not None else self._noise_seed
         return {**super()._hyperparameters(), "max_grad_norm": self.max_grad_norm,
-                "noise_multiplier": self.noise_multiplier, "noise_seed": self.seed}
+                "noise_multiplier": self.noise_multiplier, "noise_seed": noise_seed}
+
+    def _seed_noise_from(self, fit_seed: int) -> None:
+        """A fit's noise, when no seed was given: from the fit's seed (Network.fit)."""
+        if self.seed is None:
+            words = np.random.SeedSequence([fit_seed, 0x4450]).generate_state(2, np.uint64)
+            self._noise_seed = int(words[0])
 
     def _arguments(self) -> dict[str, Any]:
         return {**super()._arguments(), "max_grad_norm": self.max_grad_norm,
