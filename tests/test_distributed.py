@@ -125,6 +125,17 @@ def test_a_checkpoint_of_another_fit_is_refused(tmp_path):
                                                 checkpoint=path)
 
 
+def test_a_checkpoint_of_more_epochs_than_asked_for_is_refused(tmp_path):
+    X, Y = data(40, 5, 2)
+    path = tmp_path / "run.npz"
+    fastprop.Network([5, 6, 2], seed=1).fit(X, Y, epochs=4, lr=1e-3, checkpoint=path)
+    net = fastprop.Network([5, 6, 2], seed=1)
+    before = net.params.copy()
+    with pytest.raises(ValueError, match="holds 4 epochs, more than the 2 this fit asks for"):
+        net.fit(X, Y, epochs=2, lr=1e-3, checkpoint=path)
+    np.testing.assert_array_equal(net.params, before)
+
+
 def test_block_rows_is_checked():
     X, Y = data(10, 2, 1)
     net = fastprop.Network([2, 3, 1], seed=0)

@@ -76,6 +76,11 @@ class Checkpoint:
                               for k in differ)
             raise ValueError(f"checkpoint {self.path!r} is of another fit ({shown}); remove it "
                              f"or use another path")
+        done = len(saved["loss"])
+        if done > self.epochs:
+            raise ValueError(f"checkpoint {self.path!r} holds {done} epochs, more than the "
+                             f"{self.epochs} this fit asks for: ask for at least {done}, or "
+                             f"remove it or use another path")
         self.params[...] = saved["params"]
         for key in ("m", "v"):
             buffer = getattr(self.state, key)
