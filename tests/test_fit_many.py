@@ -344,3 +344,14 @@ def test_refused_input_counts_no_fit(rng):
     alone = [net.fit(X, Y, 3, batch_size=16) for net in twins]
     many = fastprop.fit_many(nets, X, Y, 3, batch_size=16)
     assert_same(twins, nets, alone, many)
+
+
+def test_sparse_data_is_refused_with_a_message():
+    scipy_sparse = pytest.importorskip("scipy.sparse")
+    nets = [fastprop.Network([3, 4, 1], seed=k) for k in range(2)]
+    X = scipy_sparse.random(20, 3, density=0.5, format="csr", random_state=0)
+    Y = np.zeros((20, 1))
+    with pytest.raises(TypeError, match="fit_many needs a dense X"):
+        fastprop.fit_many(nets, X, Y, 1)
+    with pytest.raises(TypeError, match=r"fit_many needs a dense X\[1\]"):
+        fastprop.fit_many(nets, [X.toarray(), X], [Y, Y], 1)

@@ -11,6 +11,7 @@ from numpy.typing import ArrayLike
 
 from . import _core
 from ._progress import ManyProgress
+from ._sparse import is_sparse
 from ._validate import check_bool, check_choice, message, typed
 from .history import History
 from .network import Network
@@ -135,6 +136,12 @@ def fit_many(
                          "list (its fits cannot run at the same time)")
     errors = check_choice(errors, "errors", _ERRORS)
     verbose = check_bool(verbose, "verbose")
+    for name, value in (("X", X), ("Y", Y)):
+        for k, part in enumerate(value if isinstance(value, list) else [value]):
+            if is_sparse(part):
+                where = f"{name}[{k}]" if isinstance(value, list) else name
+                raise TypeError(f"fit_many needs a dense {where} (a NumPy array); got a sparse "
+                                f"matrix: fit each network with net.fit, which takes sparse X")
     arguments = {"X": X, "Y": Y, "epochs": epochs, "lr": lr, "index": indices,
                  "callback": callback, **fit_arguments}
     columns = {key: _per_network(value, "indices" if key == "index" else key, n)
