@@ -136,6 +136,30 @@ def test_a_checkpoint_of_more_epochs_than_asked_for_is_refused(tmp_path):
     np.testing.assert_array_equal(net.params, before)
 
 
+def test_a_checkpoint_path_that_is_not_a_checkpoint_is_refused_before_reading(tmp_path):
+    X, Y = data(40, 5, 2)
+    good = tmp_path / "good.npz"
+    fastprop.Network([5, 6, 2], seed=1).fit(X, Y, epochs=2, lr=1e-3, checkpoint=good)
+    fifo = tmp_path / "fifo.npz"
+    os.mkfifo(fifo)  # opening it for reading would block
+    garbage = tmp_path / "garbage.npz"
+    garbage.write_bytes(b"not a zip" * 100)
+    with np.load(good) as f:
+        arrays = {k: f[k] for k in f.files}
+    short = tmp_path / "short.npz"  # params of the wrong size would be broadcast
+    np.savez(short, **{**arrays, "params": np.ones(1)})
+    bomb = tmp_path / "bomb.npz"  # a history of another shape than the others'
+    np.savez_compressed(bomb, **{**arrays, "loss": np.zeros((2, 4096))})
+    for path, match in [(fifo, "not a regular file but a FIFO"), (tmp_path, "directory"),
+                        (garbage, "not an .npz"), (short, r"params has shape \(1,\)"),
+                        (bomb, "histories must be 1-D and of one length")]:
+        net = fastprop.Network([5, 6, 2], seed=1)
+        before = net.params.copy()
+        with pytest.raises(ValueError, match=match):
+            net.fit(X, Y, epochs=2, lr=1e-3, checkpoint=path)
+        np.testing.assert_array_equal(net.params, before)
+
+
 def test_block_rows_is_checked():
     X, Y = data(10, 2, 1)
     net = fastprop.Network([2, 3, 1], seed=0)

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from . import _npz
 from ._state import _write_atomically
 from ._validate import check_int
 from .history import History
@@ -57,19 +58,78 @@ class Checkpoint:
 
     # ------------------------------------------------------------------ reading
     def read(self) -> dict[str, np.ndarray] | None:
-        """The file's arrays, or None when there is no file yet."""
-        if not os.path.exists(self.path):
+        """The file's arrays, or None when there is no file yet. Only a regular file is
+        opened, and every member is checked from its header (its dtype kind and exact shape:
+        the parameters' and buffers' sizes, histories of at most the fit's epochs) before its
+        data is read, so a damaged or hostile file costs no more than a real checkpoint."""
+        try:
+            f = _npz.open_regular(self.path, "checkpoint")
+        except FileNotFoundError:
             return None
-        with np.load(self.path, allow_pickle=False) as f:
-            saved = {k: f[k] for k in f.files}
-        if str(saved.get("format")) != _FORMAT:
-            raise ValueError(f"checkpoint {self.path!r} is not a fastprop checkpoint")
+        try:
+            with f:
+                return self._read_archive(_npz.Archive(f))
+        except _npz.DAMAGE as error:
+            raise ValueError(f"checkpoint {self.path!r} is truncated or corrupted "
+                             f"({type(error).__name__}: {error})") from None
+        except ValueError as error:
+            raise ValueError(f"checkpoint {self.path!r} is not a fastprop checkpoint of this "
+                             f"fit: {error}") from None
+
+    def _read_archive(self, archive: Any) -> dict[str, np.ndarray]:
+        n = self.params.size
+        epochs = None  # the histories' common length, from the first of them
+        expected: dict[str, tuple[str, Any]] = {
+            "format": ("U", ()), "identity": ("U", ()), "params": ("f", (n,)),
+            "steps": ("iu", ()), "best_loss": ("f", ()), "best_epoch": ("iu", ()),
+            "waited": ("iu", ()), "stopped": ("b", ()), "seed": ("iu", ()),
+            "best": ("f", None), "loss": ("f", "epochs"), "val_loss": ("f", "epochs"),
+            "time": ("f", "epochs"), "lr": ("f", "epochs")}
+        for key in ("m", "v"):
+            if getattr(self.state, key) is not None:
+                expected[key] = ("f", (n,))
+        missing = [key for key in expected if key not in archive.members]
+        if missing:
+            raise ValueError(f"it has no {', '.join(missing)}")
+        headers = {}
+        for key, (kinds, shape) in expected.items():
+            npy = archive.header(key)
+            if npy.dtype.kind not in kinds:
+                raise ValueError(f"{key} has dtype {npy.dtype}")
+            if shape == "epochs":
+                if epochs is None:
+                    epochs = npy.shape[0] if len(npy.shape) == 1 else -1
+                shape = (epochs,) if epochs >= 0 else None
+                if shape is None or npy.shape != shape:
+                    raise ValueError(f"{key} has shape {npy.shape}: the histories must be "
+                                     f"1-D and of one length")
+            elif shape is None:  # early stopping's best parameters, or none
+                if npy.shape not in ((n,), (0,)):
+                    raise ValueError(f"best has shape {npy.shape}, not ({n},) or (0,)")
+            elif npy.shape != shape:
+                raise ValueError(f"{key} has shape {npy.shape}, not {shape}")
+            if key in ("format", "identity") and npy.nbytes > (1 << 20):
+                raise ValueError(f"{key} takes {npy.nbytes:,} bytes")
+            headers[key] = npy
+        archive.check_sizes(list(expected), None)
+        saved = {key: archive.read(key, npy) for key, npy in headers.items()}
+        if str(saved["format"]) != _FORMAT:
+            raise ValueError(f"its format is {str(saved['format'])[:80]!r}, not {_FORMAT!r}")
+        try:
+            identity = json.loads(str(saved["identity"]))
+        except (ValueError, RecursionError) as error:
+            raise ValueError(f"its identity is not JSON ({type(error).__name__})") from None
+        if not isinstance(identity, dict):
+            raise ValueError("its identity is not a JSON object")
+        for key in ("steps", "best_epoch", "waited"):
+            if int(saved[key]) < 0 or int(saved[key]) > 2**63 - 1:
+                raise ValueError(f"{key} is {int(saved[key])}")
         return saved
 
     def resume(self, saved: dict[str, np.ndarray]) -> dict[str, Any]:
         """Sets the parameters, the optimiser's state and the mirrored state from `saved`;
         returns the TrainOptions and fit arguments that continue the run."""
-        theirs = json.loads(str(saved["identity"]))
+        theirs = json.loads(str(saved["identity"]))  # checked by read
         differ = [k for k in self.identity if theirs.get(k) != self.identity[k]]
         if differ:
             shown = "; ".join(f"{k}: checkpoint {theirs.get(k)!r}, this fit {self.identity[k]!r}"
