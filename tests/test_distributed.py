@@ -125,6 +125,16 @@ def test_a_checkpoint_of_another_fit_is_refused(tmp_path):
                                                 checkpoint=path)
 
 
+def test_a_checkpoint_of_another_seed_is_refused(tmp_path):
+    X, Y = data(40, 5, 2)
+    path = tmp_path / "run.npz"
+    fastprop.Network([5, 6, 2], seed=1).fit(X, Y, epochs=2, lr=1e-3, batch_size=8, seed=1,
+                                            checkpoint=path)
+    with pytest.raises(ValueError, match="is of another fit.*seed"):
+        fastprop.Network([5, 6, 2], seed=1).fit(X, Y, epochs=4, lr=1e-3, batch_size=8, seed=2,
+                                                checkpoint=path)
+
+
 def test_a_checkpoint_of_more_epochs_than_asked_for_is_refused(tmp_path):
     X, Y = data(40, 5, 2)
     path = tmp_path / "run.npz"

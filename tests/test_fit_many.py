@@ -355,3 +355,20 @@ def test_sparse_data_is_refused_with_a_message():
         fastprop.fit_many(nets, X, Y, 1)
     with pytest.raises(TypeError, match=r"fit_many needs a dense X\[1\]"):
         fastprop.fit_many(nets, [X.toarray(), X], [Y, Y], 1)
+
+
+def test_per_network_X_must_be_two_dimensional_and_checkpoints_distinct(tmp_path):
+    nets = [fastprop.Network([2, 3, 1], seed=k) for k in range(3)]
+    X = np.random.default_rng(0).standard_normal((3, 2))
+    Y = np.zeros((3, 1))
+    before = [net.params.copy() for net in nets]
+    # X.tolist() is a list of 3 rows: read as one X per network it would train each on a row
+    with pytest.raises(ValueError, match=r"X\[0\] has 1 dimensions"):
+        fastprop.fit_many(nets, X.tolist(), Y, 1)
+    with pytest.raises(ValueError, match="each network needs its own path"):
+        fastprop.fit_many(nets, X, Y, 1, checkpoint=tmp_path / "run.npz")
+    for net, params in zip(nets, before):
+        np.testing.assert_array_equal(net.params, params)
+    paths = [tmp_path / f"run{k}.npz" for k in range(3)]
+    fastprop.fit_many(nets, X, Y, 2, checkpoint=paths)
+    assert all(path.exists() for path in paths)

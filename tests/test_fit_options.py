@@ -625,3 +625,10 @@ def test_memory_follows_the_epochs_run_not_the_epochs_asked_for(rng, epochs, sto
     for name, a in [("loss", h), ("time", h.time)] + (
             [("val_loss", h.val_loss)] if h.val_loss is not None else []):
         assert owned_bytes(np.asarray(a)) == 8 * 3, name
+
+
+def test_a_callback_returning_numpys_false_stops_the_fit():
+    X = np.random.default_rng(0).standard_normal((20, 2))
+    net = fastprop.Network([2, 3, 1], seed=0)
+    history = net.fit(X, X[:, :1], 10, callback=lambda epoch, logs: np.bool_(epoch < 2))
+    assert len(history) == 3 and history.stop == "callback"

@@ -36,7 +36,7 @@ from ._checkpoint import Checkpoint
 from ._progress import Progress
 from ._validate import check_bool, check_callable, check_int, check_real, check_seed
 from .history import History
-from .network import Network
+from .network import Network, _stops
 
 __all__ = ["fit", "world", "DistributedError", "last_stats"]
 
@@ -497,7 +497,7 @@ sample_weight, clip_norm, **hyperparameters
                         ckpt.write()
                     if progress is not None:
                         progress.update(log.epoch, logs)
-                    if callback is not None and callback(log.epoch, logs) is False:
+                    if callback is not None and _stops(callback(log.epoch, logs)):
                         stop = True
                 except BaseException as exc:  # reaches every rank below
                     error = exc

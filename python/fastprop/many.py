@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -146,6 +147,15 @@ def fit_many(
                  "callback": callback, **fit_arguments}
     columns = {key: _per_network(value, "indices" if key == "index" else key, n)
                for key, value in arguments.items()}
+    if isinstance(X, list) and any(np.ndim(x) != 2 for x in X):
+        k = next(k for k, x in enumerate(X) if np.ndim(x) != 2)
+        raise ValueError(f"X: a list gives one X per network, each of shape (t, l_0), but X[{k}] "
+                         f"has {np.ndim(X[k])} dimensions; for one X shared by every network, "
+                         f"pass a NumPy array")
+    paths = [os.fspath(p) for p in columns.get("checkpoint", []) if p is not None]
+    if len(set(paths)) != len(paths):
+        raise ValueError("checkpoint: a file holds the checkpoint of one fit, so each network "
+                         "needs its own path (a list with one path per network)")
     optimizers = [o for o in columns.get("optimizer", []) if not isinstance(o, str)]
     if len({id(o) for o in optimizers}) != len(optimizers):
         raise ValueError("an optimiser object keeps the state of one network: give one object "

@@ -639,7 +639,8 @@ class Network:
             index = None
         X, Y, w, X_val, Y_val, w_val = self._validation(X, Y, w, validation_data,
                                                         validation_fraction)
-        seed = self._fit_seed() if seed is None else check_seed(seed)
+        seed_given = None if seed is None else check_seed(seed)
+        seed = self._fit_seed() if seed is None else seed_given
         if isinstance(opt, optim.DPSGD):
             opt._seed_noise_from(seed)
         schedule, rate_of = self._schedule(lr_schedule, lm)
@@ -672,8 +673,10 @@ class Network:
                 validation=X_val is not None,
                 identity={"network": [self.layers, self._activations, self._bias,
                                       self._dtype.name, self._loss],
-                          "rows": len(X) if index is None else len(index), "validation rows": 0 if X_val is None else len(X_val),
-                          "batch_size": batch, "shuffle": shuffle, "optimizer": repr(opt),
+                          "rows": len(X) if index is None else len(index),
+                          "validation rows": 0 if X_val is None else len(X_val),
+                          "batch_size": batch, "shuffle": shuffle, "seed": seed_given,
+                          "optimizer": repr(opt),
                           "lr": lr, "block_rows": block, "patience": patience,
                           "lr_schedule": repr(lr_schedule), "clip_norm": clip_norm,
                           "min_delta": min_delta, "restore_best": restore_best})
@@ -944,6 +947,11 @@ def _check_index(index: ArrayLike, t: int, name: str = "indices") -> np.ndarray:
     return np.ascontiguousarray(index, dtype=np.int64)
 
 
+def _stops(answer: Any) -> bool:
+    """Whether a callback's return value asks to stop: False, NumPy's False included."""
+    return isinstance(answer, (bool, np.bool_)) and not answer
+
+
 class _FitPlan:
     """One fit's arguments, checked and converted for the core (see Network._fit_plan)."""
 
@@ -992,7 +1000,7 @@ class _FitPlan:
             if progress is not None:
                 progress.update(log.epoch, logs)
             opt_lr = getattr(opt, "lr", None)
-            if callback is not None and callback(log.epoch, logs) is False:
+            if callback is not None and _stops(callback(log.epoch, logs)):
                 return _core.EpochControl(stop=True)
             lr_next = None
             if rate_of is not None and log.epoch + 1 < epochs:
