@@ -98,3 +98,10 @@ def test_diverging_member_raises(digits):
     base = fs.MLPRegressor(hidden_layer_sizes=(8,), solver="sgd", learning_rate_init=1e200, alpha=0.0, max_iter=3)
     with pytest.raises(FloatingPointError, match="NaN or infinite"):
         fs.MLPEnsembleRegressor(base, n_estimators=2).fit(X, y.astype(float))
+
+
+def test_sparse_data_is_refused_with_a_message():
+    scipy_sparse = pytest.importorskip("scipy.sparse")
+    X = scipy_sparse.random(30, 4, density=0.5, format="csr", random_state=0)
+    with pytest.raises(TypeError, match="needs a dense X"):
+        fs.MLPEnsembleRegressor(n_estimators=2).fit(X, np.zeros(30))

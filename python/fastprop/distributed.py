@@ -34,6 +34,7 @@ from numpy.typing import ArrayLike
 from . import _core, optim
 from ._checkpoint import Checkpoint
 from ._progress import Progress
+from ._sparse import is_sparse
 from ._validate import check_bool, check_callable, check_int, check_real, check_seed
 from .history import History
 from .network import Network, _stops
@@ -284,6 +285,9 @@ sample_weight, clip_norm, **hyperparameters
 
     # ---------------------------------------------------------------- checks, on every rank
     def local_checks() -> dict[str, Any]:
+        if is_sparse(X_local):
+            raise TypeError("distributed.fit needs a dense X_local (a NumPy array or memmap), "
+                            "got a sparse matrix")
         X, Y = net._batch(X_local, Y_local)
         w = net._weights(sample_weight, len(X))
         _check_finite(X, "X_local")

@@ -22,6 +22,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from . import _core
+from ._sparse import is_sparse
 from ._validate import check_int, message, typed
 
 __all__ = ["MLPEnsembleRegressor", "MLPEnsembleClassifier"]
@@ -81,6 +82,10 @@ class _Ensemble(BaseEstimator):
         n = check_int(self.n_estimators, "n_estimators", low=1)
         rng = check_random_state(self.random_state)
         seeds = rng.randint(np.iinfo(np.int32).max, size=n)
+        if is_sparse(X):
+            raise TypeError(f"{type(self).__name__} needs a dense X (a NumPy array), got a "
+                            f"sparse matrix: its members are trained in one fit_many call, "
+                            f"which takes dense data; fit members one by one for sparse X")
         X_all, y_all = np.asarray(X), np.asarray(y)
         w_all = None if sample_weight is None else np.asarray(sample_weight)
         members, data = [], []
