@@ -235,6 +235,19 @@ def killed() -> None:
     say("not reached")
 
 
+def interrupted() -> None:
+    """Ctrl-C reaches rank 1 alone mid-training; the job must end, not wait for it."""
+    X, Y = data(4000, 64, 8)
+    if rank == 1:
+        def interrupt():
+            say(f"interrupting myself at {time.time():.3f}")
+            os.kill(os.getpid(), signal.SIGINT)
+        threading.Timer(1.0, interrupt).start()
+    net = fastprop.Network([64, 256, 256, 8], seed=0)
+    distributed.fit(net, X, Y, epochs=100000, lr=1e-6, batch_size=64)
+    say("not reached")
+
+
 if __name__ == "__main__":
     scenario = sys.argv[1]
     globals()[scenario](*sys.argv[2:])

@@ -268,6 +268,20 @@ def test_a_killed_rank_ends_the_job_non_zero():
     assert start < killed_at < end
 
 
+def test_ctrl_c_on_one_rank_ends_the_job():
+    # MPIEXEC_TIMEOUT would end a hung job after 120 s; the job must end long before that
+    start = time.time()
+    env_timeout = dict(os.environ, MPIEXEC_TIMEOUT="120")
+    result = subprocess.run([mpiexec(), "-n", "2", sys.executable, str(WORKER), "interrupted"],
+                            capture_output=True, text=True, timeout=300,
+                            env={**env_timeout, "FASTPROP_NUM_THREADS": "1"})
+    assert result.returncode != 0
+    assert "rank 1: interrupting myself" in result.stdout
+    assert "rank 1 of 2 interrupted; ending the job" in result.stderr
+    assert "not reached" not in result.stdout
+    assert time.time() - start < 100
+
+
 def test_the_command_line_trains_data_parallel_with_the_same_output(tmp_path):
     from fastprop.cli import iris_path
 

@@ -531,6 +531,18 @@ sample_weight, clip_norm, **hyperparameters
                                exchange=exchange, scatter=scatter, val_rows=val_rows,
                                w_val=w_val_all,
                                t_val=t_val, callback=epoch_end, best_params=best_params)
+    except (KeyboardInterrupt, RuntimeError) as error:
+        # Ctrl-C reaches the ranks at different moments: one leaves the fit while the others
+        # wait for it in a collective. With several ranks the job is ended (MPI_Abort, exit
+        # 130, as a shell reports SIGINT) instead of leaving them waiting.
+        interrupted = isinstance(error, KeyboardInterrupt) or "interrupted" in str(error)
+        if interrupted and R > 1 and hasattr(comm, "Abort"):
+            import sys
+
+            print(f"fastprop.distributed: rank {rank} of {R} interrupted; ending the job",
+                  file=sys.stderr, flush=True)
+            comm.Abort(130)
+        raise
     finally:
         opt.steps = state.steps
         if progress is not None:
