@@ -372,3 +372,16 @@ def test_per_network_X_must_be_two_dimensional_and_checkpoints_distinct(tmp_path
     paths = [tmp_path / f"run{k}.npz" for k in range(3)]
     fastprop.fit_many(nets, X, Y, 2, checkpoint=paths)
     assert all(path.exists() for path in paths)
+
+
+@pytest.mark.parametrize("exception", [KeyboardInterrupt, SystemExit])
+def test_a_callbacks_keyboard_interrupt_or_exit_ends_the_call(exception):
+    nets = [fastprop.Network([2, 3, 1], seed=k) for k in range(3)]
+    X = np.random.default_rng(0).standard_normal((20, 2))
+
+    def callback(epoch, logs):
+        if logs["network"] == 1 and epoch == 1:
+            raise exception()
+
+    with pytest.raises(exception):
+        fastprop.fit_many(nets, X, X[:, :1], 5, callback=callback)

@@ -225,6 +225,12 @@ def fit_many(
             plan.net.history = history
             result.append(history)
             result.stops.append(stop)
+    # KeyboardInterrupt, SystemExit and the like from a network's callback or schedule end
+    # the whole call, as they end Network.fit: they are not one network's failure.
+    for k in result.failed:
+        error = result.errors.get(k)
+        if error is not None and not isinstance(error, Exception):
+            raise error
     if result.errors:
         if errors == "raise":
             raise result.errors[result.failed[0]]
