@@ -222,30 +222,27 @@ def checkpoint_resume(path: str) -> None:
     say("checkpoint_resume OK")
 
 
-def killed() -> None:
-    """Rank 1 is killed mid-training; the job must end, non-zero."""
+def _signal_rank_1_mid_training(signum: int, verb: str) -> None:
+    """Rank 1 sends itself ``signum`` one second into a long data-parallel fit."""
     X, Y = data(4000, 64, 8)
     if rank == 1:
-        def die():
-            say(f"killing myself at {time.time():.3f}")
-            os.kill(os.getpid(), signal.SIGKILL)
-        threading.Timer(1.0, die).start()
+        def send():
+            say(f"{verb} myself at {time.time():.3f}")
+            os.kill(os.getpid(), signum)
+        threading.Timer(1.0, send).start()
     net = fastprop.Network([64, 256, 256, 8], seed=0)
     distributed.fit(net, X, Y, epochs=100000, lr=1e-6, batch_size=64)
     say("not reached")
+
+
+def killed() -> None:
+    """Rank 1 is killed mid-training; the job must end, non-zero."""
+    _signal_rank_1_mid_training(signal.SIGKILL, "killing")
 
 
 def interrupted() -> None:
     """Ctrl-C reaches rank 1 alone mid-training; the job must end, not wait for it."""
-    X, Y = data(4000, 64, 8)
-    if rank == 1:
-        def interrupt():
-            say(f"interrupting myself at {time.time():.3f}")
-            os.kill(os.getpid(), signal.SIGINT)
-        threading.Timer(1.0, interrupt).start()
-    net = fastprop.Network([64, 256, 256, 8], seed=0)
-    distributed.fit(net, X, Y, epochs=100000, lr=1e-6, batch_size=64)
-    say("not reached")
+    _signal_rank_1_mid_training(signal.SIGINT, "interrupting")
 
 
 if __name__ == "__main__":
