@@ -124,11 +124,6 @@ class MLPEnsembleRegressor(RegressorMixin, _Ensemble):
         The fitted members.
     """
 
-    def __init__(self, estimator: Any = None, n_estimators: int = 10, *,
-                 bootstrap: bool = False, random_state: Any = None) -> None:
-        super().__init__(estimator, n_estimators, bootstrap=bootstrap,
-                         random_state=random_state)
-
     @property
     def _member_class(self) -> type:
         from .sklearn import MLPRegressor
@@ -153,11 +148,6 @@ class MLPEnsembleClassifier(ClassifierMixin, _Ensemble):
     classes_ : ndarray
         The class labels (with ``bootstrap``, every member must have drawn every class).
     """
-
-    def __init__(self, estimator: Any = None, n_estimators: int = 10, *,
-                 bootstrap: bool = False, random_state: Any = None) -> None:
-        super().__init__(estimator, n_estimators, bootstrap=bootstrap,
-                         random_state=random_state)
 
     @property
     def _member_class(self) -> type:
