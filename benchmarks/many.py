@@ -11,8 +11,10 @@ network with its own initial weights (fastprop's, seed k) and its own learning r
 the same minibatch sequence (no shuffling). Contenders, all timed in this run, medians of
 ``--repeats`` (each run from the same initial weights, reset outside the timing):
 
-  fit_many     fastprop.fit_many(nets, X, Y, 1, lrs, batch_size=B, shuffle=False)
-  loop         for each network: net.fit(X, Y, 1, lr_k, batch_size=B, shuffle=False)
+  fit_many     fastprop.fit_many(nets, X, Y, 1, lrs, optimizer="sgd", batch_size=B,
+               shuffle=False)
+  loop         for each network: net.fit(X, Y, 1, lr_k, optimizer="sgd", batch_size=B,
+               shuffle=False)
   torch.func   vmap(grad(functional_call)) over the stacked parameters, one call per step
   jax          jit(vmap(train)), train a lax.scan over the steps (compile time apart)
 
@@ -60,7 +62,8 @@ def make_set(key: str):
         Y = np.eye(layers[-1], dtype=np.float32)[np.argmax(X @ teacher, axis=1)]
     else:
         Y = np.tanh(X @ teacher / np.sqrt(layers[0])).astype(np.float32)
-    nets = [fastprop.Network(layers, spec["activation"], bias=True, dtype="float32", seed=k)
+    nets = [fastprop.Network(layers, spec["activation"], bias=True, dtype="float32", seed=k,
+                             loss="sse")
             for k in range(spec["n"])]
     lrs = [spec["lr"] * (0.5 + k / spec["n"]) for k in range(spec["n"])]
     return spec, X, Y, nets, lrs
@@ -197,10 +200,10 @@ def bench_set(key: str, repeats: int, threads: int) -> None:
 
     def loop():
         for net, lr in zip(nets, lrs):
-            net.fit(X, Y, 1, lr, batch_size=B, shuffle=False)
+            net.fit(X, Y, 1, lr, optimizer="sgd", batch_size=B, shuffle=False)
 
     def many():
-        fastprop.fit_many(nets, X, Y, 1, lrs, batch_size=B, shuffle=False)
+        fastprop.fit_many(nets, X, Y, 1, lrs, optimizer="sgd", batch_size=B, shuffle=False)
 
     print(f"\n{key}: {n} networks {list(spec['layers'])} {spec['activation']}, batch {B}, "
           f"{steps} steps each, float32")
@@ -217,7 +220,7 @@ def bench_set(key: str, repeats: int, threads: int) -> None:
             assert same
     E_ref = losses_of(nets, reference, X, Y)
     reset()  # the other contenders read their initial weights from the networks
-    others = {}
+    others, different = {}, []
     try:
         run, reset_t, flats_t = torch_contender(spec, X, Y, nets, lrs, threads)
         others["torch.func"] = (timed(run, reset_t, repeats), flats_t(), "")
@@ -236,12 +239,17 @@ def bench_set(key: str, repeats: int, threads: int) -> None:
         ok = rel < 1e-3
         print(f"  {name}: final losses within {rel:.1e} (relative) of fastprop's: "
               f"{'ok' if ok else 'DIFFERENT'}{note}")
+        if not ok:
+            different.append(name)
     base = results["fit_many"][0]
     print(f"  {'contender':<12} {'seconds':>9} {'net-steps/s':>12} {'fit_many is':>12} "
           f"{'CPU seconds':>12}")
     for name, (seconds, cpu) in results.items():
         print(f"  {name:<12} {seconds:9.4f} {n * steps / seconds:12,.0f} "
               f"{seconds / base:11.2f}x {cpu:12.4f}")
+    if different:
+        raise SystemExit(f"{key}: {', '.join(different)} ended at other losses than fastprop: "
+                         "the ratios above compare different work")
 
 
 def bench_e3(repeats: int) -> None:
