@@ -225,8 +225,7 @@ void gemm_direct(Trans ta, Trans tb, size_t M, size_t N, size_t K, const T* A, s
     }
 }
 
-// Below this many multiply-adds the direct loop wins (measured, bench_gemm.cpp).
-constexpr size_t direct_max_work = 4096;
+// Below gemm_direct_max_work multiply-adds the direct loop wins (measured, bench_gemm.cpp).
 
 // ---------------------------------------------------------------------------------------------
 // Blocked path
@@ -353,8 +352,7 @@ bool gemm_blocked(Trans ta, Trans tb, size_t M, size_t N, size_t K, const T* A, 
                   const T* B, size_t ldb, bool accumulate, T* C, size_t ldc,
                   const Epilogue<T>& epilogue) {
     const Kernels<T>& kern = kernels<T>();
-    // Even k slices of at most KC, so no short last slice.
-    const size_t kc = ceil_div(K, ceil_div(K, kern.KC));
+    const size_t kc = gemm_kc<T>(K);
     Job<T> job{&kern, ta, tb, M, N, K, A, lda, B, ldb, accumulate, C, ldc, epilogue, kc,
                false, true, 1, M, N, {}};
     job.pack_a = pack_a_policy(N, kern.NR, ta);
@@ -386,11 +384,17 @@ bool gemm_blocked(Trans ta, Trans tb, size_t M, size_t N, size_t K, const T* A, 
 
 }  // namespace
 
+// Even k slices of at most KC, so no short last slice.
+template <class T> size_t gemm_kc(size_t K) {
+    const size_t KC = kernels<T>().KC;
+    return K == 0 ? 0 : ceil_div(K, ceil_div(K, KC));
+}
+
 template <class T>
 bool gemm(Trans ta, Trans tb, size_t M, size_t N, size_t K, const T* A, size_t lda, const T* B,
           size_t ldb, bool accumulate, T* C, size_t ldc, const Epilogue<T>& epilogue) {
     if (M == 0 || N == 0) return true;
-    if (K == 0 || M * N * K <= direct_max_work) {
+    if (K == 0 || M * N * K <= gemm_direct_max_work) {
         if (K > 0)
             gemm_direct(ta, tb, M, N, K, A, lda, B, ldb, accumulate, C, ldc);
         else if (!accumulate)
@@ -408,6 +412,8 @@ bool gemm(Trans ta, Trans tb, size_t M, size_t N, size_t K, const T* A, size_t l
     return gemm_blocked(ta, tb, M, N, K, A, lda, B, ldb, accumulate, C, ldc, epilogue);
 }
 
+template size_t gemm_kc<float>(size_t);
+template size_t gemm_kc<double>(size_t);
 template bool gemm<float>(Trans, Trans, size_t, size_t, size_t, const float*, size_t,
                           const float*, size_t, bool, float*, size_t, const Epilogue<float>&);
 template bool gemm<double>(Trans, Trans, size_t, size_t, size_t, const double*, size_t,

@@ -39,6 +39,13 @@ bool gemm(Trans ta, Trans tb, std::size_t M, std::size_t N, std::size_t K,
           const T* A, std::size_t lda, const T* B, std::size_t ldb,
           bool accumulate, T* C, std::size_t ldc, const Epilogue<T>& epilogue = {});
 
+// Up to this many multiply-adds (M N K) gemm sums each element directly: from zero, each
+// product and addition rounded apart. Above it, the blocked path sums each element as one
+// FMA chain per slice of gemm_kc(K) values of k (the slices' sums then added in order) on
+// AVX2 and AVX-512. kernels/lanes.hpp repeats both.
+constexpr std::size_t gemm_direct_max_work = 4096;
+template <class T> std::size_t gemm_kc(std::size_t K);
+
 namespace gemm_detail {
 
 // The pieces of the blocked path that are compiled once per instruction set: gemm.cpp owns

@@ -54,6 +54,10 @@ public:
         }
     }
 
+    // Whether a reader waits for the writers to park: a writer that keeps the parameters
+    // elsewhere between updates (train/lanes.hpp) writes them back before between_updates().
+    bool reader_waiting() const { return requested_.load(std::memory_order_acquire); }
+
     // Runs copy() while no writer is inside or every one is parked.
     template <class Copy> void read(Copy&& copy) {
         std::unique_lock<std::mutex> lock(m_);

@@ -8,7 +8,9 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <exception>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -18,6 +20,7 @@
 
 #include "python/convert.hpp"
 #include "runtime/threads.hpp"
+#include "train/lanes.hpp"
 #include "train/session.hpp"
 
 namespace fastprop::python {
@@ -633,6 +636,14 @@ template <class T> struct FitJob final : ManyJob {
         if (record) self.last_fit = record;
     }
 
+    // Whether this fit may be stepped in lanes with others (train/lanes.hpp): no epoch hook
+    // (callback, progress bar, schedule or checkpoint in Python), no index, no validation.
+    bool lanes_can_fit() const {
+        return lm == nullptr && callback.is_none() && rows_.empty() && !val &&
+               fastprop::lanes_can_fit<T>(self.session.network(), train.batch, nullptr, options,
+                                       *config);
+    }
+
     py::object owner;
     Bound<T>& self;
     PyBatch<T> train;
@@ -646,7 +657,97 @@ template <class T> struct FitJob final : ManyJob {
     py::object callback;
     std::exception_ptr error;  // the callback's exception, or the core's
     std::optional<FitRecord> record;
+    std::size_t lanes = 0;  // the networks of its lane group, itself included; 0: alone
 };
+
+// Fits stepped together in SIMD lanes (train/lanes.hpp): one task of the pool for all of them.
+template <class T> struct LaneJob final : ManyJob {
+    explicit LaneJob(std::vector<FitJob<T>*> members_) : members(std::move(members_)) {}
+
+    // A step of the group costs a few single steps (its passes are W times wider, their
+    // overheads paid once).
+    double cost() const override { return 4.0 * members.front()->cost(); }
+
+    void run(const Poll& poll) override {
+        try {
+            std::vector<LaneFit<T>> fits(members.size());
+            std::vector<LaneFit<T>*> pointers;
+            for (std::size_t j = 0; j < members.size(); ++j) {
+                FitJob<T>& job = *members[j];
+                fits[j].session = &job.self.session;
+                fits[j].config = &*job.config;
+                fits[j].state = job.state;
+                pointers.push_back(&fits[j]);
+            }
+            const FitJob<T>& first = *members.front();
+            LaneGroup<T> group(pointers, first.train.batch, first.options);
+            if (poll) {
+                group.fit(poll);
+            } else {
+                // Alone on the calling thread: Python's signal handlers run from the poll, as
+                // for a single fit; the parameters go home first, so a handler may take a
+                // snapshot of any of the networks.
+                group.fit(ThrottledPoll([&] {
+                    group.publish();
+                    std::deque<ParamsGate::Parked> parked;
+                    for (LaneFit<T>& fit : fits) parked.emplace_back(&fit.session->gate());
+                    return with_gil([] { return PyErr_CheckSignals() != 0; });
+                }));
+            }
+            for (std::size_t j = 0; j < members.size(); ++j) {
+                members[j]->record = std::move(fits[j].record);
+                members[j]->lanes = members.size();
+            }
+        } catch (...) {
+            for (FitJob<T>* job : members)
+                if (!job->error) job->error = std::current_exception();
+        }
+    }
+
+    bool interrupted() const override {
+        return std::any_of(members.begin(), members.end(),
+                           [](const FitJob<T>* job) { return job->interrupted(); });
+    }
+
+    void keep_record() override {
+        for (FitJob<T>* job : members) job->keep_record();
+    }
+
+    std::vector<FitJob<T>*> members;
+};
+
+// The fewest networks of the same key stepped together: a smaller rest trains one at a time
+// (a group's step costs about as much with idle lanes as with all lanes busy).
+constexpr std::size_t lanes_min_networks = 2;
+
+// Splits `jobs` (of T) into groups of the same lanes_key, each cut into lane groups of at most
+// lane_width networks, appended to `out` (owned by `owned`); the fits that cannot be stepped
+// in lanes are appended alone.
+template <class T>
+void group_in_lanes(const std::vector<FitJob<T>*>& jobs, std::vector<ManyJob*>& out,
+                    std::vector<std::unique_ptr<ManyJob>>& owned) {
+    const std::size_t W = lane_width<T>();
+    std::map<std::vector<std::size_t>, std::vector<FitJob<T>*>> groups;
+    for (FitJob<T>* job : jobs) {
+        if (W > 1 && job->lanes_can_fit())
+            groups[lanes_key(job->self.session.network(), job->train.batch, job->options)]
+                .push_back(job);
+        else
+            out.push_back(job);
+    }
+    for (auto& [key, members] : groups) {
+        for (std::size_t k = 0; k < members.size(); k += W) {
+            const std::size_t count = std::min(W, members.size() - k);
+            if (count < lanes_min_networks) {
+                out.insert(out.end(), members.begin() + long(k), members.begin() + long(k + count));
+                continue;
+            }
+            owned.push_back(std::make_unique<LaneJob<T>>(std::vector<FitJob<T>*>(
+                members.begin() + long(k), members.begin() + long(k + count))));
+            out.push_back(owned.back().get());
+        }
+    }
+}
 
 template <class T> void bind_fit_job(py::module_& m, const char* name) {
     using J = FitJob<T>;
@@ -662,6 +763,9 @@ template <class T> void bind_fit_job(py::module_& m, const char* name) {
              py::arg("callback") = py::none())
         .def_property_readonly("record", [](const J& self) { return self.record; })
         .def_property_readonly("failed", [](const J& self) { return bool(self.error); })
+        .def_property_readonly("lanes", [](const J& self) { return self.lanes; },
+                               "How many networks were stepped together with this one in SIMD "
+                               "lanes, itself included (0: it trained alone).")
         .def("raise_error", [](const J& self) {
             if (self.error) std::rethrow_exception(self.error);
         });
@@ -686,12 +790,19 @@ void run_jobs(void* context, std::size_t) {
 // Trains every job; true when Ctrl-C (a signal handler's exception, left set) stopped them.
 bool fit_many(const py::list& list) {
     ManyRun run;
+    std::vector<FitJob<float>*> jobs32;
+    std::vector<FitJob<double>*> jobs64;
     for (py::handle job : list) {
         if (py::isinstance<FitJob<float>>(job))
-            run.jobs.push_back(&job.cast<FitJob<float>&>());
+            jobs32.push_back(&job.cast<FitJob<float>&>());
         else
-            run.jobs.push_back(&job.cast<FitJob<double>&>());
+            jobs64.push_back(&job.cast<FitJob<double>&>());
     }
+    for (FitJob<float>* job : jobs32) job->lanes = 0;
+    for (FitJob<double>* job : jobs64) job->lanes = 0;
+    std::vector<std::unique_ptr<ManyJob>> lane_jobs;
+    group_in_lanes(jobs32, run.jobs, lane_jobs);
+    group_in_lanes(jobs64, run.jobs, lane_jobs);
     // Longest first, so that the last network to finish is a short one. The order a network
     // starts in does not change its bits: each runs on one thread, its sums in a fixed order.
     std::stable_sort(run.jobs.begin(), run.jobs.end(),

@@ -106,12 +106,16 @@ constexpr std::size_t halves_min_rows = 128;
 constexpr std::size_t halves_min_work = std::size_t(1) << 14;
 constexpr std::size_t halves_max_work = std::size_t(1) << 21;
 
+}  // namespace
+
 bool split_in_halves(const Layout& L, std::size_t rows) {
     std::size_t weights = 0;
     for (std::size_t i = 0; i < L.n(); ++i) weights += L[i].l_in * L[i].l_out;
     const std::size_t work = rows * weights;  // multiply-adds of the forward pass
     return rows >= halves_min_rows && work >= halves_min_work && work <= halves_max_work;
 }
+
+namespace {
 
 template <class T> struct Halves {
     const Model<T>& net;

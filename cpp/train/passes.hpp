@@ -80,5 +80,9 @@ template <class T>
 void forward_rows(const Model<T>& net, const T* x, std::size_t rows, Workspace<T>& ws,
                   T* z_n_out, bool keep_prime, const CsrRows<T>& xs = {});
 
+// Whether the training passes run a chunk of `rows` samples as two halves, one per thread,
+// the second half's gradient added to the first's (passes.cpp says when and why).
+bool split_in_halves(const Layout& L, std::size_t rows);
+
 }  // namespace detail
 }  // namespace fastprop

@@ -36,10 +36,14 @@ class FitManyResult(list):
     errors : dict of int to BaseException
         For each network that failed (stop "non_finite" or "error"), the exception its own
         ``fit`` would have raised.
+    lanes : list of int
+        For each network, how many networks (itself included) were stepped together with it
+        in SIMD lanes, or 0 when it was trained alone (see the README's "Many networks").
     """
 
     stops: list[str]
     errors: dict[int, BaseException]
+    lanes: list[int]
 
     @property
     def failed(self) -> list[int]:
@@ -207,6 +211,7 @@ def fit_many(
             progress.close()
         result = FitManyResult()
         result.stops, result.errors = [], {}
+        result.lanes = [job.lanes for job in jobs]
         for k, (plan, job) in enumerate(zip(plans, jobs)):
             record = job.record
             plan.finish(record)

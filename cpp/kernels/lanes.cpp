@@ -1,0 +1,47 @@
+#include "kernels/lanes.hpp"
+
+#include "kernels/dense.hpp"
+#include "kernels/gemm.hpp"
+#include "runtime/cpu.hpp"
+
+namespace fastprop::lanes {
+
+// dense_forward and dense_backward take the plain loops up to dense_plain_max_work, and each of
+// their gemm calls (all three of a layer have the same M N K) the direct sum up to
+// gemm_direct_max_work.
+Sum sum_of(std::size_t t, std::size_t l_in, std::size_t l_out) {
+    const std::size_t work = t * l_in * l_out;
+    if (work <= dense_plain_max_work) return Sum::plain;
+    if (work <= gemm_direct_max_work) return Sum::direct;
+    return Sum::blocked;
+}
+
+namespace {
+template <class T> struct IsaKernels;
+#if defined(FASTPROP_AVX2)
+template <> struct IsaKernels<float> {
+    static const Kernels<float>* avx2() { return &detail::avx2_f32(); }
+    static const Kernels<float>* avx512() { return &detail::avx512_f32(); }
+};
+template <> struct IsaKernels<double> {
+    static const Kernels<double>* avx2() { return &detail::avx2_f64(); }
+    static const Kernels<double>* avx512() { return &detail::avx512_f64(); }
+};
+#endif
+}  // namespace
+
+template <class T> const Kernels<T>* kernels() {
+    switch (kernel_isa()) {
+#if defined(FASTPROP_AVX2)
+        case Isa::avx512: return IsaKernels<T>::avx512();
+        case Isa::avx2: return IsaKernels<T>::avx2();
+#endif
+        default: break;
+    }
+    return nullptr;  // portable: the micro-kernels sum without FMA, in another order
+}
+
+template const Kernels<float>* kernels<float>();
+template const Kernels<double>* kernels<double>();
+
+}  // namespace fastprop::lanes

@@ -1,0 +1,74 @@
+// The passes of one training step for several networks of the same shape at once, "in lanes":
+// every buffer holds each entry of one network's buffer for `width` networks side by side
+// (entry e of network j at e · width + j), so that one vector instruction does the same scalar
+// operation for every network. train/lanes.cpp steps groups of networks with them.
+//
+// Each lane must end at the bits of that network's own fit, so each pass repeats, per lane,
+// the exact operations and rounding of the pass a single fit runs (kernels/dense.cpp,
+// kernels/gemm.cpp, model/losses.hpp, the fused SGD of kernels/elementwise_loops.inc). A
+// layer's products are summed in one of three ways, chosen by the layer's work
+// t · l_in · l_out alone (Sum, sum_of):
+//   plain    dense_*_plain: each product and each addition rounded apart, k ascending; the
+//            forward sum starts from b_j (from 0 without bias)
+//   direct   gemm_direct: from 0, each product and addition rounded apart, k ascending, then
+//            + b_j (forward) or × σ'(z_i) (δ_i)
+//   blocked  the micro-kernels (gemm_kernels.inc): one fused multiply-add chain from 0 per
+//            slice of kc values of k (gemm_kc), the slices' sums added in order, then + b_j or
+//            × σ'(z_i)
+// The backward plain and direct sums are the same operations (both start from 0).
+// Built for AVX2 and for AVX-512 (lanes_avx2.cpp, lanes_avx512.cpp, from lanes_kernels.inc)
+// without contraction, fused multiply-adds written out where the kernels have them; there is
+// no portable version: without AVX2 networks are trained one at a time.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace fastprop::lanes {
+
+enum class Sum { plain, direct, blocked };
+
+// The way a single fit sums a layer's products over t rows (dense.hpp, gemm.hpp thresholds).
+Sum sum_of(std::size_t t, std::size_t l_in, std::size_t l_out);
+
+// A mask of lanes: bit j for lane j.
+using LaneMask = std::uint32_t;
+
+template <class T> struct Kernels {
+    std::size_t width;  // lanes per vector: networks stepped together
+    // z (rows, l_out) = a (rows, l_in) W_iᵀ + b_i (b null: no bias), summed as `sum` says
+    // (kc: the slice of k = l_in for blocked). a_shared: a holds one row set for every lane
+    // (a_0 = x, the minibatch every network reads), not lanes.
+    void (*forward)(Sum sum, std::size_t kc, T* z, const T* a, bool a_shared, const T* W,
+                    const T* b, std::size_t rows, std::size_t l_in, std::size_t l_out);
+    // dE_dW (l_out, l_in) = δ_{i+1}ᵀ a_i (kc: the slice of k = rows), dE_db (l_out) =
+    // Σ_s δ_{i+1} in row order from 0 (dE_db null: no bias).
+    void (*weight_gradient)(Sum sum, std::size_t kc, T* dE_dW, T* dE_db, const T* delta_next,
+                            const T* a, bool a_shared, std::size_t rows, std::size_t l_in,
+                            std::size_t l_out);
+    // δ_i (rows, l_in) = (δ_{i+1} W_i) ⊙ σ'(z_i) (kc: the slice of k = l_out).
+    void (*input_delta)(Sum sum, std::size_t kc, T* delta, const T* delta_next, const T* W,
+                        const T* sigma_prime, std::size_t rows, std::size_t l_in,
+                        std::size_t l_out);
+    // The squared error of `count` entries as model/losses.hpp's squared_error sums it
+    // (unweighted: eight partial sums by entry k mod 8, in double): d = y − z_n,
+    // δ_n = scale · d, E (one double per lane) = Σ d². y_shared: y is one set for every lane.
+    void (*squared_error)(T* delta_n, double* E, const T* z_n, const T* y, bool y_shared,
+                          std::size_t count, T scale);
+    // Plain SGD, p −= lr · g (lr: one per lane), on the lanes of `active`, as the fused pass
+    // sgd_keep rounds it. A lane whose new parameters are not all finite keeps its old ones
+    // (that update is undone, as update_if_finite does); returns those lanes. g is used up.
+    LaneMask (*sgd)(T* p, T* g, const T* lr, std::size_t n, LaneMask active);
+};
+
+// The kernels of the instruction set kernel_isa() names, or null on the portable path.
+template <class T> const Kernels<T>* kernels();
+
+namespace detail {
+const Kernels<float>& avx2_f32();
+const Kernels<double>& avx2_f64();
+const Kernels<float>& avx512_f32();
+const Kernels<double>& avx512_f64();
+}  // namespace detail
+
+}  // namespace fastprop::lanes

@@ -1,0 +1,294 @@
+#include "train/lanes.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <deque>
+#include <limits>
+#include <memory>
+#include <mutex>
+#include <numeric>
+#include <stdexcept>
+
+#include "kernels/elementwise.hpp"
+#include "kernels/gemm.hpp"
+#include "runtime/random.hpp"
+
+namespace fastprop {
+
+template <class T> std::size_t lane_width() {
+    const lanes::Kernels<T>* kern = lanes::kernels<T>();
+    return kern ? kern->width : 0;
+}
+
+namespace {
+
+// The minibatch rows of a fit of t rows: every one but perhaps the last.
+std::size_t batch_rows(const TrainOptions& options, std::size_t t) {
+    return options.batch_size == 0 ? t : std::min(options.batch_size, t);
+}
+
+bool permuted(const TrainOptions& options, std::size_t t) {
+    return options.shuffle && batch_rows(options, t) < t;
+}
+
+}  // namespace
+
+template <class T>
+bool lanes_can_fit(const Network<T>& net, const Batch<T>& train, const Batch<T>* val,
+                   const TrainOptions& options, const OptimizerConfig& config) {
+    if (lane_width<T>() == 0 || val != nullptr) return false;
+    if (train.X == nullptr || train.sparse() || train.w != nullptr || train.index != nullptr ||
+        train.t == 0)
+        return false;
+    if (net.loss() != Loss::sse && net.loss() != Loss::mse) return false;
+    if (config.method != Method::sgd || config.momentum != 0.0 || config.weight_decay != 0.0 ||
+        config.nesterov)
+        return false;
+    if (options.schedule.kind != Schedule::Kind::constant || options.clip_norm != 0.0 ||
+        options.patience != 0 || options.block_rows != 0 || options.start_epoch != 0)
+        return false;
+    try {  // what Trainer::fit refuses, it refuses itself (with its message)
+        options.check();
+        check(config);
+    } catch (const std::invalid_argument&) {
+        return false;
+    }
+    // Each minibatch one chunk of rows, not split in halves: one forward and backward pass
+    // over all its rows, as the lanes run it.
+    const Layout& L = net.layout();
+    const std::size_t batch = batch_rows(options, train.t), last = train.t % batch;
+    const std::size_t chunk = Workspace<T>::chunk_rows(L, false, false);
+    for (const std::size_t rows : {batch, last})
+        if (rows > 0 && (rows > chunk || detail::split_in_halves(L, rows))) return false;
+    return true;
+}
+
+template <class T>
+std::vector<std::size_t> lanes_key(const Network<T>& net, const Batch<T>& train,
+                                   const TrainOptions& options) {
+    const Layout& L = net.layout();
+    std::vector<std::size_t> key(L.layers());
+    key.push_back(L.bias());
+    for (const Activation f : net.activations()) key.push_back(std::size_t(f));
+    key.push_back(std::size_t(net.loss()));
+    key.push_back(reinterpret_cast<std::uintptr_t>(train.X));
+    key.push_back(reinterpret_cast<std::uintptr_t>(train.Y));
+    key.push_back(train.t);
+    key.push_back(batch_rows(options, train.t));
+    key.push_back(options.epochs);
+    key.push_back(permuted(options, train.t));
+    key.push_back(permuted(options, train.t) ? std::size_t(options.seed) : 0);
+    key.insert(key.begin(), L.n());  // so that no two layouts' keys run into each other
+    return key;
+}
+
+template <class T>
+LaneGroup<T>::LaneGroup(std::vector<LaneFit<T>*> fits, const Batch<T>& train,
+                        const TrainOptions& options)
+    : kern_(*lanes::kernels<T>()), W_(kern_.width), fits_(std::move(fits)),
+      net_(fits_.at(0)->session->network()), train_(train), options_(options) {
+    if (fits_.size() > W_)
+        throw std::invalid_argument("a lane group holds at most " + std::to_string(W_) +
+                                    " networks, got " + std::to_string(fits_.size()));
+    const Layout& L = net_.layout();
+    const std::size_t n = L.n(), rows = batch_rows(options, train.t);
+    // One buffer, each part a multiple of W entries from a vector-aligned start.
+    z_.assign(n + 1, 0);
+    a_.assign(n + 1, 0);
+    delta_.assign(n + 1, 0);
+    std::size_t size = 0;
+    for (std::size_t i = 1; i <= n; ++i) {
+        const std::size_t entries = rows * L.layers()[i] * W_;
+        z_[i] = size;
+        size += entries;
+        if (i < n) {
+            a_[i] = size;
+            size += entries;
+        }
+        delta_[i] = size;
+        size += entries;
+    }
+    const std::size_t params = L.n_params() * W_;
+    constexpr std::size_t align = 64 / sizeof(T);
+    buffer_.assign(2 * params + W_ + size + align, T(0));
+    T* base = buffer_.data();
+    base += (align - reinterpret_cast<std::uintptr_t>(base) / sizeof(T) % align) % align;
+    P_ = base;
+    G_ = P_ + params;
+    lr_ = G_ + params;
+    table_ = lr_ + W_;
+    E_.assign(W_, 0.0);
+    E_epoch_.assign(W_, 0.0);
+    for (std::size_t j = 0; j < fits_.size(); ++j) {
+        const LaneFit<T>& fit = *fits_[j];
+        const T* p = fit.session->network().params();
+        for (std::size_t e = 0; e < L.n_params(); ++e) P_[e * W_ + j] = p[e];
+        lr_[j] = T(fit.config->lr);  // the schedule is constant
+        active_ |= lanes::LaneMask(1) << j;
+    }
+}
+
+template <class T> void LaneGroup<T>::to_network(std::size_t j) {
+    T* p = fits_[j]->session->params();
+    for (std::size_t e = 0; e < net_.n_params(); ++e) p[e] = P_[e * W_ + j];
+}
+
+template <class T> void LaneGroup<T>::publish() {
+    for (std::size_t j = 0; j < fits_.size(); ++j)
+        if (active_ >> j & 1) to_network(j);
+}
+
+// Lane j's network is done (or failed, or was interrupted): its parameters go home, and its
+// lane is zeroed, so that the steps the others still take compute nothing costly in it (no
+// inf or NaN running through σ's slow paths).
+template <class T> void LaneGroup<T>::stop(std::size_t j, Stop why) {
+    to_network(j);
+    for (std::size_t e = 0; e < net_.n_params(); ++e) P_[e * W_ + j] = T(0);
+    active_ &= ~(lanes::LaneMask(1) << j);
+    fits_[j]->record.stop = why;
+}
+
+// One training step's passes for every lane (detail::forward_rows, backward_rows): E_ and
+// the gradient in G_. x (rows, l_0) and y (rows, l_n) are the minibatch, the same for all.
+template <class T> void LaneGroup<T>::step(const T* x, const T* y, std::size_t rows) {
+    const Layout& L = net_.layout();
+    const std::size_t n = L.n(), W = W_;
+    const bool bias = L.bias();
+    auto z = [&](std::size_t i) { return table_ + z_[i]; };
+    auto a = [&](std::size_t i) { return table_ + a_[i]; };
+    auto delta = [&](std::size_t i) { return table_ + delta_[i]; };
+    for (std::size_t i = 0; i < n; ++i) {  // z_{i+1} = a_i W_iᵀ + b_i, a_{i+1} = σ(z_{i+1})
+        const LayerSlice& s = L[i];
+        kern_.forward(lanes::sum_of(rows, s.l_in, s.l_out), gemm_kc<T>(s.l_in), z(i + 1),
+                      i == 0 ? x : a(i), i == 0, P_ + s.W * W, bias ? P_ + s.b * W : nullptr,
+                      rows, s.l_in, s.l_out);
+        if (i + 1 == n) break;
+        const std::size_t count = rows * s.l_out * W;
+        const Activation f = net_.sigma(i + 1);
+        if (f == Activation::relu || f == Activation::leaky_relu)  // dense.cpp's forward_tail
+            elementwise::bias_relu<T>(z(i + 1), count, nullptr, a(i + 1), count, 1, count,
+                                      f == Activation::leaky_relu ? leaky_relu_slope : 0.0, true);
+        else
+            apply_sigma_keep_prime(f, a(i + 1), z(i + 1), count);
+    }
+    // E and δ_n: squared_error over the minibatch of `rows` rows (mse: a mean over it).
+    const std::size_t l_n = L.l_out();
+    const double count = double(rows) * double(l_n);
+    const bool mean = net_.loss() == Loss::mse;
+    kern_.squared_error(delta(n), E_.data(), z(n), y, true, rows * l_n,
+                        mean ? T(-2) / T(count) : T(-2));
+    if (mean)
+        for (double& E : E_) E /= count;
+    for (std::size_t i = n; i-- > 0;) {  // ∂E/∂W_i, ∂E/∂b_i, δ_i
+        const LayerSlice& s = L[i];
+        const lanes::Sum sum = lanes::sum_of(rows, s.l_in, s.l_out);
+        kern_.weight_gradient(sum, gemm_kc<T>(rows), G_ + s.W * W, bias ? G_ + s.b * W : nullptr,
+                              delta(i + 1), i == 0 ? x : a(i), i == 0, rows, s.l_in, s.l_out);
+        if (i >= 1)
+            kern_.input_delta(sum, gemm_kc<T>(s.l_out), delta(i), delta(i + 1), P_ + s.W * W,
+                              z(i), rows, s.l_in, s.l_out);
+    }
+}
+
+template <class T> void LaneGroup<T>::fit(const Poll& poll) {
+    // Every session locked, in address order (two calls locking overlapping sets of networks
+    // cannot deadlock), and every network's gate entered, as Session::fit and Trainer::fit do.
+    std::vector<LaneFit<T>*> by_address(fits_);
+    std::sort(by_address.begin(), by_address.end(),
+              [](const LaneFit<T>* p, const LaneFit<T>* q) {
+                  return std::less<const Session<T>*>()(p->session, q->session);
+              });
+    std::vector<std::unique_lock<std::mutex>> locks;
+    for (LaneFit<T>* fit : by_address) locks.push_back(fit->session->lock());
+    std::deque<ParamsGate::Writing> writing;
+    for (LaneFit<T>* fit : fits_) writing.emplace_back(fit->session->gate());
+    for (LaneFit<T>* fit : fits_) fit->record = FitRecord{};
+
+    using clock = std::chrono::steady_clock;
+    const auto start = clock::now();
+    const Layout& L = net_.layout();
+    const std::size_t t = train_.t, l_0 = L.l_in(), l_n = L.l_out();
+    const std::size_t batch = batch_rows(options_, t);
+    const bool permute = permuted(options_, t), mean = is_mean(net_.loss());
+    const double total = double(t);
+    if (permute) {
+        order_.resize(t);
+        std::iota(order_.begin(), order_.end(), std::size_t(0));
+        x_.resize(batch * l_0);
+        y_.resize(batch * l_n);
+    }
+    SplitMix64 rng(options_.seed);
+    const std::size_t m = fits_.size();
+    for (std::size_t epoch = 0; epoch < options_.epochs && active_ != 0; ++epoch) {
+        if (permute)  // Fisher–Yates from the previous epoch's order, as Trainer::fit draws it
+            for (std::size_t k = t; k > 1; --k) std::swap(order_[k - 1], order_[rng.below(k)]);
+        std::fill(E_epoch_.begin(), E_epoch_.end(), 0.0);
+        for (std::size_t r0 = 0; r0 < t && active_ != 0; r0 += batch) {
+            const std::size_t rows = std::min(batch, t - r0);
+            if (poll && poll()) {  // before the step: the parameters are those of the last one
+                for (std::size_t j = 0; j < m; ++j)
+                    if (active_ >> j & 1) stop(j, Stop::interrupted);
+                return;
+            }
+            const T* x = train_.X + r0 * l_0;
+            const T* y = train_.Y + r0 * l_n;
+            if (permute) {
+                for (std::size_t s = 0; s < rows; ++s) {
+                    const std::size_t src = order_[r0 + s];
+                    std::copy(train_.X + src * l_0, train_.X + (src + 1) * l_0, x_.data() + s * l_0);
+                    std::copy(train_.Y + src * l_n, train_.Y + (src + 1) * l_n, y_.data() + s * l_n);
+                }
+                x = x_.data();
+                y = y_.data();
+            }
+            step(x, y, rows);
+            // minibatch_update: a non-finite E, gradient or update stops that network before
+            // the update (a non-finite gradient always makes p − lr·g non-finite, lr > 0).
+            for (std::size_t j = 0; j < m; ++j)
+                if ((active_ >> j & 1) && !std::isfinite(E_[j])) stop(j, Stop::non_finite);
+            const lanes::LaneMask failed =
+                kern_.sgd(P_, G_, lr_, net_.n_params(), active_);
+            for (std::size_t j = 0; j < m; ++j) {
+                if (failed >> j & 1) stop(j, Stop::non_finite);
+                if (!(active_ >> j & 1)) continue;
+                ++fits_[j]->state->steps;
+                E_epoch_[j] += mean ? E_[j] * double(rows) / total : E_[j];
+                ParamsGate& gate = fits_[j]->session->gate();
+                if (gate.reader_waiting()) {  // a snapshot waits: the parameters go home first
+                    to_network(j);
+                    gate.between_updates();
+                }
+            }
+        }
+        const double seconds = std::chrono::duration<double>(clock::now() - start).count();
+        for (std::size_t j = 0; j < m; ++j) {
+            if (!(active_ >> j & 1)) continue;
+            FitRecord& record = fits_[j]->record;
+            record.E.push_back(E_epoch_[j]);
+            record.E_val.push_back(std::numeric_limits<double>::quiet_NaN());
+            record.seconds.push_back(seconds);
+            record.lr.push_back(fits_[j]->config->lr);
+        }
+    }
+    for (std::size_t j = 0; j < m; ++j)
+        if (active_ >> j & 1) stop(j, Stop::done);
+}
+
+template std::size_t lane_width<float>();
+template std::size_t lane_width<double>();
+template bool lanes_can_fit<float>(const Network<float>&, const Batch<float>&,
+                                   const Batch<float>*, const TrainOptions&,
+                                   const OptimizerConfig&);
+template bool lanes_can_fit<double>(const Network<double>&, const Batch<double>&,
+                                    const Batch<double>*, const TrainOptions&,
+                                    const OptimizerConfig&);
+template std::vector<std::size_t> lanes_key<float>(const Network<float>&, const Batch<float>&,
+                                                   const TrainOptions&);
+template std::vector<std::size_t> lanes_key<double>(const Network<double>&,
+                                                    const Batch<double>&, const TrainOptions&);
+template class LaneGroup<float>;
+template class LaneGroup<double>;
+
+}  // namespace fastprop

@@ -1,0 +1,90 @@
+// Networks of the same shape trained together in SIMD lanes (kernels/lanes.hpp): W networks
+// (16 float or 8 double with AVX-512, 8 or 4 with AVX2), lane j holding network j's numbers,
+// so that every instruction of a training step, and every per-call cost of its passes, serves
+// W networks. For small networks a step is mostly such costs: [8, 16, 1] on 16 rows is 14k
+// flops.
+//
+// Each network ends at the bits of its own Trainer::fit: every lane repeats the operations of
+// a single fit's step in the same order with the same rounding (kernels/lanes.hpp), σ and σ'
+// are the same elementwise passes (apply_sigma_keep_prime, elementwise::bias_relu) run over
+// the lanes, E is summed per lane as the loss sums it, and the update is the fused SGD pass's
+// p − lr·g. A network whose loss, gradient or update is not finite stops alone, at its last
+// finite parameters (Stop::non_finite), as its own fit would; the others step on.
+//
+// What a lane group covers (lanes_can_fit): dense X and Y shared by the group, without an
+// index, sample weights or validation data; plain SGD (a learning rate per network; no
+// momentum, no weight decay); loss sse or mse; any activations; a constant learning rate, no
+// clipping, no early stopping, no resumption, no hooks but Ctrl-C's poll; minibatches of
+// one chunk that are not split in halves (passes.cpp); the AVX2 or AVX-512 kernels. Networks
+// in one group share what lanes_key lists (layers, bias, activations, loss, data, batch size,
+// epochs, and the sample order: no shuffling, or the same seed).
+#pragma once
+
+#include <cstddef>
+#include <vector>
+
+#include "kernels/lanes.hpp"
+#include "train/session.hpp"
+
+namespace fastprop {
+
+// One network of a lane group: its session (locked by the group for the whole fit), its
+// optimiser, and, afterwards, the record of its fit (what Trainer::fit would return).
+template <class T> struct LaneFit {
+    Session<T>* session = nullptr;
+    const OptimizerConfig* config = nullptr;
+    OptimizerState<T>* state = nullptr;
+    FitRecord record;
+};
+
+// How many networks of T one group steps together on this CPU; 0 on the portable path.
+template <class T> std::size_t lane_width();
+
+// Whether Trainer::fit(train, val, options, config) of `net`, with no hooks but a poll, is
+// what a lane group reproduces.
+template <class T>
+bool lanes_can_fit(const Network<T>& net, const Batch<T>& train, const Batch<T>* val,
+                   const TrainOptions& options, const OptimizerConfig& config);
+
+// What the networks of one group share; networks with equal keys may be stepped together.
+template <class T>
+std::vector<std::size_t> lanes_key(const Network<T>& net, const Batch<T>& train,
+                                   const TrainOptions& options);
+
+// Up to lane_width<T>() fits with equal lanes_key, each lanes_can_fit, stepped together.
+template <class T> class LaneGroup {
+public:
+    LaneGroup(std::vector<LaneFit<T>*> fits, const Batch<T>& train, const TrainOptions& options);
+
+    // Trains every network, as Trainer::fit would with hooks.poll = poll (asked before each
+    // step; when it says stop, every network still training stops with Stop::interrupted).
+    // Each fit's record goes to its LaneFit. Holds every session's lock meanwhile.
+    void fit(const Poll& poll);
+
+    // Writes the parameters of the networks still training to the networks, for a poll that
+    // lets snapshots read them (the lanes hold them between two steps).
+    void publish();
+
+private:
+    void step(const T* x, const T* y, std::size_t rows);
+    void to_network(std::size_t j);  // lane j's parameters to network j
+    void stop(std::size_t j, Stop why);
+
+    const lanes::Kernels<T>& kern_;
+    const std::size_t W_;
+    std::vector<LaneFit<T>*> fits_;
+    const Network<T>& net_;  // the first network: the layout, activations and loss of all
+    const Batch<T> train_;
+    const TrainOptions options_;
+    lanes::LaneMask active_ = 0;
+    // In lanes, aligned to the vector width: the parameters, the gradient, the learning rates,
+    // and the table of z_i (σ'(z_i)), a_i, δ_i for a minibatch (offsets per layer).
+    std::vector<T> buffer_;
+    T *P_ = nullptr, *G_ = nullptr, *lr_ = nullptr, *table_ = nullptr;
+    std::vector<std::size_t> z_, a_, delta_;
+    std::vector<double> E_, E_epoch_;
+    std::vector<T> x_, y_;  // a shuffled minibatch, gathered
+    std::vector<std::size_t> order_;
+};
+
+}  // namespace fastprop
