@@ -872,6 +872,17 @@ void register_network(py::module_& m) {
     bind_fit_job<float>(m, "FitJob32");
     m.def("non_finite_message", &non_finite_message, py::arg("epochs"));
     m.def(
+        "lane_width",
+        [](const std::string& dtype) {
+            if (dtype == "float32") return lane_width<float>();
+            if (dtype == "float64") return lane_width<double>();
+            throw std::invalid_argument("dtype must be 'float32' or 'float64', got '" + dtype +
+                                        "'");
+        },
+        py::arg("dtype"),
+        "How many networks of dtype fit_many steps together in SIMD lanes with the kernels in "
+        "use; 0 when it trains every network alone (the portable kernels).");
+    m.def(
         "fit_many",
         [](const py::list& jobs) {
             if (fit_many(jobs)) raise_interrupted();

@@ -1,0 +1,329 @@
+"""fit_many's lane groups: networks of the same shape stepped together in SIMD lanes, each to
+the bits of its own fit (parameters, losses, stop)."""
+
+from __future__ import annotations
+
+import copy
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+import fastprop
+from fastprop import _core
+from helpers import SIGINT_RAISES
+
+WIDTH32, WIDTH64 = _core.lane_width("float32"), _core.lane_width("float64")
+
+pytestmark = pytest.mark.skipif(WIDTH32 == 0, reason="no lanes on the portable kernels")
+
+
+@pytest.fixture
+def restore_threads():
+    before = fastprop.get_num_threads()
+    yield
+    fastprop.set_num_threads(before)
+
+
+def width(dtype: str) -> int:
+    return WIDTH32 if dtype == "float32" else WIDTH64
+
+
+def networks(layers, activation, bias, dtype, count, loss="sse"):
+    return [fastprop.Network(layers, activation, bias=bias, dtype=dtype, seed=k, loss=loss)
+            for k in range(count)]
+
+
+def fit_both(nets, X, Y, epochs, lrs, **arguments):
+    """fit_many on copies of nets, and each network's own fit; returns (result, copies)."""
+    twins = copy.deepcopy(nets)
+    many = fastprop.fit_many(twins, X, Y, epochs, lrs, **arguments)
+    for net, lr in zip(nets, lrs):
+        net.fit(X, Y, epochs, lr, **arguments)
+    return many, twins
+
+
+def assert_same(nets, twins):
+    for k, (a, b) in enumerate(zip(nets, twins)):
+        assert np.array_equal(a.params, b.params), f"network {k}: parameters differ"
+        assert np.array_equal(np.asarray(a.history), np.asarray(b.history)), \
+            f"network {k}: losses differ"
+        assert a.history.stop == b.history.stop
+        assert np.array_equal(a.history.lr, b.history.lr)
+
+
+def expected_lanes(count: int, W: int) -> list[int]:
+    """Groups of W in order; a rest of one trains alone."""
+    out = []
+    for k in range(0, count, W):
+        size = min(W, count - k)
+        out += [size if size >= 2 else 0] * size
+    return out
+
+
+def data(rng, t, l_0, l_n, dtype):
+    return (rng.standard_normal((t, l_0)).astype(dtype),
+            rng.standard_normal((t, l_n)).astype(dtype))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("layers", [[8, 16, 1], [3, 5, 7, 2], [64, 64, 64, 10]])
+@pytest.mark.parametrize("activation", ["sigmoid", "tanh", "relu"])
+@pytest.mark.parametrize("bias", [True, False])
+def test_lanes_equal_separate_fits(rng, dtype, layers, activation, bias):
+    W = width(dtype)
+    count = W + 3  # a full group and one of three
+    nets = networks(layers, activation, bias, dtype, count)
+    X, Y = data(rng, 72, layers[0], layers[-1], dtype)  # minibatches of 16, the last of 8
+    lrs = [1e-3 * (1 + k / count) for k in range(count)]
+    many, twins = fit_both(nets, X, Y, 3, lrs, optimizer="sgd", batch_size=16, shuffle=False)
+    assert many.lanes == expected_lanes(count, W)
+    assert many.stops == ["done"] * count
+    assert_same(nets, twins)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("extra", [-1, 0, 1, 2, 3, None])  # group sizes W-1, W, W+1, 2W+3, 1, 3
+@pytest.mark.parametrize("threads", [1, 2])
+def test_group_sizes_and_threads(rng, dtype, extra, threads, restore_threads):
+    W = width(dtype)
+    count = {-1: W - 1, 0: W, 1: W + 1, 2: 2 * W + 3, 3: 1, None: 3}[extra]
+    fastprop.set_num_threads(threads)
+    nets = networks([6, 12, 2], "tanh", True, dtype, count)
+    X, Y = data(rng, 50, 6, 2, dtype)
+    lrs = [2e-3 * (1 + k / count) for k in range(count)]
+    many, twins = fit_both(nets, X, Y, 4, lrs, optimizer="sgd", batch_size=10, shuffle=True,
+                           seed=5)
+    assert many.lanes == expected_lanes(count, W)
+    assert_same(nets, twins)
+
+
+@pytest.mark.parametrize("loss", ["sse", "mse"])
+@pytest.mark.parametrize("batch_size", [None, 1, 7, 100])
+def test_losses_and_batches(rng, loss, batch_size):
+    """The whole batch, single rows, a last short minibatch, the sums past every threshold
+    (plain loops, direct sums, blocked FMA chains, k in more than one slice: l_0 = 300)."""
+    nets = networks([300, 20, 3], "sigmoid", True, "float32", 5, loss=loss)
+    X, Y = data(rng, 110, 300, 3, "float32")
+    lrs = [1e-4 * (1 + k) for k in range(5)]
+    many, twins = fit_both(nets, X, Y, 2, lrs, optimizer="sgd", batch_size=batch_size,
+                           shuffle=False)
+    assert many.lanes == [5] * 5
+    assert_same(nets, twins)
+
+
+def test_wide_layer_slices_the_sums(rng):
+    """l_out > 256: δ_i's sum over l_out and z's over l_in both run in two slices."""
+    nets = networks([40, 300, 300, 2], "tanh", True, "float64", 3)
+    X, Y = data(rng, 24, 40, 2, "float64")
+    many, twins = fit_both(nets, X, Y, 2, [1e-3, 2e-3, 3e-3], optimizer="sgd", batch_size=12,
+                           shuffle=False)
+    assert many.lanes == [3] * 3
+    assert_same(nets, twins)
+
+
+def test_a_diverging_network_stops_alone(rng):
+    """A huge learning rate makes one lane's update non-finite mid-group: that network stops
+    with its own fit's parameters and losses; the others step on."""
+    count = 6
+    nets = networks([5, 8, 3], "relu", True, "float32", count)
+    X, Y = data(rng, 64, 5, 3, "float32")
+    lrs = [1e-3] * count
+    lrs[2] = 1e30
+    lrs[4] = 1e12  # overflows later than the first
+    twins = copy.deepcopy(nets)
+    with pytest.warns(RuntimeWarning, match="networks failed"):
+        many = fastprop.fit_many(twins, X, Y, 6, lrs, optimizer="sgd", batch_size=8,
+                                 shuffle=False)
+    assert many.lanes == [count] * count
+    for net, lr in zip(nets, lrs):
+        try:
+            net.fit(X, Y, 6, lr, optimizer="sgd", batch_size=8, shuffle=False)
+        except FloatingPointError:
+            pass
+    assert many.stops == ["done", "done", "non_finite", "done", "non_finite", "done"]
+    assert sorted(many.errors) == [2, 4]
+    for k in (2, 4):
+        assert np.all(np.isfinite(twins[k].params))
+        assert np.array_equal(twins[k].params, nets[k].params)
+        assert str(many.errors[k]) == (f"networks[{k}]: "
+                                       + _core.non_finite_message(len(nets[k].history)))
+        assert len(twins[k].history) == len(nets[k].history) < 6
+    assert_same([nets[k] for k in (0, 1, 3, 5)], [twins[k] for k in (0, 1, 3, 5)])
+
+
+def test_non_finite_data_stops_every_lane(rng):
+    X, Y = data(rng, 40, 4, 1, "float64")
+    X[25, 2] = np.inf
+    nets = networks([4, 6, 1], "tanh", True, "float64", 3)
+    twins = copy.deepcopy(nets)
+    many = fastprop.fit_many(twins, X, Y, 2, 0.01, optimizer="sgd", batch_size=10,
+                             shuffle=False, errors="ignore")
+    assert many.lanes == [3] * 3 and many.stops == ["non_finite"] * 3
+    for net, twin in zip(nets, twins):
+        with pytest.raises(FloatingPointError):
+            net.fit(X, Y, 2, 0.01, optimizer="sgd", batch_size=10, shuffle=False)
+        assert np.array_equal(net.params, twin.params)
+        assert len(twin.history) == 0
+
+
+def test_mixed_sets_group_what_they_can(rng):
+    """Fits the lanes do not cover train alone, beside the groups, all to their own bits."""
+    X, Y = data(rng, 60, 5, 2, "float64")
+    X_val, Y_val = data(rng, 10, 5, 2, "float64")
+    nets = (networks([5, 9, 2], "tanh", True, "float64", 4)
+            + networks([5, 9, 2], "tanh", True, "float32", 3)
+            + networks([5, 4, 2], "sigmoid", False, "float64", 2)
+            + networks([5, 9, 2], "tanh", True, "float64", 6))
+    n = len(nets)
+    arguments = dict(
+        optimizer=["sgd"] * 9 + ["momentum", "adam", "sgd", "sgd", "sgd", "sgd"],
+        batch_size=[8] * n, shuffle=[False] * n,
+        validation_data=[None] * 11 + [(X_val, Y_val), None, None, None],
+        sample_weight=[None] * 12 + [np.abs(rng.standard_normal(60)), None, None],
+        callback=[None] * 13 + [lambda epoch, logs: None, None],
+        clip_norm=[None] * 14 + [1.0],
+    )
+    lrs = [0.01 * (1 + k / n) for k in range(n)]
+    twins = copy.deepcopy(nets)
+    many = fastprop.fit_many(twins, X, Y, 3, lrs, **arguments)
+    # The first four float64 tanh nets in one group, the float32 three in another, the two
+    # sigmoid ones in a third; the last six each fall back for their own reason.
+    assert many.lanes == [4] * 4 + [3] * 3 + [2] * 2 + [0] * 6
+    for k, net in enumerate(nets):
+        args = {key: value[k] for key, value in arguments.items()}
+        net.fit(X, Y, 3, lrs[k], **args)
+    assert_same(nets, twins)
+
+
+def test_shuffled_groups_need_the_same_seed(rng):
+    nets = networks([4, 6, 1], "tanh", True, "float64", 5)
+    X, Y = data(rng, 40, 4, 1, "float64")
+    seeds = [1, 2, 1, 2, 3]
+    twins = copy.deepcopy(nets)
+    many = fastprop.fit_many(twins, X, Y, 3, 0.01, optimizer="sgd", batch_size=8, seed=seeds)
+    assert many.lanes == [2, 2, 2, 2, 0]
+    for net, seed in zip(nets, seeds):
+        net.fit(X, Y, 3, 0.01, optimizer="sgd", batch_size=8, seed=seed)
+    assert_same(nets, twins)
+
+
+def test_halves_and_per_network_data_train_alone(rng):
+    """Minibatches split in halves (passes.cpp) and per-network data are not stepped in lanes
+    (yet): they train alone, to their own bits."""
+    X, Y = data(rng, 300, 64, 4, "float32")
+    nets = networks([64, 64, 4], "tanh", True, "float32", 3)
+    many, twins = fit_both(nets, X, Y, 1, [1e-4] * 3, optimizer="sgd", batch_size=256,
+                           shuffle=False)
+    assert many.lanes == [0] * 3
+    assert_same(nets, twins)
+    nets = networks([64, 8, 4], "tanh", True, "float32", 2)
+    twins = copy.deepcopy(nets)
+    many = fastprop.fit_many(twins, [X, X.copy()], [Y, Y], 1, 1e-4, optimizer="sgd",
+                             batch_size=16)
+    assert many.lanes == [0, 0]
+
+
+AVX2 = textwrap.dedent("""
+    import copy, sys
+    import numpy as np, fastprop
+    from fastprop import _core
+    rng = np.random.default_rng(1)
+    out = [_core.kernel_isa(), str(_core.lane_width("float32")), str(_core.lane_width("float64"))]
+    for dtype in ("float32", "float64"):
+        W = _core.lane_width(dtype)
+        X = rng.standard_normal((40, 7)).astype(dtype)
+        Y = rng.standard_normal((40, 2)).astype(dtype)
+        nets = [fastprop.Network([7, 20, 20, 2], "sigmoid", bias=True, dtype=dtype, seed=k)
+                for k in range(18)]
+        twins = copy.deepcopy(nets)
+        lrs = [1e-3 * (1 + k) for k in range(18)]
+        many = fastprop.fit_many(twins, X, Y, 3, lrs, optimizer="sgd", batch_size=8,
+                                 shuffle=False)
+        for net, lr in zip(nets, lrs):
+            net.fit(X, Y, 3, lr, optimizer="sgd", batch_size=8, shuffle=False)
+        same = all(np.array_equal(a.params, b.params) and
+                   np.array_equal(np.asarray(a.history), np.asarray(b.history))
+                   for a, b in zip(nets, twins))
+        out += [str(many.lanes[0]), str(same),
+                "".join(net.params.tobytes().hex() for net in twins)]
+    print(" ".join(out))
+""")
+
+
+def run_with(max_isa: str | None) -> list[str]:
+    env = dict(os.environ)
+    env.pop("FASTPROP_MAX_ISA", None)
+    if max_isa is not None:
+        env["FASTPROP_MAX_ISA"] = max_isa
+    out = subprocess.run([sys.executable, "-c", AVX2], env=env, capture_output=True, text=True,
+                         check=True, timeout=300)
+    return out.stdout.split()
+
+
+def test_avx2_lanes_equal_separate_fits_and_avx512():
+    """With FASTPROP_MAX_ISA=avx2 the groups are 8 float32 or 4 float64 networks wide; every
+    fit still ends at its own bits, which are AVX-512's too. The portable kernels (which sum
+    without FMA) step no lanes."""
+    avx2 = run_with("avx2")
+    assert avx2[:3] == ["avx2", "8", "4"]
+    assert avx2[3] == "8" and avx2[4] == "True"
+    assert avx2[6] == "4" and avx2[7] == "True"
+    best = run_with(None)
+    if best[0] == "avx512":
+        assert best[1:3] == ["16", "8"] and best[4] == "True" and best[7] == "True"
+    assert best[5] == avx2[5] and best[8] == avx2[8]
+    portable = run_with("portable")
+    assert portable[:4] == ["portable", "0", "0", "0"] and portable[6] == "0"
+    assert portable[4] == "True" and portable[7] == "True"
+
+
+INTERRUPTED = textwrap.dedent("""
+    import sys, numpy as np, fastprop
+    fastprop.set_num_threads(int(sys.argv[1]))
+    nets = [fastprop.Network([8, 32, 1], "tanh", bias=True, seed=k) for k in range(20)]
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((2048, 8)); Y = rng.standard_normal((2048, 1))
+    print("ready", flush=True)
+    try:
+        fastprop.fit_many(nets, X, Y, 1_000_000, 1e-6, optimizer="sgd", batch_size=16,
+                          shuffle=False)
+    except KeyboardInterrupt:
+        lengths = [len(net.history) for net in nets]
+        stops = [net.history.stop for net in nets]
+        finite = all(np.all(np.isfinite(net.params)) for net in nets)
+        moved = sum(not np.array_equal(net.params, fastprop.Network(
+            [8, 32, 1], "tanh", bias=True, seed=k).params) for k, net in enumerate(nets))
+        trained = sum(length > 0 for length in lengths)
+        print("interrupted", trained, finite, set(stops) == {"interrupted"}, moved,
+              flush=True)
+        sys.exit(0)
+    print("finished", flush=True)
+    sys.exit(1)
+""")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+@pytest.mark.parametrize("threads", [1, 2])
+def test_sigint_stops_every_lane(threads):
+    """Ctrl-C stops every group at its last completed step: every network keeps its epochs
+    and its parameters, which moved (the lanes gave them back). On one thread the groups
+    run one after the other, and those not started when Ctrl-C came stay as they were."""
+    proc = subprocess.Popen([sys.executable, "-c", SIGINT_RAISES + INTERRUPTED, str(threads)],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        time.sleep(1.5)  # well inside the fits
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    words = out.split()
+    assert proc.returncode == 0, out
+    assert words[0] == "interrupted" and words[2] == "True" and words[3] == "True", out
+    assert int(words[4]) >= int(words[1]) >= 1, out  # every network with epochs moved
