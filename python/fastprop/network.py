@@ -640,7 +640,13 @@ class Network:
         X, Y, w, X_val, Y_val, w_val = self._validation(X, Y, w, validation_data,
                                                         validation_fraction)
         seed_given = None if seed is None else check_seed(seed)
-        seed = self._fit_seed() if seed is None else seed_given
+        if seed is not None:
+            seed = seed_given
+        elif shuffle or checkpoint is not None or isinstance(opt, optim.DPSGD):
+            seed = self._fit_seed()
+        else:  # no sample order or noise to draw: the fit is counted, its seed never read
+            self._fits = self.__dict__.get("_fits", 0) + 1
+            seed = 0
         if isinstance(opt, optim.DPSGD):
             opt._seed_noise_from(seed)
         schedule, rate_of = self._schedule(lr_schedule, lm)
