@@ -127,6 +127,63 @@ def test_wide_layer_slices_the_sums(rng):
     assert_same(nets, twins)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("optimizer", [
+    dict(optimizer="momentum"), dict(optimizer="nesterov"),
+    dict(optimizer="sgd", weight_decay=[1e-3 * (k + 1) for k in range(7)]),
+    dict(optimizer="sgd", momentum=[0.1 * (k + 1) for k in range(7)], weight_decay=1e-4),
+    dict(optimizer="sgd", momentum=0.5, nesterov=True, weight_decay=[1e-4 * (k + 1) for k in range(7)]),
+])
+def test_momentum_and_weight_decay(rng, dtype, optimizer):
+    """SGD's momentum buffers in lanes, each network's μ and λ its own; the buffers kept in
+    each network's optimiser object go on from where a first call left them."""
+    nets = networks([6, 10, 3], "tanh", True, dtype, 7)
+    X, Y = data(rng, 45, 6, 3, dtype)
+    lrs = [1e-3 * (1 + k / 7) for k in range(7)]
+    arguments = {key: value for key, value in optimizer.items() if key != "optimizer"}
+    twins = copy.deepcopy(nets)
+    objects = [fastprop.optim.make(optimizer["optimizer"], lr,
+                                   **{key: value[k] if isinstance(value, list) else value
+                                      for key, value in arguments.items()})
+               for k, lr in enumerate(lrs)]
+    twin_objects = copy.deepcopy(objects)
+    for _ in range(2):
+        many = fastprop.fit_many(twins, X, Y, 2, optimizer=twin_objects, batch_size=8,
+                                 shuffle=False)
+        assert many.lanes == [7] * 7
+        for net, opt in zip(nets, objects):
+            net.fit(X, Y, 2, optimizer=opt, batch_size=8, shuffle=False)
+        assert_same(nets, twins)
+    assert all(a.steps == b.steps for a, b in zip(objects, twin_objects))
+
+
+def test_sgd_variants_group_apart_and_diverge_alone(rng):
+    """Plain SGD, weight decay alone, momentum and Nesterov's round differently, so each has
+    its own groups; a diverging network with momentum stops alone (the dry run refuses its
+    update, its momentum buffer left as it was)."""
+    nets = networks([5, 7, 2], "sigmoid", True, "float64", 8)
+    X, Y = data(rng, 40, 5, 2, "float64")
+    arguments = dict(optimizer="sgd", momentum=[0, 0, 0, 0.9, 0.9, 0.9, 0.9, 0.9],
+                     nesterov=[False] * 6 + [True, True],
+                     weight_decay=[0, 0, 1e-3, 0, 0, 0, 0, 0])
+    lrs = [0.01] * 8
+    lrs[4] = 1e25
+    twins = copy.deepcopy(nets)
+    many = fastprop.fit_many(twins, X, Y, 3, lrs, batch_size=8, shuffle=False, errors="ignore",
+                             **arguments)
+    assert many.lanes == [2, 2, 0, 3, 3, 3, 2, 2]
+    assert many.stops == ["done"] * 4 + ["non_finite"] + ["done"] * 3
+    for k, net in enumerate(nets):
+        try:
+            net.fit(X, Y, 3, lrs[k], batch_size=8, shuffle=False,
+                    **{key: value[k] if isinstance(value, list) else value
+                       for key, value in arguments.items()})
+        except FloatingPointError:
+            assert k == 4
+    assert_same(nets[:4] + nets[5:], twins[:4] + twins[5:])
+    assert np.array_equal(nets[4].params, twins[4].params)
+
+
 def test_a_diverging_network_stops_alone(rng):
     """A huge learning rate makes one lane's update non-finite mid-group: that network stops
     with its own fit's parameters and losses; the others step on."""

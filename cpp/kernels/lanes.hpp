@@ -34,6 +34,16 @@ Sum sum_of(std::size_t t, std::size_t l_in, std::size_t l_out);
 // A mask of lanes: bit j for lane j.
 using LaneMask = std::uint32_t;
 
+// SGD's hyperparameters, one per lane (each network's own), and which lanes take their first
+// step (sgd's momentum buffer starts as that step's d).
+template <class T> struct LaneRates {
+    const T* lr;
+    const T* weight_decay;
+    const T* momentum;
+    LaneMask first;
+    bool with_momentum, nesterov;  // the same for every lane of a group
+};
+
 template <class T> struct Kernels {
     std::size_t width;  // lanes per vector: networks stepped together
     // z (rows, l_out) = a (rows, l_in) W_iᵀ + b_i (b null: no bias), summed as `sum` says
@@ -59,6 +69,12 @@ template <class T> struct Kernels {
     // sgd_keep rounds it. A lane whose new parameters are not all finite keeps its old ones
     // (that update is undone, as update_if_finite does); returns those lanes. g is used up.
     LaneMask (*sgd)(T* p, T* g, const T* lr, std::size_t n, LaneMask active);
+    // SGD with weight decay, and with (Nesterov) momentum when rates.with_momentum (m: the
+    // momentum buffers in lanes), as optimizer::Sgd::apply rounds it: the new parameters of
+    // every lane of `active` computed first, then written (p and m) on the lanes where all are
+    // finite. Returns the other lanes of `active`, left as they were.
+    LaneMask (*sgd_momentum)(T* p, T* m, const T* g, const LaneRates<T>& rates, std::size_t n,
+                             LaneMask active);
 };
 
 // The kernels of the instruction set kernel_isa() names, or null on the portable path.

@@ -640,6 +640,7 @@ template <class T> struct FitJob final : ManyJob {
     // (callback, progress bar, schedule or checkpoint in Python), no index, no validation.
     bool lanes_can_fit() const {
         return lm == nullptr && callback.is_none() && rows_.empty() && !val &&
+               state_fits(*config, *state, self.session.network().n_params()) &&
                fastprop::lanes_can_fit<T>(self.session.network(), train.batch, nullptr, options,
                                        *config);
     }
@@ -730,7 +731,8 @@ void group_in_lanes(const std::vector<FitJob<T>*>& jobs, std::vector<ManyJob*>& 
     std::map<std::vector<std::size_t>, std::vector<FitJob<T>*>> groups;
     for (FitJob<T>* job : jobs) {
         if (W > 1 && job->lanes_can_fit())
-            groups[lanes_key(job->self.session.network(), job->train.batch, job->options)]
+            groups[lanes_key(job->self.session.network(), job->train.batch, job->options,
+                             *job->config)]
                 .push_back(job);
         else
             out.push_back(job);

@@ -43,9 +43,7 @@ bool lanes_can_fit(const Network<T>& net, const Batch<T>& train, const Batch<T>*
         train.t == 0)
         return false;
     if (net.loss() != Loss::sse && net.loss() != Loss::mse) return false;
-    if (config.method != Method::sgd || config.momentum != 0.0 || config.weight_decay != 0.0 ||
-        config.nesterov)
-        return false;
+    if (config.method != Method::sgd) return false;
     if (options.schedule.kind != Schedule::Kind::constant || options.clip_norm != 0.0 ||
         options.patience != 0 || options.block_rows != 0 || options.start_epoch != 0)
         return false;
@@ -65,9 +63,20 @@ bool lanes_can_fit(const Network<T>& net, const Batch<T>& train, const Batch<T>*
     return true;
 }
 
+namespace {
+
+// SGD's update, as update_if_finite chooses it: the fused pass, weight decay alone, momentum,
+// Nesterov's momentum (each rounds its own way).
+std::size_t sgd_kind(const OptimizerConfig& c) {
+    if (c.momentum == 0.0) return c.weight_decay == 0.0 ? 0 : 1;
+    return c.nesterov ? 3 : 2;
+}
+
+}  // namespace
+
 template <class T>
 std::vector<std::size_t> lanes_key(const Network<T>& net, const Batch<T>& train,
-                                   const TrainOptions& options) {
+                                   const TrainOptions& options, const OptimizerConfig& config) {
     const Layout& L = net.layout();
     std::vector<std::size_t> key(L.layers());
     key.push_back(L.bias());
@@ -80,6 +89,7 @@ std::vector<std::size_t> lanes_key(const Network<T>& net, const Batch<T>& train,
     key.push_back(options.epochs);
     key.push_back(permuted(options, train.t));
     key.push_back(permuted(options, train.t) ? std::size_t(options.seed) : 0);
+    key.push_back(sgd_kind(config));
     key.insert(key.begin(), L.n());  // so that no two layouts' keys run into each other
     return key;
 }
@@ -110,22 +120,32 @@ LaneGroup<T>::LaneGroup(std::vector<LaneFit<T>*> fits, const Batch<T>& train,
         delta_[i] = size;
         size += entries;
     }
+    const OptimizerConfig& c0 = *fits_[0]->config;
+    fused_sgd_ = c0.momentum == 0.0 && c0.weight_decay == 0.0;
+    const bool momentum = c0.momentum != 0.0;
     const std::size_t params = L.n_params() * W_;
     constexpr std::size_t align = 64 / sizeof(T);
-    buffer_.assign(2 * params + W_ + size + align, T(0));
+    buffer_.assign((momentum ? 3 : 2) * params + 3 * W_ + size + align, T(0));
     T* base = buffer_.data();
     base += (align - reinterpret_cast<std::uintptr_t>(base) / sizeof(T) % align) % align;
     P_ = base;
     G_ = P_ + params;
-    lr_ = G_ + params;
-    table_ = lr_ + W_;
+    M_ = momentum ? G_ + params : nullptr;
+    lr_ = G_ + (momentum ? 2 : 1) * params;
+    weight_decay_ = lr_ + W_;
+    momentum_ = weight_decay_ + W_;
+    table_ = momentum_ + W_;
     E_.assign(W_, 0.0);
     E_epoch_.assign(W_, 0.0);
     for (std::size_t j = 0; j < fits_.size(); ++j) {
         const LaneFit<T>& fit = *fits_[j];
         const T* p = fit.session->network().params();
         for (std::size_t e = 0; e < L.n_params(); ++e) P_[e * W_ + j] = p[e];
+        if (M_ != nullptr)
+            for (std::size_t e = 0; e < L.n_params(); ++e) M_[e * W_ + j] = fit.state->m[e];
         lr_[j] = T(fit.config->lr);  // the schedule is constant
+        weight_decay_[j] = T(fit.config->weight_decay);
+        momentum_[j] = T(fit.config->momentum);
         active_ |= lanes::LaneMask(1) << j;
     }
 }
@@ -133,6 +153,10 @@ LaneGroup<T>::LaneGroup(std::vector<LaneFit<T>*> fits, const Batch<T>& train,
 template <class T> void LaneGroup<T>::to_network(std::size_t j) {
     T* p = fits_[j]->session->params();
     for (std::size_t e = 0; e < net_.n_params(); ++e) p[e] = P_[e * W_ + j];
+    if (M_ != nullptr) {
+        T* m = fits_[j]->state->m.data();
+        for (std::size_t e = 0; e < net_.n_params(); ++e) m[e] = M_[e * W_ + j];
+    }
 }
 
 template <class T> void LaneGroup<T>::publish() {
@@ -146,6 +170,8 @@ template <class T> void LaneGroup<T>::publish() {
 template <class T> void LaneGroup<T>::stop(std::size_t j, Stop why) {
     to_network(j);
     for (std::size_t e = 0; e < net_.n_params(); ++e) P_[e * W_ + j] = T(0);
+    if (M_ != nullptr)
+        for (std::size_t e = 0; e < net_.n_params(); ++e) M_[e * W_ + j] = T(0);
     active_ &= ~(lanes::LaneMask(1) << j);
     fits_[j]->record.stop = why;
 }
@@ -248,8 +274,17 @@ template <class T> void LaneGroup<T>::fit(const Poll& poll) {
             // the update (a non-finite gradient always makes p − lr·g non-finite, lr > 0).
             for (std::size_t j = 0; j < m; ++j)
                 if ((active_ >> j & 1) && !std::isfinite(E_[j])) stop(j, Stop::non_finite);
-            const lanes::LaneMask failed =
-                kern_.sgd(P_, G_, lr_, net_.n_params(), active_);
+            lanes::LaneMask failed = 0;
+            if (fused_sgd_) {
+                failed = kern_.sgd(P_, G_, lr_, net_.n_params(), active_);
+            } else {
+                lanes::LaneMask first = 0;
+                for (std::size_t j = 0; j < m; ++j)
+                    if (fits_[j]->state->steps == 0) first |= lanes::LaneMask(1) << j;
+                const lanes::LaneRates<T> rates{lr_, weight_decay_, momentum_, first,
+                                                M_ != nullptr, fits_[0]->config->nesterov};
+                failed = kern_.sgd_momentum(P_, M_, G_, rates, net_.n_params(), active_);
+            }
             for (std::size_t j = 0; j < m; ++j) {
                 if (failed >> j & 1) stop(j, Stop::non_finite);
                 if (!(active_ >> j & 1)) continue;
@@ -285,9 +320,10 @@ template bool lanes_can_fit<double>(const Network<double>&, const Batch<double>&
                                     const Batch<double>*, const TrainOptions&,
                                     const OptimizerConfig&);
 template std::vector<std::size_t> lanes_key<float>(const Network<float>&, const Batch<float>&,
-                                                   const TrainOptions&);
+                                                   const TrainOptions&, const OptimizerConfig&);
 template std::vector<std::size_t> lanes_key<double>(const Network<double>&,
-                                                    const Batch<double>&, const TrainOptions&);
+                                                    const Batch<double>&, const TrainOptions&,
+                                                    const OptimizerConfig&);
 template class LaneGroup<float>;
 template class LaneGroup<double>;
 

@@ -12,8 +12,9 @@
 // finite parameters (Stop::non_finite), as its own fit would; the others step on.
 //
 // What a lane group covers (lanes_can_fit): dense X and Y shared by the group, without an
-// index, sample weights or validation data; plain SGD (a learning rate per network; no
-// momentum, no weight decay); loss sse or mse; any activations; a constant learning rate, no
+// index, sample weights or validation data; SGD (learning rate, weight decay and momentum
+// per network; Nesterov's or not, and whether with momentum or weight decay at all, shared
+// by the group); loss sse or mse; any activations; a constant learning rate, no
 // clipping, no early stopping, no resumption, no hooks but Ctrl-C's poll; minibatches of
 // one chunk that are not split in halves (passes.cpp); the AVX2 or AVX-512 kernels. Networks
 // in one group share what lanes_key lists (layers, bias, activations, loss, data, batch size,
@@ -49,7 +50,7 @@ bool lanes_can_fit(const Network<T>& net, const Batch<T>& train, const Batch<T>*
 // What the networks of one group share; networks with equal keys may be stepped together.
 template <class T>
 std::vector<std::size_t> lanes_key(const Network<T>& net, const Batch<T>& train,
-                                   const TrainOptions& options);
+                                   const TrainOptions& options, const OptimizerConfig& config);
 
 // Up to lane_width<T>() fits with equal lanes_key, each lanes_can_fit, stepped together.
 template <class T> class LaneGroup {
@@ -77,10 +78,13 @@ private:
     const Batch<T> train_;
     const TrainOptions options_;
     lanes::LaneMask active_ = 0;
-    // In lanes, aligned to the vector width: the parameters, the gradient, the learning rates,
-    // and the table of z_i (σ'(z_i)), a_i, δ_i for a minibatch (offsets per layer).
+    // In lanes, aligned to the vector width: the parameters, the gradient, the momentum
+    // buffers (with momentum), SGD's hyperparameters, and the table of z_i (σ'(z_i)), a_i,
+    // δ_i for a minibatch (offsets per layer).
     std::vector<T> buffer_;
-    T *P_ = nullptr, *G_ = nullptr, *lr_ = nullptr, *table_ = nullptr;
+    T *P_ = nullptr, *G_ = nullptr, *M_ = nullptr, *table_ = nullptr;
+    T *lr_ = nullptr, *weight_decay_ = nullptr, *momentum_ = nullptr;
+    bool fused_sgd_ = true;  // plain SGD: no momentum, no weight decay (update_if_finite)
     std::vector<std::size_t> z_, a_, delta_;
     std::vector<double> E_, E_epoch_;
     std::vector<T> x_, y_;  // a shuffled minibatch, gathered
