@@ -270,9 +270,32 @@ def test_shuffled_groups_need_the_same_seed(rng):
     assert_same(nets, twins)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_per_network_rows(rng, dtype, shuffle):
+    """indices=: each lane gathers its own minibatch rows (cross-validation folds, bootstrap
+    samples), the same values as each network's fit on X[rows]."""
+    X, Y = data(rng, 97, 6, 2, dtype)
+    folds = np.array_split(rng.permutation(96), 4)
+    train = [np.concatenate(folds[:k] + folds[k + 1:]) for k in range(4)]
+    boot = [rng.integers(0, 97, 72) for _ in range(3)]  # rows repeated
+    indices = train + boot + train
+    count = len(indices)
+    nets = networks([6, 11, 2], "tanh", True, dtype, count)
+    lrs = [1e-3 * (1 + k / count) for k in range(count)]
+    twins = copy.deepcopy(nets)
+    many = fastprop.fit_many(twins, X, Y, 3, lrs, optimizer="momentum", batch_size=10,
+                             shuffle=shuffle, seed=4, indices=indices)
+    assert all(lanes > 0 for lanes in many.lanes)
+    for net, rows, lr in zip(nets, indices, lrs):
+        net.fit(X[rows], Y[rows], 3, lr, optimizer="momentum", batch_size=10, shuffle=shuffle,
+                seed=4)
+    assert_same(nets, twins)
+
+
 def test_halves_and_per_network_data_train_alone(rng):
-    """Minibatches split in halves (passes.cpp) and per-network data are not stepped in lanes
-    (yet): they train alone, to their own bits."""
+    """Minibatches split in halves (passes.cpp) and per-network arrays are not stepped in
+    lanes (yet): they train alone, to their own bits."""
     X, Y = data(rng, 300, 64, 4, "float32")
     nets = networks([64, 64, 4], "tanh", True, "float32", 3)
     many, twins = fit_both(nets, X, Y, 1, [1e-4] * 3, optimizer="sgd", batch_size=256,

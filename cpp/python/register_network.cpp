@@ -637,9 +637,9 @@ template <class T> struct FitJob final : ManyJob {
     }
 
     // Whether this fit may be stepped in lanes with others (train/lanes.hpp): no epoch hook
-    // (callback, progress bar, schedule or checkpoint in Python), no index, no validation.
+    // (callback, progress bar, schedule or checkpoint in Python), no validation.
     bool lanes_can_fit() const {
-        return lm == nullptr && callback.is_none() && rows_.empty() && !val &&
+        return lm == nullptr && callback.is_none() && !val &&
                state_fits(*config, *state, self.session.network().n_params()) &&
                fastprop::lanes_can_fit<T>(self.session.network(), train.batch, nullptr, options,
                                        *config);
@@ -678,6 +678,7 @@ template <class T> struct LaneJob final : ManyJob {
                 fits[j].session = &job.self.session;
                 fits[j].config = &*job.config;
                 fits[j].state = job.state;
+                fits[j].index = job.train.batch.index;
                 pointers.push_back(&fits[j]);
             }
             const FitJob<T>& first = *members.front();

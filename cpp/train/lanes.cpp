@@ -39,8 +39,7 @@ template <class T>
 bool lanes_can_fit(const Network<T>& net, const Batch<T>& train, const Batch<T>* val,
                    const TrainOptions& options, const OptimizerConfig& config) {
     if (lane_width<T>() == 0 || val != nullptr) return false;
-    if (train.X == nullptr || train.sparse() || train.w != nullptr || train.index != nullptr ||
-        train.t == 0)
+    if (train.X == nullptr || train.sparse() || train.w != nullptr || train.t == 0)
         return false;
     if (net.loss() != Loss::sse && net.loss() != Loss::mse) return false;
     if (config.method != Method::sgd) return false;
@@ -90,6 +89,7 @@ std::vector<std::size_t> lanes_key(const Network<T>& net, const Batch<T>& train,
     key.push_back(permuted(options, train.t));
     key.push_back(permuted(options, train.t) ? std::size_t(options.seed) : 0);
     key.push_back(sgd_kind(config));
+    key.push_back(train.index != nullptr);
     key.insert(key.begin(), L.n());  // so that no two layouts' keys run into each other
     return key;
 }
@@ -137,6 +137,11 @@ LaneGroup<T>::LaneGroup(std::vector<LaneFit<T>*> fits, const Batch<T>& train,
     table_ = momentum_ + W_;
     E_.assign(W_, 0.0);
     E_epoch_.assign(W_, 0.0);
+    indexed_ = fits_[0]->index != nullptr;
+    for (const LaneFit<T>* fit : fits_)
+        if ((fit->index != nullptr) != indexed_)
+            throw std::invalid_argument("the networks of a lane group all have their own rows "
+                                        "(an index), or none has");
     for (std::size_t j = 0; j < fits_.size(); ++j) {
         const LaneFit<T>& fit = *fits_[j];
         const T* p = fit.session->network().params();
@@ -188,7 +193,8 @@ template <class T> void LaneGroup<T>::step(const T* x, const T* y, std::size_t r
     for (std::size_t i = 0; i < n; ++i) {  // z_{i+1} = a_i W_iᵀ + b_i, a_{i+1} = σ(z_{i+1})
         const LayerSlice& s = L[i];
         kern_.forward(lanes::sum_of(rows, s.l_in, s.l_out), gemm_kc<T>(s.l_in), z(i + 1),
-                      i == 0 ? x : a(i), i == 0, P_ + s.W * W, bias ? P_ + s.b * W : nullptr,
+                      i == 0 ? x : a(i), i == 0 && !indexed_, P_ + s.W * W,
+                      bias ? P_ + s.b * W : nullptr,
                       rows, s.l_in, s.l_out);
         if (i + 1 == n) break;
         const std::size_t count = rows * s.l_out * W;
@@ -203,7 +209,7 @@ template <class T> void LaneGroup<T>::step(const T* x, const T* y, std::size_t r
     const std::size_t l_n = L.l_out();
     const double count = double(rows) * double(l_n);
     const bool mean = net_.loss() == Loss::mse;
-    kern_.squared_error(delta(n), E_.data(), z(n), y, true, rows * l_n,
+    kern_.squared_error(delta(n), E_.data(), z(n), y, !indexed_, rows * l_n,
                         mean ? T(-2) / T(count) : T(-2));
     if (mean)
         for (double& E : E_) E /= count;
@@ -211,7 +217,8 @@ template <class T> void LaneGroup<T>::step(const T* x, const T* y, std::size_t r
         const LayerSlice& s = L[i];
         const lanes::Sum sum = lanes::sum_of(rows, s.l_in, s.l_out);
         kern_.weight_gradient(sum, gemm_kc<T>(rows), G_ + s.W * W, bias ? G_ + s.b * W : nullptr,
-                              delta(i + 1), i == 0 ? x : a(i), i == 0, rows, s.l_in, s.l_out);
+                              delta(i + 1), i == 0 ? x : a(i), i == 0 && !indexed_, rows,
+                              s.l_in, s.l_out);
         if (i >= 1)
             kern_.input_delta(sum, gemm_kc<T>(s.l_out), delta(i), delta(i + 1), P_ + s.W * W,
                               z(i), rows, s.l_in, s.l_out);
@@ -239,11 +246,16 @@ template <class T> void LaneGroup<T>::fit(const Poll& poll) {
     const std::size_t batch = batch_rows(options_, t);
     const bool permute = permuted(options_, t), mean = is_mean(net_.loss());
     const double total = double(t);
-    if (permute) {
+    if (permute || indexed_) {
         order_.resize(t);
         std::iota(order_.begin(), order_.end(), std::size_t(0));
+    }
+    if (permute && !indexed_) {
         x_.resize(batch * l_0);
         y_.resize(batch * l_n);
+    } else if (indexed_) {  // each lane its own rows: x and y in lanes
+        x_.assign(batch * l_0 * W_, T(0));
+        y_.assign(batch * l_n * W_, T(0));
     }
     SplitMix64 rng(options_.seed);
     const std::size_t m = fits_.size();
@@ -260,7 +272,21 @@ template <class T> void LaneGroup<T>::fit(const Poll& poll) {
             }
             const T* x = train_.X + r0 * l_0;
             const T* y = train_.Y + r0 * l_n;
-            if (permute) {
+            if (indexed_) {  // Trainer::fit's gather, for every lane from its own rows
+                for (std::size_t j = 0; j < m; ++j) {
+                    if (!(active_ >> j & 1)) continue;
+                    const std::size_t* index = fits_[j]->index;
+                    for (std::size_t s = 0; s < rows; ++s) {
+                        const std::size_t src = index[order_[r0 + s]];
+                        for (std::size_t k = 0; k < l_0; ++k)
+                            x_[(s * l_0 + k) * W_ + j] = train_.X[src * l_0 + k];
+                        for (std::size_t k = 0; k < l_n; ++k)
+                            y_[(s * l_n + k) * W_ + j] = train_.Y[src * l_n + k];
+                    }
+                }
+                x = x_.data();
+                y = y_.data();
+            } else if (permute) {
                 for (std::size_t s = 0; s < rows; ++s) {
                     const std::size_t src = order_[r0 + s];
                     std::copy(train_.X + src * l_0, train_.X + (src + 1) * l_0, x_.data() + s * l_0);

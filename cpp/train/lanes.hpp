@@ -11,8 +11,9 @@
 // p − lr·g. A network whose loss, gradient or update is not finite stops alone, at its last
 // finite parameters (Stop::non_finite), as its own fit would; the others step on.
 //
-// What a lane group covers (lanes_can_fit): dense X and Y shared by the group, without an
-// index, sample weights or validation data; SGD (learning rate, weight decay and momentum
+// What a lane group covers (lanes_can_fit): dense X and Y shared by the group, all rows, or
+// each network its own rows of them (Batch::index: the folds of a cross-validation, bootstrap
+// samples; each lane gathers its own minibatch), without sample weights or validation data; SGD (learning rate, weight decay and momentum
 // per network; Nesterov's or not, and whether with momentum or weight decay at all, shared
 // by the group); loss sse or mse; any activations; a constant learning rate, no
 // clipping, no early stopping, no resumption, no hooks but Ctrl-C's poll; minibatches of
@@ -35,6 +36,9 @@ template <class T> struct LaneFit {
     Session<T>* session = nullptr;
     const OptimizerConfig* config = nullptr;
     OptimizerState<T>* state = nullptr;
+    // (t) this network's rows of the group's X and Y (Batch::index), or null: rows 0..t−1.
+    // In a group, either every network has its own rows or none has.
+    const std::size_t* index = nullptr;
     FitRecord record;
 };
 
@@ -87,7 +91,8 @@ private:
     bool fused_sgd_ = true;  // plain SGD: no momentum, no weight decay (update_if_finite)
     std::vector<std::size_t> z_, a_, delta_;
     std::vector<double> E_, E_epoch_;
-    std::vector<T> x_, y_;  // a shuffled minibatch, gathered
+    std::vector<T> x_, y_;  // a shuffled minibatch, gathered (in lanes, with indices)
+    bool indexed_ = false;
     std::vector<std::size_t> order_;
 };
 
