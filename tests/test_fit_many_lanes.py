@@ -157,6 +157,29 @@ def test_momentum_and_weight_decay(rng, dtype, optimizer):
     assert all(a.steps == b.steps for a, b in zip(objects, twin_objects))
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("optimizer", ["adam", "adamw"])
+def test_adam(rng, dtype, optimizer):
+    """Adam's moments in lanes, every hyperparameter each network's own; a second call goes on
+    from the moments and step counts the first left in each optimiser object."""
+    count = 9
+    nets = networks([7, 12, 3], "tanh", True, dtype, count, loss="mse")
+    X, Y = data(rng, 50, 7, 3, dtype)
+    objects = [fastprop.optim.make(optimizer, 1e-3 * (1 + k / count), betas=(0.9 - 0.01 * k,
+                                   0.999 - 1e-4 * k), eps=1e-8 * (k + 1),
+                                   weight_decay=1e-3 * (k % 3))
+               for k in range(count)]
+    twins, twin_objects = copy.deepcopy(nets), copy.deepcopy(objects)
+    for _ in range(2):
+        many = fastprop.fit_many(twins, X, Y, 3, optimizer=twin_objects, batch_size=8,
+                                 seed=2)
+        assert many.lanes == expected_lanes(count, width(dtype))
+        for net, opt in zip(nets, objects):
+            net.fit(X, Y, 3, optimizer=opt, batch_size=8, seed=2)
+        assert_same(nets, twins)
+    assert all(a.steps == b.steps > 0 for a, b in zip(objects, twin_objects))
+
+
 def test_sgd_variants_group_apart_and_diverge_alone(rng):
     """Plain SGD, weight decay alone, momentum and Nesterov's round differently, so each has
     its own groups; a diverging network with momentum stops alone (the dry run refuses its

@@ -44,6 +44,14 @@ template <class T> struct LaneRates {
     bool with_momentum, nesterov;  // the same for every lane of a group
 };
 
+// Adam's constants of one step, one per lane (elementwise::AdamStep's, with 1 − β1 and
+// 1 − β2 as AdamStep's loops round them: T(1) − β).
+template <class T> struct LaneAdam {
+    const T *beta2, *one_minus_beta1, *one_minus_beta2, *weight_decay, *step_size, *bc2_sqrt,
+        *eps, *decay;
+    bool decoupled;  // AdamW; the same for every lane of a group
+};
+
 template <class T> struct Kernels {
     std::size_t width;  // lanes per vector: networks stepped together
     // z (rows, l_out) = a (rows, l_in) W_iᵀ + b_i (b null: no bias), summed as `sum` says
@@ -75,6 +83,11 @@ template <class T> struct Kernels {
     // finite. Returns the other lanes of `active`, left as they were.
     LaneMask (*sgd_momentum)(T* p, T* m, const T* g, const LaneRates<T>& rates, std::size_t n,
                              LaneMask active);
+    // Adam or AdamW (m, v: the moments in lanes), as elementwise::adam_is_finite then
+    // elementwise::adam round it, on the lanes of `active` whose new parameters are all
+    // finite. Returns the other lanes of `active`, left as they were.
+    LaneMask (*adam)(T* p, T* m, T* v, const T* g, const LaneAdam<T>& c, std::size_t n,
+                     LaneMask active);
 };
 
 // The kernels of the instruction set kernel_isa() names, or null on the portable path.

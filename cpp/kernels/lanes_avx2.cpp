@@ -26,6 +26,8 @@ template <> struct Vec<float> {
     static R add(R a, R b) { return _mm256_add_ps(a, b); }
     static R sub(R a, R b) { return _mm256_sub_ps(a, b); }
     static R mul(R a, R b) { return _mm256_mul_ps(a, b); }
+    static R div(R a, R b) { return _mm256_div_ps(a, b); }
+    static R sqrt(R a) { return _mm256_sqrt_ps(a); }
     static R fmadd(R a, R b, R c) { return _mm256_fmadd_ps(a, b, c); }
     static D part(R v, size_t h) {
         return _mm256_cvtps_pd(h == 0 ? _mm256_castps256_ps128(v) : _mm256_extractf128_ps(v, 1));
@@ -57,6 +59,8 @@ template <> struct Vec<double> {
     static R add(R a, R b) { return _mm256_add_pd(a, b); }
     static R sub(R a, R b) { return _mm256_sub_pd(a, b); }
     static R mul(R a, R b) { return _mm256_mul_pd(a, b); }
+    static R div(R a, R b) { return _mm256_div_pd(a, b); }
+    static R sqrt(R a) { return _mm256_sqrt_pd(a); }
     static R fmadd(R a, R b, R c) { return _mm256_fmadd_pd(a, b, c); }
     static D part(R v, size_t) { return v; }
     static D dzero() { return _mm256_setzero_pd(); }

@@ -34,6 +34,8 @@ template <> struct Vec<float> {
     static R add(R a, R b) { return _mm512_add_ps(a, b); }
     static R sub(R a, R b) { return _mm512_sub_ps(a, b); }
     static R mul(R a, R b) { return _mm512_mul_ps(a, b); }
+    static R div(R a, R b) { return _mm512_div_ps(a, b); }
+    static R sqrt(R a) { return _mm512_sqrt_ps(a); }
     static R fmadd(R a, R b, R c) { return _mm512_fmadd_ps(a, b, c); }
     static D part(R v, size_t h) {
         const __m256 half = h == 0 ? _mm512_castps512_ps256(v)
@@ -60,6 +62,8 @@ template <> struct Vec<double> {
     static R add(R a, R b) { return _mm512_add_pd(a, b); }
     static R sub(R a, R b) { return _mm512_sub_pd(a, b); }
     static R mul(R a, R b) { return _mm512_mul_pd(a, b); }
+    static R div(R a, R b) { return _mm512_div_pd(a, b); }
+    static R sqrt(R a) { return _mm512_sqrt_pd(a); }
     static R fmadd(R a, R b, R c) { return _mm512_fmadd_pd(a, b, c); }
     static D part(R v, size_t) { return v; }
     static D dzero() { return _mm512_setzero_pd(); }

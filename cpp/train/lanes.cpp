@@ -42,7 +42,9 @@ bool lanes_can_fit(const Network<T>& net, const Batch<T>& train, const Batch<T>*
     if (train.X == nullptr || train.sparse() || train.w != nullptr || train.t == 0)
         return false;
     if (net.loss() != Loss::sse && net.loss() != Loss::mse) return false;
-    if (config.method != Method::sgd) return false;
+    if (config.method != Method::sgd && config.method != Method::adam &&
+        config.method != Method::adamw)
+        return false;
     if (options.schedule.kind != Schedule::Kind::constant || options.clip_norm != 0.0 ||
         options.patience != 0 || options.block_rows != 0 || options.start_epoch != 0)
         return false;
@@ -64,9 +66,11 @@ bool lanes_can_fit(const Network<T>& net, const Batch<T>& train, const Batch<T>*
 
 namespace {
 
-// SGD's update, as update_if_finite chooses it: the fused pass, weight decay alone, momentum,
-// Nesterov's momentum (each rounds its own way).
-std::size_t sgd_kind(const OptimizerConfig& c) {
+// The update, as update_if_finite chooses it: SGD's fused pass, SGD with weight decay alone,
+// with momentum, with Nesterov's momentum, Adam, AdamW (each rounds its own way).
+std::size_t update_kind(const OptimizerConfig& c) {
+    if (c.method == Method::adam) return 4;
+    if (c.method == Method::adamw) return 5;
     if (c.momentum == 0.0) return c.weight_decay == 0.0 ? 0 : 1;
     return c.nesterov ? 3 : 2;
 }
@@ -88,7 +92,7 @@ std::vector<std::size_t> lanes_key(const Network<T>& net, const Batch<T>& train,
     key.push_back(options.epochs);
     key.push_back(permuted(options, train.t));
     key.push_back(permuted(options, train.t) ? std::size_t(options.seed) : 0);
-    key.push_back(sgd_kind(config));
+    key.push_back(update_kind(config));
     key.push_back(train.index != nullptr);
     key.insert(key.begin(), L.n());  // so that no two layouts' keys run into each other
     return key;
@@ -121,20 +125,36 @@ LaneGroup<T>::LaneGroup(std::vector<LaneFit<T>*> fits, const Batch<T>& train,
         size += entries;
     }
     const OptimizerConfig& c0 = *fits_[0]->config;
-    fused_sgd_ = c0.momentum == 0.0 && c0.weight_decay == 0.0;
-    const bool momentum = c0.momentum != 0.0;
+    adam_ = c0.method == Method::adam || c0.method == Method::adamw;
+    c0_decoupled_ = c0.method == Method::adamw;
+    fused_sgd_ = !adam_ && c0.momentum == 0.0 && c0.weight_decay == 0.0;
+    const std::size_t moments = adam_ ? 2 : c0.momentum != 0.0 ? 1 : 0;
     const std::size_t params = L.n_params() * W_;
     constexpr std::size_t align = 64 / sizeof(T);
-    buffer_.assign((momentum ? 3 : 2) * params + 3 * W_ + size + align, T(0));
+    buffer_.assign((2 + moments) * params + rates * W_ + size + align, T(0));
     T* base = buffer_.data();
     base += (align - reinterpret_cast<std::uintptr_t>(base) / sizeof(T) % align) % align;
     P_ = base;
     G_ = P_ + params;
-    M_ = momentum ? G_ + params : nullptr;
-    lr_ = G_ + (momentum ? 2 : 1) * params;
-    weight_decay_ = lr_ + W_;
-    momentum_ = weight_decay_ + W_;
-    table_ = momentum_ + W_;
+    M_ = moments >= 1 ? G_ + params : nullptr;
+    V_ = moments >= 2 ? M_ + params : nullptr;
+    T* rate = G_ + (1 + moments) * params;
+    auto take = [&] {
+        T* out = rate;
+        rate += W_;
+        return out;
+    };
+    lr_ = take();
+    weight_decay_ = take();
+    momentum_ = take();
+    one_minus_beta1_ = take();
+    beta2_ = take();
+    one_minus_beta2_ = take();
+    eps_ = take();
+    step_size_ = take();
+    bc2_sqrt_ = take();
+    decay_ = take();
+    table_ = rate;
     E_.assign(W_, 0.0);
     E_epoch_.assign(W_, 0.0);
     indexed_ = fits_[0]->index != nullptr;
@@ -148,9 +168,16 @@ LaneGroup<T>::LaneGroup(std::vector<LaneFit<T>*> fits, const Batch<T>& train,
         for (std::size_t e = 0; e < L.n_params(); ++e) P_[e * W_ + j] = p[e];
         if (M_ != nullptr)
             for (std::size_t e = 0; e < L.n_params(); ++e) M_[e * W_ + j] = fit.state->m[e];
-        lr_[j] = T(fit.config->lr);  // the schedule is constant
-        weight_decay_[j] = T(fit.config->weight_decay);
-        momentum_[j] = T(fit.config->momentum);
+        if (V_ != nullptr)
+            for (std::size_t e = 0; e < L.n_params(); ++e) V_[e * W_ + j] = fit.state->v[e];
+        const OptimizerConfig& c = *fit.config;
+        lr_[j] = T(c.lr);  // the schedule is constant
+        weight_decay_[j] = T(c.weight_decay);
+        momentum_[j] = T(c.momentum);
+        one_minus_beta1_[j] = T(1) - T(c.beta1);  // as elementwise::adam rounds 1 − β
+        beta2_[j] = T(c.beta2);
+        one_minus_beta2_[j] = T(1) - T(c.beta2);
+        eps_[j] = T(c.eps);
         active_ |= lanes::LaneMask(1) << j;
     }
 }
@@ -161,6 +188,10 @@ template <class T> void LaneGroup<T>::to_network(std::size_t j) {
     if (M_ != nullptr) {
         T* m = fits_[j]->state->m.data();
         for (std::size_t e = 0; e < net_.n_params(); ++e) m[e] = M_[e * W_ + j];
+    }
+    if (V_ != nullptr) {
+        T* v = fits_[j]->state->v.data();
+        for (std::size_t e = 0; e < net_.n_params(); ++e) v[e] = V_[e * W_ + j];
     }
 }
 
@@ -177,6 +208,8 @@ template <class T> void LaneGroup<T>::stop(std::size_t j, Stop why) {
     for (std::size_t e = 0; e < net_.n_params(); ++e) P_[e * W_ + j] = T(0);
     if (M_ != nullptr)
         for (std::size_t e = 0; e < net_.n_params(); ++e) M_[e * W_ + j] = T(0);
+    if (V_ != nullptr)
+        for (std::size_t e = 0; e < net_.n_params(); ++e) V_[e * W_ + j] = T(0);
     active_ &= ~(lanes::LaneMask(1) << j);
     fits_[j]->record.stop = why;
 }
@@ -303,6 +336,18 @@ template <class T> void LaneGroup<T>::fit(const Poll& poll) {
             lanes::LaneMask failed = 0;
             if (fused_sgd_) {
                 failed = kern_.sgd(P_, G_, lr_, net_.n_params(), active_);
+            } else if (adam_) {
+                for (std::size_t j = 0; j < m; ++j) {  // AdamLike::apply's constants
+                    const OptimizerConfig& c = *fits_[j]->config;
+                    const double lr = c.lr, t_j = double(fits_[j]->state->steps + 1);
+                    step_size_[j] = T(lr / (1.0 - std::pow(c.beta1, t_j)));
+                    bc2_sqrt_[j] = T(std::sqrt(1.0 - std::pow(c.beta2, t_j)));
+                    decay_[j] = T(1.0 - lr * c.weight_decay);
+                }
+                const lanes::LaneAdam<T> constants{
+                    beta2_,    one_minus_beta1_, one_minus_beta2_, weight_decay_, step_size_,
+                    bc2_sqrt_, eps_,             decay_,           c0_decoupled_};
+                failed = kern_.adam(P_, M_, V_, G_, constants, net_.n_params(), active_);
             } else {
                 lanes::LaneMask first = 0;
                 for (std::size_t j = 0; j < m; ++j)

@@ -86,9 +86,15 @@ private:
     // buffers (with momentum), SGD's hyperparameters, and the table of z_i (σ'(z_i)), a_i,
     // δ_i for a minibatch (offsets per layer).
     std::vector<T> buffer_;
-    T *P_ = nullptr, *G_ = nullptr, *M_ = nullptr, *table_ = nullptr;
+    T *P_ = nullptr, *G_ = nullptr, *table_ = nullptr;
+    T *M_ = nullptr, *V_ = nullptr;  // SGD's momentum buffers or Adam's m; Adam's v
+    // One per lane: SGD's and Adam's hyperparameters, Adam's constants of the step.
     T *lr_ = nullptr, *weight_decay_ = nullptr, *momentum_ = nullptr;
+    T *one_minus_beta1_ = nullptr, *beta2_ = nullptr, *one_minus_beta2_ = nullptr, *eps_ = nullptr;
+    T *step_size_ = nullptr, *bc2_sqrt_ = nullptr, *decay_ = nullptr;
+    static constexpr std::size_t rates = 10;  // of those
     bool fused_sgd_ = true;  // plain SGD: no momentum, no weight decay (update_if_finite)
+    bool adam_ = false, c0_decoupled_ = false;
     std::vector<std::size_t> z_, a_, delta_;
     std::vector<double> E_, E_epoch_;
     std::vector<T> x_, y_;  // a shuffled minibatch, gathered (in lanes, with indices)
