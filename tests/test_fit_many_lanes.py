@@ -23,6 +23,16 @@ WIDTH32, WIDTH64 = _core.lane_width("float32"), _core.lane_width("float64")
 pytestmark = pytest.mark.skipif(WIDTH32 == 0, reason="no lanes on the portable kernels")
 
 
+@pytest.fixture(autouse=True)
+def forced_lanes():
+    """Every fit a group can reproduce steps in lanes, however few share its shape (fit_many
+    otherwise groups only where that is faster: test_when_groups_pay), so that the lanes'
+    bits are checked for every shape and group size."""
+    _core._force_lanes(True)
+    yield
+    _core._force_lanes(False)
+
+
 @pytest.fixture
 def restore_threads():
     before = fastprop.get_num_threads()
@@ -58,11 +68,11 @@ def assert_same(nets, twins):
 
 
 def expected_lanes(count: int, W: int) -> list[int]:
-    """Groups of W in order; a rest of one trains alone."""
+    """Groups of W in order, then the rest (with lanes forced)."""
     out = []
     for k in range(0, count, W):
         size = min(W, count - k)
-        out += [size if size >= 2 else 0] * size
+        out += [size] * size
     return out
 
 
@@ -194,7 +204,7 @@ def test_sgd_variants_group_apart_and_diverge_alone(rng):
     twins = copy.deepcopy(nets)
     many = fastprop.fit_many(twins, X, Y, 3, lrs, batch_size=8, shuffle=False, errors="ignore",
                              **arguments)
-    assert many.lanes == [2, 2, 0, 3, 3, 3, 2, 2]
+    assert many.lanes == [2, 2, 1, 3, 3, 3, 2, 2]
     assert many.stops == ["done"] * 4 + ["non_finite"] + ["done"] * 3
     for k, net in enumerate(nets):
         try:
@@ -273,8 +283,9 @@ def test_mixed_sets_group_what_they_can(rng):
     twins = copy.deepcopy(nets)
     many = fastprop.fit_many(twins, X, Y, 3, lrs, **arguments)
     # The first four float64 tanh nets in one group, the float32 three in another, the two
-    # sigmoid ones in a third; the last six each fall back for their own reason.
-    assert many.lanes == [4] * 4 + [3] * 3 + [2] * 2 + [0] * 6
+    # sigmoid ones in a third; momentum and Adam are groups of their own; the last four each
+    # fall back for their own reason.
+    assert many.lanes == [4] * 4 + [3] * 3 + [2] * 2 + [1, 1] + [0] * 4
     for k, net in enumerate(nets):
         args = {key: value[k] for key, value in arguments.items()}
         net.fit(X, Y, 3, lrs[k], **args)
@@ -287,7 +298,7 @@ def test_shuffled_groups_need_the_same_seed(rng):
     seeds = [1, 2, 1, 2, 3]
     twins = copy.deepcopy(nets)
     many = fastprop.fit_many(twins, X, Y, 3, 0.01, optimizer="sgd", batch_size=8, seed=seeds)
-    assert many.lanes == [2, 2, 2, 2, 0]
+    assert many.lanes == [2, 2, 2, 2, 1]
     for net, seed in zip(nets, seeds):
         net.fit(X, Y, 3, 0.01, optimizer="sgd", batch_size=8, seed=seed)
     assert_same(nets, twins)
@@ -316,9 +327,30 @@ def test_per_network_rows(rng, dtype, shuffle):
     assert_same(nets, twins)
 
 
+def test_when_groups_pay():
+    """Unforced, fit_many groups networks where that is faster than their own fits: tiny
+    ones from a few networks on, mid-sized ones only in fuller groups, issue 17's E1 networks
+    ([64, 64, 64, 10] on 32 rows, near the FMA peak alone) not at all."""
+    _core._force_lanes(False)
+    rng = np.random.default_rng(0)
+
+    def lanes(layers, count, batch):
+        nets = networks(layers, "tanh", True, "float32", count)
+        X, Y = data(rng, 2 * batch, layers[0], layers[-1], "float32")
+        return fastprop.fit_many(nets, X, Y, 1, 1e-4, optimizer="sgd", batch_size=batch,
+                                 shuffle=False).lanes
+
+    W = WIDTH32
+    assert lanes([8, 16, 1], 3, 16) == [3] * 3
+    assert lanes([8, 16, 1], 1, 16) == [0]
+    assert lanes([32, 32, 32, 4], W, 32) == [W] * W
+    assert lanes([32, 32, 32, 4], W // 2 - 1, 32) == [0] * (W // 2 - 1)
+    assert lanes([64, 64, 64, 10], W, 32) == [0] * W
+
+
 def test_halves_and_per_network_data_train_alone(rng):
-    """Minibatches split in halves (passes.cpp) and per-network arrays are not stepped in
-    lanes (yet): they train alone, to their own bits."""
+    """Minibatches split in halves (passes.cpp) are not stepped in lanes (yet): they train
+    alone, to their own bits; networks on arrays of their own are each a group of their own."""
     X, Y = data(rng, 300, 64, 4, "float32")
     nets = networks([64, 64, 4], "tanh", True, "float32", 3)
     many, twins = fit_both(nets, X, Y, 1, [1e-4] * 3, optimizer="sgd", batch_size=256,
@@ -329,7 +361,10 @@ def test_halves_and_per_network_data_train_alone(rng):
     twins = copy.deepcopy(nets)
     many = fastprop.fit_many(twins, [X, X.copy()], [Y, Y], 1, 1e-4, optimizer="sgd",
                              batch_size=16)
-    assert many.lanes == [0, 0]
+    assert many.lanes == [1, 1]
+    for net in nets:
+        net.fit(X, Y, 1, 1e-4, optimizer="sgd", batch_size=16)
+    assert_same(nets, twins)
 
 
 AVX2 = textwrap.dedent("""

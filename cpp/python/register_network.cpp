@@ -718,9 +718,8 @@ template <class T> struct LaneJob final : ManyJob {
     std::vector<FitJob<T>*> members;
 };
 
-// The fewest networks of the same key stepped together: a smaller rest trains one at a time
-// (a group's step costs about as much with idle lanes as with all lanes busy).
-constexpr std::size_t lanes_min_networks = 2;
+// Tests step every eligible fit in lanes, even alone, whatever lanes_min_networks says.
+std::atomic<bool> lanes_forced{false};
 
 // Splits `jobs` (of T) into groups of the same lanes_key, each cut into lane groups of at most
 // lane_width networks, appended to `out` (owned by `owned`); the fits that cannot be stepped
@@ -739,9 +738,14 @@ void group_in_lanes(const std::vector<FitJob<T>*>& jobs, std::vector<ManyJob*>& 
             out.push_back(job);
     }
     for (auto& [key, members] : groups) {
+        const FitJob<T>& first = *members.front();
+        const std::size_t fewest =
+            lanes_forced.load() ? 1
+                                : lanes_min_networks(first.self.session.network(),
+                                                     first.train.batch, first.options);
         for (std::size_t k = 0; k < members.size(); k += W) {
             const std::size_t count = std::min(W, members.size() - k);
-            if (count < lanes_min_networks) {
+            if (count < fewest) {
                 out.insert(out.end(), members.begin() + long(k), members.begin() + long(k + count));
                 continue;
             }
@@ -874,6 +878,10 @@ void register_network(py::module_& m) {
     bind_fit_job<double>(m, "FitJob64");
     bind_fit_job<float>(m, "FitJob32");
     m.def("non_finite_message", &non_finite_message, py::arg("epochs"));
+    m.def(
+        "_force_lanes", [](bool on) { lanes_forced = on; }, py::arg("on"),
+        "For tests: step every fit a lane group can reproduce in lanes, however few networks "
+        "share its shape (fit_many otherwise groups them only where that is faster).");
     m.def(
         "lane_width",
         [](const std::string& dtype) {

@@ -56,6 +56,13 @@ template <class T>
 std::vector<std::size_t> lanes_key(const Network<T>& net, const Batch<T>& train,
                                    const TrainOptions& options, const OptimizerConfig& config);
 
+// The fewest networks worth a group of such fits (all with equal lanes_key), or more than
+// lane_width<T>() when no group is worth it: a group's step costs the same with idle lanes,
+// and for larger networks a single fit's products run near the FMA peak already.
+template <class T>
+std::size_t lanes_min_networks(const Network<T>& net, const Batch<T>& train,
+                               const TrainOptions& options);
+
 // Up to lane_width<T>() fits with equal lanes_key, each lanes_can_fit, stepped together.
 template <class T> class LaneGroup {
 public:
