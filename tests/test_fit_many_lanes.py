@@ -127,6 +127,49 @@ def test_losses_and_batches(rng, loss, batch_size):
     assert_same(nets, twins)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("indexed", [False, True])
+def test_minibatches_in_halves(rng, dtype, indexed):
+    """Minibatches a single fit runs as two halves (passes.cpp: from 128 rows, for small
+    networks) run as two halves in the lanes too, the second half's gradient added to the
+    first's; the last, shorter minibatch is not split."""
+    nets = networks([8, 16, 1], "tanh", True, dtype, 5, loss="mse")
+    X, Y = data(rng, 330, 8, 1, dtype)
+    rows = [rng.permutation(330)[:300] for _ in range(5)] if indexed else [None] * 5
+    lrs = [1e-3 * (1 + k) for k in range(5)]
+    twins = copy.deepcopy(nets)
+    many = fastprop.fit_many(twins, X, Y, 2, lrs, optimizer="adam", batch_size=128, seed=1,
+                             indices=rows if indexed else None)
+    assert many.lanes == [5] * 5
+    for net, lr, r in zip(nets, lrs, rows):
+        part = slice(None) if r is None else r
+        net.fit(X[part], Y[part], 2, lr, optimizer="adam", batch_size=128, seed=1)
+    assert_same(nets, twins)
+
+
+@pytest.mark.parametrize("loss", ["cross_entropy", "binary_cross_entropy", "poisson", "huber"])
+def test_other_losses_lane_by_lane(rng, loss):
+    """The losses but sse and mse run lane by lane through the single fits' own function:
+    each network's huber delta its own."""
+    count = 6
+    X = rng.standard_normal((60, 5))
+    if loss == "cross_entropy":
+        Y = np.eye(3)[rng.integers(0, 3, 60)]
+    elif loss == "binary_cross_entropy":
+        Y = rng.integers(0, 2, (60, 3)).astype(float)
+    elif loss == "poisson":
+        Y = rng.poisson(2.0, (60, 3)).astype(float)
+    else:
+        Y = rng.standard_normal((60, 3))
+    extra = [{"huber_delta": 0.5 + k / 4} if loss == "huber" else {} for k in range(count)]
+    nets = [fastprop.Network([5, 9, 3], "relu", bias=True, seed=k, loss=loss, **extra[k])
+            for k in range(count)]
+    lrs = [1e-2 * (1 + k / count) for k in range(count)]
+    many, twins = fit_both(nets, X, Y, 3, lrs, optimizer="sgd", batch_size=12, seed=3)
+    assert many.lanes == [count] * count
+    assert_same(nets, twins)
+
+
 def test_wide_layer_slices_the_sums(rng):
     """l_out > 256: δ_i's sum over l_out and z's over l_in both run in two slices."""
     nets = networks([40, 300, 300, 2], "tanh", True, "float64", 3)
@@ -348,15 +391,9 @@ def test_when_groups_pay():
     assert lanes([64, 64, 64, 10], W, 32) == [0] * W
 
 
-def test_halves_and_per_network_data_train_alone(rng):
-    """Minibatches split in halves (passes.cpp) are not stepped in lanes (yet): they train
-    alone, to their own bits; networks on arrays of their own are each a group of their own."""
+def test_per_network_arrays_are_groups_of_their_own(rng):
+    """Networks on arrays of their own (not indices into one) are each a group of their own."""
     X, Y = data(rng, 300, 64, 4, "float32")
-    nets = networks([64, 64, 4], "tanh", True, "float32", 3)
-    many, twins = fit_both(nets, X, Y, 1, [1e-4] * 3, optimizer="sgd", batch_size=256,
-                           shuffle=False)
-    assert many.lanes == [0] * 3
-    assert_same(nets, twins)
     nets = networks([64, 8, 4], "tanh", True, "float32", 2)
     twins = copy.deepcopy(nets)
     many = fastprop.fit_many(twins, [X, X.copy()], [Y, Y], 1, 1e-4, optimizer="sgd",

@@ -41,7 +41,6 @@ bool lanes_can_fit(const Network<T>& net, const Batch<T>& train, const Batch<T>*
     if (lane_width<T>() == 0 || val != nullptr) return false;
     if (train.X == nullptr || train.sparse() || train.w != nullptr || train.t == 0)
         return false;
-    if (net.loss() != Loss::sse && net.loss() != Loss::mse) return false;
     if (config.method != Method::sgd && config.method != Method::adam &&
         config.method != Method::adamw)
         return false;
@@ -54,14 +53,9 @@ bool lanes_can_fit(const Network<T>& net, const Batch<T>& train, const Batch<T>*
     } catch (const std::invalid_argument&) {
         return false;
     }
-    // Each minibatch one chunk of rows, not split in halves: one forward and backward pass
-    // over all its rows, as the lanes run it.
+    // Each minibatch one chunk of rows (perhaps in halves), as the lanes run it.
     const Layout& L = net.layout();
-    const std::size_t batch = batch_rows(options, train.t), last = train.t % batch;
-    const std::size_t chunk = Workspace<T>::chunk_rows(L, false, false);
-    for (const std::size_t rows : {batch, last})
-        if (rows > 0 && (rows > chunk || detail::split_in_halves(L, rows))) return false;
-    return true;
+    return batch_rows(options, train.t) <= Workspace<T>::chunk_rows(L, false, false);
 }
 
 // Measured (Zen 4, AVX-512, float32, one thread, tanh, fit_many of n networks against their
@@ -149,7 +143,7 @@ LaneGroup<T>::LaneGroup(std::vector<LaneFit<T>*> fits, const Batch<T>& train,
     const std::size_t moments = adam_ ? 2 : c0.momentum != 0.0 ? 1 : 0;
     const std::size_t params = L.n_params() * W_;
     constexpr std::size_t align = 64 / sizeof(T);
-    buffer_.assign((2 + moments) * params + rates * W_ + size + align, T(0));
+    buffer_.assign((2 + moments) * params + n_rates * W_ + size + align, T(0));
     T* base = buffer_.data();
     base += (align - reinterpret_cast<std::uintptr_t>(base) / sizeof(T) % align) % align;
     P_ = base;
@@ -174,7 +168,10 @@ LaneGroup<T>::LaneGroup(std::vector<LaneFit<T>*> fits, const Batch<T>& train,
     decay_ = take();
     table_ = rate;
     E_.assign(W_, 0.0);
+    E2_.assign(W_, 0.0);
     E_epoch_.assign(W_, 0.0);
+    if (detail::split_in_halves(L, rows) || detail::split_in_halves(L, train.t % rows))
+        G2_.assign(params, T(0));
     indexed_ = fits_[0]->index != nullptr;
     for (const LaneFit<T>* fit : fits_)
         if ((fit->index != nullptr) != indexed_)
@@ -232,9 +229,30 @@ template <class T> void LaneGroup<T>::stop(std::size_t j, Stop why) {
     fits_[j]->record.stop = why;
 }
 
-// One training step's passes for every lane (detail::forward_rows, backward_rows): E_ and
-// the gradient in G_. x (rows, l_0) and y (rows, l_n) are the minibatch, the same for all.
+// One training step's passes for every lane (detail::chunk_pass): E_ and the gradient in G_.
+// x (rows, l_0) and y (rows, l_n) are the minibatch, the same for all (in lanes with
+// indices). A minibatch that a single fit splits in halves is split here too: the second
+// half's gradient in its own buffer, then added to the first's, E the sum of the halves'.
 template <class T> void LaneGroup<T>::step(const T* x, const T* y, std::size_t rows) {
+    if (!detail::split_in_halves(net_.layout(), rows)) {
+        passes(x, y, rows, double(rows), G_, E_.data());
+        return;
+    }
+    const std::size_t first = rows - rows / 2, l_0 = net_.layout().l_in();
+    const std::size_t l_n = net_.layout().l_out(), w = indexed_ ? W_ : 1;
+    passes(x, y, first, double(rows), G_, E_.data());
+    passes(x + first * l_0 * w, y + first * l_n * w, rows / 2, double(rows), G2_.data(),
+           E2_.data());
+    elementwise::add(G_, G2_.data(), net_.n_params() * W_);
+    for (std::size_t j = 0; j < W_; ++j) E_[j] += E2_[j];
+}
+
+// detail::rows_pass for every lane: forward_rows, then backward_rows, over `rows` rows of a
+// minibatch of `size` rows (what a mean loss divides by), the gradient written to G (in
+// lanes) and E to E (one per lane).
+template <class T>
+void LaneGroup<T>::passes(const T* x, const T* y, std::size_t rows, double size, T* G,
+                          double* E) {
     const Layout& L = net_.layout();
     const std::size_t n = L.n(), W = W_;
     const bool bias = L.bias();
@@ -245,8 +263,7 @@ template <class T> void LaneGroup<T>::step(const T* x, const T* y, std::size_t r
         const LayerSlice& s = L[i];
         kern_.forward(lanes::sum_of(rows, s.l_in, s.l_out), gemm_kc<T>(s.l_in), z(i + 1),
                       i == 0 ? x : a(i), i == 0 && !indexed_, P_ + s.W * W,
-                      bias ? P_ + s.b * W : nullptr,
-                      rows, s.l_in, s.l_out);
+                      bias ? P_ + s.b * W : nullptr, rows, s.l_in, s.l_out);
         if (i + 1 == n) break;
         const std::size_t count = rows * s.l_out * W;
         const Activation f = net_.sigma(i + 1);
@@ -256,18 +273,40 @@ template <class T> void LaneGroup<T>::step(const T* x, const T* y, std::size_t r
         else
             apply_sigma_keep_prime(f, a(i + 1), z(i + 1), count);
     }
-    // E and δ_n: squared_error over the minibatch of `rows` rows (mse: a mean over it).
-    const std::size_t l_n = L.l_out();
-    const double count = double(rows) * double(l_n);
-    const bool mean = net_.loss() == Loss::mse;
-    kern_.squared_error(delta(n), E_.data(), z(n), y, !indexed_, rows * l_n,
-                        mean ? T(-2) / T(count) : T(-2));
-    if (mean)
-        for (double& E : E_) E /= count;
+    // E and δ_n: the squared errors in lanes, every other loss lane by lane through the very
+    // function a single fit calls (on a copy of the lane's z_n, δ_n written back).
+    const std::size_t l_n = L.l_out(), entries = rows * l_n;
+    const Loss loss = net_.loss();
+    if (loss == Loss::sse || loss == Loss::mse) {
+        const double count = size * double(l_n);
+        const bool mean = loss == Loss::mse;
+        kern_.squared_error(delta(n), E, z(n), y, !indexed_, entries,
+                            mean ? T(-2) / T(count) : T(-2));
+        if (mean)
+            for (std::size_t j = 0; j < W; ++j) E[j] /= count;
+    } else {
+        z_lane_.resize(entries);
+        delta_lane_.resize(entries);
+        if (indexed_) y_lane_.resize(entries);
+        for (std::size_t j = 0; j < fits_.size(); ++j) {
+            if (!(active_ >> j & 1)) continue;
+            for (std::size_t k = 0; k < entries; ++k) z_lane_[k] = z(n)[k * W + j];
+            const T* y_j = y;
+            if (indexed_) {
+                for (std::size_t k = 0; k < entries; ++k) y_lane_[k] = y[k * W + j];
+                y_j = y_lane_.data();
+            }
+            const Network<T>& net_j = fits_[j]->session->network();
+            E[j] = loss_and_delta(loss, LossRows<T>{delta_lane_.data(), z_lane_.data(), y_j,
+                                                    nullptr, rows, l_n, size,
+                                                    net_j.loss_delta()});
+            for (std::size_t k = 0; k < entries; ++k) delta(n)[k * W + j] = delta_lane_[k];
+        }
+    }
     for (std::size_t i = n; i-- > 0;) {  // ∂E/∂W_i, ∂E/∂b_i, δ_i
         const LayerSlice& s = L[i];
         const lanes::Sum sum = lanes::sum_of(rows, s.l_in, s.l_out);
-        kern_.weight_gradient(sum, gemm_kc<T>(rows), G_ + s.W * W, bias ? G_ + s.b * W : nullptr,
+        kern_.weight_gradient(sum, gemm_kc<T>(rows), G + s.W * W, bias ? G + s.b * W : nullptr,
                               delta(i + 1), i == 0 ? x : a(i), i == 0 && !indexed_, rows,
                               s.l_in, s.l_out);
         if (i >= 1)

@@ -7,19 +7,22 @@
 // Each network ends at the bits of its own Trainer::fit: every lane repeats the operations of
 // a single fit's step in the same order with the same rounding (kernels/lanes.hpp), σ and σ'
 // are the same elementwise passes (apply_sigma_keep_prime, elementwise::bias_relu) run over
-// the lanes, E is summed per lane as the loss sums it, and the update is the fused SGD pass's
-// p − lr·g. A network whose loss, gradient or update is not finite stops alone, at its last
-// finite parameters (Stop::non_finite), as its own fit would; the others step on.
+// the lanes, E is summed per lane as the loss sums it, and the update rounds as the
+// optimiser's own. A network whose loss, gradient or update is not finite stops alone, at
+// its last finite parameters (Stop::non_finite), as its own fit would; the others step on.
 //
-// What a lane group covers (lanes_can_fit): dense X and Y shared by the group, all rows, or
-// each network its own rows of them (Batch::index: the folds of a cross-validation, bootstrap
-// samples; each lane gathers its own minibatch), without sample weights or validation data; SGD (learning rate, weight decay and momentum
-// per network; Nesterov's or not, and whether with momentum or weight decay at all, shared
-// by the group); loss sse or mse; any activations; a constant learning rate, no
-// clipping, no early stopping, no resumption, no hooks but Ctrl-C's poll; minibatches of
-// one chunk that are not split in halves (passes.cpp); the AVX2 or AVX-512 kernels. Networks
-// in one group share what lanes_key lists (layers, bias, activations, loss, data, batch size,
-// epochs, and the sample order: no shuffling, or the same seed).
+// What a lane group covers (lanes_can_fit): dense X and Y shared by the group, all rows or
+// each network its own rows of them (Batch::index: the folds of a cross-validation,
+// bootstrap samples; each lane gathers its own minibatch), without sample weights or
+// validation data; SGD (learning rate, weight decay and momentum per network; whether with
+// momentum, Nesterov's, or weight decay at all, shared by the group), Adam or AdamW (every
+// hyperparameter per network); any loss (sse and mse in lanes, the others lane by lane
+// through the single fits' own function); any activations; a constant learning rate, no
+// clipping, no early stopping, no resumption, no hooks but Ctrl-C's poll; minibatches of one
+// chunk (split in halves where a single fit splits them, passes.cpp); the AVX2 or AVX-512
+// kernels. Networks in one group share what lanes_key lists (layers, bias, activations,
+// loss, data, batch size, epochs, the sample order: no shuffling, or the same seed; the kind
+// of update).
 #pragma once
 
 #include <cstddef>
@@ -79,6 +82,7 @@ public:
 
 private:
     void step(const T* x, const T* y, std::size_t rows);
+    void passes(const T* x, const T* y, std::size_t rows, double size, T* G, double* E);
     void to_network(std::size_t j);  // lane j's parameters to network j
     void stop(std::size_t j, Stop why);
 
@@ -99,11 +103,13 @@ private:
     T *lr_ = nullptr, *weight_decay_ = nullptr, *momentum_ = nullptr;
     T *one_minus_beta1_ = nullptr, *beta2_ = nullptr, *one_minus_beta2_ = nullptr, *eps_ = nullptr;
     T *step_size_ = nullptr, *bc2_sqrt_ = nullptr, *decay_ = nullptr;
-    static constexpr std::size_t rates = 10;  // of those
+    static constexpr std::size_t n_rates = 10;  // of those
     bool fused_sgd_ = true;  // plain SGD: no momentum, no weight decay (update_if_finite)
     bool adam_ = false, c0_decoupled_ = false;
     std::vector<std::size_t> z_, a_, delta_;
-    std::vector<double> E_, E_epoch_;
+    std::vector<double> E_, E2_, E_epoch_;
+    std::vector<T> G2_;  // the second half's gradient, in lanes (minibatches split in halves)
+    std::vector<T> z_lane_, y_lane_, delta_lane_;  // one lane's z_n, y, δ_n (other losses)
     std::vector<T> x_, y_;  // a shuffled minibatch, gathered (in lanes, with indices)
     bool indexed_ = false;
     std::vector<std::size_t> order_;
