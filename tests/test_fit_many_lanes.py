@@ -4,11 +4,13 @@ the bits of its own fit (parameters, losses, stop)."""
 from __future__ import annotations
 
 import copy
+import hashlib
 import os
 import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 
 import numpy as np
@@ -402,6 +404,44 @@ def test_per_network_arrays_are_groups_of_their_own(rng):
     for net in nets:
         net.fit(X, Y, 1, 1e-4, optimizer="sgd", batch_size=16)
     assert_same(nets, twins)
+
+
+def test_snapshots_during_a_group_are_states_between_two_steps():
+    """A copy of a network taken while its group trains holds parameters the network had
+    between two steps (the lanes write them back first): never a torn or stale vector."""
+    rng = np.random.default_rng(0)
+    nets = networks([300, 300, 300], "tanh", True, "float64", 2)
+    X, Y = rng.standard_normal((2, 300)), rng.standard_normal((2, 300))
+    epochs = 150
+
+    def digest(params):
+        return hashlib.sha1(np.ascontiguousarray(params).tobytes()).digest()
+
+    twin = copy.deepcopy(nets[0])  # full-batch SGD: its states, one epoch at a time
+    states = {digest(twin.params)}
+    for _ in range(epochs):
+        twin.fit(X, Y, 1, 1e-4, optimizer="sgd")
+        states.add(digest(twin.params))
+    done = threading.Event()
+    result = []
+
+    def train():
+        try:
+            result.append(fastprop.fit_many(nets, X, Y, epochs, 1e-4, optimizer="sgd"))
+        finally:
+            done.set()
+
+    thread = threading.Thread(target=train)
+    thread.start()
+    seen = []
+    while not done.is_set():
+        seen.append(digest(copy.deepcopy(nets[0]).params))
+    thread.join()
+    assert result[0].lanes == [2, 2]
+    assert digest(nets[0].params) == digest(twin.params)
+    torn = [k for k, h in enumerate(seen) if h not in states]
+    assert not torn, f"{len(torn)} of {len(seen)} copies are no state of the fit"
+    assert len(set(seen)) >= 2  # the copies overlapped the training
 
 
 AVX2 = textwrap.dedent("""
