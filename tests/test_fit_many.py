@@ -385,3 +385,46 @@ def test_a_callbacks_keyboard_interrupt_or_exit_ends_the_call(exception):
 
     with pytest.raises(exception):
         fastprop.fit_many(nets, X, X[:, :1], 5, callback=callback)
+
+
+def test_networks_given_the_same_arguments_share_one_checked_plan(rng, monkeypatch):
+    """Networks given the same arguments but lr copy the first network's checked plan
+    (Network._fit_plan_like): the same bits and fit counts as separate fits, whatever their
+    dtypes and losses, and a bad lr still names its network before any training."""
+    X, Y = data(rng)
+    labels = rng.integers(0, 3, len(X))
+    nets = [fastprop.Network([5, 6, 3], "tanh", dtype=d, seed=k, loss=loss)
+            for k, (d, loss) in enumerate([("float64", "sse"), ("float64", "sse"),
+                                           ("float32", "sse"), ("float64", "sse"),
+                                           ("float64", "mse"), ("float64", "sse")])]
+    twins = copy.deepcopy(nets)
+    lrs = [0.01, 0.02, 0.02, None, 0.03, 0.005]
+    checked = []
+    fit_plan = fastprop.Network._fit_plan
+    monkeypatch.setattr(fastprop.Network, "_fit_plan",
+                        lambda self, *a, **k: checked.append(1) or fit_plan(self, *a, **k))
+    # Plans copied: networks 1 and 5 (2 differs in dtype, 3 in lr None, 4 in loss), and
+    # none where a seed is drawn per network (shuffle without a seed).
+    for (shuffle, seed), plans in zip(((False, None), (True, None), (True, 7), (False, 3)),
+                                      (4, 6, 4, 4)):
+        alone = [net.fit(X, Y, 3, lr, optimizer="sgd", momentum=0.5, batch_size=16,
+                         shuffle=shuffle, seed=seed) for net, lr in zip(nets, lrs)]
+        checked.clear()
+        many = fastprop.fit_many(twins, X, Y, 3, lrs, optimizer="sgd", momentum=0.5,
+                                 batch_size=16, shuffle=shuffle, seed=seed)
+        assert len(checked) == plans
+        assert_same(nets, twins, alone, many)
+        assert [n.__dict__.get("_fits") for n in nets] == [n.__dict__.get("_fits")
+                                                           for n in twins]
+    counts = [n.__dict__.get("_fits") for n in twins]
+    with pytest.raises(ValueError, match=r"networks\[1\]: lr must be"):
+        fastprop.fit_many(twins, X, Y, 3, [0.01, -1.0, 0.01, 0.01, 0.01, 0.01],
+                          optimizer="sgd")
+    assert [n.__dict__.get("_fits") for n in twins] == counts
+    cross = [fastprop.Network([5, 6, 3], "relu", seed=k, loss="cross_entropy") for k in range(3)]
+    cross_twins = copy.deepcopy(cross)
+    alone = [net.fit(X, labels, 2, 0.01 * (k + 1), optimizer="adam", batch_size=8, seed=1)
+             for k, net in enumerate(cross)]
+    many = fastprop.fit_many(cross_twins, X, labels, 2, [0.01, 0.02, 0.03], optimizer="adam",
+                             batch_size=8, seed=1)
+    assert_same(cross, cross_twins, alone, many)

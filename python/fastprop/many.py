@@ -186,13 +186,21 @@ def fit_many(
 
     plans = []
     fits = [net.__dict__.get("_fits") for net in networks]  # each plan counts a fit
+    # Columns whose entries are all the same object: a network given the same arguments as
+    # the first but for lr copies the first's checked plan (Network._fit_plan_like).
+    same = {key for key, column in columns.items()
+            if key != "lr" and all(value is column[0] for value in column)}
+    like = len(same) == len(columns) - 1
     for k, net in enumerate(networks):
-        args = {key: column[k] for key, column in columns.items()}
-        args["X"] = shared(args["X"], net.dtype)
-        if net.loss_name != "cross_entropy":
-            args["Y"] = shared(args["Y"], net.dtype)
         try:
-            plans.append(net._fit_plan(**args, verbose=False))
+            plan = net._fit_plan_like(plans[0], columns["lr"][k]) if k > 0 and like else None
+            if plan is None:
+                args = {key: column[k] for key, column in columns.items()}
+                args["X"] = shared(args["X"], net.dtype)
+                if net.loss_name != "cross_entropy":
+                    args["Y"] = shared(args["Y"], net.dtype)
+                plan = net._fit_plan(**args, verbose=False)
+            plans.append(plan)
         except (ValueError, TypeError) as error:
             for other, count in zip(networks, fits):  # nothing trained: nothing counted
                 if count is None:

@@ -703,7 +703,40 @@ class Network:
         plan.t = len(X) if index is None else len(index)
         plan.patience, plan.callback, plan.verbose = patience, callback, verbose
         plan.rate_of, plan.adaptive = rate_of, adaptive
+        plan.seed_given = seed_given is not None
         return plan
+
+    def _fit_plan_like(self, plan: "_FitPlan", lr: float | None) -> "_FitPlan | None":
+        """The plan _fit_plan would make for this network from the very arguments ``plan``
+        was made from, but for ``lr``, without checking them again: fit_many's shortcut for
+        many networks given the same arguments. None where it cannot be copied (the fit
+        draws a seed, has state or data of its own, or the networks differ in what the data
+        is converted to): make that plan with _fit_plan."""
+        first, opt = plan.net, plan.opt
+        if (plan.lm or plan.ckpt is not None or plan.callback is not None
+                or plan.rate_of is not None or plan.adaptive is not None
+                or plan.best_params is not None or plan.X_val is not None
+                or plan.index is not None or isinstance(opt, optim.DPSGD)
+                or (plan.options.shuffle and not plan.seed_given)
+                or (lr is None and plan.lr is not None)
+                or self._dtype != first._dtype or self._loss != first._loss
+                or self.layers[0] != first.layers[0] or self.layers[-1] != first.layers[-1]):
+            return None
+        arguments = opt._arguments()
+        if lr is not None:
+            lr = check_lr(lr)
+            arguments["lr"] = lr
+        new = type(opt)(**arguments)
+        if not plan.seed_given:  # counted as _fit_plan counts a fit that draws no seed
+            self._fits = self.__dict__.get("_fits", 0) + 1
+        copy = _FitPlan(self, plan.X, plan.Y, plan.w, None, None, None, None, plan.epochs, lr,
+                        new, False, plan.options)
+        copy.state, copy.ckpt, copy.best_params = new.state_for(self.n_params, self._dtype), \
+            None, None
+        copy.t, copy.patience, copy.callback, copy.verbose = plan.t, plan.patience, None, \
+            plan.verbose
+        copy.rate_of, copy.adaptive, copy.seed_given = None, None, plan.seed_given
+        return copy
 
     def _fit_seed(self) -> int:
         """The shuffling seed of this network's next fit: from its seed and the count of its
