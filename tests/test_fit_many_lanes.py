@@ -327,13 +327,75 @@ def test_mixed_sets_group_what_they_can(rng):
     lrs = [0.01 * (1 + k / n) for k in range(n)]
     twins = copy.deepcopy(nets)
     many = fastprop.fit_many(twins, X, Y, 3, lrs, **arguments)
-    # The first four float64 tanh nets in one group, the float32 three in another, the two
-    # sigmoid ones in a third; momentum and Adam are groups of their own; the last four each
-    # fall back for their own reason.
-    assert many.lanes == [4] * 4 + [3] * 3 + [2] * 2 + [1, 1] + [0] * 4
+    # The first four float64 tanh nets and the one with a callback in one group, the float32
+    # three in another, the two sigmoid ones in a third; momentum and Adam are groups of their
+    # own; validation, sample weights and clipping train alone.
+    assert many.lanes == [5] * 4 + [3] * 3 + [2] * 2 + [1, 1] + [0, 0] + [5] + [0]
     for k, net in enumerate(nets):
         args = {key: value[k] for key, value in arguments.items()}
         net.fit(X, Y, 3, lrs[k], **args)
+    assert_same(nets, twins)
+
+
+def test_epoch_hooks_run_as_in_single_fits(rng, capsys):
+    """Callbacks, Python schedules, a callback stopping its network and one reading (and
+    changing) other networks of its group: each network's logs, rates, stop and bits are
+    its own fit's, with every network back from the lanes while hooks run."""
+    count = 5
+    nets = networks([4, 7, 2], "sigmoid", True, "float64", count)
+    X, Y = data(rng, 40, 4, 2, "float64")
+
+    def run(nets, many):
+        logs = [[] for _ in nets]
+        seen_losses = []
+
+        def callback(k):
+            def call(epoch, log):
+                logs[k].append((epoch, log["loss"], log["lr"]))
+                if k == 0:  # reads the others: they hold their parameters of this epoch
+                    seen_losses.append([float(net.loss(X, Y)) for net in nets])
+                if k == 3 and epoch == 2:
+                    return False  # stops network 3 after its third epoch
+                return None
+            return call
+
+        callbacks = [callback(k) for k in range(count)]
+        schedules = [None, lambda epoch: 0.05 / (1 + epoch), None, None,
+                     fastprop.optim.StepLR(step_size=2, gamma=0.5)]
+        if many:
+            result = fastprop.fit_many(nets, X, Y, 5, 0.05, optimizer="sgd", batch_size=8,
+                                       shuffle=False, callback=callbacks,
+                                       lr_schedule=schedules)
+            stops = result.stops
+            lanes = result.lanes
+        else:
+            stops, lanes = [], None
+            for k, net in enumerate(nets):
+                net.fit(X, Y, 5, 0.05, optimizer="sgd", batch_size=8, shuffle=False,
+                        callback=callbacks[k], lr_schedule=schedules[k])
+                stops.append(net.history.stop)
+        return logs, stops, lanes
+
+    twins = copy.deepcopy(nets)
+    logs, stops, _ = run(nets, False)
+    many_logs, many_stops, lanes = run(twins, True)
+    # StepLR is the core's schedule: that network trains alone; the others are one group,
+    # network 1's callable schedule run from its hook.
+    assert lanes == [4, 4, 4, 4, 0]
+    assert many_stops == stops and stops[3] == "callback"
+    assert many_logs == logs
+    assert_same(nets, twins)
+
+
+def test_verbose_progress_keeps_the_lanes(rng, capsys):
+    nets = networks([4, 7, 2], "tanh", True, "float32", 6)
+    X, Y = data(rng, 40, 4, 2, "float32")
+    twins = copy.deepcopy(nets)
+    many = fastprop.fit_many(twins, X, Y, 3, 0.01, optimizer="sgd", batch_size=8, seed=1,
+                             verbose=True)
+    assert many.lanes == [6] * 6
+    for net in nets:
+        net.fit(X, Y, 3, 0.01, optimizer="sgd", batch_size=8, seed=1)
     assert_same(nets, twins)
 
 

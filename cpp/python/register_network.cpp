@@ -636,10 +636,11 @@ template <class T> struct FitJob final : ManyJob {
         if (record) self.last_fit = record;
     }
 
-    // Whether this fit may be stepped in lanes with others (train/lanes.hpp): no epoch hook
-    // (callback, progress bar, schedule or checkpoint in Python), no validation.
+    // Whether this fit may be stepped in lanes with others (train/lanes.hpp): no validation;
+    // an epoch hook (callback, progress bar, schedule or checkpoint in Python) runs after
+    // each epoch as in a single fit.
     bool lanes_can_fit() const {
-        return lm == nullptr && callback.is_none() && !val &&
+        return lm == nullptr && !val &&
                state_fits(*config, *state, self.session.network().n_params()) &&
                fastprop::lanes_can_fit<T>(self.session.network(), train.batch, nullptr, options,
                                        *config);
@@ -679,6 +680,8 @@ template <class T> struct LaneJob final : ManyJob {
                 fits[j].config = &*job.config;
                 fits[j].state = job.state;
                 fits[j].index = job.train.batch.index;
+                fits[j].epoch_end =
+                    python_hooks(job.self.session, job.callback, job.error).epoch_end;
                 pointers.push_back(&fits[j]);
             }
             const FitJob<T>& first = *members.front();

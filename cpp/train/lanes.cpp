@@ -186,7 +186,8 @@ LaneGroup<T>::LaneGroup(std::vector<LaneFit<T>*> fits, const Batch<T>& train,
         if (V_ != nullptr)
             for (std::size_t e = 0; e < L.n_params(); ++e) V_[e * W_ + j] = fit.state->v[e];
         const OptimizerConfig& c = *fit.config;
-        lr_[j] = T(c.lr);  // the schedule is constant
+        base_lr_.push_back(c.lr);
+        lr_[j] = T(c.lr);  // the schedule is constant (a hook may set another rate)
         weight_decay_[j] = T(c.weight_decay);
         momentum_[j] = T(c.momentum);
         one_minus_beta1_[j] = T(1) - T(c.beta1);  // as elementwise::adam rounds 1 − β
@@ -207,6 +208,19 @@ template <class T> void LaneGroup<T>::to_network(std::size_t j) {
     if (V_ != nullptr) {
         T* v = fits_[j]->state->v.data();
         for (std::size_t e = 0; e < net_.n_params(); ++e) v[e] = V_[e * W_ + j];
+    }
+}
+
+template <class T> void LaneGroup<T>::from_network(std::size_t j) {
+    const T* p = fits_[j]->session->params();
+    for (std::size_t e = 0; e < net_.n_params(); ++e) P_[e * W_ + j] = p[e];
+    if (M_ != nullptr) {
+        const T* m = fits_[j]->state->m.data();
+        for (std::size_t e = 0; e < net_.n_params(); ++e) M_[e * W_ + j] = m[e];
+    }
+    if (V_ != nullptr) {
+        const T* v = fits_[j]->state->v.data();
+        for (std::size_t e = 0; e < net_.n_params(); ++e) V_[e * W_ + j] = v[e];
     }
 }
 
@@ -315,6 +329,47 @@ void LaneGroup<T>::passes(const T* x, const T* y, std::size_t rows, double size,
     }
 }
 
+// After an epoch: the epoch hooks of the networks still training (run_epochs's), with
+// every lane written back, every lock of the group released and every gate parked, so that
+// a hook may use or train any network; then the lanes are read back. A hook asking to stop
+// stops its network (Stop::callback), one setting a rate sets that network's.
+template <class T>
+void LaneGroup<T>::epoch_hooks(std::size_t epoch, double seconds,
+                               std::vector<std::unique_lock<std::mutex>>& locks,
+                               const std::vector<LaneFit<T>*>& by_address) {
+    const std::size_t m = fits_.size();
+    bool any = false;
+    for (std::size_t j = 0; j < m; ++j) any |= (active_ >> j & 1) && bool(fits_[j]->epoch_end);
+    if (!any) return;
+    publish();
+    std::vector<bool> stop_j(m, false);
+    {
+        for (auto& held : locks) held.unlock();
+        struct Relock {
+            std::vector<std::unique_lock<std::mutex>>& locks;
+            ~Relock() {
+                for (auto& held : locks) held.lock();  // in address order, as taken
+            }
+        } relock{locks};
+        std::deque<ParamsGate::Parked> parked;
+        for (const LaneFit<T>* fit : by_address) parked.emplace_back(&fit->session->gate());
+        for (std::size_t j = 0; j < m; ++j) {
+            if (!(active_ >> j & 1) || !fits_[j]->epoch_end) continue;
+            const FitRecord& record = fits_[j]->record;
+            const EpochControl control = fits_[j]->epoch_end(
+                {epoch, record.E.back(), record.E_val.back(), seconds, base_lr_[j]});
+            if (control.stop) stop_j[j] = true;
+            if (!std::isnan(control.lr)) base_lr_[j] = control.lr;
+        }
+    }
+    for (std::size_t j = 0; j < m; ++j) {
+        if (!(active_ >> j & 1)) continue;
+        from_network(j);
+        lr_[j] = T(base_lr_[j]);
+        if (stop_j[j]) stop(j, Stop::callback);
+    }
+}
+
 template <class T> void LaneGroup<T>::fit(const Poll& poll) {
     // Every session locked, in address order (two calls locking overlapping sets of networks
     // cannot deadlock), and every network's gate entered, as Session::fit and Trainer::fit do.
@@ -396,7 +451,7 @@ template <class T> void LaneGroup<T>::fit(const Poll& poll) {
             } else if (adam_) {
                 for (std::size_t j = 0; j < m; ++j) {  // AdamLike::apply's constants
                     const OptimizerConfig& c = *fits_[j]->config;
-                    const double lr = c.lr, t_j = double(fits_[j]->state->steps + 1);
+                    const double lr = base_lr_[j], t_j = double(fits_[j]->state->steps + 1);
                     step_size_[j] = T(lr / (1.0 - std::pow(c.beta1, t_j)));
                     bc2_sqrt_[j] = T(std::sqrt(1.0 - std::pow(c.beta2, t_j)));
                     decay_[j] = T(1.0 - lr * c.weight_decay);
@@ -432,8 +487,9 @@ template <class T> void LaneGroup<T>::fit(const Poll& poll) {
             record.E.push_back(E_epoch_[j]);
             record.E_val.push_back(std::numeric_limits<double>::quiet_NaN());
             record.seconds.push_back(seconds);
-            record.lr.push_back(fits_[j]->config->lr);
+            record.lr.push_back(base_lr_[j]);
         }
+        epoch_hooks(epoch, seconds, locks, by_address);
     }
     for (std::size_t j = 0; j < m; ++j)
         if (active_ >> j & 1) stop(j, Stop::done);

@@ -17,15 +17,17 @@
 // validation data; SGD (learning rate, weight decay and momentum per network; whether with
 // momentum, Nesterov's, or weight decay at all, shared by the group), Adam or AdamW (every
 // hyperparameter per network); any loss (sse and mse in lanes, the others lane by lane
-// through the single fits' own function); any activations; a constant learning rate, no
-// clipping, no early stopping, no resumption, no hooks but Ctrl-C's poll; minibatches of one
-// chunk (split in halves where a single fit splits them, passes.cpp); the AVX2 or AVX-512
-// kernels. Networks in one group share what lanes_key lists (layers, bias, activations,
+// through the single fits' own function); any activations; a constant learning rate (an
+// epoch hook may change it), no clipping, no early stopping, no resumption, no hooks but the
+// epoch hook and Ctrl-C's poll; minibatches of one chunk (split in halves where a single fit
+// splits them, passes.cpp); the AVX2 or AVX-512 kernels. Networks in one group share what lanes_key lists (layers, bias, activations,
 // loss, data, batch size, epochs, the sample order: no shuffling, or the same seed; the kind
 // of update).
 #pragma once
 
 #include <cstddef>
+#include <functional>
+#include <mutex>
 #include <vector>
 
 #include "kernels/lanes.hpp"
@@ -42,6 +44,11 @@ template <class T> struct LaneFit {
     // (t) this network's rows of the group's X and Y (Batch::index), or null: rows 0..t−1.
     // In a group, either every network has its own rows or none has.
     const std::size_t* index = nullptr;
+    // TrainHooks::epoch_end of the fit, or empty. Hooks run after each epoch with every
+    // network of the group written back and every lock of the group released (a hook may
+    // use any network, start a fit of one, or change parameters and optimiser state: the
+    // lanes are read back from the networks afterwards).
+    std::function<EpochControl(const EpochLog&)> epoch_end;
     FitRecord record;
 };
 
@@ -83,8 +90,12 @@ public:
 private:
     void step(const T* x, const T* y, std::size_t rows);
     void passes(const T* x, const T* y, std::size_t rows, double size, T* G, double* E);
-    void to_network(std::size_t j);  // lane j's parameters to network j
+    void to_network(std::size_t j);    // lane j's parameters (and moments) to network j
+    void from_network(std::size_t j);  // and back
     void stop(std::size_t j, Stop why);
+    void epoch_hooks(std::size_t epoch, double seconds,
+                     std::vector<std::unique_lock<std::mutex>>& locks,
+                     const std::vector<LaneFit<T>*>& by_address);
 
     const lanes::Kernels<T>& kern_;
     const std::size_t W_;
@@ -108,6 +119,7 @@ private:
     bool adam_ = false, c0_decoupled_ = false;
     std::vector<std::size_t> z_, a_, delta_;
     std::vector<double> E_, E2_, E_epoch_;
+    std::vector<double> base_lr_;  // each network's learning rate (a hook may change it)
     std::vector<T> G2_;  // the second half's gradient, in lanes (minibatches split in halves)
     std::vector<T> z_lane_, y_lane_, delta_lane_;  // one lane's z_n, y, δ_n (other losses)
     std::vector<T> x_, y_;  // a shuffled minibatch, gathered (in lanes, with indices)
