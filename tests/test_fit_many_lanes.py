@@ -379,12 +379,28 @@ def test_epoch_hooks_run_as_in_single_fits(rng, capsys):
     twins = copy.deepcopy(nets)
     logs, stops, _ = run(nets, False)
     many_logs, many_stops, lanes = run(twins, True)
-    # StepLR is the core's schedule: that network trains alone; the others are one group,
-    # network 1's callable schedule run from its hook.
-    assert lanes == [4, 4, 4, 4, 0]
+    # One group: network 1's callable schedule runs from its hook, network 4's StepLR is
+    # the core's, taken per lane each epoch.
+    assert lanes == [5] * 5
     assert many_stops == stops and stops[3] == "callback"
     assert many_logs == logs
     assert_same(nets, twins)
+
+
+def test_each_network_its_own_schedule(rng):
+    X, Y = data(rng, 48, 4, 2, "float32")
+    schedules = [fastprop.optim.StepLR(step_size=2, gamma=0.5),
+                 fastprop.optim.CosineAnnealingLR(T_max=3, eta_min=1e-4),
+                 fastprop.optim.InvScaling(power_t=0.25), None]
+    nets = networks([4, 9, 2], "tanh", True, "float32", 4)
+    twins = copy.deepcopy(nets)
+    many = fastprop.fit_many(twins, X, Y, 5, [0.05, 0.04, 0.03, 0.02], optimizer="adam",
+                             batch_size=16, seed=2, lr_schedule=schedules)
+    assert many.lanes == [4] * 4
+    for net, lr, schedule in zip(nets, [0.05, 0.04, 0.03, 0.02], schedules):
+        net.fit(X, Y, 5, lr, optimizer="adam", batch_size=16, seed=2, lr_schedule=schedule)
+    assert_same(nets, twins)
+    assert len({tuple(net.history.lr) for net in twins}) == 4
 
 
 def test_verbose_progress_keeps_the_lanes(rng, capsys):

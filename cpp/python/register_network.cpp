@@ -682,6 +682,7 @@ template <class T> struct LaneJob final : ManyJob {
                 fits[j].index = job.train.batch.index;
                 fits[j].epoch_end =
                     python_hooks(job.self.session, job.callback, job.error).epoch_end;
+                fits[j].schedule = &job.options.schedule;
                 pointers.push_back(&fits[j]);
             }
             const FitJob<T>& first = *members.front();

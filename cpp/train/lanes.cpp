@@ -44,7 +44,7 @@ bool lanes_can_fit(const Network<T>& net, const Batch<T>& train, const Batch<T>*
     if (config.method != Method::sgd && config.method != Method::adam &&
         config.method != Method::adamw)
         return false;
-    if (options.schedule.kind != Schedule::Kind::constant || options.clip_norm != 0.0 ||
+    if (options.clip_norm != 0.0 ||
         options.patience != 0 || options.block_rows != 0 || options.start_epoch != 0)
         return false;
     try {  // what Trainer::fit refuses, it refuses itself (with its message)
@@ -186,8 +186,7 @@ LaneGroup<T>::LaneGroup(std::vector<LaneFit<T>*> fits, const Batch<T>& train,
         if (V_ != nullptr)
             for (std::size_t e = 0; e < L.n_params(); ++e) V_[e * W_ + j] = fit.state->v[e];
         const OptimizerConfig& c = *fit.config;
-        base_lr_.push_back(c.lr);
-        lr_[j] = T(c.lr);  // the schedule is constant (a hook may set another rate)
+        base_lr_.push_back(c.lr);  // a hook may set another
         weight_decay_[j] = T(c.weight_decay);
         momentum_[j] = T(c.momentum);
         one_minus_beta1_[j] = T(1) - T(c.beta1);  // as elementwise::adam rounds 1 − β
@@ -357,7 +356,7 @@ void LaneGroup<T>::epoch_hooks(std::size_t epoch, double seconds,
             if (!(active_ >> j & 1) || !fits_[j]->epoch_end) continue;
             const FitRecord& record = fits_[j]->record;
             const EpochControl control = fits_[j]->epoch_end(
-                {epoch, record.E.back(), record.E_val.back(), seconds, base_lr_[j]});
+                {epoch, record.E.back(), record.E_val.back(), seconds, lr_now_[j]});
             if (control.stop) stop_j[j] = true;
             if (!std::isnan(control.lr)) base_lr_[j] = control.lr;
         }
@@ -365,7 +364,6 @@ void LaneGroup<T>::epoch_hooks(std::size_t epoch, double seconds,
     for (std::size_t j = 0; j < m; ++j) {
         if (!(active_ >> j & 1)) continue;
         from_network(j);
-        lr_[j] = T(base_lr_[j]);
         if (stop_j[j]) stop(j, Stop::callback);
     }
 }
@@ -404,7 +402,15 @@ template <class T> void LaneGroup<T>::fit(const Poll& poll) {
     }
     SplitMix64 rng(options_.seed);
     const std::size_t m = fits_.size();
+    double samples_seen = 0.0;  // before the epoch: invscaling's s
+    lr_now_.assign(m, 0.0);
     for (std::size_t epoch = 0; epoch < options_.epochs && active_ != 0; ++epoch) {
+        for (std::size_t j = 0; j < m; ++j) {  // the epoch's rate, as run_epochs takes it
+            lr_now_[j] = fits_[j]->schedule ? fits_[j]->schedule->lr(base_lr_[j], epoch,
+                                                                      samples_seen)
+                                            : base_lr_[j];
+            lr_[j] = T(lr_now_[j]);
+        }
         if (permute)  // Fisher–Yates from the previous epoch's order, as Trainer::fit draws it
             for (std::size_t k = t; k > 1; --k) std::swap(order_[k - 1], order_[rng.below(k)]);
         std::fill(E_epoch_.begin(), E_epoch_.end(), 0.0);
@@ -451,7 +457,7 @@ template <class T> void LaneGroup<T>::fit(const Poll& poll) {
             } else if (adam_) {
                 for (std::size_t j = 0; j < m; ++j) {  // AdamLike::apply's constants
                     const OptimizerConfig& c = *fits_[j]->config;
-                    const double lr = base_lr_[j], t_j = double(fits_[j]->state->steps + 1);
+                    const double lr = lr_now_[j], t_j = double(fits_[j]->state->steps + 1);
                     step_size_[j] = T(lr / (1.0 - std::pow(c.beta1, t_j)));
                     bc2_sqrt_[j] = T(std::sqrt(1.0 - std::pow(c.beta2, t_j)));
                     decay_[j] = T(1.0 - lr * c.weight_decay);
@@ -487,8 +493,9 @@ template <class T> void LaneGroup<T>::fit(const Poll& poll) {
             record.E.push_back(E_epoch_[j]);
             record.E_val.push_back(std::numeric_limits<double>::quiet_NaN());
             record.seconds.push_back(seconds);
-            record.lr.push_back(base_lr_[j]);
+            record.lr.push_back(lr_now_[j]);
         }
+        samples_seen += double(t);
         epoch_hooks(epoch, seconds, locks, by_address);
     }
     for (std::size_t j = 0; j < m; ++j)

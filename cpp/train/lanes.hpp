@@ -17,8 +17,8 @@
 // validation data; SGD (learning rate, weight decay and momentum per network; whether with
 // momentum, Nesterov's, or weight decay at all, shared by the group), Adam or AdamW (every
 // hyperparameter per network); any loss (sse and mse in lanes, the others lane by lane
-// through the single fits' own function); any activations; a constant learning rate (an
-// epoch hook may change it), no clipping, no early stopping, no resumption, no hooks but the
+// through the single fits' own function); any activations; each network's own schedule of
+// the learning rate (and an epoch hook's new rates); no clipping, no early stopping, no resumption, no hooks but the
 // epoch hook and Ctrl-C's poll; minibatches of one chunk (split in halves where a single fit
 // splits them, passes.cpp); the AVX2 or AVX-512 kernels. Networks in one group share what lanes_key lists (layers, bias, activations,
 // loss, data, batch size, epochs, the sample order: no shuffling, or the same seed; the kind
@@ -49,6 +49,7 @@ template <class T> struct LaneFit {
     // use any network, start a fit of one, or change parameters and optimiser state: the
     // lanes are read back from the networks afterwards).
     std::function<EpochControl(const EpochLog&)> epoch_end;
+    const Schedule* schedule = nullptr;  // the rate of each epoch (null: constant)
     FitRecord record;
 };
 
@@ -120,6 +121,7 @@ private:
     std::vector<std::size_t> z_, a_, delta_;
     std::vector<double> E_, E2_, E_epoch_;
     std::vector<double> base_lr_;  // each network's learning rate (a hook may change it)
+    std::vector<double> lr_now_;   // and the epoch's, from its schedule
     std::vector<T> G2_;  // the second half's gradient, in lanes (minibatches split in halves)
     std::vector<T> z_lane_, y_lane_, delta_lane_;  // one lane's z_n, y, δ_n (other losses)
     std::vector<T> x_, y_;  // a shuffled minibatch, gathered (in lanes, with indices)
