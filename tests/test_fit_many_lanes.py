@@ -142,7 +142,7 @@ def test_minibatches_in_halves(rng, dtype, indexed):
     twins = copy.deepcopy(nets)
     many = fastprop.fit_many(twins, X, Y, 2, lrs, optimizer="adam", batch_size=128, seed=1,
                              indices=rows if indexed else None)
-    assert many.lanes == [5] * 5
+    assert many.lanes == expected_lanes(5, width(dtype))
     for net, lr, r in zip(nets, lrs, rows):
         part = slice(None) if r is None else r
         net.fit(X[part], Y[part], 2, lr, optimizer="adam", batch_size=128, seed=1)
@@ -168,7 +168,7 @@ def test_other_losses_lane_by_lane(rng, loss):
             for k in range(count)]
     lrs = [1e-2 * (1 + k / count) for k in range(count)]
     many, twins = fit_both(nets, X, Y, 3, lrs, optimizer="sgd", batch_size=12, seed=3)
-    assert many.lanes == [count] * count
+    assert many.lanes == expected_lanes(count, WIDTH64)
     assert_same(nets, twins)
 
 
@@ -205,7 +205,7 @@ def test_momentum_and_weight_decay(rng, dtype, optimizer):
     for _ in range(2):
         many = fastprop.fit_many(twins, X, Y, 2, optimizer=twin_objects, batch_size=8,
                                  shuffle=False)
-        assert many.lanes == [7] * 7
+        assert many.lanes == expected_lanes(7, width(dtype))
         for net, opt in zip(nets, objects):
             net.fit(X, Y, 2, optimizer=opt, batch_size=8, shuffle=False)
         assert_same(nets, twins)
@@ -330,7 +330,8 @@ def test_mixed_sets_group_what_they_can(rng):
     # The first four float64 tanh nets and the one with a callback in one group, the float32
     # three in another, the two sigmoid ones in a third; momentum and Adam are groups of their
     # own; validation, sample weights and clipping train alone.
-    assert many.lanes == [5] * 4 + [3] * 3 + [2] * 2 + [1, 1] + [0, 0] + [5] + [0]
+    first = expected_lanes(5, WIDTH64)  # networks 0 to 3 and 13
+    assert many.lanes == first[:4] + [3] * 3 + [2] * 2 + [1, 1] + [0, 0] + first[4:] + [0]
     for k, net in enumerate(nets):
         args = {key: value[k] for key, value in arguments.items()}
         net.fit(X, Y, 3, lrs[k], **args)
@@ -381,7 +382,7 @@ def test_epoch_hooks_run_as_in_single_fits(rng, capsys):
     many_logs, many_stops, lanes = run(twins, True)
     # One group: network 1's callable schedule runs from its hook, network 4's StepLR is
     # the core's, taken per lane each epoch.
-    assert lanes == [5] * 5
+    assert lanes == expected_lanes(5, WIDTH64)
     assert many_stops == stops and stops[3] == "callback"
     assert many_logs == logs
     assert_same(nets, twins)
@@ -443,7 +444,7 @@ def test_per_network_rows(rng, dtype, shuffle):
     twins = copy.deepcopy(nets)
     many = fastprop.fit_many(twins, X, Y, 3, lrs, optimizer="momentum", batch_size=10,
                              shuffle=shuffle, seed=4, indices=indices)
-    assert all(lanes > 0 for lanes in many.lanes)
+    assert many.lanes == expected_lanes(count, width(dtype))
     for net, rows, lr in zip(nets, indices, lrs):
         net.fit(X[rows], Y[rows], 3, lr, optimizer="momentum", batch_size=10, shuffle=shuffle,
                 seed=4)
@@ -620,3 +621,17 @@ def test_sigint_stops_every_lane(threads):
     assert proc.returncode == 0, out
     assert words[0] == "interrupted" and words[2] == "True" and words[3] == "True", out
     assert int(words[4]) >= int(words[1]) >= 1, out  # every network with epochs moved
+
+
+@pytest.mark.skipif(_core.kernel_isa() != "avx512" or os.environ.get("FASTPROP_MAX_ISA"),
+                    reason="runs the tests above on AVX2 from an AVX-512 run")
+def test_everything_above_on_avx2():
+    """Every test of this file (but the slow subprocess ones) again on the AVX2 kernels,
+    whose groups are half as wide."""
+    env = {**os.environ, "FASTPROP_MAX_ISA": "avx2"}
+    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
+                          __file__, "-k", "not sigint and not avx2 and not snapshots"],
+                         env=env, capture_output=True, text=True, timeout=600,
+                         cwd=os.path.dirname(__file__))
+    assert out.returncode == 0, out.stdout[-3000:]
+    assert " passed" in out.stdout
