@@ -327,11 +327,12 @@ def test_mixed_sets_group_what_they_can(rng):
     lrs = [0.01 * (1 + k / n) for k in range(n)]
     twins = copy.deepcopy(nets)
     many = fastprop.fit_many(twins, X, Y, 3, lrs, **arguments)
-    # The first four float64 tanh nets and the one with a callback in one group, the float32
-    # three in another, the two sigmoid ones in a third; momentum and Adam are groups of their
-    # own; validation, sample weights and clipping train alone.
-    first = expected_lanes(5, WIDTH64)  # networks 0 to 3 and 13
-    assert many.lanes == first[:4] + [3] * 3 + [2] * 2 + [1, 1] + [0, 0] + first[4:] + [0]
+    # The first four float64 tanh nets and those with validation data and a callback in one
+    # group, the float32 three in another, the two sigmoid ones in a third; momentum and Adam
+    # are groups of their own; sample weights and clipping train alone.
+    first = expected_lanes(6, WIDTH64)  # networks 0 to 3, 11 and 13
+    assert many.lanes == (first[:4] + [3] * 3 + [2] * 2 + [1, 1] + first[4:5] + [0]
+                          + first[5:] + [0])
     for k, net in enumerate(nets):
         args = {key: value[k] for key, value in arguments.items()}
         net.fit(X, Y, 3, lrs[k], **args)
@@ -402,6 +403,33 @@ def test_each_network_its_own_schedule(rng):
         net.fit(X, Y, 5, lr, optimizer="adam", batch_size=16, seed=2, lr_schedule=schedule)
     assert_same(nets, twins)
     assert len({tuple(net.history.lr) for net in twins}) == 4
+
+
+@pytest.mark.parametrize("validation", [False, True])
+@pytest.mark.parametrize("restore_best", [True, False])
+def test_validation_and_early_stopping(rng, validation, restore_best):
+    """Each network's validation loss by the single fits' own pass, and its early stopping:
+    networks of one group stop at different epochs, each at its own fit's parameters."""
+    count = 6
+    nets = networks([4, 8, 2], "tanh", True, "float64", count, loss="mse")
+    X, Y = data(rng, 48, 4, 2, "float64")
+    val = data(rng, 20, 4, 2, "float64") if validation else None
+    lrs = [0.3 * (1 + k) for k in range(count)]  # large rates: some get worse and stop
+    arguments = dict(optimizer="sgd", batch_size=12, shuffle=False, validation_data=val,
+                     patience=[1, 2, 3, 1, 2, 3], min_delta=[0.0, 0.0, 0.0, 1e-3, 1e-3, 0.0],
+                     restore_best=restore_best)
+    twins = copy.deepcopy(nets)
+    many = fastprop.fit_many(twins, X, Y, 12, lrs, **arguments)
+    assert many.lanes == expected_lanes(count, WIDTH64)
+    for k, (net, lr) in enumerate(zip(nets, lrs)):
+        net.fit(X, Y, 12, lr, **{key: value[k] if isinstance(value, list) else value
+                                  for key, value in arguments.items()})
+    assert_same(nets, twins)
+    for a, b in zip(nets, twins):
+        if validation:
+            assert np.array_equal(a.history.val_loss, b.history.val_loss)
+        assert a.history.best_epoch == b.history.best_epoch
+    assert "early_stopping" in many.stops
 
 
 def test_verbose_progress_keeps_the_lanes(rng, capsys):

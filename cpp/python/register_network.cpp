@@ -636,14 +636,14 @@ template <class T> struct FitJob final : ManyJob {
         if (record) self.last_fit = record;
     }
 
-    // Whether this fit may be stepped in lanes with others (train/lanes.hpp): no validation;
-    // an epoch hook (callback, progress bar, schedule or checkpoint in Python) runs after
-    // each epoch as in a single fit.
+    // Whether this fit may be stepped in lanes with others (train/lanes.hpp); an epoch hook
+    // (callback, progress bar, schedule or checkpoint in Python) runs after each epoch as in
+    // a single fit.
     bool lanes_can_fit() const {
-        return lm == nullptr && !val &&
+        return lm == nullptr &&
                state_fits(*config, *state, self.session.network().n_params()) &&
-               fastprop::lanes_can_fit<T>(self.session.network(), train.batch, nullptr, options,
-                                       *config);
+               fastprop::lanes_can_fit<T>(self.session.network(), train.batch,
+                                          val ? &val->batch : nullptr, options, *config);
     }
 
     py::object owner;
@@ -683,6 +683,8 @@ template <class T> struct LaneJob final : ManyJob {
                 fits[j].epoch_end =
                     python_hooks(job.self.session, job.callback, job.error).epoch_end;
                 fits[j].schedule = &job.options.schedule;
+                fits[j].options = &job.options;
+                fits[j].val = job.val ? &job.val->batch : nullptr;
                 pointers.push_back(&fits[j]);
             }
             const FitJob<T>& first = *members.front();

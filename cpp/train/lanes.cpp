@@ -38,14 +38,14 @@ bool permuted(const TrainOptions& options, std::size_t t) {
 template <class T>
 bool lanes_can_fit(const Network<T>& net, const Batch<T>& train, const Batch<T>* val,
                    const TrainOptions& options, const OptimizerConfig& config) {
-    if (lane_width<T>() == 0 || val != nullptr) return false;
+    if (lane_width<T>() == 0 || (val != nullptr && (val->index != nullptr || val->sparse())))
+        return false;
     if (train.X == nullptr || train.sparse() || train.w != nullptr || train.t == 0)
         return false;
     if (config.method != Method::sgd && config.method != Method::adam &&
         config.method != Method::adamw)
         return false;
-    if (options.clip_norm != 0.0 ||
-        options.patience != 0 || options.block_rows != 0 || options.start_epoch != 0)
+    if (options.clip_norm != 0.0 || options.block_rows != 0 || options.start_epoch != 0)
         return false;
     try {  // what Trainer::fit refuses, it refuses itself (with its message)
         options.check();
@@ -404,7 +404,16 @@ template <class T> void LaneGroup<T>::fit(const Poll& poll) {
     const std::size_t m = fits_.size();
     double samples_seen = 0.0;  // before the epoch: invscaling's s
     lr_now_.assign(m, 0.0);
+    early_.assign(m, Early{});
+    for (std::size_t j = 0; j < m; ++j) {
+        const TrainOptions& o = *fits_[j]->options;
+        early_[j].keep = o.patience > 0 && o.restore_best;
+        early_[j].best_epoch = o.best_epoch;
+    }
     for (std::size_t epoch = 0; epoch < options_.epochs && active_ != 0; ++epoch) {
+        for (std::size_t j = 0; j < m; ++j)  // EarlyStopping::epoch_begins
+            if ((active_ >> j & 1) && early_[j].keep && fits_[j]->val == nullptr)
+                lane_params(j, early_[j].start);
         for (std::size_t j = 0; j < m; ++j) {  // the epoch's rate, as run_epochs takes it
             lr_now_[j] = fits_[j]->schedule ? fits_[j]->schedule->lr(base_lr_[j], epoch,
                                                                       samples_seen)
@@ -486,20 +495,70 @@ template <class T> void LaneGroup<T>::fit(const Poll& poll) {
                 }
             }
         }
+        // The validation loss of each network, by the very pass Trainer::validation_loss
+        // runs, on the network itself (its lane written back first).
+        std::vector<double> E_val(m, std::numeric_limits<double>::quiet_NaN());
+        for (std::size_t j = 0; j < m; ++j) {
+            if (!(active_ >> j & 1) || fits_[j]->val == nullptr) continue;
+            to_network(j);
+            E_val[j] = loss(fits_[j]->session->network().model(), *fits_[j]->val, ws_);
+        }
         const double seconds = std::chrono::duration<double>(clock::now() - start).count();
+        std::vector<bool> stop_early(m, false);
         for (std::size_t j = 0; j < m; ++j) {
             if (!(active_ >> j & 1)) continue;
             FitRecord& record = fits_[j]->record;
             record.E.push_back(E_epoch_[j]);
-            record.E_val.push_back(std::numeric_limits<double>::quiet_NaN());
+            record.E_val.push_back(E_val[j]);
             record.seconds.push_back(seconds);
             record.lr.push_back(lr_now_[j]);
+            stop_early[j] = stop_after(j, epoch, fits_[j]->val ? E_val[j] : E_epoch_[j]);
+            record.best_epoch = early_[j].best_epoch;
         }
         samples_seen += double(t);
         epoch_hooks(epoch, seconds, locks, by_address);
+        for (std::size_t j = 0; j < m; ++j)
+            if ((active_ >> j & 1) && stop_early[j]) {
+                restore_best(j);
+                stop(j, Stop::early_stopping);
+            }
     }
     for (std::size_t j = 0; j < m; ++j)
-        if (active_ >> j & 1) stop(j, Stop::done);
+        if (active_ >> j & 1) {
+            restore_best(j);  // all epochs ran: still end at the best parameters
+            stop(j, Stop::done);
+        }
+}
+
+template <class T> void LaneGroup<T>::lane_params(std::size_t j, std::vector<T>& out) const {
+    out.resize(net_.n_params());
+    for (std::size_t e = 0; e < out.size(); ++e) out[e] = P_[e * W_ + j];
+}
+
+// EarlyStopping::stop_after for lane j: whether its network stops after this epoch, whose
+// monitored loss (E_val, else E) is E.
+template <class T> bool LaneGroup<T>::stop_after(std::size_t j, std::size_t epoch, double E) {
+    const TrainOptions& o = *fits_[j]->options;
+    Early& early = early_[j];
+    if (o.patience == 0) return false;
+    if (std::isfinite(E) && E < early.best - o.min_delta) {
+        early.best = E;
+        early.best_epoch = epoch;
+        early.waited = 0;
+        if (early.keep && fits_[j]->val != nullptr)
+            lane_params(j, early.best_params);
+        else if (early.keep)
+            early.best_params.swap(early.start);
+        return false;
+    }
+    return ++early.waited >= o.patience;
+}
+
+// EarlyStopping::restore: lane j back at its best parameters, when it keeps them.
+template <class T> void LaneGroup<T>::restore_best(std::size_t j) {
+    const Early& early = early_[j];
+    if (!early.keep || early.best_params.empty()) return;
+    for (std::size_t e = 0; e < net_.n_params(); ++e) P_[e * W_ + j] = early.best_params[e];
 }
 
 template std::size_t lane_width<float>();

@@ -13,8 +13,9 @@
 //
 // What a lane group covers (lanes_can_fit): dense X and Y shared by the group, all rows or
 // each network its own rows of them (Batch::index: the folds of a cross-validation,
-// bootstrap samples; each lane gathers its own minibatch), without sample weights or
-// validation data; SGD (learning rate, weight decay and momentum per network; whether with
+// bootstrap samples; each lane gathers its own minibatch), without sample weights; each
+// network's validation data and early stopping (the validation loss by the single fits'
+// own pass, on each network written back); SGD (learning rate, weight decay and momentum per network; whether with
 // momentum, Nesterov's, or weight decay at all, shared by the group), Adam or AdamW (every
 // hyperparameter per network); any loss (sse and mse in lanes, the others lane by lane
 // through the single fits' own function); any activations; each network's own schedule of
@@ -27,6 +28,7 @@
 
 #include <cstddef>
 #include <functional>
+#include <limits>
 #include <mutex>
 #include <vector>
 
@@ -50,6 +52,8 @@ template <class T> struct LaneFit {
     // lanes are read back from the networks afterwards).
     std::function<EpochControl(const EpochLog&)> epoch_end;
     const Schedule* schedule = nullptr;  // the rate of each epoch (null: constant)
+    const TrainOptions* options = nullptr;  // its patience, min_delta and restore_best
+    const Batch<T>* val = nullptr;          // its validation rows, or null
     FitRecord record;
 };
 
@@ -94,6 +98,9 @@ private:
     void to_network(std::size_t j);    // lane j's parameters (and moments) to network j
     void from_network(std::size_t j);  // and back
     void stop(std::size_t j, Stop why);
+    void lane_params(std::size_t j, std::vector<T>& out) const;
+    bool stop_after(std::size_t j, std::size_t epoch, double E);
+    void restore_best(std::size_t j);
     void epoch_hooks(std::size_t epoch, double seconds,
                      std::vector<std::unique_lock<std::mutex>>& locks,
                      const std::vector<LaneFit<T>*>& by_address);
@@ -122,6 +129,16 @@ private:
     std::vector<double> E_, E2_, E_epoch_;
     std::vector<double> base_lr_;  // each network's learning rate (a hook may change it)
     std::vector<double> lr_now_;   // and the epoch's, from its schedule
+    // Early stopping per network (trainer.cpp's EarlyStopping): the best monitored loss, its
+    // epoch, the epochs waited since, the parameters to restore and those at the epoch's start.
+    struct Early {
+        double best = std::numeric_limits<double>::infinity();
+        std::size_t best_epoch = 0, waited = 0;
+        std::vector<T> best_params, start;
+        bool keep = false;
+    };
+    std::vector<Early> early_;
+    Workspace<T> ws_;  // the validation passes
     std::vector<T> G2_;  // the second half's gradient, in lanes (minibatches split in halves)
     std::vector<T> z_lane_, y_lane_, delta_lane_;  // one lane's z_n, y, δ_n (other losses)
     std::vector<T> x_, y_;  // a shuffled minibatch, gathered (in lanes, with indices)
