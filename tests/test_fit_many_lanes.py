@@ -327,12 +327,12 @@ def test_mixed_sets_group_what_they_can(rng):
     lrs = [0.01 * (1 + k / n) for k in range(n)]
     twins = copy.deepcopy(nets)
     many = fastprop.fit_many(twins, X, Y, 3, lrs, **arguments)
-    # The first four float64 tanh nets and those with validation data and a callback in one
-    # group, the float32 three in another, the two sigmoid ones in a third; momentum and Adam
-    # are groups of their own; sample weights and clipping train alone.
-    first = expected_lanes(6, WIDTH64)  # networks 0 to 3, 11 and 13
+    # The first four float64 tanh nets and those with validation data, a callback and
+    # clipping in one group, the float32 three in another, the two sigmoid ones in a third;
+    # momentum and Adam are groups of their own; the one with sample weights trains alone.
+    first = expected_lanes(7, WIDTH64)  # networks 0 to 3, 11, 13 and 14
     assert many.lanes == (first[:4] + [3] * 3 + [2] * 2 + [1, 1] + first[4:5] + [0]
-                          + first[5:] + [0])
+                          + first[5:])
     for k, net in enumerate(nets):
         args = {key: value[k] for key, value in arguments.items()}
         net.fit(X, Y, 3, lrs[k], **args)
@@ -430,6 +430,24 @@ def test_validation_and_early_stopping(rng, validation, restore_best):
             assert np.array_equal(a.history.val_loss, b.history.val_loss)
         assert a.history.best_epoch == b.history.best_epoch
     assert "early_stopping" in many.stops
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_gradient_clipping(rng, optimizer):
+    """Each network's clip_norm (or none) on its own gradient's norm, summed in double as
+    clip_gradient sums it."""
+    count = 5
+    nets = networks([6, 10, 2], "relu", True, "float32", count)
+    X, Y = data(rng, 40, 6, 2, "float32")
+    Y *= 4  # large gradients: most steps clipped
+    clips = [0.5, None, 2.0, 0.1, 1e6]
+    twins = copy.deepcopy(nets)
+    many = fastprop.fit_many(twins, X, Y, 3, 0.002, optimizer=optimizer, batch_size=8,
+                             seed=3, clip_norm=clips)
+    assert many.lanes == [count] * count
+    for net, clip in zip(nets, clips):
+        net.fit(X, Y, 3, 0.002, optimizer=optimizer, batch_size=8, seed=3, clip_norm=clip)
+    assert_same(nets, twins)
 
 
 def test_verbose_progress_keeps_the_lanes(rng, capsys):

@@ -88,6 +88,10 @@ template <class T> struct Kernels {
     // finite. Returns the other lanes of `active`, left as they were.
     LaneMask (*adam)(T* p, T* m, T* v, const T* g, const LaneAdam<T>& c, std::size_t n,
                      LaneMask active);
+    // Gradient clipping (trainer.cpp's clip_gradient): Σ g² per lane in double, k ascending,
+    // into sum (width doubles); then g ← g · c, one factor per lane.
+    void (*sum_of_squares)(double* sum, const T* g, std::size_t n);
+    void (*scale)(T* g, const T* c, std::size_t n);
 };
 
 // The kernels of the instruction set kernel_isa() names, or null on the portable path.

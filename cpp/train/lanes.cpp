@@ -45,7 +45,7 @@ bool lanes_can_fit(const Network<T>& net, const Batch<T>& train, const Batch<T>*
     if (config.method != Method::sgd && config.method != Method::adam &&
         config.method != Method::adamw)
         return false;
-    if (options.clip_norm != 0.0 || options.block_rows != 0 || options.start_epoch != 0)
+    if (options.block_rows != 0 || options.start_epoch != 0)
         return false;
     try {  // what Trainer::fit refuses, it refuses itself (with its message)
         options.check();
@@ -405,6 +405,9 @@ template <class T> void LaneGroup<T>::fit(const Poll& poll) {
     double samples_seen = 0.0;  // before the epoch: invscaling's s
     lr_now_.assign(m, 0.0);
     early_.assign(m, Early{});
+    clip_ = false;
+    for (const LaneFit<T>* fit : fits_) clip_ |= fit->options->clip_norm > 0;
+    clip_factor_.assign(W_, T(1));
     for (std::size_t j = 0; j < m; ++j) {
         const TrainOptions& o = *fits_[j]->options;
         early_[j].keep = o.patience > 0 && o.restore_best;
@@ -460,6 +463,15 @@ template <class T> void LaneGroup<T>::fit(const Poll& poll) {
             // the update (a non-finite gradient always makes p − lr·g non-finite, lr > 0).
             for (std::size_t j = 0; j < m; ++j)
                 if ((active_ >> j & 1) && !std::isfinite(E_[j])) stop(j, Stop::non_finite);
+            if (clip_) {  // clip_gradient per lane: g · min(1, max_norm / (‖g‖ + 1e-6))
+                kern_.sum_of_squares(E2_.data(), G_, net_.n_params());
+                for (std::size_t j = 0; j < W_; ++j) {
+                    const double max_norm = j < m ? fits_[j]->options->clip_norm : 0.0;
+                    const double coef = max_norm / (std::sqrt(E2_[j]) + 1e-6);
+                    clip_factor_[j] = coef >= 1.0 || max_norm == 0.0 ? T(1) : T(coef);
+                }
+                kern_.scale(G_, clip_factor_.data(), net_.n_params());
+            }
             lanes::LaneMask failed = 0;
             if (fused_sgd_) {
                 failed = kern_.sgd(P_, G_, lr_, net_.n_params(), active_);

@@ -13,17 +13,17 @@
 //
 // What a lane group covers (lanes_can_fit): dense X and Y shared by the group, all rows or
 // each network its own rows of them (Batch::index: the folds of a cross-validation,
-// bootstrap samples; each lane gathers its own minibatch), without sample weights; each
-// network's validation data and early stopping (the validation loss by the single fits'
-// own pass, on each network written back); SGD (learning rate, weight decay and momentum per network; whether with
-// momentum, Nesterov's, or weight decay at all, shared by the group), Adam or AdamW (every
-// hyperparameter per network); any loss (sse and mse in lanes, the others lane by lane
-// through the single fits' own function); any activations; each network's own schedule of
-// the learning rate (and an epoch hook's new rates); no clipping, no early stopping, no resumption, no hooks but the
-// epoch hook and Ctrl-C's poll; minibatches of one chunk (split in halves where a single fit
-// splits them, passes.cpp); the AVX2 or AVX-512 kernels. Networks in one group share what lanes_key lists (layers, bias, activations,
-// loss, data, batch size, epochs, the sample order: no shuffling, or the same seed; the kind
-// of update).
+// bootstrap samples; each lane gathers its own minibatch), without sample weights; SGD
+// (learning rate, weight decay and momentum per network; whether with momentum, Nesterov's,
+// or weight decay at all, shared by the group), Adam or AdamW (every hyperparameter per
+// network); any loss (sse and mse in lanes, the others lane by lane through the single fits'
+// own function); any activations; each network's schedule of the learning rate, epoch hook
+// (run with every network written back and the group's locks released), validation data
+// (its loss by the single fits' own pass), early stopping and gradient clipping; minibatches
+// of one chunk (split in halves where a single fit splits them, passes.cpp); no resumption,
+// no data-parallel blocks; the AVX2 or AVX-512 kernels. Networks in one group share what
+// lanes_key lists (layers, bias, activations, loss, data, batch size, epochs, the sample
+// order: no shuffling, or the same seed; the kind of update).
 #pragma once
 
 #include <cstddef>
@@ -52,7 +52,7 @@ template <class T> struct LaneFit {
     // lanes are read back from the networks afterwards).
     std::function<EpochControl(const EpochLog&)> epoch_end;
     const Schedule* schedule = nullptr;  // the rate of each epoch (null: constant)
-    const TrainOptions* options = nullptr;  // its patience, min_delta and restore_best
+    const TrainOptions* options = nullptr;  // its patience, min_delta, restore_best, clip_norm
     const Batch<T>* val = nullptr;          // its validation rows, or null
     FitRecord record;
 };
@@ -139,6 +139,8 @@ private:
     };
     std::vector<Early> early_;
     Workspace<T> ws_;  // the validation passes
+    bool clip_ = false;  // some network clips its gradient
+    std::vector<T> clip_factor_;
     std::vector<T> G2_;  // the second half's gradient, in lanes (minibatches split in halves)
     std::vector<T> z_lane_, y_lane_, delta_lane_;  // one lane's z_n, y, δ_n (other losses)
     std::vector<T> x_, y_;  // a shuffled minibatch, gathered (in lanes, with indices)
