@@ -308,7 +308,8 @@ def test_non_finite_data_stops_every_lane(rng):
 
 
 def test_mixed_sets_group_what_they_can(rng):
-    """Fits the lanes do not cover train alone, beside the groups, all to their own bits."""
+    """Networks of one shape but other arguments group by what they share, beside each
+    other, all to their own bits."""
     X, Y = data(rng, 60, 5, 2, "float64")
     X_val, Y_val = data(rng, 10, 5, 2, "float64")
     nets = (networks([5, 9, 2], "tanh", True, "float64", 4)
@@ -329,9 +330,9 @@ def test_mixed_sets_group_what_they_can(rng):
     many = fastprop.fit_many(twins, X, Y, 3, lrs, **arguments)
     # The first four float64 tanh nets and those with validation data, a callback and
     # clipping in one group, the float32 three in another, the two sigmoid ones in a third;
-    # momentum and Adam are groups of their own; the one with sample weights trains alone.
+    # momentum, Adam and the one with sample weights are groups of their own.
     first = expected_lanes(7, WIDTH64)  # networks 0 to 3, 11, 13 and 14
-    assert many.lanes == (first[:4] + [3] * 3 + [2] * 2 + [1, 1] + first[4:5] + [0]
+    assert many.lanes == (first[:4] + [3] * 3 + [2] * 2 + [1, 1] + first[4:5] + [1]
                           + first[5:])
     for k, net in enumerate(nets):
         args = {key: value[k] for key, value in arguments.items()}
@@ -447,6 +448,33 @@ def test_gradient_clipping(rng, optimizer):
     assert many.lanes == [count] * count
     for net, clip in zip(nets, clips):
         net.fit(X, Y, 3, 0.002, optimizer=optimizer, batch_size=8, seed=3, clip_norm=clip)
+    assert_same(nets, twins)
+
+
+@pytest.mark.parametrize("loss", ["sse", "mse", "cross_entropy"])
+@pytest.mark.parametrize("indexed", [False, True])
+def test_sample_weights(rng, loss, indexed):
+    """Sample weights lane by lane (each lane's own rows' weights with indices); a minibatch
+    whose rows all weigh 0 is left out of that network's epoch alone."""
+    count = 5
+    X = rng.standard_normal((64, 5))
+    Y = np.eye(3)[rng.integers(0, 3, 64)] if loss == "cross_entropy" else \
+        rng.standard_normal((64, 3))
+    w = np.abs(rng.standard_normal(64))
+    w[8:16] = 0  # the second minibatch of the unindexed fits weighs nothing
+    rows = [rng.permutation(64)[:48] for _ in range(count)] if indexed else [None] * count
+    nets = [fastprop.Network([5, 9, 3], "tanh", bias=True, seed=k, loss=loss)
+            for k in range(count)]
+    lrs = [0.01 * (1 + k / count) for k in range(count)]
+    twins = copy.deepcopy(nets)
+    many = fastprop.fit_many(twins, X, Y, 3, lrs, optimizer="adam", batch_size=8,
+                             shuffle=indexed, seed=5, sample_weight=w,
+                             indices=rows if indexed else None)
+    assert many.lanes == expected_lanes(count, WIDTH64)
+    for net, lr, r in zip(nets, lrs, rows):
+        part = slice(None) if r is None else r
+        net.fit(X[part], Y[part], 3, lr, optimizer="adam", batch_size=8, shuffle=indexed,
+                seed=5, sample_weight=w[part])
     assert_same(nets, twins)
 
 

@@ -40,7 +40,7 @@ bool lanes_can_fit(const Network<T>& net, const Batch<T>& train, const Batch<T>*
                    const TrainOptions& options, const OptimizerConfig& config) {
     if (lane_width<T>() == 0 || (val != nullptr && (val->index != nullptr || val->sparse())))
         return false;
-    if (train.X == nullptr || train.sparse() || train.w != nullptr || train.t == 0)
+    if (train.X == nullptr || train.sparse() || train.t == 0)
         return false;
     if (config.method != Method::sgd && config.method != Method::adam &&
         config.method != Method::adamw)
@@ -99,6 +99,7 @@ std::vector<std::size_t> lanes_key(const Network<T>& net, const Batch<T>& train,
     key.push_back(std::size_t(net.loss()));
     key.push_back(reinterpret_cast<std::uintptr_t>(train.X));
     key.push_back(reinterpret_cast<std::uintptr_t>(train.Y));
+    key.push_back(reinterpret_cast<std::uintptr_t>(train.w));
     key.push_back(train.t);
     key.push_back(batch_rows(options, train.t));
     key.push_back(options.epochs);
@@ -248,23 +249,23 @@ template <class T> void LaneGroup<T>::stop(std::size_t j, Stop why) {
 // half's gradient in its own buffer, then added to the first's, E the sum of the halves'.
 template <class T> void LaneGroup<T>::step(const T* x, const T* y, std::size_t rows) {
     if (!detail::split_in_halves(net_.layout(), rows)) {
-        passes(x, y, rows, double(rows), G_, E_.data());
+        passes(x, y, rows, 0, G_, E_.data());
         return;
     }
     const std::size_t first = rows - rows / 2, l_0 = net_.layout().l_in();
     const std::size_t l_n = net_.layout().l_out(), w = indexed_ ? W_ : 1;
-    passes(x, y, first, double(rows), G_, E_.data());
-    passes(x + first * l_0 * w, y + first * l_n * w, rows / 2, double(rows), G2_.data(),
-           E2_.data());
+    passes(x, y, first, 0, G_, E_.data());
+    passes(x + first * l_0 * w, y + first * l_n * w, rows / 2, first, G2_.data(), E2_.data());
     elementwise::add(G_, G2_.data(), net_.n_params() * W_);
     for (std::size_t j = 0; j < W_; ++j) E_[j] += E2_[j];
 }
 
-// detail::rows_pass for every lane: forward_rows, then backward_rows, over `rows` rows of a
-// minibatch of `size` rows (what a mean loss divides by), the gradient written to G (in
-// lanes) and E to E (one per lane).
+// detail::rows_pass for every lane: forward_rows, then backward_rows, over `rows` rows of
+// the minibatch from row r0 on (of its sample weights, w_rows_), the gradient written to G
+// (in lanes) and E to E (one per lane); a mean loss divides by size_ (the minibatch's rows,
+// or each lane's total weight).
 template <class T>
-void LaneGroup<T>::passes(const T* x, const T* y, std::size_t rows, double size, T* G,
+void LaneGroup<T>::passes(const T* x, const T* y, std::size_t rows, std::size_t r0, T* G,
                           double* E) {
     const Layout& L = net_.layout();
     const std::size_t n = L.n(), W = W_;
@@ -290,8 +291,8 @@ void LaneGroup<T>::passes(const T* x, const T* y, std::size_t rows, double size,
     // function a single fit calls (on a copy of the lane's z_n, δ_n written back).
     const std::size_t l_n = L.l_out(), entries = rows * l_n;
     const Loss loss = net_.loss();
-    if (loss == Loss::sse || loss == Loss::mse) {
-        const double count = size * double(l_n);
+    if ((loss == Loss::sse || loss == Loss::mse) && train_.w == nullptr) {
+        const double count = size_[0] * double(l_n);
         const bool mean = loss == Loss::mse;
         kern_.squared_error(delta(n), E, z(n), y, !indexed_, entries,
                             mean ? T(-2) / T(count) : T(-2));
@@ -310,9 +311,10 @@ void LaneGroup<T>::passes(const T* x, const T* y, std::size_t rows, double size,
                 y_j = y_lane_.data();
             }
             const Network<T>& net_j = fits_[j]->session->network();
-            E[j] = loss_and_delta(loss, LossRows<T>{delta_lane_.data(), z_lane_.data(), y_j,
-                                                    nullptr, rows, l_n, size,
-                                                    net_j.loss_delta()});
+            E[j] = loss_and_delta(
+                loss, LossRows<T>{delta_lane_.data(), z_lane_.data(), y_j,
+                                  train_.w ? w_rows_[j] + r0 : nullptr, rows, l_n, size_[j],
+                                  net_j.loss_delta()});
             for (std::size_t k = 0; k < entries; ++k) delta(n)[k * W + j] = delta_lane_[k];
         }
     }
@@ -388,7 +390,6 @@ template <class T> void LaneGroup<T>::fit(const Poll& poll) {
     const std::size_t t = train_.t, l_0 = L.l_in(), l_n = L.l_out();
     const std::size_t batch = batch_rows(options_, t);
     const bool permute = permuted(options_, t), mean = is_mean(net_.loss());
-    const double total = double(t);
     if (permute || indexed_) {
         order_.resize(t);
         std::iota(order_.begin(), order_.end(), std::size_t(0));
@@ -405,6 +406,19 @@ template <class T> void LaneGroup<T>::fit(const Poll& poll) {
     double samples_seen = 0.0;  // before the epoch: invscaling's s
     lr_now_.assign(m, 0.0);
     early_.assign(m, Early{});
+    // What a mean loss's epoch divides by: the rows, or each network's total weight
+    // (Batch::size(), in row order).
+    total_.assign(m, double(t));
+    size_.assign(W_, 0.0);
+    w_rows_.assign(W_, nullptr);
+    if (train_.w != nullptr) {
+        w_lanes_.assign(indexed_ ? W_ * batch : batch, T(0));
+        for (std::size_t j = 0; j < m; ++j) {
+            Batch<T> rows_j = train_;
+            rows_j.index = fits_[j]->index;
+            total_[j] = rows_j.size();
+        }
+    }
     clip_ = false;
     for (const LaneFit<T>* fit : fits_) clip_ |= fit->options->clip_norm > 0;
     clip_factor_.assign(W_, T(1));
@@ -458,11 +472,39 @@ template <class T> void LaneGroup<T>::fit(const Poll& poll) {
                 x = x_.data();
                 y = y_.data();
             }
+            // Each lane's sample weights and minibatch size; a minibatch whose rows all weigh
+            // 0 is left out of that network's epoch, as Trainer::fit leaves it out.
+            lanes::LaneMask skip = 0;
+            std::fill(size_.begin(), size_.end(), double(rows));
+            if (train_.w != nullptr) {
+                for (std::size_t j = 0; j < m; ++j) {
+                    if (!(active_ >> j & 1)) continue;
+                    if (indexed_) {
+                        T* w_j = w_lanes_.data() + j * batch;
+                        for (std::size_t s = 0; s < rows; ++s)
+                            w_j[s] = train_.w[fits_[j]->index[order_[r0 + s]]];
+                        w_rows_[j] = w_j;
+                    } else if (permute) {
+                        if (j == 0)
+                            for (std::size_t s = 0; s < rows; ++s)
+                                w_lanes_[s] = train_.w[order_[r0 + s]];
+                        w_rows_[j] = w_lanes_.data();
+                    } else {
+                        w_rows_[j] = train_.w + r0;
+                    }
+                    double size = 0.0;
+                    for (std::size_t s = 0; s < rows; ++s) size += double(w_rows_[j][s]);
+                    size_[j] = size;
+                    if (!(size > 0)) skip |= lanes::LaneMask(1) << j;
+                }
+            }
+            const lanes::LaneMask stepping = active_ & ~skip;
+            if (stepping == 0) continue;
             step(x, y, rows);
             // minibatch_update: a non-finite E, gradient or update stops that network before
             // the update (a non-finite gradient always makes p − lr·g non-finite, lr > 0).
             for (std::size_t j = 0; j < m; ++j)
-                if ((active_ >> j & 1) && !std::isfinite(E_[j])) stop(j, Stop::non_finite);
+                if ((stepping >> j & 1) && !std::isfinite(E_[j])) stop(j, Stop::non_finite);
             if (clip_) {  // clip_gradient per lane: g · min(1, max_norm / (‖g‖ + 1e-6))
                 kern_.sum_of_squares(E2_.data(), G_, net_.n_params());
                 for (std::size_t j = 0; j < W_; ++j) {
@@ -474,7 +516,7 @@ template <class T> void LaneGroup<T>::fit(const Poll& poll) {
             }
             lanes::LaneMask failed = 0;
             if (fused_sgd_) {
-                failed = kern_.sgd(P_, G_, lr_, net_.n_params(), active_);
+                failed = kern_.sgd(P_, G_, lr_, net_.n_params(), active_ & ~skip);
             } else if (adam_) {
                 for (std::size_t j = 0; j < m; ++j) {  // AdamLike::apply's constants
                     const OptimizerConfig& c = *fits_[j]->config;
@@ -486,20 +528,21 @@ template <class T> void LaneGroup<T>::fit(const Poll& poll) {
                 const lanes::LaneAdam<T> constants{
                     beta2_,    one_minus_beta1_, one_minus_beta2_, weight_decay_, step_size_,
                     bc2_sqrt_, eps_,             decay_,           c0_decoupled_};
-                failed = kern_.adam(P_, M_, V_, G_, constants, net_.n_params(), active_);
+                failed = kern_.adam(P_, M_, V_, G_, constants, net_.n_params(), active_ & ~skip);
             } else {
                 lanes::LaneMask first = 0;
                 for (std::size_t j = 0; j < m; ++j)
                     if (fits_[j]->state->steps == 0) first |= lanes::LaneMask(1) << j;
                 const lanes::LaneRates<T> rates{lr_, weight_decay_, momentum_, first,
                                                 M_ != nullptr, fits_[0]->config->nesterov};
-                failed = kern_.sgd_momentum(P_, M_, G_, rates, net_.n_params(), active_);
+                failed = kern_.sgd_momentum(P_, M_, G_, rates, net_.n_params(),
+                                            active_ & ~skip);
             }
             for (std::size_t j = 0; j < m; ++j) {
                 if (failed >> j & 1) stop(j, Stop::non_finite);
-                if (!(active_ >> j & 1)) continue;
+                if (!(active_ >> j & 1) || (skip >> j & 1)) continue;
                 ++fits_[j]->state->steps;
-                E_epoch_[j] += mean ? E_[j] * double(rows) / total : E_[j];
+                E_epoch_[j] += mean ? E_[j] * size_[j] / total_[j] : E_[j];
                 ParamsGate& gate = fits_[j]->session->gate();
                 if (gate.reader_waiting()) {  // a snapshot waits: the parameters go home first
                     to_network(j);

@@ -13,7 +13,7 @@
 //
 // What a lane group covers (lanes_can_fit): dense X and Y shared by the group, all rows or
 // each network its own rows of them (Batch::index: the folds of a cross-validation,
-// bootstrap samples; each lane gathers its own minibatch), without sample weights; SGD
+// bootstrap samples; each lane gathers its own minibatch), and sample weights; SGD
 // (learning rate, weight decay and momentum per network; whether with momentum, Nesterov's,
 // or weight decay at all, shared by the group), Adam or AdamW (every hyperparameter per
 // network); any loss (sse and mse in lanes, the others lane by lane through the single fits'
@@ -94,7 +94,7 @@ public:
 
 private:
     void step(const T* x, const T* y, std::size_t rows);
-    void passes(const T* x, const T* y, std::size_t rows, double size, T* G, double* E);
+    void passes(const T* x, const T* y, std::size_t rows, std::size_t r0, T* G, double* E);
     void to_network(std::size_t j);    // lane j's parameters (and moments) to network j
     void from_network(std::size_t j);  // and back
     void stop(std::size_t j, Stop why);
@@ -140,6 +140,11 @@ private:
     std::vector<Early> early_;
     Workspace<T> ws_;  // the validation passes
     bool clip_ = false;  // some network clips its gradient
+    // Sample weights: each lane's weights of the minibatch's rows (w_lanes_ when gathered),
+    // each lane's minibatch size (rows, or total weight) and total over its training rows.
+    std::vector<const T*> w_rows_;
+    std::vector<T> w_lanes_;
+    std::vector<double> size_, total_;
     std::vector<T> clip_factor_;
     std::vector<T> G2_;  // the second half's gradient, in lanes (minibatches split in halves)
     std::vector<T> z_lane_, y_lane_, delta_lane_;  // one lane's z_n, y, δ_n (other losses)
