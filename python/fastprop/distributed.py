@@ -98,7 +98,11 @@ def _agree(comm: Any, work: Callable[[], Any], share: bool = False) -> Any:
     results = comm.allgather((error, out if share else None))
     failed = [(q, e) for q, (e, _) in enumerate(results) if e is not None]
     if failed:
-        text = "; ".join(f"rank {q} of {comm.size}: {name}: {msg}" for q, (name, msg) in failed)
+        ranks: dict[tuple[str, str], list[str]] = {}  # the ranks of each error
+        for q, e in failed:
+            ranks.setdefault(e, []).append(str(q))
+        text = "; ".join(f"rank{'s' if len(qs) > 1 else ''} {', '.join(qs)} of {comm.size}: "
+                         f"{name}: {msg}" for (name, msg), qs in ranks.items())
         kind = {"ValueError": ValueError, "TypeError": TypeError,
                 "FloatingPointError": FloatingPointError}.get(failed[0][1][0], DistributedError)
         raise kind(text)
