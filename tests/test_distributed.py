@@ -304,10 +304,11 @@ def test_the_command_line_trains_data_parallel_with_the_same_output(tmp_path):
                           fastprop.load(tmp_path / "two.npz").params)
 
 
-def readme_example() -> str:
+def readme_example(which: int = 0) -> str:
+    """The which-th python block of the README's distributed section."""
     text = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
     section = text.split("## Distributed training", 1)[1].split("\n## ", 1)[0]
-    return section.split("```python\n", 1)[1].split("```", 1)[0]
+    return section.split("```python\n")[1 + which].split("```", 1)[0]
 
 
 @pytest.mark.parametrize("ranks", [1, 2])
@@ -372,3 +373,19 @@ def test_fit_many_and_the_searches_over_ranks_are_one_process(ranks):
             if "raised" in line or "errors [" in line]
     assert len(said) == 8 * ranks and len(set(said)) == 8, result.stdout
     assert f"of {ranks}: KeyError" in result.stdout
+
+
+def test_the_readme_example_of_many_networks_runs_on_two_ranks(tmp_path):
+    pytest.importorskip("sklearn")
+    code = readme_example(1)
+    assert "distributed.fit_many(" in code and "distributed.GridSearchCV(" in code
+    (tmp_path / "sweep_mpi.py").write_text(code, encoding="utf-8")
+    env = dict(os.environ, FASTPROP_NUM_THREADS="1")
+    out = subprocess.run([mpiexec(), "-n", "2", sys.executable, "sweep_mpi.py"], cwd=tmp_path,
+                         env=env, capture_output=True, text=True, timeout=300,
+                         check=True).stdout
+    said = [line.split("#", 1)[1].strip() for line in code.splitlines()
+            if line.startswith("print(") and "#" in line]
+    assert len(said) == 4
+    for line in said:  # on both ranks (mpiexec may interleave their lines)
+        assert out.count(line) == 2, (line, out)

@@ -18,6 +18,12 @@ depend on the number of ranks, so the parameters after training are the same bit
 or any number of ranks, and the same as ``Network.fit(..., block_rows=block_rows)`` in one
 process. MPI comes from mpi4py (``pip install "fastprop[mpi]"``); without it, or outside
 ``mpiexec``, :func:`fit` runs as a single rank.
+
+:func:`fit_many` spreads whole networks over the ranks instead (each network trained by one
+rank, the results sent to every rank), and ``GridSearchCV``, ``RandomizedSearchCV``,
+``cross_validate`` and ``cross_val_score`` (imported from here on first use; they need
+scikit-learn) spread a search's candidates × folds the same way: on every rank, the same
+networks and results as one process.
 """
 
 from __future__ import annotations
