@@ -262,7 +262,42 @@ bool Trainer<T>::tree_sum(const Batch<T>& mine, std::size_t rows, std::size_t bl
     }
     const auto [a, b] = blocks::owned(nb, rank, ranks);
     const std::vector<blocks::Node> own = blocks::nodes(a, b, nb);
-    send_.resize(counts_[rank]);
+    // With `scatter` (a reduce-scatter): each node's slice q is written straight into the
+    // part of scatter_ that goes to rank q, followed by the nodes' E and the status (the
+    // tail, in send_). This rank's own part goes last in scatter_ and is not sent: the
+    // combine below reads it where it is.
+    const bool scatter = ranks > 1 && n > 0 && par->scatter;
+    const std::size_t tail = own.size() * sizeof(double) + sizeof(double);
+    std::size_t m = n;  // the values of each node in `all`: all n, or this rank's slice
+    if (scatter) {
+        slices_.resize(ranks + 1);
+        for (std::size_t q = 0; q <= ranks; ++q) slices_[q] = n * q / ranks;
+        counts_to_.resize(ranks);
+        counts_from_.resize(ranks);
+        displs_to_.resize(ranks);
+        m = slices_[rank + 1] - slices_[rank];
+        std::size_t total_to = 0;
+        for (std::size_t q = 0; q < ranks; ++q) {
+            const std::size_t bytes_q =
+                own.size() * (slices_[q + 1] - slices_[q]) * sizeof(T) + tail;
+            counts_to_[q] = q == rank ? 0 : bytes_q;
+            total_to += bytes_q;
+            const auto [a_q, b_q] = blocks::owned(nb, q, ranks);
+            const std::size_t k_q = blocks::nodes(a_q, b_q, nb).size();
+            counts_from_[q] =
+                q == rank ? 0 : k_q * (m * sizeof(T) + sizeof(double)) + sizeof(double);
+        }
+        for (std::size_t q = 0, at = 0; q < ranks; ++q) {  // rank order, this rank's part last
+            displs_to_[q] = at;
+            at += counts_to_[q];
+        }
+        displs_to_[rank] = total_to - own.size() * m * sizeof(T) - tail;
+        scatter_.resize(total_to);
+        send_.resize(tail);
+    } else {
+        send_.resize(counts_[rank]);
+    }
+    unsigned char* const E_at = send_.data() + (scatter ? 0 : own.size() * node_bytes);
     double status = 0.0;
     const Poll none;
     try {
@@ -292,9 +327,16 @@ bool Trainer<T>::tree_sum(const Batch<T>& mine, std::size_t rows, std::size_t bl
             }
             double E_node = 0.0;
             const T* root = tree.finish(E_node);
-            if (n) std::memcpy(send_.data() + k * node_bytes, root, node_bytes);
-            std::memcpy(send_.data() + own.size() * node_bytes + k * sizeof(double), &E_node,
-                        sizeof(double));
+            if (scatter) {
+                for (std::size_t q = 0; q < ranks; ++q) {
+                    const std::size_t bytes_q = (slices_[q + 1] - slices_[q]) * sizeof(T);
+                    std::memcpy(scatter_.data() + displs_to_[q] + k * bytes_q,
+                                root + slices_[q], bytes_q);
+                }
+            } else if (n) {
+                std::memcpy(send_.data() + k * node_bytes, root, node_bytes);
+            }
+            std::memcpy(E_at + k * sizeof(double), &E_node, sizeof(double));
             if (ranks > 1 && status == 0.0 &&
                 (!std::isfinite(E_node) || (n && !elementwise::all_finite(root, n))))
                 status = 2.0;
@@ -302,37 +344,16 @@ bool Trainer<T>::tree_sum(const Batch<T>& mine, std::size_t rows, std::size_t bl
     } catch (const Interrupted&) {
         status = 1.0;
     }
-    std::memcpy(send_.data() + own.size() * (node_bytes + sizeof(double)), &status,
-                sizeof(double));
+    std::memcpy(E_at + own.size() * sizeof(double), &status, sizeof(double));
     unsigned char* all = send_.data();
     const std::size_t* counts = counts_.data();
-    std::size_t m = n;  // the values of each node in `all`: all n, or this rank's slice
-    const bool scatter = ranks > 1 && n > 0 && par->scatter;
     if (scatter) {  // to rank q, slice q of each node (then the E's and the status)
-        slices_.resize(ranks + 1);
-        for (std::size_t q = 0; q <= ranks; ++q) slices_[q] = n * q / ranks;
-        const std::size_t tail = own.size() * sizeof(double) + sizeof(double);
-        counts_to_.resize(ranks);
-        counts_from_.resize(ranks);
-        std::size_t total_to = 0, total_from = 0;
-        m = slices_[rank + 1] - slices_[rank];
-        for (std::size_t q = 0; q < ranks; ++q) {
-            counts_to_[q] = own.size() * (slices_[q + 1] - slices_[q]) * sizeof(T) + tail;
-            total_to += counts_to_[q];
-            const auto [a_q, b_q] = blocks::owned(nb, q, ranks);
-            const std::size_t k_q = blocks::nodes(a_q, b_q, nb).size();
-            counts_from_[q] = k_q * (m * sizeof(T) + sizeof(double)) + sizeof(double);
-            total_from += counts_from_[q];
-        }
-        scatter_.resize(total_to);
-        unsigned char* to = scatter_.data();
-        for (std::size_t q = 0; q < ranks; ++q) {
-            const std::size_t bytes_q = (slices_[q + 1] - slices_[q]) * sizeof(T);
-            for (std::size_t k = 0; k < own.size(); ++k, to += bytes_q)
-                std::memcpy(to, send_.data() + k * node_bytes + slices_[q] * sizeof(T), bytes_q);
-            std::memcpy(to, send_.data() + own.size() * node_bytes, tail);
-            to += tail;
-        }
+        for (std::size_t q = 0; q < ranks; ++q)
+            std::memcpy(scatter_.data() + displs_to_[q] +
+                            own.size() * (slices_[q + 1] - slices_[q]) * sizeof(T),
+                        send_.data(), tail);
+        std::size_t total_from = 0;
+        for (std::size_t c : counts_from_) total_from += c;
         recv_.resize(total_from);
         par->scatter(scatter_.data(), counts_to_.data(), recv_.data(), counts_from_.data());
         all = recv_.data();
@@ -353,7 +374,8 @@ bool Trainer<T>::tree_sum(const Batch<T>& mine, std::size_t rows, std::size_t bl
     for (std::size_t q = 0, offset = 0; q < ranks; offset += counts[q], ++q) {
         const auto [a_q, b_q] = blocks::owned(nb, q, ranks);
         const std::vector<blocks::Node> theirs = blocks::nodes(a_q, b_q, nb);
-        unsigned char* base = all + offset;
+        unsigned char* base =
+            scatter && q == rank ? scatter_.data() + displs_to_[rank] : all + offset;
         double status_q = 0.0;
         std::memcpy(&status_q, base + theirs.size() * (m_bytes + sizeof(double)),
                     sizeof(double));

@@ -214,7 +214,7 @@ private:
     // blocked: buffers of the tree's nodes, the bytes exchanged, the fault's rank.
     std::vector<std::vector<T>> pool_;
     std::vector<unsigned char> send_, recv_, scatter_;
-    std::vector<std::size_t> counts_, counts_to_, counts_from_, slices_;
+    std::vector<std::size_t> counts_, counts_to_, counts_from_, displs_to_, slices_;
     long fault_rank_ = -1;
     std::vector<double> norms_;  // DP-SGD: the per-sample clipping factors of a chunk
 };
