@@ -449,20 +449,20 @@ sample_weight, clip_norm, **hyperparameters
     stats: dict[str, Any] = {"steps": 0, "tree_bytes": 0, "row_bytes": 0, "epochs": 0,
                              "exchange_seconds": 0.0}
 
-    def exchange(send: memoryview, recv: memoryview, counts: list[int]) -> None:
+    def exchange(send: memoryview | None, recv: memoryview, counts: list[int]) -> None:
         from mpi4py import MPI
 
         displs = np.cumsum([0] + counts[:-1]).tolist()
-        start = time.perf_counter()
-        comm.Allgatherv([send, MPI.BYTE], [recv, (counts, displs), MPI.BYTE])
+        start = time.perf_counter()  # send None: this rank's part is in recv already
+        comm.Allgatherv(MPI.IN_PLACE if send is None else [send, MPI.BYTE],
+                        [recv, (counts, displs), MPI.BYTE])
         stats["exchange_seconds"] += time.perf_counter() - start
-        stats["tree_bytes"] += len(send) * (R - 1)  # to every other rank
+        stats["tree_bytes"] += counts[rank] * (R - 1)  # to every other rank
 
-    def scatter(send: memoryview, counts_to: list[int], recv: memoryview,
-                counts_from: list[int]) -> None:
+    def scatter(send: memoryview, counts_to: list[int], displs_to: list[int],
+                recv: memoryview, counts_from: list[int]) -> None:
         from mpi4py import MPI
 
-        displs_to = np.cumsum([0] + counts_to[:-1]).tolist()
         displs_from = np.cumsum([0] + counts_from[:-1]).tolist()
         start = time.perf_counter()
         comm.Alltoallv([send, (counts_to, displs_to), MPI.BYTE],
