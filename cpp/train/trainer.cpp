@@ -446,9 +446,10 @@ Stop Trainer<T>::blocked_update(const Batch<T>& mine, std::size_t rows, double s
     if (!std::isfinite(E) || !elementwise::all_finite(grad_.data(), grad_.size()))
         return Stop::non_finite;
     if (options.clip_norm > 0) clip_gradient(grad_.data(), grad_.size(), options.clip_norm);
-    if (!update_is_finite(config, state, net_.params(), grad_.data(), net_.n_params(), lr))
-        return Stop::non_finite;  // the same on every rank: every rank has the same gradient
-    update(config, state, net_.params(), grad_.data(), net_.n_params(), lr);
+    // the same on every rank: every rank has the same gradient (spent by plain SGD's fused
+    // pass, which keeps the old parameters in it)
+    if (!update_if_finite(config, state, net_.params(), grad_.data(), net_.n_params(), lr))
+        return Stop::non_finite;
     if (gate_) gate_->between_updates();
     return Stop::done;
 }
