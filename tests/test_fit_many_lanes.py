@@ -546,17 +546,24 @@ def test_when_groups_pay():
     assert lanes([64, 64, 64, 10], W, 32) == [0] * W
 
 
-def test_per_network_arrays_are_groups_of_their_own(rng):
-    """Networks on arrays of their own (not indices into one) are each a group of their own."""
-    X, Y = data(rng, 300, 64, 4, "float32")
-    nets = networks([64, 8, 4], "tanh", True, "float32", 2)
+def test_per_network_arrays(rng):
+    """Networks given arrays of their own (X, Y and weights per network, as many rows) step
+    together, each lane gathering its minibatch from its own arrays."""
+    count = 6
+    Xs = [rng.standard_normal((50, 5)) for _ in range(count)]
+    Ys = [rng.standard_normal((50, 2)) for _ in range(count)]
+    ws = [np.abs(rng.standard_normal(50)) for _ in range(count)]
+    nets = networks([5, 8, 2], "tanh", True, "float64", count, loss="mse")
     twins = copy.deepcopy(nets)
-    many = fastprop.fit_many(twins, [X, X.copy()], [Y, Y], 1, 1e-4, optimizer="sgd",
-                             batch_size=16)
-    assert many.lanes == [1, 1]
-    for net in nets:
-        net.fit(X, Y, 1, 1e-4, optimizer="sgd", batch_size=16)
+    many = fastprop.fit_many(twins, Xs, Ys, 3, 0.01, optimizer="momentum", batch_size=8,
+                             seed=4, sample_weight=ws)
+    assert many.lanes == expected_lanes(count, WIDTH64)
+    for net, X, Y, w in zip(nets, Xs, Ys, ws):
+        net.fit(X, Y, 3, 0.01, optimizer="momentum", batch_size=8, seed=4, sample_weight=w)
     assert_same(nets, twins)
+    many = fastprop.fit_many(twins[:3], Xs[:2] + [Xs[2][:40]], Ys[:2] + [Ys[2][:40]], 1, 0.01,
+                             optimizer="sgd", batch_size=8, seed=1)
+    assert many.lanes == [2, 2, 1]  # as many rows or not
 
 
 def test_snapshots_during_a_group_are_states_between_two_steps():

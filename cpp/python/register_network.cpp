@@ -688,7 +688,7 @@ template <class T> struct LaneJob final : ManyJob {
                 fits[j].session = &job.self.session;
                 fits[j].config = &*job.config;
                 fits[j].state = job.state;
-                fits[j].index = job.train.batch.index;
+                fits[j].train = job.train.batch;
                 fits[j].epoch_end =
                     python_hooks(job.self.session, job.callback, job.error).epoch_end;
                 fits[j].schedule = &job.options.schedule;

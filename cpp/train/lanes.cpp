@@ -97,16 +97,13 @@ std::vector<std::size_t> lanes_key(const Network<T>& net, const Batch<T>& train,
     key.push_back(L.bias());
     for (const Activation f : net.activations()) key.push_back(std::size_t(f));
     key.push_back(std::size_t(net.loss()));
-    key.push_back(reinterpret_cast<std::uintptr_t>(train.X));
-    key.push_back(reinterpret_cast<std::uintptr_t>(train.Y));
-    key.push_back(reinterpret_cast<std::uintptr_t>(train.w));
+    key.push_back(train.w != nullptr);
     key.push_back(train.t);
     key.push_back(batch_rows(options, train.t));
     key.push_back(options.epochs);
     key.push_back(permuted(options, train.t));
     key.push_back(permuted(options, train.t) ? std::size_t(options.seed) : 0);
     key.push_back(update_kind(config));
-    key.push_back(train.index != nullptr);
     key.insert(key.begin(), L.n());  // so that no two layouts' keys run into each other
     return key;
 }
@@ -173,11 +170,17 @@ LaneGroup<T>::LaneGroup(std::vector<LaneFit<T>*> fits, const Batch<T>& train,
     E_epoch_.assign(W_, 0.0);
     if (detail::split_in_halves(L, rows) || detail::split_in_halves(L, train.t % rows))
         G2_.assign(params, T(0));
-    indexed_ = fits_[0]->index != nullptr;
-    for (const LaneFit<T>* fit : fits_)
-        if ((fit->index != nullptr) != indexed_)
-            throw std::invalid_argument("the networks of a lane group all have their own rows "
-                                        "(an index), or none has");
+    // The minibatch in lanes, each gathered from its network's own data, unless every
+    // network reads the same rows of the same arrays (then one shared minibatch).
+    const Batch<T>& b0 = fits_[0]->train;
+    indexed_ = false;
+    for (const LaneFit<T>* fit : fits_) {
+        const Batch<T>& b = fit->train;
+        indexed_ |= b.index != nullptr || b.X != b0.X || b.Y != b0.Y || b.w != b0.w;
+        if (b.t != b0.t || (b.w == nullptr) != (b0.w == nullptr))
+            throw std::invalid_argument("the networks of a lane group train on as many rows, "
+                                        "all with sample weights or none");
+    }
     for (std::size_t j = 0; j < fits_.size(); ++j) {
         const LaneFit<T>& fit = *fits_[j];
         const T* p = fit.session->network().params();
@@ -413,11 +416,7 @@ template <class T> void LaneGroup<T>::fit(const Poll& poll) {
     w_rows_.assign(W_, nullptr);
     if (train_.w != nullptr) {
         w_lanes_.assign(indexed_ ? W_ * batch : batch, T(0));
-        for (std::size_t j = 0; j < m; ++j) {
-            Batch<T> rows_j = train_;
-            rows_j.index = fits_[j]->index;
-            total_[j] = rows_j.size();
-        }
+        for (std::size_t j = 0; j < m; ++j) total_[j] = fits_[j]->train.size();
     }
     clip_ = false;
     for (const LaneFit<T>* fit : fits_) clip_ |= fit->options->clip_norm > 0;
@@ -452,13 +451,13 @@ template <class T> void LaneGroup<T>::fit(const Poll& poll) {
             if (indexed_) {  // Trainer::fit's gather, for every lane from its own rows
                 for (std::size_t j = 0; j < m; ++j) {
                     if (!(active_ >> j & 1)) continue;
-                    const std::size_t* index = fits_[j]->index;
+                    const Batch<T>& b = fits_[j]->train;
                     for (std::size_t s = 0; s < rows; ++s) {
-                        const std::size_t src = index[order_[r0 + s]];
+                        const std::size_t src = b.index ? b.index[order_[r0 + s]] : order_[r0 + s];
                         for (std::size_t k = 0; k < l_0; ++k)
-                            x_[(s * l_0 + k) * W_ + j] = train_.X[src * l_0 + k];
+                            x_[(s * l_0 + k) * W_ + j] = b.X[src * l_0 + k];
                         for (std::size_t k = 0; k < l_n; ++k)
-                            y_[(s * l_n + k) * W_ + j] = train_.Y[src * l_n + k];
+                            y_[(s * l_n + k) * W_ + j] = b.Y[src * l_n + k];
                     }
                 }
                 x = x_.data();
@@ -480,9 +479,10 @@ template <class T> void LaneGroup<T>::fit(const Poll& poll) {
                 for (std::size_t j = 0; j < m; ++j) {
                     if (!(active_ >> j & 1)) continue;
                     if (indexed_) {
+                        const Batch<T>& b = fits_[j]->train;
                         T* w_j = w_lanes_.data() + j * batch;
                         for (std::size_t s = 0; s < rows; ++s)
-                            w_j[s] = train_.w[fits_[j]->index[order_[r0 + s]]];
+                            w_j[s] = b.w[b.index ? b.index[order_[r0 + s]] : order_[r0 + s]];
                         w_rows_[j] = w_j;
                     } else if (permute) {
                         if (j == 0)

@@ -11,9 +11,10 @@
 // optimiser's own. A network whose loss, gradient or update is not finite stops alone, at
 // its last finite parameters (Stop::non_finite), as its own fit would; the others step on.
 //
-// What a lane group covers (lanes_can_fit): dense X and Y shared by the group, all rows or
-// each network its own rows of them (Batch::index: the folds of a cross-validation,
-// bootstrap samples; each lane gathers its own minibatch), and sample weights; SGD
+// What a lane group covers (lanes_can_fit): dense X and Y, shared by the group or each
+// network its own, all rows or each network its own rows of them (Batch::index: the folds
+// of a cross-validation, bootstrap samples; each lane then gathers its own minibatch), and
+// sample weights; SGD
 // (learning rate, weight decay and momentum per network; whether with momentum, Nesterov's,
 // or weight decay at all, shared by the group), Adam or AdamW (every hyperparameter per
 // network); any loss (sse and mse in lanes, the others lane by lane through the single fits'
@@ -22,7 +23,7 @@
 // (its loss by the single fits' own pass), early stopping and gradient clipping; minibatches
 // of one chunk (split in halves where a single fit splits them, passes.cpp); no resumption,
 // no data-parallel blocks; the AVX2 or AVX-512 kernels. Networks in one group share what
-// lanes_key lists (layers, bias, activations, loss, data, batch size, epochs, the sample
+// lanes_key lists (layers, bias, activations, loss, rows, batch size, epochs, the sample
 // order: no shuffling, or the same seed; the kind of update).
 #pragma once
 
@@ -43,9 +44,9 @@ template <class T> struct LaneFit {
     Session<T>* session = nullptr;
     const OptimizerConfig* config = nullptr;
     OptimizerState<T>* state = nullptr;
-    // (t) this network's rows of the group's X and Y (Batch::index), or null: rows 0..t−1.
-    // In a group, either every network has its own rows or none has.
-    const std::size_t* index = nullptr;
+    // The fit's training rows (X, Y, sample weights, index): the same arrays for every
+    // network of a group (one minibatch for all), or each its own (gathered per lane).
+    Batch<T> train;
     // TrainHooks::epoch_end of the fit, or empty. Hooks run after each epoch with every
     // network of the group written back and every lock of the group released (a hook may
     // use any network, start a fit of one, or change parameters and optimiser state: the
@@ -149,7 +150,7 @@ private:
     std::vector<T> G2_;  // the second half's gradient, in lanes (minibatches split in halves)
     std::vector<T> z_lane_, y_lane_, delta_lane_;  // one lane's z_n, y, δ_n (other losses)
     std::vector<T> x_, y_;  // a shuffled minibatch, gathered (in lanes, with indices)
-    bool indexed_ = false;
+    bool indexed_ = false;  // each lane gathers its own minibatch
     std::vector<std::size_t> order_;
 };
 
