@@ -390,6 +390,36 @@ def test_epoch_hooks_run_as_in_single_fits(rng, capsys):
     assert_same(nets, twins)
 
 
+def test_hooks_that_change_or_train_their_network(rng):
+    """A hook may set its network's parameters or train it with a fit of its own: the lane
+    goes on from what the network holds afterwards, as the single fit does."""
+    X, Y = data(rng, 40, 4, 2, "float64")
+
+    def halving(net):
+        def call(epoch, logs):
+            if epoch == 1:
+                net.params = net.params * 0.5
+        return call
+
+    def training(net):
+        def call(epoch, logs):
+            if epoch == 0:
+                net.fit(X, Y, 1, 0.001, optimizer="sgd", batch_size=10, shuffle=False)
+        return call
+
+    for hook, optimizer in ((halving, "momentum"), (training, "adam")):
+        nets = networks([4, 6, 2], "tanh", True, "float64", 4)
+        twins = copy.deepcopy(nets)
+        for net in nets:
+            net.fit(X, Y, 4, 0.01, optimizer=optimizer, batch_size=8, seed=1,
+                    callback=hook(net))
+        many = fastprop.fit_many(twins, X, Y, 4, 0.01, optimizer=optimizer, batch_size=8,
+                                 seed=1, callback=[hook(net) for net in twins])
+        assert many.lanes == [4] * 4
+        for a, b in zip(nets, twins):
+            assert np.array_equal(a.params, b.params)
+
+
 def test_each_network_its_own_schedule(rng):
     X, Y = data(rng, 48, 4, 2, "float32")
     schedules = [fastprop.optim.StepLR(step_size=2, gamma=0.5),
