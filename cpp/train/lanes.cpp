@@ -58,11 +58,13 @@ bool lanes_can_fit(const Network<T>& net, const Batch<T>& train, const Batch<T>*
     return batch_rows(options, train.t) <= Workspace<T>::chunk_rows(L, false, false);
 }
 
-// Measured (Zen 4, AVX-512, float32, one thread, tanh, fit_many of n networks against their
-// loop of fits, CPU time): [8, 16, 1] on minibatches of 16 (2.3k multiply-adds per step)
-// costs 1.03x the loop with 2 networks in a group, 0.69x with 3, 0.14x with 16;
-// [32, 32, 32, 4] on 32 (70k) 1.9x with 4, 0.95x with 8, 0.48x with 16; [64, 64, 64, 10] on
-// 32 (283k, issue 17's E1) about 1.05x with 16, and [32, 64, 64, 4] on 32 (205k) 1.05x.
+// Measured (Zen 4, AVX-512, float32, one thread, tanh, fit_many of n networks in one group
+// against their loop of fits, CPU time): [8, 16, 1] on minibatches of 16 (2.3k multiply-adds
+// per step) costs 1.05x the loop with 2 networks, 0.71x with 3, 0.14x with 16; [16, 32, 1]
+// on 32 (17k) 1.36x with 4, 0.91x with 6, 0.35x with 16; [32, 32, 32, 4] on 32 (70k) 1.87x
+// with 4, 0.95x with 8, 0.48x with 16; [64, 64, 64, 10] on 32 (283k, issue 17's E1) about
+// 1.05x with 16, and [32, 64, 64, 4] on 32 (205k) 1.05x: a single fit's products run near
+// the FMA peak there already.
 template <class T>
 std::size_t lanes_min_networks(const Network<T>& net, const Batch<T>& train,
                                const TrainOptions& options) {
@@ -181,14 +183,8 @@ LaneGroup<T>::LaneGroup(std::vector<LaneFit<T>*> fits, const Batch<T>& train,
             throw std::invalid_argument("the networks of a lane group train on as many rows, "
                                         "all with sample weights or none");
     }
-    for (std::size_t j = 0; j < fits_.size(); ++j) {
+    for (std::size_t j = 0; j < fits_.size(); ++j) {  // the parameters: in fit(), locked
         const LaneFit<T>& fit = *fits_[j];
-        const T* p = fit.session->network().params();
-        for (std::size_t e = 0; e < L.n_params(); ++e) P_[e * W_ + j] = p[e];
-        if (M_ != nullptr)
-            for (std::size_t e = 0; e < L.n_params(); ++e) M_[e * W_ + j] = fit.state->m[e];
-        if (V_ != nullptr)
-            for (std::size_t e = 0; e < L.n_params(); ++e) V_[e * W_ + j] = fit.state->v[e];
         const OptimizerConfig& c = *fit.config;
         base_lr_.push_back(c.lr);  // a hook may set another
         weight_decay_[j] = T(c.weight_decay);
@@ -386,6 +382,7 @@ template <class T> void LaneGroup<T>::fit(const Poll& poll) {
     std::deque<ParamsGate::Writing> writing;
     for (LaneFit<T>* fit : fits_) writing.emplace_back(fit->session->gate());
     for (LaneFit<T>* fit : fits_) fit->record = FitRecord{};
+    for (std::size_t j = 0; j < fits_.size(); ++j) from_network(j);
 
     using clock = std::chrono::steady_clock;
     const auto start = clock::now();
