@@ -175,10 +175,10 @@ LaneGroup<T>::LaneGroup(std::vector<LaneFit<T>*> fits, const Batch<T>& train,
     // The minibatch in lanes, each gathered from its network's own data, unless every
     // network reads the same rows of the same arrays (then one shared minibatch).
     const Batch<T>& b0 = fits_[0]->train;
-    indexed_ = false;
+    gathered_ = false;
     for (const LaneFit<T>* fit : fits_) {
         const Batch<T>& b = fit->train;
-        indexed_ |= b.index != nullptr || b.X != b0.X || b.Y != b0.Y || b.w != b0.w;
+        gathered_ |= b.index != nullptr || b.X != b0.X || b.Y != b0.Y || b.w != b0.w;
         if (b.t != b0.t || (b.w == nullptr) != (b0.w == nullptr))
             throw std::invalid_argument("the networks of a lane group train on as many rows, "
                                         "all with sample weights or none");
@@ -243,8 +243,8 @@ template <class T> void LaneGroup<T>::stop(std::size_t j, Stop why) {
 }
 
 // One training step's passes for every lane (detail::chunk_pass): E_ and the gradient in G_.
-// x (rows, l_0) and y (rows, l_n) are the minibatch, the same for all (in lanes with
-// indices). A minibatch that a single fit splits in halves is split here too: the second
+// x (rows, l_0) and y (rows, l_n) are the minibatch, the same for all (in lanes when each
+// lane gathers its own). A minibatch that a single fit splits in halves is split here too: the second
 // half's gradient in its own buffer, then added to the first's, E the sum of the halves'.
 template <class T> void LaneGroup<T>::step(const T* x, const T* y, std::size_t rows) {
     if (!detail::split_in_halves(net_.layout(), rows)) {
@@ -252,7 +252,7 @@ template <class T> void LaneGroup<T>::step(const T* x, const T* y, std::size_t r
         return;
     }
     const std::size_t first = rows - rows / 2, l_0 = net_.layout().l_in();
-    const std::size_t l_n = net_.layout().l_out(), w = indexed_ ? W_ : 1;
+    const std::size_t l_n = net_.layout().l_out(), w = gathered_ ? W_ : 1;
     passes(x, y, first, 0, G_, E_.data());
     passes(x + first * l_0 * w, y + first * l_n * w, rows / 2, first, G2_.data(), E2_.data());
     elementwise::add(G_, G2_.data(), net_.n_params() * W_);
@@ -275,7 +275,7 @@ void LaneGroup<T>::passes(const T* x, const T* y, std::size_t rows, std::size_t 
     for (std::size_t i = 0; i < n; ++i) {  // z_{i+1} = a_i W_iᵀ + b_i, a_{i+1} = σ(z_{i+1})
         const LayerSlice& s = L[i];
         kern_.forward(lanes::sum_of(rows, s.l_in, s.l_out), gemm_kc<T>(s.l_in), z(i + 1),
-                      i == 0 ? x : a(i), i == 0 && !indexed_, P_ + s.W * W,
+                      i == 0 ? x : a(i), i == 0 && !gathered_, P_ + s.W * W,
                       bias ? P_ + s.b * W : nullptr, rows, s.l_in, s.l_out);
         if (i + 1 == n) break;
         const std::size_t count = rows * s.l_out * W;
@@ -293,19 +293,19 @@ void LaneGroup<T>::passes(const T* x, const T* y, std::size_t rows, std::size_t 
     if ((loss == Loss::sse || loss == Loss::mse) && train_.w == nullptr) {
         const double count = size_[0] * double(l_n);
         const bool mean = loss == Loss::mse;
-        kern_.squared_error(delta(n), E, z(n), y, !indexed_, entries,
+        kern_.squared_error(delta(n), E, z(n), y, !gathered_, entries,
                             mean ? T(-2) / T(count) : T(-2));
         if (mean)
             for (std::size_t j = 0; j < W; ++j) E[j] /= count;
     } else {
         z_lane_.resize(entries);
         delta_lane_.resize(entries);
-        if (indexed_) y_lane_.resize(entries);
+        if (gathered_) y_lane_.resize(entries);
         for (std::size_t j = 0; j < fits_.size(); ++j) {
             if (!(active_ >> j & 1)) continue;
             for (std::size_t k = 0; k < entries; ++k) z_lane_[k] = z(n)[k * W + j];
             const T* y_j = y;
-            if (indexed_) {
+            if (gathered_) {
                 for (std::size_t k = 0; k < entries; ++k) y_lane_[k] = y[k * W + j];
                 y_j = y_lane_.data();
             }
@@ -321,7 +321,7 @@ void LaneGroup<T>::passes(const T* x, const T* y, std::size_t rows, std::size_t 
         const LayerSlice& s = L[i];
         const lanes::Sum sum = lanes::sum_of(rows, s.l_in, s.l_out);
         kern_.weight_gradient(sum, gemm_kc<T>(rows), G + s.W * W, bias ? G + s.b * W : nullptr,
-                              delta(i + 1), i == 0 ? x : a(i), i == 0 && !indexed_, rows,
+                              delta(i + 1), i == 0 ? x : a(i), i == 0 && !gathered_, rows,
                               s.l_in, s.l_out);
         if (i >= 1)
             kern_.input_delta(sum, gemm_kc<T>(s.l_out), delta(i), delta(i + 1), P_ + s.W * W,
@@ -390,14 +390,14 @@ template <class T> void LaneGroup<T>::fit(const Poll& poll) {
     const std::size_t t = train_.t, l_0 = L.l_in(), l_n = L.l_out();
     const std::size_t batch = batch_rows(options_, t);
     const bool permute = permuted(options_, t), mean = is_mean(net_.loss());
-    if (permute || indexed_) {
+    if (permute || gathered_) {
         order_.resize(t);
         std::iota(order_.begin(), order_.end(), std::size_t(0));
     }
-    if (permute && !indexed_) {
+    if (permute && !gathered_) {
         x_.resize(batch * l_0);
         y_.resize(batch * l_n);
-    } else if (indexed_) {  // each lane its own rows: x and y in lanes
+    } else if (gathered_) {  // each lane its own rows: x and y in lanes
         x_.assign(batch * l_0 * W_, T(0));
         y_.assign(batch * l_n * W_, T(0));
     }
@@ -412,7 +412,7 @@ template <class T> void LaneGroup<T>::fit(const Poll& poll) {
     size_.assign(W_, 0.0);
     w_rows_.assign(W_, nullptr);
     if (train_.w != nullptr) {
-        w_lanes_.assign(indexed_ ? W_ * batch : batch, T(0));
+        w_lanes_.assign(gathered_ ? W_ * batch : batch, T(0));
         for (std::size_t j = 0; j < m; ++j) total_[j] = fits_[j]->train.size();
     }
     clip_ = false;
@@ -445,7 +445,7 @@ template <class T> void LaneGroup<T>::fit(const Poll& poll) {
             }
             const T* x = train_.X + r0 * l_0;
             const T* y = train_.Y + r0 * l_n;
-            if (indexed_) {  // Trainer::fit's gather, for every lane from its own rows
+            if (gathered_) {  // Trainer::fit's gather, for every lane from its own rows
                 for (std::size_t j = 0; j < m; ++j) {
                     if (!(active_ >> j & 1)) continue;
                     const Batch<T>& b = fits_[j]->train;
@@ -475,7 +475,7 @@ template <class T> void LaneGroup<T>::fit(const Poll& poll) {
             if (train_.w != nullptr) {
                 for (std::size_t j = 0; j < m; ++j) {
                     if (!(active_ >> j & 1)) continue;
-                    if (indexed_) {
+                    if (gathered_) {
                         const Batch<T>& b = fits_[j]->train;
                         T* w_j = w_lanes_.data() + j * batch;
                         for (std::size_t s = 0; s < rows; ++s)

@@ -150,7 +150,7 @@ private:
     std::vector<T> G2_;  // the second half's gradient, in lanes (minibatches split in halves)
     std::vector<T> z_lane_, y_lane_, delta_lane_;  // one lane's z_n, y, δ_n (other losses)
     std::vector<T> x_, y_;  // a shuffled minibatch, gathered (in lanes, with indices)
-    bool indexed_ = false;  // each lane gathers its own minibatch
+    bool gathered_ = false;  // each lane gathers its own minibatch
     std::vector<std::size_t> order_;
 };
 
