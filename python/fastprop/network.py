@@ -729,10 +729,11 @@ class Network:
         new = type(opt)(**arguments)
         if not plan.seed_given:  # counted as _fit_plan counts a fit that draws no seed
             self._fits = self.__dict__.get("_fits", 0) + 1
-        copy = _FitPlan(self, plan.X, plan.Y, plan.w, None, None, None, None, plan.epochs, lr,
-                        new, False, plan.options)
-        copy.state, copy.ckpt, copy.best_params = new.state_for(self.n_params, self._dtype), \
-            None, None
+        copy = _FitPlan(self, plan.X, plan.Y, plan.w, plan.index, plan.X_val, plan.Y_val,
+                        plan.w_val, plan.epochs, lr, new, False, plan.options)
+        copy.config = new.config()  # the new object's lr is the fit's
+        copy.state = new.state_for(self.n_params, self._dtype, copy.config)
+        copy.ckpt, copy.best_params = None, None
         copy.t, copy.patience, copy.callback, copy.verbose = plan.t, plan.patience, None, \
             plan.verbose
         copy.rate_of, copy.adaptive, copy.seed_given = None, None, plan.seed_given
@@ -996,6 +997,8 @@ def _stops(answer: Any) -> bool:
 class _FitPlan:
     """One fit's arguments, checked and converted for the core (see Network._fit_plan)."""
 
+    config: Any = None  # the optimiser's OptimizerConfig, when made already
+
     t: int
     patience: int
     callback: Any
@@ -1069,8 +1072,9 @@ class _FitPlan:
                              lm=self.opt.config(), **data)
         if self.state is None:
             self.state = self.opt.state_for(net.n_params, net.dtype)
+        config = self.opt.config(self.lr) if self.config is None else self.config
         return job_class(net._core, self.X, self.Y, self.w, options=self.options,
-                         optimizer=self.opt.config(self.lr), state=self.state, **data)
+                         optimizer=config, state=self.state, **data)
 
     def finish(self, record: Any) -> None:
         """The network's history from the core's record of the fit (None: it never ran)."""

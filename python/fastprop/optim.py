@@ -84,11 +84,12 @@ class Optimizer:
         return {key: buffer for key in ("m", "v")
                 if (buffer := getattr(self._state, key)) is not None}
 
-    def state_for(self, n_params: int, dtype: np.dtype) -> Any:
+    def state_for(self, n_params: int, dtype: np.dtype, config: Any = None) -> Any:
         """The core's state for a network of n_params parameters of dtype: kept, or made new
-        (zero buffers, as many as the core says this optimiser keeps), the step count carried."""
+        (zero buffers, as many as the core says this optimiser keeps), the step count carried.
+        ``config``: this optimiser's ``config()``, when the caller has it already."""
         dtype = np.dtype(dtype)
-        state, config = self._state, self.config()
+        state, config = self._state, self.config() if config is None else config
         if state is not None:
             m = state.m
             if m is not None and (m.shape != (n_params,) or m.dtype != dtype):
