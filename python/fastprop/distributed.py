@@ -847,7 +847,7 @@ def fit_many(
             out.append(pickle.dumps({
                 "k": k, "params": np.array(net.params), "history": net.history,
                 "stop": result.stops[k], "error": _portable(result.errors.get(k)),
-                "optimizer": opt_state}))
+                "lanes": result.lanes[k], "optimizer": opt_state}))
         return out
 
     gathered = _agree(comm, pack, share=True)
@@ -867,6 +867,7 @@ def fit_many(
                         optimizers[k].mu = value
             result[k] = net.history
             result.stops[k] = got["stop"]
+            result.lanes[k] = got["lanes"]  # as its rank stepped it
             if got["error"] is not None:
                 error = _rank_error(q, R, got["error"])
                 if q == rank:
