@@ -746,3 +746,52 @@ def test_everything_above_on_avx2():
                          cwd=os.path.dirname(__file__))
     assert out.returncode == 0, out.stdout[-3000:]
     assert " passed" in out.stdout
+
+
+@pytest.mark.parametrize("case", range(60))
+def test_random_configurations(case):
+    """Random shapes, activations, losses, dtypes, optimisers, batch sizes, data layouts and
+    options, each group against its networks' own fits."""
+    rng = np.random.default_rng(1000 + case)
+    dtype = ["float32", "float64"][case % 2]
+    depth = int(rng.integers(1, 4))
+    layers = [int(rng.integers(1, 40))] + [int(rng.integers(1, 70)) for _ in range(depth)]
+    layers.append(int(rng.integers(1, 5)))
+    loss = str(rng.choice(["sse", "mse", "huber", "poisson"]))
+    activations = [str(rng.choice(["sigmoid", "tanh", "relu", "leaky_relu", "softplus"]))
+                   for _ in range(len(layers) - 2)]
+    count = int(rng.integers(2, 2 * width(dtype) + 2))
+    t = int(rng.integers(10, 300))
+    X = rng.standard_normal((t, layers[0])).astype(dtype)
+    Y = np.abs(rng.standard_normal((t, layers[-1]))).astype(dtype)
+    optimizer = str(rng.choice(["sgd", "momentum", "nesterov", "adam", "adamw"]))
+    arguments = dict(optimizer=optimizer,
+                     batch_size=[None, 1, 7, 32, 130][int(rng.integers(0, 5))],
+                     shuffle=bool(rng.integers(0, 2)), seed=int(rng.integers(0, 100)))
+    if rng.integers(0, 3) == 0:
+        arguments["sample_weight"] = np.abs(rng.standard_normal(t))
+    if rng.integers(0, 3) == 0:
+        arguments["clip_norm"] = float(rng.uniform(0.1, 2.0))
+    indices = ([rng.integers(0, t, t // 2 + 1) for _ in range(count)]
+               if rng.integers(0, 3) == 0 else None)
+    bias = bool(rng.integers(0, 2))
+    nets = [fastprop.Network(layers, activations, bias=bias, dtype=dtype, seed=k, loss=loss)
+            for k in range(count)]
+    lrs = [float(rng.uniform(1e-4, 1e-2)) for _ in range(count)]
+    twins = copy.deepcopy(nets)
+    many = fastprop.fit_many(twins, X, Y, 2, lrs, indices=indices, errors="ignore",
+                             **arguments)
+    assert all(lanes > 0 for lanes in many.lanes)
+    for k, (net, lr) in enumerate(zip(nets, lrs)):
+        rows = slice(None) if indices is None else indices[k]
+        args = dict(arguments)
+        if "sample_weight" in args:
+            args["sample_weight"] = args["sample_weight"][rows]
+        try:
+            net.fit(X[rows], Y[rows], 2, lr, **args)
+        except FloatingPointError:
+            assert many.stops[k] == "non_finite"
+            assert np.array_equal(net.params, twins[k].params)
+            continue
+        assert np.array_equal(net.params, twins[k].params), f"network {k}"
+        assert np.array_equal(np.asarray(net.history), np.asarray(twins[k].history))
