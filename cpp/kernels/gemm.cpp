@@ -138,7 +138,7 @@ template <class T>
 const Kernels<T>& portable_kernels() {
     static const Kernels<T> kernels{portable_MR, portable_NR<T>, 64, 256, 1024,
                                     &portable_pack_b<T>, &portable_pack_a<T>,
-                                    &portable_macro_kernel<T>};
+                                    &portable_macro_kernel<T>, nullptr};
     return kernels;
 }
 
@@ -225,8 +225,33 @@ void gemm_direct(Trans ta, Trans tb, size_t M, size_t N, size_t K, const T* A, s
     }
 }
 
-// Below this many multiply-adds the direct loop wins (measured, bench_gemm.cpp).
+// Below this many multiply-adds the direct loop (portable kernels) or the small path (SIMD
+// kernels) wins over the blocked path (measured, bench_gemm.cpp).
 constexpr size_t direct_max_work = 4096;
+
+// The same small products with the SIMD kernels (K within one k slice): the kernel set's
+// small path on A and row-stored B in place, Bᵀ first copied into the thread's buffer as
+// (K, N) rows. None of the blocked path's job, packing of panels, split or thread checks.
+template <class T>
+bool gemm_small(const Kernels<T>& kern, Trans ta, Trans tb, size_t M, size_t N, size_t K,
+                const T* A, size_t lda, const T* B, size_t ldb, bool accumulate, T* C,
+                size_t ldc, const Epilogue<T>& epilogue) {
+    const size_t rs_a = ta == Trans::N ? lda : 1, cs_a = ta == Trans::N ? 1 : lda;
+    const T* rows_of_B = B;
+    size_t rs_b = ldb;
+    if (tb == Trans::T) {  // op(B)[k][j] = B[j * ldb + k]
+        T* Bt = static_cast<T*>(t_pack_buffer.get(K * N * sizeof(T)));
+        for (size_t j = 0; j < N; ++j)
+            for (size_t k = 0; k < K; ++k) Bt[k * N + j] = B[j * ldb + k];
+        rows_of_B = Bt;
+        rs_b = N;
+    }
+    TileEnd<T> whole;
+    const bool finite = kern.small(M, N, K, A, rs_a, cs_a, rows_of_B, rs_b, C, ldc, accumulate,
+                                   tile_end_at(epilogue, 0, 0, whole));
+    if (epilogue.apply) epilogue.apply(epilogue.context, C, ldc, 0, M, 0, N);
+    return finite;
+}
 
 // ---------------------------------------------------------------------------------------------
 // Blocked path
@@ -349,10 +374,9 @@ bool pack_b_policy(size_t M, size_t N, size_t K, size_t MR, Trans tb) {
 }
 
 template <class T>
-bool gemm_blocked(Trans ta, Trans tb, size_t M, size_t N, size_t K, const T* A, size_t lda,
-                  const T* B, size_t ldb, bool accumulate, T* C, size_t ldc,
-                  const Epilogue<T>& epilogue) {
-    const Kernels<T>& kern = kernels<T>();
+bool gemm_blocked(const Kernels<T>& kern, Trans ta, Trans tb, size_t M, size_t N, size_t K,
+                  const T* A, size_t lda, const T* B, size_t ldb, bool accumulate, T* C,
+                  size_t ldc, const Epilogue<T>& epilogue) {
     // Even k slices of at most KC, so no short last slice.
     const size_t kc = ceil_div(K, ceil_div(K, kern.KC));
     Job<T> job{&kern, ta, tb, M, N, K, A, lda, B, ldb, accumulate, C, ldc, epilogue, kc,
@@ -390,7 +414,15 @@ template <class T>
 bool gemm(Trans ta, Trans tb, size_t M, size_t N, size_t K, const T* A, size_t lda, const T* B,
           size_t ldb, bool accumulate, T* C, size_t ldc, const Epilogue<T>& epilogue) {
     if (M == 0 || N == 0) return true;
-    if (K == 0 || M * N * K <= direct_max_work) {
+    const Kernels<T>& kern = kernels<T>();
+    const bool small = M * N * K <= direct_max_work;
+    if (small && kern.small != nullptr && K > 0) {
+        if (K <= kern.KC)
+            return gemm_small(kern, ta, tb, M, N, K, A, lda, B, ldb, accumulate, C, ldc,
+                              epilogue);
+        return gemm_blocked(kern, ta, tb, M, N, K, A, lda, B, ldb, accumulate, C, ldc, epilogue);
+    }
+    if (K == 0 || small) {
         if (K > 0)
             gemm_direct(ta, tb, M, N, K, A, lda, B, ldb, accumulate, C, ldc);
         else if (!accumulate)
@@ -405,7 +437,7 @@ bool gemm(Trans ta, Trans tb, size_t M, size_t N, size_t K, const T* A, size_t l
         if (epilogue.apply) epilogue.apply(epilogue.context, C, ldc, 0, M, 0, N);
         return finite;
     }
-    return gemm_blocked(ta, tb, M, N, K, A, lda, B, ldb, accumulate, C, ldc, epilogue);
+    return gemm_blocked(kern, ta, tb, M, N, K, A, lda, B, ldb, accumulate, C, ldc, epilogue);
 }
 
 template bool gemm<float>(Trans, Trans, size_t, size_t, size_t, const float*, size_t,
