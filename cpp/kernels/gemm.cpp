@@ -230,24 +230,33 @@ void gemm_direct(Trans ta, Trans tb, size_t M, size_t N, size_t K, const T* A, s
 constexpr size_t direct_max_work = 4096;
 
 // The same small products with the SIMD kernels (K within one k slice): the kernel set's
-// small path on A and row-stored B in place, Bᵀ first copied into the thread's buffer as
-// (K, N) rows. None of the blocked path's job, packing of panels, split or thread checks.
+// small path on A and row-stored B in place. Bᵀ is copied first into the thread's buffer:
+// as (K, N) rows by a plain loop when small, as pack_b's panels (register transposes) from
+// small_pack_b_min entries on. None of the blocked path's job, split or thread checks.
+constexpr size_t small_pack_b_min = 64;
+
 template <class T>
 bool gemm_small(const Kernels<T>& kern, Trans ta, Trans tb, size_t M, size_t N, size_t K,
                 const T* A, size_t lda, const T* B, size_t ldb, bool accumulate, T* C,
                 size_t ldc, const Epilogue<T>& epilogue) {
     const size_t rs_a = ta == Trans::N ? lda : 1, cs_a = ta == Trans::N ? 1 : lda;
-    const T* rows_of_B = B;
-    size_t rs_b = ldb;
-    if (tb == Trans::T) {  // op(B)[k][j] = B[j * ldb + k]
+    const T* b = B;
+    size_t ps_b = kern.NR, rs_b = ldb;
+    if (tb == Trans::T && K * N >= small_pack_b_min) {
+        T* Bp = static_cast<T*>(t_pack_buffer.get(ceil_div(N, kern.NR) * kern.NR * K * sizeof(T)));
+        kern.pack_b(Bp, tb, B, ldb, 0, K, 0, N);
+        b = Bp;
+        ps_b = kern.NR * K;
+        rs_b = kern.NR;
+    } else if (tb == Trans::T) {  // op(B)[k][j] = B[j * ldb + k]
         T* Bt = static_cast<T*>(t_pack_buffer.get(K * N * sizeof(T)));
         for (size_t j = 0; j < N; ++j)
             for (size_t k = 0; k < K; ++k) Bt[k * N + j] = B[j * ldb + k];
-        rows_of_B = Bt;
+        b = Bt;
         rs_b = N;
     }
     TileEnd<T> whole;
-    const bool finite = kern.small(M, N, K, A, rs_a, cs_a, rows_of_B, rs_b, C, ldc, accumulate,
+    const bool finite = kern.small(M, N, K, A, rs_a, cs_a, b, ps_b, rs_b, C, ldc, accumulate,
                                    tile_end_at(epilogue, 0, 0, whole));
     if (epilogue.apply) epilogue.apply(epilogue.context, C, ldc, 0, M, 0, N);
     return finite;

@@ -83,12 +83,14 @@ struct Kernels {
                          std::size_t ps_b, std::size_t rs_b, bool b_padded, T* C,
                          std::size_t ldc, bool add, const TileEnd<T>* end);
     // The small path, for products too small to pack, K <= KC: C (M, N) = (or +=, when add)
-    // op(A) B, op(A)[i][k] at A[i * rs_a + k * cs_a], row k of B (K, N) at B + k * rs_b, the
-    // tile end of the whole of C in registers; each element the FMA chain of the blocked
-    // path, so the same bits. Null for the portable kernels (gemm.cpp's direct loop instead).
+    // op(A) B, op(A)[i][k] at A[i * rs_a + k * cs_a], B (k, j) at
+    // B[j / NR * ps_b + k * rs_b + j % NR] (row-stored B in place: ps_b = NR, rs_b = ldb;
+    // B packed by pack_b: NR * K, NR), the tile end of the whole of C in registers; each
+    // element the FMA chain of the blocked path, so the same bits. Null for the portable
+    // kernels (gemm.cpp's direct loop instead).
     bool (*small)(std::size_t M, std::size_t N, std::size_t K, const T* A, std::size_t rs_a,
-                  std::size_t cs_a, const T* B, std::size_t rs_b, T* C, std::size_t ldc,
-                  bool add, const TileEnd<T>* end);
+                  std::size_t cs_a, const T* B, std::size_t ps_b, std::size_t rs_b, T* C,
+                  std::size_t ldc, bool add, const TileEnd<T>* end);
 };
 
 // Defined in gemm_avx2.cpp, built with -mavx2 -mfma, and gemm_avx512.cpp, built with
