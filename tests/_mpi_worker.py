@@ -245,6 +245,162 @@ def interrupted() -> None:
     _signal_rank_1_mid_training(signal.SIGINT, "interrupting")
 
 
+def _many_networks() -> list:
+    shapes = [([6, 4, 2], "tanh", "float64"), ([6, 16, 2], "relu", "float32"),
+              ([6, 8, 2], "tanh", "float64"), ([6, 32, 8, 2], "sigmoid", "float64"),
+              ([6, 5, 2], "tanh", "float32"), ([6, 12, 2], "relu", "float64"),
+              ([6, 3, 2], "softplus", "float64")]
+    return [fastprop.Network(layers, activation, bias=True, dtype=dtype, seed=k)
+            for k, (layers, activation, dtype) in enumerate(shapes)]
+
+
+def _stop_or_raise(epoch, logs):
+    if logs["network"] == 3 and epoch == 1:
+        raise KeyError("boom")
+    if logs["network"] == 4:
+        return epoch < 1  # stops after its second epoch
+
+
+def _many_optimizers() -> list:
+    return ["adam", fastprop.optim.Adam(1e-2), "sgd", "rprop", "momentum", "sgd",
+            fastprop.optim.SGD(1e-3, momentum=0.9, nesterov=True)]
+
+
+def _many_calls() -> list:
+    """(name, X, Y, keywords) of fit_many calls: shared X with indices and validation, one X
+    per network with sample weights, a network whose loss overflows, a callback that raises
+    and one that stops."""
+    X, Y = data(120, 6, 2)
+    rng = np.random.default_rng(5)
+    folds = [rng.permutation(120)[:90] for _ in range(3)]
+    per_net = [data(40 + 10 * k, 6, 2, seed=k) for k in range(7)]
+    weights = [np.random.default_rng(k).uniform(0.5, 2, 40 + 10 * k) for k in range(7)]
+    return [
+        ("shared", X, Y, dict(epochs=[3, 4, 3, 5, 4, 3, 2], lr=[1e-3, None, 1e-3, None, 1e-3,
+                                                                1e9, None],
+                              batch_size=16, callback=_stop_or_raise, patience=2, seed=3,
+                              indices=[folds[0], None, folds[1], folds[2], None, folds[0],
+                                       None],
+                              validation_data=data(30, 6, 2, seed=9))),
+        ("per-network", [x for x, _ in per_net], [y for _, y in per_net],
+         dict(epochs=3, lr=[1e-3, None, 1e-2, None, 1e-3, 1e-3, None], batch_size=[8, 16] * 3 + [None],
+              sample_weight=weights, validation_fraction=0.25, shuffle=[True, False] * 3 + [True])),
+    ]
+
+
+def _same_as_one_process(nets, one, result, expected) -> None:
+    assert result.stops == expected.stops, (result.stops, expected.stops)
+    assert sorted(result.errors) == sorted(expected.errors)
+    for k in result.errors:
+        assert type(result.errors[k]) is type(expected.errors[k]), (result.errors[k],
+                                                                   expected.errors[k])
+        assert f" of {R}: " in str(result.errors[k]), result.errors[k]
+    for k, (net, twin, h, h1) in enumerate(zip(nets, one, result, expected)):
+        assert np.array_equal(net.params, twin.params), f"networks[{k}]: params differ"
+        assert h is net.history and np.array_equal(np.asarray(h), np.asarray(h1)), k
+        for name in ("val_loss", "lr"):
+            a, b = getattr(h, name), getattr(h1, name)
+            assert (a is None and b is None) or np.array_equal(a, b), (k, name)
+        assert (h.stop, h.best_epoch) == (h1.stop, h1.best_epoch), k
+        assert net.__dict__.get("_fits") == twin.__dict__.get("_fits")
+
+
+def many() -> None:
+    """distributed.fit_many and the searches give every rank what one process computes;
+    bad or differing arguments and a failed network raise on every rank, naming the rank."""
+    import warnings
+
+    for name, X, Y, kw in _many_calls():
+        nets, one = _many_networks(), _many_networks()
+        opts, opts_one = _many_optimizers(), _many_optimizers()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = distributed.fit_many(nets, X, Y, optimizer=opts, **kw)
+        with warnings.catch_warnings(record=True):
+            warnings.simplefilter("always")
+            expected = fastprop.fit_many(one, X, Y, optimizer=opts_one, **kw)
+        _same_as_one_process(nets, one, result, expected)
+        for o, o1 in zip(opts, opts_one):
+            if not isinstance(o, str):
+                assert o.steps == o1.steps and o.steps > 0
+                assert all(np.array_equal(o.state[b], o1.state[b]) for b in o1.state)
+        if expected.errors:
+            assert [str(w.message) for w in caught if "networks failed" in str(w.message)]
+            say(f"{name}: errors {sorted(result.errors)}: "
+                + "; ".join(str(e) for e in result.errors.values()))
+    # errors="raise": the first failed network's error, on every rank, naming its rank
+    X, Y = data(60, 6, 2)
+    expect_raise(KeyError, "boom", lambda: distributed.fit_many(
+        _many_networks(), X, Y, epochs=3, lr=1e-3, batch_size=20, callback=_stop_or_raise,
+        errors="raise"))
+    # bad input: refused on every rank before anything is trained
+    nets = _many_networks()
+    before = [net.params.copy() for net in nets]
+    expect_raise(ValueError, f"ranks {', '.join(map(str, range(R)))} of {R}: ValueError: "
+                 f"networks[0] has 6 inputs", lambda: distributed.fit_many(
+                     nets, X[:, :5], Y, epochs=3, lr=1e-3))
+    assert all(np.array_equal(n.params, b) for n, b in zip(nets, before))
+    assert all(n.history is None or len(n.history) == 0 for n in nets)
+    # arguments that differ between ranks
+    expect_raise(ValueError, "lr must be the same on every rank", lambda: distributed.fit_many(
+        nets, X, Y, epochs=2, lr=1e-3 if rank != 1 else 2e-3))
+    Xr = X.copy()
+    Xr[5, 1] += 1e-9 if rank == R - 1 else 0.0
+    expect_raise(ValueError, "X must be the same on every rank", lambda: distributed.fit_many(
+        nets, Xr, Y, epochs=2, lr=1e-3))
+    other = _many_networks()
+    if rank == 1:
+        other[2] = fastprop.Network(other[2].layers, "tanh", bias=True, seed=99)
+    expect_raise(ValueError, "networks[2]'s parameters", lambda: distributed.fit_many(
+        other, X, Y, epochs=2, lr=1e-3))
+    assert all(np.array_equal(n.params, b) for n, b in zip(nets, before))
+    say("many fit_many OK")
+    _searches()
+    say("many OK")
+
+
+def _searches() -> None:
+    import warnings
+
+    warnings.simplefilter("ignore")  # scikit-learn's ConvergenceWarning at max_iter=5
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import KFold
+    from fastprop.sklearn import GridSearchCV, MLPClassifier, RandomizedSearchCV, \
+        cross_validate
+
+    X, y = load_digits(return_X_y=True)
+    X, y = X[:300] / 16, y[:300]
+    grid = {"hidden_layer_sizes": [(8,), (24,)], "learning_rate_init": [1e-3, 1e-2]}
+    base = MLPClassifier(max_iter=5, random_state=0, batch_size=32)
+    for one, over in ((GridSearchCV(base, grid, cv=3),
+                       distributed.GridSearchCV(base, grid, cv=3)),
+                      (RandomizedSearchCV(base, {"alpha": [1e-4, 1e-2, 1.0],
+                                                 "hidden_layer_sizes": [(8,), (16,)]},
+                                          n_iter=4, cv=2, random_state=0),
+                       distributed.RandomizedSearchCV(
+                           base, {"alpha": [1e-4, 1e-2, 1.0],
+                                  "hidden_layer_sizes": [(8,), (16,)]},
+                           n_iter=4, cv=2, random_state=0))):
+        one.fit(X, y)
+        over.fit(X, y)
+        for key, value in one.cv_results_.items():
+            if "time" not in key:
+                assert np.array_equal(np.asarray(value), np.asarray(over.cv_results_[key])), key
+        assert over.best_params_ == one.best_params_
+        assert np.array_equal(over.best_estimator_.coefs_[0], one.best_estimator_.coefs_[0])
+    scores = cross_validate(base, X, y, cv=3)["test_score"]
+    assert np.array_equal(distributed.cross_validate(base, X, y, cv=3)["test_score"], scores)
+    assert np.array_equal(distributed.cross_val_score(base, X, y, cv=3), scores)
+    # data that differ between ranks, and splits that differ (a shuffling cv without a seed)
+    Xr = X.copy()
+    Xr[0, 0] += 1.0 if rank == 1 else 0.0
+    expect_raise(ValueError, "X must be the same on every rank",
+                 lambda: distributed.GridSearchCV(base, grid, cv=3).fit(Xr, y))
+    expect_raise(distributed.DistributedError, "differ between ranks",
+                 lambda: distributed.GridSearchCV(base, grid, cv=KFold(3, shuffle=True)).fit(X, y))
+    say("many searches OK")
+
+
 if __name__ == "__main__":
     scenario = sys.argv[1]
     globals()[scenario](*sys.argv[2:])

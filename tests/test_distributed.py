@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -303,10 +304,11 @@ def test_the_command_line_trains_data_parallel_with_the_same_output(tmp_path):
                           fastprop.load(tmp_path / "two.npz").params)
 
 
-def readme_example() -> str:
+def readme_example(which: int = 0) -> str:
+    """The which-th python block of the README's distributed section."""
     text = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
     section = text.split("## Distributed training", 1)[1].split("\n## ", 1)[0]
-    return section.split("```python\n", 1)[1].split("```", 1)[0]
+    return section.split("```python\n")[1 + which].split("```", 1)[0]
 
 
 @pytest.mark.parametrize("ranks", [1, 2])
@@ -324,3 +326,66 @@ def test_the_readme_example_runs_and_prints_what_it_says(tmp_path, ranks):
     # may arrive interleaved ("TrueTrue\n\n")
     assert out.count("True") == ranks and not out.replace("True", "").split(), out
     assert (tmp_path / "model.npz").exists()
+
+
+# ---------------------------------------------------------------- fit_many and the searches
+
+
+def test_fit_many_on_one_rank_is_fit_many():
+    X, Y = data(80, 5, 2)
+    kw = dict(epochs=3, lr=[1e-3, 1e-2, 1e200], batch_size=16, errors="ignore", seed=1,
+              optimizer="sgd")
+    nets = [fastprop.Network([5, h, 2], seed=h) for h in (3, 8, 4)]
+    twins = [fastprop.Network([5, h, 2], seed=h) for h in (3, 8, 4)]
+    result = distributed.fit_many(nets, X, Y, **kw)
+    expected = fastprop.fit_many(twins, X, Y, **kw)
+    assert result.stops == expected.stops == ["done", "done", "non_finite"]
+    for net, twin, h, h1 in zip(nets, twins, result, expected):
+        assert np.array_equal(net.params, twin.params)
+        assert np.array_equal(np.asarray(h), np.asarray(h1))
+    assert type(result.errors[2]) is FloatingPointError
+
+
+def test_the_searches_on_one_rank_are_model_selections():
+    pytest.importorskip("sklearn")
+    from fastprop.sklearn import GridSearchCV, MLPRegressor
+
+    X, Y = data(90, 4, 1)
+    grid = {"hidden_layer_sizes": [(4,), (8,)]}
+    base = MLPRegressor(max_iter=5, random_state=0, batch_size=16)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ConvergenceWarning: max_iter reached
+        one = GridSearchCV(base, grid, cv=3).fit(X, Y[:, 0])
+        over = distributed.GridSearchCV(base, grid, cv=3).fit(X, Y[:, 0])
+        scores = distributed.cross_val_score(base, X, Y[:, 0], cv=3)
+        assert np.array_equal(scores, fastprop.sklearn.cross_val_score(base, X, Y[:, 0], cv=3))
+    assert np.array_equal(one.cv_results_["mean_test_score"], over.cv_results_["mean_test_score"])
+
+
+@pytest.mark.parametrize("ranks", [2, 3])
+def test_fit_many_and_the_searches_over_ranks_are_one_process(ranks):
+    """Bit-identity of distributed.fit_many and the searches with one process, failed
+    networks, bad input and arguments that differ between ranks, in one mpiexec launch."""
+    result = run_ranks(ranks, "many")
+    assert_every_rank(result, ranks, "many OK")
+    # every rank reports the same errors, naming the same ranks
+    said = [line.split(": ", 1)[1] for line in result.stdout.splitlines()
+            if "raised" in line or "errors [" in line]
+    assert len(said) == 8 * ranks and len(set(said)) == 8, result.stdout
+    assert f"of {ranks}: KeyError" in result.stdout
+
+
+def test_the_readme_example_of_many_networks_runs_on_two_ranks(tmp_path):
+    pytest.importorskip("sklearn")
+    code = readme_example(1)
+    assert "distributed.fit_many(" in code and "distributed.GridSearchCV(" in code
+    (tmp_path / "sweep_mpi.py").write_text(code, encoding="utf-8")
+    env = dict(os.environ, FASTPROP_NUM_THREADS="1")
+    out = subprocess.run([mpiexec(), "-n", "2", sys.executable, "sweep_mpi.py"], cwd=tmp_path,
+                         env=env, capture_output=True, text=True, timeout=300,
+                         check=True).stdout
+    said = [line.split("#", 1)[1].strip() for line in code.splitlines()
+            if line.startswith("print(") and "#" in line]
+    assert len(said) == 4
+    for line in said:  # on both ranks (mpiexec may interleave their lines)
+        assert out.count(line) == 2, (line, out)

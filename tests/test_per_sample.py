@@ -144,6 +144,23 @@ def test_jacobian_rejects_an_unknown_wrt(rng):
         net.jacobian(rng.standard_normal((2, 3)), wrt="weights")
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("l_0", [1, 7, 8, 15, 16, 17, 37, 64, 65, 129])
+def test_per_sample_weight_blocks_are_the_exact_outer_products(rng, dtype, l_0):
+    # One matrix with bias: sample s's ∂E_s/∂W_0 = δ_1 xᵀ and ∂E_s/∂b_0 = δ_1, so the W_0
+    # block must be the outer product of the b_0 block and x_s, each entry one rounded product,
+    # whatever the widths (rows written by whole cache lines, wrapping into the next row of
+    # δ_1 xᵀ, or element by element) and wherever row s starts in G.
+    for l_1 in (1, 3, 10):
+        net = fastprop.Network([l_0, l_1], bias=True, dtype=dtype, seed=l_0, loss="sse")
+        X, Y = random_batch(rng, net, 5)
+        G = net.per_sample_gradients(X, Y)
+        W_block, b_block = G[:, :l_0 * l_1], G[:, l_0 * l_1:]
+        for s in range(len(X)):
+            np.testing.assert_array_equal(W_block[s].reshape(l_1, l_0),
+                                          np.outer(b_block[s], X[s]))
+
+
 def test_per_sample_gradients_reject_mismatched_rows(rng):
     net = fastprop.Network([3, 2], seed=1, bias=False, loss="sse")
     with pytest.raises(ValueError, match="same number of rows"):

@@ -171,6 +171,16 @@ def test_float32_weights_must_stay_finite(rng):
         net.loss(X, Y, sample_weight=[3e38, 3e38])
 
 
+@pytest.mark.parametrize("dtype, tiny", [("float64", 1e-320), ("float32", 1e-44)])
+def test_weights_whose_total_has_no_finite_reciprocal_are_refused(rng, dtype, tiny):
+    # A mean loss divides by the total weight: 1 / total would be inf (it was NaN in the fit).
+    net, X, Y, _ = _problem(rng, "mse", dtype, t=2)
+    for call in (lambda w: net.loss(X, Y, sample_weight=w),
+                 lambda w: net.fit(X, Y, 1, sample_weight=w)):
+        with pytest.raises(ValueError, match="a total whose reciprocal is finite"):
+            call([tiny, 0.0])
+
+
 @pytest.mark.skipif("poisson" not in fastprop.network.LOSSES, reason="no 'poisson' loss")
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_weighted_poisson_loss_and_gradient(rng, dtype):

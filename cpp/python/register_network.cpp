@@ -423,7 +423,9 @@ template <class T> void bind_network(py::module_& m, const char* name) {
                 // Data-parallel training (DataParallel in train/trainer.hpp): the train batch
                 // is t rows of which this rank holds none but their weights; epoch_rows(order)
                 // returns (X, Y, w or None), the rows of this rank's blocks of the epoch;
-                // exchange(send, recv, counts) all-gathers bytes; val_rows = (X, Y, w or None)
+                // exchange(send, recv, counts) all-gathers bytes (send None: in place);
+                // scatter(send, counts_to, displs_to, recv, counts_from) is the all-to-all;
+                // val_rows = (X, Y, w or None)
                 // are this rank's blocks of the validation set of t_val rows (w_val: all of its
                 // weights, or None).
                 const Network<T>& net = self.session.network();
@@ -481,8 +483,13 @@ template <class T> void bind_network(py::module_& m, const char* name) {
                                 sizes.append(counts[q]);
                                 total += counts[q];
                             }
-                            auto s = py::memoryview::from_memory(
-                                send, static_cast<py::ssize_t>(counts[rank]));
+                            std::size_t at = 0;  // this rank's part of recv
+                            for (std::size_t q = 0; q < rank; ++q) at += counts[q];
+                            // None: in place, this rank's part already in recv
+                            py::object s = py::none();
+                            if (send != recv + at)
+                                s = py::memoryview::from_memory(
+                                    send, static_cast<py::ssize_t>(counts[rank]));
                             auto r = py::memoryview::from_memory(
                                 recv, static_cast<py::ssize_t>(total), false);
                             exchange(s, r, sizes);
@@ -494,22 +501,24 @@ template <class T> void bind_network(py::module_& m, const char* name) {
                 };
                 if (!scatter.is_none())
                     parallel.scatter = [&](const unsigned char* send, const std::size_t* to,
-                                           unsigned char* recv, const std::size_t* from) {
+                                           const std::size_t* displs, unsigned char* recv,
+                                           const std::size_t* from) {
                         with_gil([&] {
                             try {
-                                std::size_t total_to = 0, total_from = 0;
-                                py::list counts_to, counts_from;
+                                std::size_t end_to = 0, total_from = 0;
+                                py::list counts_to, displs_to, counts_from;
                                 for (std::size_t q = 0; q < ranks; ++q) {
                                     counts_to.append(to[q]);
+                                    displs_to.append(displs[q]);
                                     counts_from.append(from[q]);
-                                    total_to += to[q];
+                                    end_to = std::max(end_to, displs[q] + to[q]);
                                     total_from += from[q];
                                 }
                                 auto s = py::memoryview::from_memory(
-                                    send, static_cast<py::ssize_t>(total_to));
+                                    send, static_cast<py::ssize_t>(end_to));
                                 auto r = py::memoryview::from_memory(
                                     recv, static_cast<py::ssize_t>(total_from), false);
-                                scatter(s, counts_to, r, counts_from);
+                                scatter(s, counts_to, displs_to, r, counts_from);
                             } catch (...) {
                                 error = std::current_exception();
                                 throw Interrupted();

@@ -19,6 +19,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstring>
 #include <vector>
 
 #include "kernels/elementwise.hpp"
@@ -95,6 +96,33 @@ public:
         return acc.g;
     }
 
+    // push(level, g, E) of the last node, then finish, with the root's last addition
+    // written to dest (n values) instead of into its left node (a copy of the root saved).
+    T* finish_into(std::size_t level, T* g, double E, T* dest, double& E_root) {
+        while (!stack_.empty() && stack_.back().level == level) {
+            Entry left = stack_.back();
+            stack_.pop_back();
+            const bool last = stack_.empty();  // then this addition makes the root
+            if (n_) add(last ? dest : left.g, left.g, g);
+            E = left.E + E;
+            g = last ? dest : left.g;
+            ++level;
+        }
+        stack_.push_back({level, g, E});
+        Entry acc = stack_.back();
+        for (std::size_t k = stack_.size() - 1; k-- > 0;) {
+            T* to = k == 0 ? dest : stack_[k].g;
+            if (n_) add(to, stack_[k].g, acc.g);
+            stack_[k].E = stack_[k].E + acc.E;
+            stack_[k].g = to;
+            acc = stack_[k];
+        }
+        stack_.clear();
+        if (n_ && acc.g != dest) std::memcpy(dest, acc.g, n_ * sizeof(T));  // one node alone
+        E_root = acc.E;
+        return dest;
+    }
+
     bool holds(const T* g) const {
         for (const Entry& e : stack_)
             if (e.g == g) return true;
@@ -102,6 +130,15 @@ public:
     }
 
 private:
+    // to = a + b, elementwise (to may be a); the rounding of elementwise::add
+    void add(T* to, const T* a, const T* b) const {
+        if (to == a) {
+            elementwise::add(to, b, n_);
+            return;
+        }
+        for (std::size_t i = 0; i < n_; ++i) to[i] = a[i] + b[i];
+    }
+
     struct Entry {
         std::size_t level;
         T* g;

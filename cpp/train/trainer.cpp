@@ -262,7 +262,44 @@ bool Trainer<T>::tree_sum(const Batch<T>& mine, std::size_t rows, std::size_t bl
     }
     const auto [a, b] = blocks::owned(nb, rank, ranks);
     const std::vector<blocks::Node> own = blocks::nodes(a, b, nb);
-    send_.resize(counts_[rank]);
+    // With `scatter` (a reduce-scatter), rank q is sent slice q of each of this rank's nodes:
+    // straight from the node's buffer when this rank has one node, else from scatter_, where
+    // the nodes' slices are written by destination (this rank's own part last, not sent: the
+    // combine reads it where it is). The nodes' E and the status (the tail, in send_) are
+    // all-gathered first. Without it, the tail follows the nodes' values in send_.
+    const bool scatter = ranks > 1 && n > 0 && par->scatter;
+    const bool direct = scatter && own.size() == 1;
+    const std::size_t tail = own.size() * sizeof(double) + sizeof(double);
+    std::size_t m = n;  // the values of each node in `all`: all n, or this rank's slice
+    if (scatter) {
+        slices_.resize(ranks + 1);
+        for (std::size_t q = 0; q <= ranks; ++q) slices_[q] = n * q / ranks;
+        counts_to_.resize(ranks);
+        counts_from_.resize(ranks);
+        counts_tail_.resize(ranks);
+        displs_to_.resize(ranks);
+        m = slices_[rank + 1] - slices_[rank];
+        std::size_t at = 0;
+        for (std::size_t q = 0; q < ranks; ++q) {
+            const std::size_t bytes_q = (slices_[q + 1] - slices_[q]) * sizeof(T);
+            counts_to_[q] = q == rank ? 0 : own.size() * bytes_q;
+            const auto [a_q, b_q] = blocks::owned(nb, q, ranks);
+            const std::size_t k_q = blocks::nodes(a_q, b_q, nb).size();
+            counts_from_[q] = q == rank ? 0 : k_q * m * sizeof(T);
+            counts_tail_[q] = k_q * sizeof(double) + sizeof(double);
+            displs_to_[q] = direct ? slices_[q] * sizeof(T) : at;
+            at += counts_to_[q];
+        }
+        if (!direct) {
+            displs_to_[rank] = at;
+            scatter_.resize(at + own.size() * m * sizeof(T));
+        }
+        send_.resize(tail);
+    } else {
+        send_.resize(counts_[rank]);
+    }
+    unsigned char* const E_at = send_.data() + (scatter ? 0 : own.size() * node_bytes);
+    const T* direct_root = nullptr;  // the one node's values, when direct
     double status = 0.0;
     const Poll none;
     try {
@@ -292,9 +329,18 @@ bool Trainer<T>::tree_sum(const Batch<T>& mine, std::size_t rows, std::size_t bl
             }
             double E_node = 0.0;
             const T* root = tree.finish(E_node);
-            if (n) std::memcpy(send_.data() + k * node_bytes, root, node_bytes);
-            std::memcpy(send_.data() + own.size() * node_bytes + k * sizeof(double), &E_node,
-                        sizeof(double));
+            if (direct) {
+                direct_root = root;
+            } else if (scatter) {
+                for (std::size_t q = 0; q < ranks; ++q) {
+                    const std::size_t bytes_q = (slices_[q + 1] - slices_[q]) * sizeof(T);
+                    std::memcpy(scatter_.data() + displs_to_[q] + k * bytes_q,
+                                root + slices_[q], bytes_q);
+                }
+            } else if (n) {
+                std::memcpy(send_.data() + k * node_bytes, root, node_bytes);
+            }
+            std::memcpy(E_at + k * sizeof(double), &E_node, sizeof(double));
             if (ranks > 1 && status == 0.0 &&
                 (!std::isfinite(E_node) || (n && !elementwise::all_finite(root, n))))
                 status = 2.0;
@@ -302,39 +348,30 @@ bool Trainer<T>::tree_sum(const Batch<T>& mine, std::size_t rows, std::size_t bl
     } catch (const Interrupted&) {
         status = 1.0;
     }
-    std::memcpy(send_.data() + own.size() * (node_bytes + sizeof(double)), &status,
-                sizeof(double));
-    unsigned char* all = send_.data();
-    const std::size_t* counts = counts_.data();
-    std::size_t m = n;  // the values of each node in `all`: all n, or this rank's slice
-    const bool scatter = ranks > 1 && n > 0 && par->scatter;
-    if (scatter) {  // to rank q, slice q of each node (then the E's and the status)
-        slices_.resize(ranks + 1);
-        for (std::size_t q = 0; q <= ranks; ++q) slices_[q] = n * q / ranks;
-        const std::size_t tail = own.size() * sizeof(double) + sizeof(double);
-        counts_to_.resize(ranks);
-        counts_from_.resize(ranks);
-        std::size_t total_to = 0, total_from = 0;
-        m = slices_[rank + 1] - slices_[rank];
+    std::memcpy(E_at + own.size() * sizeof(double), &status, sizeof(double));
+    unsigned char* all = send_.data();  // every rank's nodes' values, then (without scatter)
+    const std::size_t* counts = counts_.data();  // their tails
+    const unsigned char* own_values = nullptr;   // with scatter: this rank's slices
+    if (scatter) {
+        std::size_t total_tail = 0, total_from = 0;
         for (std::size_t q = 0; q < ranks; ++q) {
-            counts_to_[q] = own.size() * (slices_[q + 1] - slices_[q]) * sizeof(T) + tail;
-            total_to += counts_to_[q];
-            const auto [a_q, b_q] = blocks::owned(nb, q, ranks);
-            const std::size_t k_q = blocks::nodes(a_q, b_q, nb).size();
-            counts_from_[q] = k_q * (m * sizeof(T) + sizeof(double)) + sizeof(double);
+            total_tail += counts_tail_[q];
             total_from += counts_from_[q];
         }
-        scatter_.resize(total_to);
-        unsigned char* to = scatter_.data();
-        for (std::size_t q = 0; q < ranks; ++q) {
-            const std::size_t bytes_q = (slices_[q + 1] - slices_[q]) * sizeof(T);
-            for (std::size_t k = 0; k < own.size(); ++k, to += bytes_q)
-                std::memcpy(to, send_.data() + k * node_bytes + slices_[q] * sizeof(T), bytes_q);
-            std::memcpy(to, send_.data() + own.size() * node_bytes, tail);
-            to += tail;
+        tails_.resize(total_tail);
+        par->exchange(send_.data(), tails_.data(), counts_tail_.data());
+        const unsigned char* values = scatter_.data();
+        if (direct) {
+            if (direct_root == nullptr) {  // interrupted before: any bytes (the status says so)
+                scatter_.resize(node_bytes);
+                direct_root = reinterpret_cast<const T*>(scatter_.data());
+            }
+            values = reinterpret_cast<const unsigned char*>(direct_root);
         }
+        own_values = values + displs_to_[rank];
         recv_.resize(total_from);
-        par->scatter(scatter_.data(), counts_to_.data(), recv_.data(), counts_from_.data());
+        par->scatter(values, counts_to_.data(), displs_to_.data(), recv_.data(),
+                     counts_from_.data());
         all = recv_.data();
         counts = counts_from_.data();
     } else if (ranks > 1) {
@@ -346,30 +383,45 @@ bool Trainer<T>::tree_sum(const Batch<T>& mine, std::size_t rows, std::size_t bl
     }
     // Every rank's nodes, in rank order, are the tree's nodes in block order (the tree is the
     // same for every parameter, so a slice of each node sums to that slice of the root).
+    // With scatter, the root's last addition writes this rank's slice of `out` (then
+    // all-gathered in place).
     const std::size_t m_bytes = m * sizeof(T);
     blocks::Tree<T> tree(m);
     bool interrupted = false;
     fault_rank_ = -1;
-    for (std::size_t q = 0, offset = 0; q < ranks; offset += counts[q], ++q) {
+    std::size_t nodes_left = 0;
+    for (std::size_t q = 0; q < ranks; ++q) {
+        const auto [a_q, b_q] = blocks::owned(nb, q, ranks);
+        nodes_left += blocks::nodes(a_q, b_q, nb).size();
+    }
+    T* const dest = scatter && m ? out + slices_[rank] : nullptr;
+    const T* root = nullptr;
+    for (std::size_t q = 0, offset = 0, toffset = 0; q < ranks;
+         offset += counts[q], toffset += scatter ? counts_tail_[q] : 0, ++q) {
         const auto [a_q, b_q] = blocks::owned(nb, q, ranks);
         const std::vector<blocks::Node> theirs = blocks::nodes(a_q, b_q, nb);
-        unsigned char* base = all + offset;
+        const unsigned char* values = scatter && q == rank ? own_values : all + offset;
+        const unsigned char* tail_q =
+            scatter ? tails_.data() + toffset : values + theirs.size() * m_bytes;
         double status_q = 0.0;
-        std::memcpy(&status_q, base + theirs.size() * (m_bytes + sizeof(double)),
-                    sizeof(double));
+        std::memcpy(&status_q, tail_q + theirs.size() * sizeof(double), sizeof(double));
         if (status_q == 1.0) interrupted = true;
         if (status_q == 2.0 && fault_rank_ < 0) fault_rank_ = long(q);
         if (interrupted) continue;
         for (std::size_t k = 0; k < theirs.size(); ++k) {
             double E_node = 0.0;
-            std::memcpy(&E_node, base + theirs.size() * m_bytes + k * sizeof(double),
-                        sizeof(double));
-            T* g = m ? reinterpret_cast<T*>(base + k * m_bytes) : nullptr;
-            tree.push(theirs[k].level, g, E_node);
+            std::memcpy(&E_node, tail_q + k * sizeof(double), sizeof(double));
+            // the values are only read (a merge writes into its left node, or into dest)
+            T* g = m ? reinterpret_cast<T*>(const_cast<unsigned char*>(values) + k * m_bytes)
+                     : nullptr;
+            if (--nodes_left == 0 && dest)
+                root = tree.finish_into(theirs[k].level, g, E_node, dest, E);
+            else
+                tree.push(theirs[k].level, g, E_node);
         }
     }
     if (interrupted) return false;  // on every rank: every rank saw every status
-    const T* root = tree.finish(E);
+    if (!root) root = tree.finish(E);
     if (scatter) {  // every rank's summed slice, into out
         counts_to_.resize(ranks);
         for (std::size_t q = 0; q < ranks; ++q)
@@ -394,9 +446,10 @@ Stop Trainer<T>::blocked_update(const Batch<T>& mine, std::size_t rows, double s
     if (!std::isfinite(E) || !elementwise::all_finite(grad_.data(), grad_.size()))
         return Stop::non_finite;
     if (options.clip_norm > 0) clip_gradient(grad_.data(), grad_.size(), options.clip_norm);
-    if (!update_is_finite(config, state, net_.params(), grad_.data(), net_.n_params(), lr))
-        return Stop::non_finite;  // the same on every rank: every rank has the same gradient
-    update(config, state, net_.params(), grad_.data(), net_.n_params(), lr);
+    // the same on every rank: every rank has the same gradient (spent by plain SGD's fused
+    // pass, which keeps the old parameters in it)
+    if (!update_if_finite(config, state, net_.params(), grad_.data(), net_.n_params(), lr))
+        return Stop::non_finite;
     if (gate_) gate_->between_updates();
     return Stop::done;
 }

@@ -106,13 +106,16 @@ template <class T> struct DataParallel {
     // to `recv`, in rank order, counts[q] from rank q.
     std::function<void(const unsigned char* send, unsigned char* recv, const std::size_t* counts)>
         exchange;
-    // Optional, an all-to-all of bytes: counts_to[q] bytes from `send` (in rank order) to rank
-    // q, counts_from[q] bytes from rank q into `recv`. With it, the gradient's tree is summed
-    // as a reduce-scatter: rank q completes the tree over its slice of the parameters alone,
-    // and `exchange` all-gathers the summed slices (2·n_params values through each rank per
-    // step, at any number of ranks, instead of every rank's nodes to every rank).
+    // An all-gather in place when `send` is recv + counts[0] + ... + counts[rank - 1].
+    // Optional, an all-to-all of bytes: counts_to[q] bytes from send + displs_to[q] to rank
+    // q, counts_from[q] bytes from rank q into `recv` (in rank order). With it, the
+    // gradient's tree is summed as a reduce-scatter: rank q completes the tree over its slice
+    // of the parameters alone, and `exchange` all-gathers the summed slices (2·n_params
+    // values through each rank per step, at any number of ranks, instead of every rank's
+    // nodes to every rank).
     std::function<void(const unsigned char* send, const std::size_t* counts_to,
-                       unsigned char* recv, const std::size_t* counts_from)>
+                       const std::size_t* displs_to, unsigned char* recv,
+                       const std::size_t* counts_from)>
         scatter;
 };
 
@@ -213,8 +216,8 @@ private:
     std::vector<T> best_, start_;
     // blocked: buffers of the tree's nodes, the bytes exchanged, the fault's rank.
     std::vector<std::vector<T>> pool_;
-    std::vector<unsigned char> send_, recv_, scatter_;
-    std::vector<std::size_t> counts_, counts_to_, counts_from_, slices_;
+    std::vector<unsigned char> send_, recv_, scatter_, tails_;
+    std::vector<std::size_t> counts_, counts_to_, counts_from_, counts_tail_, displs_to_, slices_;
     long fault_rank_ = -1;
     std::vector<double> norms_;  // DP-SGD: the per-sample clipping factors of a chunk
 };

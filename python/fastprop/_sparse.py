@@ -19,6 +19,8 @@ __all__ = ["CsrRows", "is_sparse", "as_csr_rows", "rows_for_core"]
 
 def is_sparse(X: Any) -> bool:
     """Whether X is a scipy.sparse matrix or array (or a CsrRows), by duck typing."""
+    if type(X) is np.ndarray:
+        return False
     if isinstance(X, CsrRows):
         return True
     return type(X).__module__.startswith("scipy.sparse") or (

@@ -223,7 +223,8 @@ def real_array(A: ArrayLike, name: str) -> np.ndarray:
 def check_sample_weight(sample_weight: ArrayLike, t: int, dtype: DTypeLike = np.float64,
                         name: str = "sample_weight") -> np.ndarray:
     """Weights of t samples: a 1-D array of t finite numbers >= 0, not all 0 (unless t = 0),
-    whose total is finite in ``dtype``; returned as a C-contiguous array of ``dtype``.
+    whose total and its reciprocal are finite in ``dtype``; returned as a C-contiguous array
+    of ``dtype``.
 
     A weight scales its sample's term of the loss; a mean loss divides by the total weight.
     """
@@ -231,10 +232,11 @@ def check_sample_weight(sample_weight: ArrayLike, t: int, dtype: DTypeLike = np.
     if w.ndim != 1 or w.shape[0] != t:
         raise ValueError(message(name, f"a 1-D array of {t} weights (one per row of X)",
                                  f"shape {w.shape}"))
-    with np.errstate(over="ignore", invalid="ignore"):
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         w = np.ascontiguousarray(w, dtype=dtype)
         total = float(np.sum(w, dtype=np.float64))
         total_finite = bool(np.isfinite(np.float64(total).astype(dtype)))
+        reciprocal_finite = bool(np.isfinite(np.divide(1, np.float64(total).astype(dtype))))
     ok = np.isfinite(w) & (w >= 0)
     if not np.all(ok):
         bad = np.asarray(sample_weight)[np.argmin(ok)].item()
@@ -246,6 +248,10 @@ def check_sample_weight(sample_weight: ArrayLike, t: int, dtype: DTypeLike = np.
     if not total_finite:
         raise ValueError(message(name, f"a total finite in {np.dtype(dtype).name}",
                                  shown(total), verb="have"))
+    if t and not reciprocal_finite:  # a mean loss divides by the total
+        raise ValueError(message(name, f"a total whose reciprocal is finite in "
+                                 f"{np.dtype(dtype).name} (rescale them: a mean loss depends "
+                                 f"only on their ratios)", shown(total), verb="have"))
     return w
 
 

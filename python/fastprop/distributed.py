@@ -18,12 +18,19 @@ depend on the number of ranks, so the parameters after training are the same bit
 or any number of ranks, and the same as ``Network.fit(..., block_rows=block_rows)`` in one
 process. MPI comes from mpi4py (``pip install "fastprop[mpi]"``); without it, or outside
 ``mpiexec``, :func:`fit` runs as a single rank.
+
+:func:`fit_many` spreads whole networks over the ranks instead (each network trained by one
+rank, the results sent to every rank), and ``GridSearchCV``, ``RandomizedSearchCV``,
+``cross_validate`` and ``cross_val_score`` (imported from here on first use; they need
+scikit-learn) spread a search's candidates × folds the same way: on every rank, the same
+networks and results as one process.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import pickle
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -35,11 +42,13 @@ from . import _core, optim
 from ._checkpoint import Checkpoint
 from ._progress import Progress
 from ._sparse import is_sparse
-from ._validate import check_bool, check_callable, check_int, check_real, check_seed
+from ._validate import check_bool, check_callable, check_choice, check_int, check_real, \
+    check_seed
 from .history import History
+from .many import FitManyResult, _fit_many
 from .network import Network, _stops
 
-__all__ = ["fit", "world", "DistributedError", "last_stats"]
+__all__ = ["fit", "fit_many", "world", "DistributedError", "last_stats"]
 
 #: Counters of the last :func:`fit` on this rank: ``steps`` (reduce-scatters of the gradient
 #: tree), ``tree_bytes`` (bytes this rank sent for the trees, the validation loss's included),
@@ -95,7 +104,11 @@ def _agree(comm: Any, work: Callable[[], Any], share: bool = False) -> Any:
     results = comm.allgather((error, out if share else None))
     failed = [(q, e) for q, (e, _) in enumerate(results) if e is not None]
     if failed:
-        text = "; ".join(f"rank {q} of {comm.size}: {name}: {msg}" for q, (name, msg) in failed)
+        ranks: dict[tuple[str, str], list[str]] = {}  # the ranks of each error
+        for q, e in failed:
+            ranks.setdefault(e, []).append(str(q))
+        text = "; ".join(f"rank{'s' if len(qs) > 1 else ''} {', '.join(qs)} of {comm.size}: "
+                         f"{name}: {msg}" for (name, msg), qs in ranks.items())
         kind = {"ValueError": ValueError, "TypeError": TypeError,
                 "FloatingPointError": FloatingPointError}.get(failed[0][1][0], DistributedError)
         raise kind(text)
@@ -436,20 +449,20 @@ sample_weight, clip_norm, **hyperparameters
     stats: dict[str, Any] = {"steps": 0, "tree_bytes": 0, "row_bytes": 0, "epochs": 0,
                              "exchange_seconds": 0.0}
 
-    def exchange(send: memoryview, recv: memoryview, counts: list[int]) -> None:
+    def exchange(send: memoryview | None, recv: memoryview, counts: list[int]) -> None:
         from mpi4py import MPI
 
         displs = np.cumsum([0] + counts[:-1]).tolist()
-        start = time.perf_counter()
-        comm.Allgatherv([send, MPI.BYTE], [recv, (counts, displs), MPI.BYTE])
+        start = time.perf_counter()  # send None: this rank's part is in recv already
+        comm.Allgatherv(MPI.IN_PLACE if send is None else [send, MPI.BYTE],
+                        [recv, (counts, displs), MPI.BYTE])
         stats["exchange_seconds"] += time.perf_counter() - start
-        stats["tree_bytes"] += len(send) * (R - 1)  # to every other rank
+        stats["tree_bytes"] += counts[rank] * (R - 1)  # to every other rank
 
-    def scatter(send: memoryview, counts_to: list[int], recv: memoryview,
-                counts_from: list[int]) -> None:
+    def scatter(send: memoryview, counts_to: list[int], displs_to: list[int],
+                recv: memoryview, counts_from: list[int]) -> None:
         from mpi4py import MPI
 
-        displs_to = np.cumsum([0] + counts_to[:-1]).tolist()
         displs_from = np.cumsum([0] + counts_from[:-1]).tolist()
         start = time.perf_counter()
         comm.Alltoallv([send, (counts_to, displs_to), MPI.BYTE],
@@ -560,3 +573,420 @@ sample_weight, clip_norm, **hyperparameters
                 stop if stop in ("early_stopping", "callback", "converged") else "done",
                 record.lr)
     return net.history
+
+
+# ---------------------------------------------------------------- many networks over ranks
+
+
+def _digest(A: np.ndarray) -> str:
+    """A hash of an array's values (a memmap is read in chunks)."""
+    h = hashlib.blake2b(digest_size=8)
+    flat = A.reshape(-1) if A.flags.c_contiguous else None
+    if flat is None:
+        for row in A:
+            h.update(np.ascontiguousarray(row).tobytes())
+    else:
+        step = 1 << 22
+        for r0 in range(0, flat.size, step):
+            h.update(np.ascontiguousarray(flat[r0:r0 + step]).tobytes())
+    return h.hexdigest()
+
+
+def _fingerprint(value: Any) -> Any:
+    """What identifies an argument alike on every rank: its values (an array by its shape,
+    dtype and a hash of its values), never an object's address."""
+    if value is None or isinstance(value, (bool, int, float, complex, str, np.generic)):
+        return repr(value)
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind in "biufc":
+            return f"array of shape {value.shape} and dtype {value.dtype}, hash {_digest(value)}"
+        return f"array of shape {value.shape} and dtype {value.dtype}"
+    if isinstance(value, (list, tuple)):
+        return [type(value).__name__, *(_fingerprint(v) for v in value)]
+    if isinstance(value, dict):
+        return {str(k): _fingerprint(v) for k, v in sorted(value.items(), key=str)}
+    if isinstance(value, optim.Optimizer):
+        state = ", ".join(f"{k} hash {_digest(b)}" for k, b in value.state.items())
+        return f"{value!r} after {value.steps} steps, state: {state or 'none'}"
+    if isinstance(value, (optim.LevenbergMarquardt, optim.Schedule)):
+        return repr(value)
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if is_sparse(value):
+        return f"a sparse matrix of shape {getattr(value, 'shape', None)}"
+    if callable(value):
+        return f"a callable {getattr(value, '__qualname__', type(value).__name__)}"
+    return f"a {type(value).__name__}"
+
+
+def _many_signature(networks: Any, arguments: dict[str, Any]) -> dict[str, Any]:
+    """The arguments of a fit_many call, as every rank must give them (see fit_many)."""
+    if isinstance(networks, Network) or not isinstance(networks, Sequence):
+        raise TypeError(f"networks must be a list of fastprop.Network, got "
+                        f"{type(networks).__name__}")
+    sig: dict[str, Any] = {"the number of networks": len(networks)}
+    for k, net in enumerate(networks):
+        if not isinstance(net, Network):
+            raise TypeError(f"networks[{k}] must be a fastprop.Network, got "
+                            f"{type(net).__name__}")
+        sig[f"networks[{k}] (layers, activations, bias, dtype, loss)"] = (
+            net.layers, net.activations, net.bias, net.dtype.name, net.loss_name)
+        sig[f"networks[{k}]'s parameters (construct it with the same seed on every rank)"] = \
+            _params_digest(net)
+        sig[f"networks[{k}]'s seed and count of fits (construct and fit it alike on every "
+            f"rank)"] = (net.__dict__.get("_seed"), net.__dict__.get("_fits", 0))
+    sig["the keywords given"] = sorted(arguments)
+    for name, value in arguments.items():
+        sig[name] = _fingerprint(value)
+    return sig
+
+
+def _costs(networks: list[Network], X: Any, epochs: Any, indices: Any) -> list[float]:
+    """Each network's work, about parameters × rows × epochs (1 where that is unknown)."""
+    n = len(networks)
+
+    def each(value: Any) -> list[Any]:
+        return value if isinstance(value, list) and len(value) == n else [value] * n
+
+    out = []
+    for net, x, e, index in zip(networks, each(X), each(epochs), each(indices)):
+        try:
+            rows = len(index) if index is not None else np.shape(x)[0]
+            out.append(float(net.n_params) * float(rows) * max(float(e), 1.0))
+        except Exception:  # noqa: BLE001  bad input: fit_many's own checks report it
+            out.append(1.0)
+    return out
+
+
+def _owners(costs: list[float], ranks: int) -> list[int]:
+    """The rank that trains each network: the largest first, each to the least loaded rank
+    (the lowest on ties), so every rank computes the same assignment."""
+    load = [0.0] * ranks
+    owner = [0] * len(costs)
+    for k in sorted(range(len(costs)), key=lambda k: (-costs[k], k)):
+        q = min(range(ranks), key=lambda q: (load[q], q))
+        owner[k] = q
+        load[q] += costs[k]
+    return owner
+
+
+def _portable(error: BaseException | None) -> tuple[Any, str, str] | None:
+    """An exception as (its class when it can be pickled, else None; its name; its text)."""
+    if error is None:
+        return None
+    kind: Any = type(error)
+    try:
+        pickle.dumps(kind)
+    except Exception:  # noqa: BLE001  a class defined where the other ranks cannot find it
+        kind = None
+    return kind, type(error).__name__, str(error)
+
+
+def _rank_error(rank: int, ranks: int, portable: tuple[Any, str, str]) -> BaseException:
+    """The exception of `portable` raised on `rank`, as every rank reports it: its class
+    (DistributedError when that cannot be rebuilt), the message naming the rank."""
+    kind, name, text = portable
+    message = f"rank {rank} of {ranks}: {name}: {text}"
+    if kind is not None:
+        try:
+            return kind(message)
+        except Exception:  # noqa: BLE001  a class whose constructor takes other arguments
+            pass
+    return DistributedError(message)
+
+
+def _end_job(comm: Any, error: BaseException) -> None:
+    """Ctrl-C (or SystemExit) on one rank while the others wait in a collective: with several
+    ranks the job is ended (MPI_Abort, exit 130) instead of leaving them waiting."""
+    if comm.size > 1 and hasattr(comm, "Abort"):
+        import sys
+
+        print(f"fastprop.distributed: rank {comm.rank} of {comm.size} "
+              f"{'interrupted' if isinstance(error, KeyboardInterrupt) else 'exited'}; ending "
+              f"the job", file=sys.stderr, flush=True)
+        comm.Abort(130)
+
+
+def fit_many(
+    networks: Sequence[Network],
+    X: ArrayLike | list[ArrayLike],
+    Y: ArrayLike | list[ArrayLike],
+    epochs: int | list[int],
+    lr: float | None | list[float | None] = None,
+    *,
+    indices: ArrayLike | None | list[ArrayLike | None] = None,
+    errors: str = "warn",
+    verbose: bool = False,
+    callback: Callable[[int, dict[str, Any]], Any] | None | list[Any] = None,
+    comm: Any = None,
+    **fit_arguments: Any,
+) -> FitManyResult:
+    """:func:`fastprop.fit_many` with the networks spread over MPI ranks: every rank ends
+    with every network exactly as one process's ``fastprop.fit_many`` leaves it.
+
+    Run the same script on R processes (``mpiexec -n R python script.py``), every rank with
+    the same networks (made with the same seeds) and the same arguments. Each network is
+    trained by one rank (the largest first, each to the least loaded rank, by parameters ×
+    rows × epochs: the same assignment on every rank), all of a rank's networks in one call
+    of the core, spread over its threads; then every rank's results are sent to every rank:
+    the parameters, the history, why it stopped, its error, and the state of an optimiser
+    object that was given for it. Each network's fit does not depend on where it runs, so
+    the parameters and histories are the same bits as in one process, on every rank.
+
+    Parameters
+    ----------
+    networks, X, Y, epochs, lr, indices, errors, **fit_arguments
+        As in :func:`fastprop.fit_many`, the same on every rank (compared before training:
+        the networks' layers, parameters and seeds, every argument, arrays by their values).
+    callback : callable(epoch, logs), a list with one per network, or None
+        As in :func:`fastprop.fit_many`, run by the rank that trains the network (what it
+        changes outside the network stays on that rank).
+    verbose : bool
+        One progress bar on rank 0, for the networks it trains.
+    comm : mpi4py communicator or None
+        Default: ``MPI.COMM_WORLD``. On one rank, or without mpi4py, this is
+        :func:`fastprop.fit_many`.
+
+    Returns
+    -------
+    FitManyResult
+        The same on every rank. A failed network's error (``errors``, and what
+        ``errors="raise"`` raises) has its class and a message naming the rank that
+        trained it (:class:`DistributedError` when its class cannot be rebuilt there).
+
+    Raises
+    ------
+    ValueError, TypeError
+        On every rank, naming the rank(s): bad input, or arguments that differ between
+        ranks (before any network is trained; the networks are left as they were).
+    KeyboardInterrupt
+        Ctrl-C on one rank ends the whole job (MPI_Abort, exit 130), as in :func:`fit`.
+    """
+    comm = world() if comm is None else comm
+    rank, R = comm.rank, comm.size
+    arguments = {"X": X, "Y": Y, "epochs": epochs, "lr": lr, "indices": indices,
+                 "errors": errors, "verbose": verbose, "callback": callback, **fit_arguments}
+    if R == 1:
+        return _fit_many(networks, X, Y, epochs, lr, indices, errors, verbose, callback,
+                         fit_arguments, _core.fit_many)
+
+    # ------------------------------------------------ the same call on every rank
+    def signature() -> dict[str, Any]:
+        check_choice(errors, "errors", ("warn", "raise", "ignore"))
+        return _many_signature(networks, arguments)
+
+    everyone = _agree(comm, signature, share=True)
+    for name in everyone[0]:
+        _same([e.get(name) for e in everyone], name)
+    networks = list(networks)
+    n = len(networks)
+    owner = _owners(_costs(networks, X, epochs, indices), R)
+    before = [(net.__dict__.get("history"), net.__dict__.get("_fits")) for net in networks]
+
+    def restore() -> None:
+        """Nothing trained: every network as it was (as fastprop.fit_many leaves them)."""
+        for net, (history, fits) in zip(networks, before):
+            net.__dict__["history"] = history
+            if fits is None:
+                net.__dict__.pop("_fits", None)
+            else:
+                net._fits = fits
+
+    stage = "checks"
+
+    def run(jobs: list[Any]) -> None:
+        nonlocal stage
+        stage = "agreeing"
+        _agree(comm, lambda: None)  # every rank's checks passed (else every rank raises)
+        stage = "training"
+        if len(jobs) != n:
+            raise RuntimeError(f"fit_many made {len(jobs)} jobs for {n} networks")
+        mine = [job for job, q in zip(jobs, owner) if q == rank]
+        if mine:
+            _core.fit_many(mine)
+
+    failure: Exception | None = None
+    try:
+        result = _fit_many(networks, X, Y, epochs, lr, indices, "ignore",
+                           bool(verbose) and rank == 0, callback, fit_arguments, run)
+    except Exception as error:
+        if stage == "checks":  # this rank's checks failed: the others learn it here
+            def fail() -> None:
+                raise error
+
+            try:
+                _agree(comm, fail)
+            except Exception as every:
+                restore()
+                raise every from None
+        if stage == "agreeing":  # another rank's checks failed
+            restore()
+            raise
+        failure = error
+    except BaseException as error:
+        _end_job(comm, error)
+        raise
+
+    # ------------------------------------------------ every rank's results to every rank
+    optimizers = fit_arguments.get("optimizer")
+    optimizers = optimizers if isinstance(optimizers, list) else [optimizers] * n
+
+    def pack() -> list[bytes]:
+        if failure is not None:
+            raise failure
+        out = []
+        for k, net in enumerate(networks):
+            if owner[k] != rank:
+                continue
+            opt = optimizers[k]
+            opt_state = None
+            if isinstance(opt, optim.Optimizer):
+                opt_state = ("optimizer", dict(vars(opt)))
+            elif isinstance(opt, optim.LevenbergMarquardt):
+                opt_state = ("lm", opt.mu)
+            out.append(pickle.dumps({
+                "k": k, "params": np.array(net.params), "history": net.history,
+                "stop": result.stops[k], "error": _portable(result.errors.get(k)),
+                "optimizer": opt_state}))
+        return out
+
+    gathered = _agree(comm, pack, share=True)
+    for q, packed in enumerate(gathered):
+        for blob in packed:
+            got = pickle.loads(blob)
+            k = got["k"]
+            net = networks[k]
+            if q != rank:
+                net.params = got["params"]
+                net.history = got["history"]
+                if got["optimizer"] is not None:
+                    kind, value = got["optimizer"]
+                    if kind == "optimizer":
+                        vars(optimizers[k]).update(value)
+                    else:
+                        optimizers[k].mu = value
+            result[k] = net.history
+            result.stops[k] = got["stop"]
+            if got["error"] is not None:
+                error = _rank_error(q, R, got["error"])
+                if q == rank:
+                    error.__cause__ = result.errors[k]
+                result.errors[k] = error
+            else:
+                result.errors.pop(k, None)
+    result.errors = dict(sorted(result.errors.items()))
+    if result.errors:
+        if errors == "raise":
+            raise result.errors[result.failed[0]]
+        if errors == "warn":
+            import warnings
+
+            names = ", ".join(f"{k} ({result.stops[k]})" for k in result.failed)
+            warnings.warn(f"{len(result.errors)} of {n} networks failed and stopped early: "
+                          f"{names}; the others trained on (see the result's errors)",
+                          RuntimeWarning, stacklevel=2)
+    return result
+
+
+# ---------------------------------------------------------------- searches over ranks
+
+
+def _train_ahead_over_ranks(comm: Any, pending: list[tuple[Any, Any, Any]]) -> None:
+    """fastprop.model_selection's fits trained ahead ((trained, estimator, job) triples),
+    spread over the ranks as :func:`fit_many` spreads networks; afterwards every rank holds
+    every fit's outcome (the fitted estimator's state, its error, its warnings), as
+    model_selection._run_here leaves them in one process."""
+    from .model_selection import _complete
+
+    rank, R = comm.rank, comm.size
+    hashes: dict[int, str] = {}
+
+    def digest(A: Any) -> str | None:
+        if A is None:
+            return None
+        if id(A) not in hashes:  # a fold's arrays are shared by the candidates
+            hashes[id(A)] = _fingerprint(A if is_sparse(A) else np.asarray(A))
+        return hashes[id(A)]
+
+    def signature() -> list[Any]:
+        return [(_fingerprint(trained.params), digest(trained.X), digest(trained.y),
+                 digest(trained.w)) for trained, _, _ in pending]
+
+    try:
+        everyone = _agree(comm, signature, share=True)
+        if any(s != everyone[0] for s in everyone):
+            differ = [q for q, s in enumerate(everyone) if s != everyone[0]]
+            raise DistributedError(
+                f"the fits of this search differ between ranks: ranks {differ} have other "
+                f"candidates or folds than rank 0 (the same data, parameters and splits are "
+                f"needed on every rank: a cv splitter that shuffles needs a random_state)")
+    except (ValueError, TypeError) as error:
+        raise DistributedError(str(error)) from None
+
+    def cost(final: Any, trained: Any) -> float:
+        try:
+            return float(final._net.n_params) * float(trained.X.shape[0]) * float(final.max_iter)
+        except Exception:  # noqa: BLE001
+            return 1.0
+
+    owner = _owners([cost(final, trained) for trained, final, _ in pending], R)
+    failure: Exception | None = None
+    try:
+        mine = [plan.job for (_, _, plan), q in zip(pending, owner) if q == rank]
+        if mine:
+            _core.fit_many(mine)
+    except Exception as error:  # noqa: BLE001  reported to every rank below
+        failure = error
+    except BaseException as error:
+        _end_job(comm, error)
+        raise
+
+    def pack() -> list[bytes]:
+        if failure is not None:
+            raise failure
+        out = []
+        for i, ((trained, final, plan), q) in enumerate(zip(pending, owner)):
+            if q != rank:
+                continue
+            _complete(trained, final, plan)
+            error: Any = trained.error
+            try:
+                pickle.dumps(error)
+            except Exception:  # noqa: BLE001
+                error = _rank_error(rank, R, _portable(error))
+            caught = []
+            for w in trained.warnings:
+                message = w.message
+                try:
+                    pickle.dumps(message)
+                except Exception:  # noqa: BLE001
+                    message = str(message)
+                caught.append((message, w.category, w.filename, w.lineno))
+            out.append(pickle.dumps({"i": i, "state": trained.state, "error": error,
+                                     "warnings": caught}))
+        return out
+
+    try:
+        gathered = _agree(comm, pack, share=True)
+    except Exception as error:  # noqa: BLE001  the search raises it on every rank
+        raise DistributedError(str(error)) from None
+    import warnings
+
+    for q, packed in enumerate(gathered):
+        if q == rank:
+            continue
+        for blob in packed:
+            got = pickle.loads(blob)
+            trained = pending[got["i"]][0]
+            trained.state, trained.error = got["state"], got["error"]
+            trained.warnings = [warnings.WarningMessage(*w) for w in got["warnings"]]
+
+
+def __getattr__(name: str) -> Any:
+    """GridSearchCV, RandomizedSearchCV, cross_validate and cross_val_score over ranks, on
+    first use (they need scikit-learn)."""
+    if name in ("GridSearchCV", "RandomizedSearchCV", "cross_validate", "cross_val_score"):
+        from . import _distributed_search
+
+        return getattr(_distributed_search, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

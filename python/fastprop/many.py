@@ -125,6 +125,15 @@ def fit_many(
         On Ctrl-C, after every network stopped at its last completed update (their
         histories hold the completed epochs).
     """
+    return _fit_many(networks, X, Y, epochs, lr, indices, errors, verbose, callback,
+                     fit_arguments, _core.fit_many)
+
+
+def _fit_many(networks: Any, X: Any, Y: Any, epochs: Any, lr: Any, indices: Any, errors: str,
+              verbose: bool, callback: Any, fit_arguments: dict[str, Any],
+              run: Callable[[list[Any]], Any]) -> FitManyResult:
+    """fit_many's work; ``run(jobs)`` trains the jobs (one per network, in their order):
+    ``_core.fit_many``, or fastprop.distributed's, which trains a share of them."""
     if isinstance(networks, Network) or not isinstance(networks, Sequence):
         raise TypeError(message("networks", "a list of fastprop.Network", typed(networks)))
     networks = list(networks)
@@ -201,7 +210,7 @@ def fit_many(
     progress = ManyProgress(total, n) if verbose and total > 0 else None
     jobs = [plan.job(progress, {"network": k}) for k, plan in enumerate(plans)]
     try:
-        _core.fit_many(jobs)
+        run(jobs)
     finally:
         if progress is not None:
             progress.close()
@@ -238,5 +247,5 @@ def fit_many(
             names = ", ".join(f"{k} ({result.stops[k]})" for k in result.failed)
             warnings.warn(f"{len(result.errors)} of {n} networks failed and stopped early: "
                           f"{names}; the others trained on (see the result's errors)",
-                          RuntimeWarning, stacklevel=2)
+                          RuntimeWarning, stacklevel=3)
     return result

@@ -42,6 +42,7 @@ except ImportError as _error:  # pragma: no cover - depends on the environment
                       "pip install scikit-learn") from _error
 
 from . import _core
+from .distributed import DistributedError
 
 __all__ = ["GridSearchCV", "RandomizedSearchCV", "cross_validate", "cross_val_score"]
 
@@ -119,12 +120,13 @@ def _final_estimator(estimator: Any) -> Any | None:
 
 
 def _train_ahead(base: Any, candidates: list[dict[str, Any]], splits: list[Any], X: Any,
-                 y: Any, fit_params: dict[str, Any]) -> deque:
-    """Every candidate × split of ``base``, trained in one fastprop.fit_many call of the core;
-    the queue of _Trained in scikit-learn's order (candidates, then splits)."""
+                 y: Any, fit_params: dict[str, Any], run: Any = None) -> deque:
+    """Every candidate × split of ``base``, trained in one fastprop.fit_many call of the core
+    (or by ``run(pending)``: fastprop.distributed's, over ranks); the queue of _Trained in
+    scikit-learn's order (candidates, then splits)."""
     w = fit_params.get("sample_weight")
     trained_all: deque = deque()
-    jobs, pending = [], []
+    pending = []
     folds = [(*_safe_split(base, X, y, train), None if w is None else np.asarray(w)[train])
              for train, _ in splits]  # each fold's rows, shared by the candidates
     for params in candidates:
@@ -148,24 +150,39 @@ def _train_ahead(base: Any, candidates: list[dict[str, Any]], splits: list[Any],
             if plan is None:  # not trainable ahead (lbfgs): scikit-learn's loop fits it
                 trained.params = None
                 continue
-            jobs.append(plan.job)
             pending.append((trained, final, plan))
-    _core.fit_many(jobs)
-    for trained, final, plan in pending:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            try:
-                plan.end()
-            except Exception as error:  # noqa: BLE001  raised again by its fit
-                trained.error = error
-        trained.warnings.extend(caught)
-        trained.state = dict(vars(final))
+    (run or _run_here)(pending)
     return trained_all
+
+
+def _run_here(pending: list[tuple[_Trained, Any, Any]]) -> None:
+    """Trains the fits of ``pending`` ((trained, estimator, job) triples) in one call of the
+    core, then completes each (see _complete)."""
+    _core.fit_many([plan.job for _, _, plan in pending])
+    for trained, final, plan in pending:
+        _complete(trained, final, plan)
+
+
+def _complete(trained: _Trained, final: Any, plan: Any) -> None:
+    """After its job ran: the estimator's fit ended as its own fit ends it, and ``trained``
+    given the fitted estimator's state, its error and its warnings."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            plan.end()
+        except Exception as error:  # noqa: BLE001  raised again by its fit
+            trained.error = error
+    trained.warnings.extend(caught)
+    trained.state = dict(vars(final))
 
 
 class _Ahead:
     """What turns a scikit-learn search into one that trains a fastprop estimator's fits
     ahead, in one call of the core (see the module doc)."""
+
+    # What trains the fits ahead: None, one call of the core here (_run_here); a method
+    # run(pending) in fastprop.distributed's searches, which spread them over ranks.
+    _run_ahead: Any = None
 
     def fit(self, X: Any, y: Any = None, **params: Any) -> Any:
         allowed = {"groups"} if isinstance(self.estimator, Pipeline) else {"groups",
@@ -199,8 +216,9 @@ class _Ahead:
             splitter = cv or check_cv(self.cv, y, classifier=is_classifier(self.estimator))
             try:
                 splits = list(splitter.split(X, y, groups))
-                queue = _train_ahead(self.estimator, candidate_params, splits, X, y, fit_params)
-            except KeyboardInterrupt:
+                queue = _train_ahead(self.estimator, candidate_params, splits, X, y, fit_params,
+                                     self._run_ahead)
+            except (KeyboardInterrupt, DistributedError):  # the ranks disagree: not the loop's
                 raise
             except Exception:  # noqa: BLE001  scikit-learn's loop reports what is wrong
                 queue = deque()
@@ -222,6 +240,13 @@ def cross_validate(estimator: Any, X: Any, y: Any = None, *, groups: Any = None,
     The folds are split once and handed to scikit-learn as the list of (train, test) index
     pairs, so both see the same rows; ``n_jobs`` applies to other estimators only.
     """
+    return _cross_validate(estimator, X, y, groups, cv, params, None, kwargs)
+
+
+def _cross_validate(estimator: Any, X: Any, y: Any, groups: Any, cv: Any,
+                    params: dict[str, Any] | None, run: Any,
+                    kwargs: dict[str, Any]) -> dict[str, Any]:
+    """cross_validate, its fits trained ahead by ``run`` (see _train_ahead)."""
     params = dict(params or {})
     allowed = set() if isinstance(estimator, Pipeline) else {"sample_weight"}
     if _final_estimator(estimator) is None or set(params) - allowed:
@@ -230,8 +255,8 @@ def cross_validate(estimator: Any, X: Any, y: Any = None, *, groups: Any = None,
     kwargs.pop("n_jobs", None)
     splits = list(check_cv(cv, y, classifier=is_classifier(estimator)).split(X, y, groups))
     try:
-        queue = _train_ahead(estimator, [{}], splits, X, y, params)
-    except KeyboardInterrupt:
+        queue = _train_ahead(estimator, [{}], splits, X, y, params, run)
+    except (KeyboardInterrupt, DistributedError):
         raise
     except Exception:  # noqa: BLE001  scikit-learn's loop reports what is wrong
         queue = deque()
@@ -248,11 +273,17 @@ def cross_val_score(estimator: Any, X: Any, y: Any = None, *, groups: Any = None
                     **kwargs: Any) -> np.ndarray:
     """scikit-learn's ``cross_val_score`` on :func:`cross_validate`'s path: the folds of a
     fastprop estimator trained in one call of the core."""
+    return _cross_val_score(estimator, X, y, groups, scoring, cv, params, None, kwargs)
+
+
+def _cross_val_score(estimator: Any, X: Any, y: Any, groups: Any, scoring: Any, cv: Any,
+                     params: dict[str, Any] | None, run: Any,
+                     kwargs: dict[str, Any]) -> np.ndarray:
     from sklearn.metrics import check_scoring
 
     scorer = check_scoring(estimator, scoring=scoring)
-    results = cross_validate(estimator, X, y, groups=groups, scoring={"score": scorer}, cv=cv,
-                             params=params, **kwargs)
+    results = _cross_validate(estimator, X, y, groups, cv, params, run,
+                              {**kwargs, "scoring": {"score": scorer}})
     return results["test_score"]
 
 

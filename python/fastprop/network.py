@@ -928,6 +928,8 @@ class Network:
     def _convert(self, A: np.ndarray) -> np.ndarray:
         # A copy only when the dtype, byte order, alignment or memory order needs one. Values
         # beyond float32's range become ±inf, as IEEE says, without a warning.
+        if A.dtype == self._dtype and A.flags.c_contiguous and A.flags.aligned:
+            return A  # as np.require would: the common case, without its cost per call
         with np.errstate(over="ignore"):
             return np.require(A, dtype=self._dtype, requirements=("C", "A"))
 
