@@ -234,11 +234,49 @@ constexpr size_t direct_max_work = 4096;
 // as (K, N) rows by a plain loop when small, as pack_b's panels (register transposes) from
 // small_pack_b_min entries on. None of the blocked path's job, split or thread checks.
 constexpr size_t small_pack_b_min = 64;
+constexpr size_t small_column_min_rows = 8;
+
+// A column C (M, 1) stored contiguously (an output layer of one unit, z_n = a w_iᵀ), with any
+// scale contiguous too, taken as its transpose: the row (1, M) = op(B)ᵀ op(A)ᵀ, so that a
+// vector spans M rows of C rather than one lane of one row. Each element is the same FMA
+// chain (a·b = b·a exactly), + C, + the bias (one value, repeated along the row), × scale:
+// the same bits.
+template <class T>
+bool gemm_small_column(const Kernels<T>& kern, Trans ta, Trans tb, size_t M, size_t K,
+                       const T* A, size_t lda, const T* B, size_t ldb, bool accumulate, T* C,
+                       const Epilogue<T>& epilogue) {
+    const size_t panels = ceil_div(M, kern.NR) * kern.NR * K;
+    T* buffer = static_cast<T*>(t_pack_buffer.get((panels + M) * sizeof(T)));
+    const T* rows = A;  // op(A)ᵀ (K, M): row k holds op(A)[i][k] for every i
+    size_t ps = kern.NR, rs = lda;
+    if (ta == Trans::N) {  // op(A)[i][k] = A[i * lda + k]: transposed into panels
+        kern.pack_b(buffer, Trans::T, A, lda, 0, K, 0, M);
+        rows = buffer;
+        ps = kern.NR * K;
+        rs = kern.NR;
+    }
+    TileEnd<T> row_end{nullptr, epilogue.scale, 1, epilogue.check_finite};
+    if (epilogue.bias != nullptr) {
+        T* bias_row = buffer + panels;
+        for (size_t i = 0; i < M; ++i) bias_row[i] = epilogue.bias[0];
+        row_end.bias = bias_row;
+    }
+    const bool any_end = epilogue.bias != nullptr || epilogue.scale != nullptr ||
+                         epilogue.check_finite;
+    // op(B)ᵀ (1, K): op(B)[k][0] = B[k] (Bᵀ stored) or B[k * ldb]
+    const bool finite = kern.small(1, M, K, B, 0, tb == Trans::T ? 1 : ldb, rows, ps, rs, C,
+                                   M, accumulate, any_end ? &row_end : nullptr);
+    if (epilogue.apply) epilogue.apply(epilogue.context, C, 1, 0, M, 0, 1);
+    return finite;
+}
 
 template <class T>
 bool gemm_small(const Kernels<T>& kern, Trans ta, Trans tb, size_t M, size_t N, size_t K,
                 const T* A, size_t lda, const T* B, size_t ldb, bool accumulate, T* C,
                 size_t ldc, const Epilogue<T>& epilogue) {
+    if (N == 1 && ldc == 1 && M >= small_column_min_rows &&
+        (epilogue.scale == nullptr || epilogue.ld_scale == 1))
+        return gemm_small_column(kern, ta, tb, M, K, A, lda, B, ldb, accumulate, C, epilogue);
     const size_t rs_a = ta == Trans::N ? lda : 1, cs_a = ta == Trans::N ? 1 : lda;
     const T* b = B;
     size_t ps_b = kern.NR, rs_b = ldb;
