@@ -229,10 +229,10 @@ void gemm_direct(Trans ta, Trans tb, size_t M, size_t N, size_t K, const T* A, s
 // kernels) wins over the blocked path (measured, bench_gemm.cpp).
 constexpr size_t direct_max_work = 4096;
 
-// The same small products with the SIMD kernels (K within one k slice): the kernel set's
-// small path on A and row-stored B in place. Bᵀ is copied first into the thread's buffer:
-// as (K, N) rows by a plain loop when small, as pack_b's panels (register transposes) from
-// small_pack_b_min entries on. None of the blocked path's job, split or thread checks.
+// With the SIMD kernels, the same small products (K within one k slice) go to the kernel
+// set's small path (gemm_small below). Measured with benchmarks/small_steps.py: Bᵀ packed by
+// register transposes from 64 entries on, a plain copy below; one-column products taken as a
+// row from 8 rows on (benchmarks/README.md, "Second round").
 constexpr size_t small_pack_b_min = 64;
 constexpr size_t small_column_min_rows = 8;
 
@@ -270,6 +270,10 @@ bool gemm_small_column(const Kernels<T>& kern, Trans ta, Trans tb, size_t M, siz
     return finite;
 }
 
+// The small path: the kernel set's `small` on A and row-stored B in place; Bᵀ is copied
+// first into the thread's buffer, as (K, N) rows by a plain loop when small, as pack_b's
+// panels from small_pack_b_min entries on. None of the blocked path's job, split or thread
+// checks.
 template <class T>
 bool gemm_small(const Kernels<T>& kern, Trans ta, Trans tb, size_t M, size_t N, size_t K,
                 const T* A, size_t lda, const T* B, size_t ldb, bool accumulate, T* C,
