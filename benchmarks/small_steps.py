@@ -3,7 +3,10 @@ decide: W1's network, one network of benchmarks/many.py's E2, single-sample step
 batches. One process, the best of ``--repeats`` fits each, fastprop alone (compare two builds
 by running this under each, alternated, on a machine as quiet as can be had).
 
-    python benchmarks/small_steps.py [--repeats 15] [--threads 1]
+    python benchmarks/small_steps.py [--repeats 15] [--threads 1] [--tanh-sweep]
+
+--tanh-sweep adds full-batch steps of [w, w, w, w] tanh networks on 256 rows (w = 16, 64,
+256, 1024), where the activation pass weighs on wider layers too.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--tanh-sweep", action="store_true")
     args = parser.parse_args(argv)
     import fastprop
 
@@ -60,6 +64,13 @@ def main(argv: list[str] | None = None) -> int:
                                 args.repeats)
         print(f"{name:24s} {rate / 1e3:9.0f}k steps/s")
         sys.stdout.flush()
+    if args.tanh_sweep:
+        for w in (16, 64, 256, 1024):
+            steps = max(2, int(2e8 / (18 * 256 * w * w)))  # about 0.2 GFLOP per fit
+            rate = steps_per_second([w] * 4, "tanh", True, "float32", 256, steps, True,
+                                    max(3, args.repeats // 2))
+            print(f"{f'[{w}] x 4 tanh, 256 rows':24s} {rate:10.0f} steps/s")
+            sys.stdout.flush()
     return 0
 
 
