@@ -7,7 +7,7 @@ the same data and seed), counting only inside the core's fit (``--toggle-collect
 entry point); the difference over N is the count of one step, without the set-up of a fit.
 Under valgrind the CPU has no AVX-512, so the counts are of the AVX2 kernels at most.
 
-    python benchmarks/instructions.py                  # W1, W2 (float32 and float64), W3
+    python benchmarks/instructions.py                  # W1, W2 (float32 and float64), W3, E2
     python benchmarks/instructions.py --workloads W2 --steps 200
 
 Needs valgrind. Counts are of the kernels this CPU runs (``fastprop._core.kernel_isa()``;
@@ -31,6 +31,7 @@ WORKLOADS = {
     "W2-f32": ([64, 64, 64, 10], "sigmoid", 32, False, "float32"),
     "W2-f64": ([64, 64, 64, 10], "sigmoid", 32, False, "float64"),
     "W3-f32": ([784, 256, 256, 10], "relu", 128, False, "float32"),
+    "E2-f32": ([8, 16, 1], "tanh", 16, False, "float32"),  # one network of benchmarks/many.py's E2
 }
 
 # The data is drawn for the larger run in both, so that only the steps differ.
@@ -81,14 +82,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workloads", default=",".join(WORKLOADS),
                         help=f"comma-separated, default all: {', '.join(WORKLOADS)}")
     parser.add_argument("--steps", type=int, default=0,
-                        help="N (default: 2000 for W1, 200 for W2, 10 for W3)")
+                        help="N (default: 2000 for W1, 200 for W2, 10 for W3, 500 for E2)")
     args = parser.parse_args(argv)
     import fastprop
 
     print(f"fastprop {fastprop.__version__}, kernels {fastprop._core.kernel_isa()}, one thread")
     for name in args.workloads.split(","):
         layers, activation, batch, full, dtype = WORKLOADS[name]
-        steps = args.steps or {"W1": 2000, "W2": 200, "W3": 10}[name[:2]]
+        steps = args.steps or {"W1": 2000, "W2": 200, "W3": 10, "E2": 500}[name[:2]]
         once = instructions((layers, activation, batch, full, dtype, steps, 2 * steps))
         twice = instructions((layers, activation, batch, full, dtype, 2 * steps, 2 * steps))
         print(f"{name}: {(twice - once) / steps:,.0f} instructions per step "

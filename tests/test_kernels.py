@@ -32,12 +32,34 @@ print(" ".join(out))
 """
 
 
-def run_with(max_isa: str | None) -> list[str]:
+# The activation passes alone over a sweep of z (every 2^12-th float32 bit pattern, float64
+# values of every size, the special values; an odd count for the padded tail), σ and σ'.
+ACTIVATION_PROGRAM = """
+import hashlib
+import numpy as np
+from fastprop import _core
+step = np.arange(0, 0x7f800000, 1 << 12, dtype=np.uint32).view(np.float32)
+z32 = np.concatenate([step, -step, np.float32([0, -0.0, np.inf, -np.inf, np.nan, 0.625, 9.5])])
+z64 = np.concatenate([np.linspace(-30, 30, 100_003), np.exp(np.linspace(-700, 6, 20_001)),
+                      [0, -0.0, np.inf, -np.inf, np.nan, 5e-324, 0.625, 400.0]])
+out = [_core.kernel_isa()]
+for z, run in ((z32, _core._activation_pass32), (z64, _core._activation_pass64)):
+    for activation in ("tanh", "sigmoid"):
+        for keep_prime in (False, True):
+            a, prime = run(activation, z, keep_prime)
+            out.append(hashlib.sha256(a.tobytes()).hexdigest())
+            if keep_prime:
+                out.append(hashlib.sha256(prime.tobytes()).hexdigest())
+print(" ".join(out))
+"""
+
+
+def run_with(max_isa: str | None, program: str = PROGRAM) -> list[str]:
     env = dict(os.environ)
     env.pop("FASTPROP_MAX_ISA", None)
     if max_isa is not None:
         env["FASTPROP_MAX_ISA"] = max_isa
-    out = subprocess.run([sys.executable, "-c", PROGRAM], env=env, capture_output=True,
+    out = subprocess.run([sys.executable, "-c", program], env=env, capture_output=True,
                          text=True, check=True)
     return out.stdout.split()
 
@@ -56,5 +78,12 @@ def test_environment_caps_the_kernels():
 @pytest.mark.skipif(_core.kernel_isa() != "avx512", reason="needs a CPU with AVX-512")
 def test_avx512_and_avx2_kernels_give_the_same_bits():
     wide, narrow = run_with(None), run_with("avx2")
+    assert (wide[0], narrow[0]) == ("avx512", "avx2")
+    assert wide[1:] == narrow[1:]
+
+
+@pytest.mark.skipif(_core.kernel_isa() != "avx512", reason="needs a CPU with AVX-512")
+def test_avx512_and_avx2_activation_passes_give_the_same_bits():
+    wide, narrow = run_with(None, ACTIVATION_PROGRAM), run_with("avx2", ACTIVATION_PROGRAM)
     assert (wide[0], narrow[0]) == ("avx512", "avx2")
     assert wide[1:] == narrow[1:]

@@ -29,6 +29,11 @@ template <> struct Lanes<double> {
         return _mm256_mul_pd(p, _mm256_castsi256_pd(_mm256_slli_epi64(
                                     _mm256_add_epi64(n64, _mm256_set1_epi64x(1023)), 52)));
     }
+    static V abs(V v) { return _mm256_andnot_pd(_mm256_set1_pd(-0.0), v); }
+    static V with_sign_of(V r, V z) { return _mm256_or_pd(r, _mm256_and_pd(z, _mm256_set1_pd(-0.0))); }
+    static V select_below(V x, double bound, V if_below, V otherwise) {
+        return _mm256_blendv_pd(otherwise, if_below, _mm256_cmp_pd(x, _mm256_set1_pd(bound), _CMP_NGE_UQ));
+    }
     static V neg_abs(V v) { return _mm256_or_pd(v, _mm256_set1_pd(-0.0)); }
     static V select_nonneg(V z, V if_nonneg, V otherwise) {  // z >= 0 ? a : b (NaN: b)
         return _mm256_blendv_pd(otherwise, if_nonneg, _mm256_cmp_pd(z, _mm256_setzero_pd(), _CMP_GE_OQ));
@@ -36,6 +41,7 @@ template <> struct Lanes<double> {
     static int below(V x, double bound) {
         return _mm256_movemask_pd(_mm256_cmp_pd(x, _mm256_set1_pd(bound), _CMP_LT_OQ));
     }
+    static bool all_below(V x, double bound) { return below(x, bound) == 0xf; }
 };
 
 template <> struct Lanes<float> {
@@ -55,6 +61,11 @@ template <> struct Lanes<float> {
         return _mm256_mul_ps(p, _mm256_castsi256_ps(_mm256_slli_epi32(
                                     _mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23)));
     }
+    static V abs(V v) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v); }
+    static V with_sign_of(V r, V z) { return _mm256_or_ps(r, _mm256_and_ps(z, _mm256_set1_ps(-0.0f))); }
+    static V select_below(V x, float bound, V if_below, V otherwise) {
+        return _mm256_blendv_ps(otherwise, if_below, _mm256_cmp_ps(x, _mm256_set1_ps(bound), _CMP_NGE_UQ));
+    }
     static V neg_abs(V v) { return _mm256_or_ps(v, _mm256_set1_ps(-0.0f)); }
     static V select_nonneg(V z, V if_nonneg, V otherwise) {
         return _mm256_blendv_ps(otherwise, if_nonneg, _mm256_cmp_ps(z, _mm256_setzero_ps(), _CMP_GE_OQ));
@@ -62,6 +73,7 @@ template <> struct Lanes<float> {
     static int below(V x, float bound) {
         return _mm256_movemask_ps(_mm256_cmp_ps(x, _mm256_set1_ps(bound), _CMP_LT_OQ));
     }
+    static bool all_below(V x, float bound) { return below(x, bound) == 0xff; }
 };
 
 #include "activations_simd.inc"
@@ -70,7 +82,7 @@ template <> struct Lanes<float> {
 
 void sigmoid_avx2(float* a, float* z, bool keep_prime, std::size_t count) { sigmoid(a, z, keep_prime, count); }
 void sigmoid_avx2(double* a, double* z, bool keep_prime, std::size_t count) { sigmoid(a, z, keep_prime, count); }
-void tanh_prime_avx2(float* z, std::size_t count) { tanh_prime(z, count); }
-void tanh_prime_avx2(double* z, std::size_t count) { tanh_prime(z, count); }
+void tanh_avx2(float* a, float* z, bool keep_prime, std::size_t count) { tanh(a, z, keep_prime, count); }
+void tanh_avx2(double* a, double* z, bool keep_prime, std::size_t count) { tanh(a, z, keep_prime, count); }
 
 }  // namespace fastprop::simd

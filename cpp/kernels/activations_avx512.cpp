@@ -35,6 +35,18 @@ template <> struct Lanes<double> {
     static V fnmadd(V a, V b, V c) { return _mm512_fnmadd_pd(a, b, c); }
     static V round(V v) { return _mm512_roundscale_pd(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
     static V scale2(V p, V n) { return _mm512_scalef_pd(p, n); }
+    static V abs(V v) {
+        return _mm512_castsi512_pd(_mm512_andnot_si512(_mm512_set1_epi64(std::int64_t(1) << 63),
+                                                       _mm512_castpd_si512(v)));
+    }
+    static V with_sign_of(V r, V z) {
+        const __m512i sign = _mm512_and_si512(_mm512_castpd_si512(z), _mm512_set1_epi64(std::int64_t(1) << 63));
+        return _mm512_castsi512_pd(_mm512_or_si512(_mm512_castpd_si512(r), sign));
+    }
+    static V select_below(V x, double bound, V if_below, V otherwise) {
+        return _mm512_mask_blend_pd(_mm512_cmp_pd_mask(x, _mm512_set1_pd(bound), _CMP_NGE_UQ),
+                                    otherwise, if_below);
+    }
     static V neg_abs(V v) {  // the sign bit set (an integer or: AVX-512F has no _mm512_or_pd)
         return _mm512_castsi512_pd(_mm512_or_si512(_mm512_castpd_si512(v),
                                                    _mm512_set1_epi64(std::int64_t(1) << 63)));
@@ -46,6 +58,7 @@ template <> struct Lanes<double> {
     static int below(V x, double bound) {
         return _mm512_cmp_pd_mask(x, _mm512_set1_pd(bound), _CMP_LT_OQ);
     }
+    static bool all_below(V x, double bound) { return below(x, bound) == 0xff; }
 };
 
 template <> struct Lanes<float> {
@@ -62,6 +75,18 @@ template <> struct Lanes<float> {
     static V fnmadd(V a, V b, V c) { return _mm512_fnmadd_ps(a, b, c); }
     static V round(V v) { return _mm512_roundscale_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
     static V scale2(V p, V n) { return _mm512_scalef_ps(p, n); }
+    static V abs(V v) {
+        return _mm512_castsi512_ps(_mm512_andnot_si512(_mm512_set1_epi32(std::int32_t(0x80000000u)),
+                                                       _mm512_castps_si512(v)));
+    }
+    static V with_sign_of(V r, V z) {
+        const __m512i sign = _mm512_and_si512(_mm512_castps_si512(z), _mm512_set1_epi32(std::int32_t(0x80000000u)));
+        return _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(r), sign));
+    }
+    static V select_below(V x, float bound, V if_below, V otherwise) {
+        return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, _mm512_set1_ps(bound), _CMP_NGE_UQ),
+                                    otherwise, if_below);
+    }
     static V neg_abs(V v) {
         return _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(v),
                                                    _mm512_set1_epi32(std::int32_t(0x80000000u))));
@@ -73,6 +98,7 @@ template <> struct Lanes<float> {
     static int below(V x, float bound) {
         return _mm512_cmp_ps_mask(x, _mm512_set1_ps(bound), _CMP_LT_OQ);
     }
+    static bool all_below(V x, float bound) { return below(x, bound) == 0xffff; }
 };
 
 #include "activations_simd.inc"
@@ -81,7 +107,7 @@ template <> struct Lanes<float> {
 
 void sigmoid_avx512(float* a, float* z, bool keep_prime, std::size_t count) { sigmoid(a, z, keep_prime, count); }
 void sigmoid_avx512(double* a, double* z, bool keep_prime, std::size_t count) { sigmoid(a, z, keep_prime, count); }
-void tanh_prime_avx512(float* z, std::size_t count) { tanh_prime(z, count); }
-void tanh_prime_avx512(double* z, std::size_t count) { tanh_prime(z, count); }
+void tanh_avx512(float* a, float* z, bool keep_prime, std::size_t count) { tanh(a, z, keep_prime, count); }
+void tanh_avx512(double* a, double* z, bool keep_prime, std::size_t count) { tanh(a, z, keep_prime, count); }
 
 }  // namespace fastprop::simd

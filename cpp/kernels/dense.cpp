@@ -77,7 +77,17 @@ void dense_backward_plain(T* __restrict dE_da, T* __restrict dE_dW, T* __restric
     }
 }
 
+// Below this many multiply-adds a product is done by the plain loops when the kernels are
+// the portable ones: the blocked multiply's dispatch costs more than such a product (tiny
+// networks such as [2, 8, 8, 1] on 4 samples). With AVX2 or AVX-512, gemm's small path
+// (one block through the micro-kernels, no threads) is faster at every size.
+constexpr std::size_t plain_max_work = 512;
+
 namespace {
+
+bool plain_loops(std::size_t work) {
+    return work <= plain_max_work && kernel_isa() == Isa::portable;
+}
 
 // The work after a layer's product, done by gemm on each block of the result while the block
 // is in cache (rows [i0, i0 + m), columns [j0, j0 + n) of a (t, ld) result), or by the
@@ -130,7 +140,7 @@ bool is_relu(const Activation sigma) {
 template <class T>
 void dense_forward(T* z_next, const T* a, const T* W, const T* b, std::size_t t,
                    std::size_t l_in, std::size_t l_out, const Activate<T>* activate) {
-    if (t * l_in * l_out <= dense_plain_max_work) {
+    if (plain_loops(t * l_in * l_out)) {
         dense_forward_plain(z_next, a, W, b, t, l_in, l_out);
         if (activate) {
             const ForwardTail<T> tail{nullptr, activate, l_out};
@@ -153,7 +163,7 @@ template <class T>
 void dense_backward(T* dE_da, T* dE_dW, T* dE_db, const T* delta_next, const T* a, const T* W,
                     std::size_t t, std::size_t l_in, std::size_t l_out, bool accumulate,
                     const T* sigma_prime, const NonFinite* check) {
-    if (t * l_in * l_out <= dense_plain_max_work) {
+    if (plain_loops(t * l_in * l_out)) {
         dense_backward_plain(dE_da, dE_dW, dE_db, delta_next, a, W, t, l_in, l_out, accumulate);
         if (dE_da && sigma_prime)  // σ' has δ's layout, (t, l_in)
             elementwise::multiply(dE_da, l_in, sigma_prime, l_in, t, l_in);

@@ -44,11 +44,6 @@ void dense_backward(T* dE_da, T* dE_dW, T* dE_db, const T* delta_next, const T* 
                     std::size_t t, std::size_t l_in, std::size_t l_out, bool accumulate,
                     const T* sigma_prime = nullptr, const NonFinite* check = nullptr);
 
-// Up to this many multiply-adds (t · l_in · l_out) a layer's passes are the plain loops below:
-// the blocked multiply's dispatch costs more than such a product (tiny networks such as
-// [2, 8, 8, 1] on 4 samples). kernels/lanes.hpp repeats their sums.
-constexpr std::size_t dense_plain_max_work = 512;
-
 // The same two passes as plain loops: the definition the fast kernels are tested against.
 // No output may overlap an input (inputs may overlap each other).
 template <class T>

@@ -138,7 +138,7 @@ template <class T>
 const Kernels<T>& portable_kernels() {
     static const Kernels<T> kernels{portable_MR, portable_NR<T>, 64, 256, 1024,
                                     &portable_pack_b<T>, &portable_pack_a<T>,
-                                    &portable_macro_kernel<T>};
+                                    &portable_macro_kernel<T>, nullptr};
     return kernels;
 }
 
@@ -225,7 +225,84 @@ void gemm_direct(Trans ta, Trans tb, size_t M, size_t N, size_t K, const T* A, s
     }
 }
 
-// Below gemm_direct_max_work multiply-adds the direct loop wins (measured, bench_gemm.cpp).
+// Below this many multiply-adds the direct loop (portable kernels) or the small path (SIMD
+// kernels) wins over the blocked path (measured, bench_gemm.cpp).
+constexpr size_t direct_max_work = 4096;
+
+// With the SIMD kernels, the same small products (K within one k slice) go to the kernel
+// set's small path (gemm_small below). Measured with benchmarks/small_steps.py: Bᵀ packed by
+// register transposes from 64 entries on, a plain copy below; one-column products taken as a
+// row from 8 rows on (benchmarks/README.md, "Second round").
+constexpr size_t small_pack_b_min = 64;
+constexpr size_t small_column_min_rows = 8;
+
+// A column C (M, 1) stored contiguously (an output layer of one unit, z_n = a w_iᵀ), with any
+// scale contiguous too, taken as its transpose: the row (1, M) = op(B)ᵀ op(A)ᵀ, so that a
+// vector spans M rows of C rather than one lane of one row. Each element is the same FMA
+// chain (a·b = b·a exactly), + C, + the bias (one value, repeated along the row), × scale:
+// the same bits.
+template <class T>
+bool gemm_small_column(const Kernels<T>& kern, Trans ta, Trans tb, size_t M, size_t K,
+                       const T* A, size_t lda, const T* B, size_t ldb, bool accumulate, T* C,
+                       const Epilogue<T>& epilogue) {
+    const size_t panels = ceil_div(M, kern.NR) * kern.NR * K;
+    T* buffer = static_cast<T*>(t_pack_buffer.get((panels + M) * sizeof(T)));
+    const T* rows = A;  // op(A)ᵀ (K, M): row k holds op(A)[i][k] for every i
+    size_t ps = kern.NR, rs = lda;
+    if (ta == Trans::N) {  // op(A)[i][k] = A[i * lda + k]: transposed into panels
+        kern.pack_b(buffer, Trans::T, A, lda, 0, K, 0, M);
+        rows = buffer;
+        ps = kern.NR * K;
+        rs = kern.NR;
+    }
+    TileEnd<T> row_end{nullptr, epilogue.scale, 1, epilogue.check_finite};
+    if (epilogue.bias != nullptr) {
+        T* bias_row = buffer + panels;
+        for (size_t i = 0; i < M; ++i) bias_row[i] = epilogue.bias[0];
+        row_end.bias = bias_row;
+    }
+    const bool any_end = epilogue.bias != nullptr || epilogue.scale != nullptr ||
+                         epilogue.check_finite;
+    // op(B)ᵀ (1, K): op(B)[k][0] = B[k] (Bᵀ stored) or B[k * ldb]
+    const bool finite = kern.small(1, M, K, B, 0, tb == Trans::T ? 1 : ldb, rows, ps, rs, C,
+                                   M, accumulate, any_end ? &row_end : nullptr);
+    if (epilogue.apply) epilogue.apply(epilogue.context, C, 1, 0, M, 0, 1);
+    return finite;
+}
+
+// The small path: the kernel set's `small` on A and row-stored B in place; Bᵀ is copied
+// first into the thread's buffer, as (K, N) rows by a plain loop when small, as pack_b's
+// panels from small_pack_b_min entries on. None of the blocked path's job, split or thread
+// checks.
+template <class T>
+bool gemm_small(const Kernels<T>& kern, Trans ta, Trans tb, size_t M, size_t N, size_t K,
+                const T* A, size_t lda, const T* B, size_t ldb, bool accumulate, T* C,
+                size_t ldc, const Epilogue<T>& epilogue) {
+    if (N == 1 && ldc == 1 && M >= small_column_min_rows &&
+        (epilogue.scale == nullptr || epilogue.ld_scale == 1))
+        return gemm_small_column(kern, ta, tb, M, K, A, lda, B, ldb, accumulate, C, epilogue);
+    const size_t rs_a = ta == Trans::N ? lda : 1, cs_a = ta == Trans::N ? 1 : lda;
+    const T* b = B;
+    size_t ps_b = kern.NR, rs_b = ldb;
+    if (tb == Trans::T && K * N >= small_pack_b_min) {
+        T* Bp = static_cast<T*>(t_pack_buffer.get(ceil_div(N, kern.NR) * kern.NR * K * sizeof(T)));
+        kern.pack_b(Bp, tb, B, ldb, 0, K, 0, N);
+        b = Bp;
+        ps_b = kern.NR * K;
+        rs_b = kern.NR;
+    } else if (tb == Trans::T) {  // op(B)[k][j] = B[j * ldb + k]
+        T* Bt = static_cast<T*>(t_pack_buffer.get(K * N * sizeof(T)));
+        for (size_t j = 0; j < N; ++j)
+            for (size_t k = 0; k < K; ++k) Bt[k * N + j] = B[j * ldb + k];
+        b = Bt;
+        rs_b = N;
+    }
+    TileEnd<T> whole;
+    const bool finite = kern.small(M, N, K, A, rs_a, cs_a, b, ps_b, rs_b, C, ldc, accumulate,
+                                   tile_end_at(epilogue, 0, 0, whole));
+    if (epilogue.apply) epilogue.apply(epilogue.context, C, ldc, 0, M, 0, N);
+    return finite;
+}
 
 // ---------------------------------------------------------------------------------------------
 // Blocked path
@@ -348,10 +425,9 @@ bool pack_b_policy(size_t M, size_t N, size_t K, size_t MR, Trans tb) {
 }
 
 template <class T>
-bool gemm_blocked(Trans ta, Trans tb, size_t M, size_t N, size_t K, const T* A, size_t lda,
-                  const T* B, size_t ldb, bool accumulate, T* C, size_t ldc,
-                  const Epilogue<T>& epilogue) {
-    const Kernels<T>& kern = kernels<T>();
+bool gemm_blocked(const Kernels<T>& kern, Trans ta, Trans tb, size_t M, size_t N, size_t K,
+                  const T* A, size_t lda, const T* B, size_t ldb, bool accumulate, T* C,
+                  size_t ldc, const Epilogue<T>& epilogue) {
     const size_t kc = gemm_kc<T>(K);
     Job<T> job{&kern, ta, tb, M, N, K, A, lda, B, ldb, accumulate, C, ldc, epilogue, kc,
                false, true, 1, M, N, {}};
@@ -384,7 +460,6 @@ bool gemm_blocked(Trans ta, Trans tb, size_t M, size_t N, size_t K, const T* A, 
 
 }  // namespace
 
-// Even k slices of at most KC, so no short last slice.
 template <class T> size_t gemm_kc(size_t K) {
     const size_t KC = kernels<T>().KC;
     return K == 0 ? 0 : ceil_div(K, ceil_div(K, KC));
@@ -394,7 +469,15 @@ template <class T>
 bool gemm(Trans ta, Trans tb, size_t M, size_t N, size_t K, const T* A, size_t lda, const T* B,
           size_t ldb, bool accumulate, T* C, size_t ldc, const Epilogue<T>& epilogue) {
     if (M == 0 || N == 0) return true;
-    if (K == 0 || M * N * K <= gemm_direct_max_work) {
+    const Kernels<T>& kern = kernels<T>();
+    const bool small = M * N * K <= direct_max_work;
+    if (small && kern.small != nullptr && K > 0) {
+        if (K <= kern.KC)
+            return gemm_small(kern, ta, tb, M, N, K, A, lda, B, ldb, accumulate, C, ldc,
+                              epilogue);
+        return gemm_blocked(kern, ta, tb, M, N, K, A, lda, B, ldb, accumulate, C, ldc, epilogue);
+    }
+    if (K == 0 || small) {
         if (K > 0)
             gemm_direct(ta, tb, M, N, K, A, lda, B, ldb, accumulate, C, ldc);
         else if (!accumulate)
@@ -409,7 +492,7 @@ bool gemm(Trans ta, Trans tb, size_t M, size_t N, size_t K, const T* A, size_t l
         if (epilogue.apply) epilogue.apply(epilogue.context, C, ldc, 0, M, 0, N);
         return finite;
     }
-    return gemm_blocked(ta, tb, M, N, K, A, lda, B, ldb, accumulate, C, ldc, epilogue);
+    return gemm_blocked(kern, ta, tb, M, N, K, A, lda, B, ldb, accumulate, C, ldc, epilogue);
 }
 
 template size_t gemm_kc<float>(size_t);

@@ -32,18 +32,20 @@ template <class T> struct Epilogue {
 // op(B) is (K, N): B is (K, N) with ldb>=N when tb == N, (N, K) with ldb>=K when tb == T.
 // K == 0 writes zeros (or leaves C when accumulate). M or N == 0 does nothing.
 // Each C element is summed over k in an order fixed by (M, N, K) and the code path (AVX2 or
-// portable) alone, so any thread count gives the same bits.
+// portable) alone, so any thread count gives the same bits. With the SIMD kernels (AVX2 and
+// AVX-512 alike) it is one FMA chain over k ascending from zero per k slice (kc a function of
+// K alone; one slice for K <= 256): C's old value (when accumulating) + the first chain, +
+// each later chain in turn, then + bias, × scale; for small products (the small path) and
+// large ones (the blocked path) alike. The portable kernels multiply and add separately.
 // Returns false when epilogue.check_finite and some element of C is inf or NaN, else true.
 template <class T>
 bool gemm(Trans ta, Trans tb, std::size_t M, std::size_t N, std::size_t K,
           const T* A, std::size_t lda, const T* B, std::size_t ldb,
           bool accumulate, T* C, std::size_t ldc, const Epilogue<T>& epilogue = {});
 
-// Up to this many multiply-adds (M N K) gemm sums each element directly: from zero, each
-// product and addition rounded apart. Above it, the blocked path sums each element as one
-// FMA chain per slice of gemm_kc(K) values of k (the slices' sums then added in order) on
-// AVX2 and AVX-512. kernels/lanes.hpp repeats both.
-constexpr std::size_t gemm_direct_max_work = 4096;
+// The slice of k that gemm sums as one FMA chain for a product with inner dimension K, with
+// the AVX2 and AVX-512 kernels (even slices of at most KC: no short last slice); each element
+// is then the slices' chains added in order. kernels/lanes.hpp repeats it.
 template <class T> std::size_t gemm_kc(std::size_t K);
 
 namespace gemm_detail {
@@ -85,6 +87,15 @@ struct Kernels {
                          std::size_t ps_a, std::size_t rs_a, std::size_t cs_a, const T* B,
                          std::size_t ps_b, std::size_t rs_b, bool b_padded, T* C,
                          std::size_t ldc, bool add, const TileEnd<T>* end);
+    // The small path, for products too small to pack, K <= KC: C (M, N) = (or +=, when add)
+    // op(A) B, op(A)[i][k] at A[i * rs_a + k * cs_a], B (k, j) at
+    // B[j / NR * ps_b + k * rs_b + j % NR] (row-stored B in place: ps_b = NR, rs_b = ldb;
+    // B packed by pack_b: NR * K, NR), the tile end of the whole of C in registers; each
+    // element the FMA chain of the blocked path, so the same bits. Null for the portable
+    // kernels (gemm.cpp's direct loop instead).
+    bool (*small)(std::size_t M, std::size_t N, std::size_t K, const T* A, std::size_t rs_a,
+                  std::size_t cs_a, const T* B, std::size_t ps_b, std::size_t rs_b, T* C,
+                  std::size_t ldc, bool add, const TileEnd<T>* end);
 };
 
 // Defined in gemm_avx2.cpp, built with -mavx2 -mfma, and gemm_avx512.cpp, built with

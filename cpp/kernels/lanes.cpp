@@ -1,20 +1,15 @@
 #include "kernels/lanes.hpp"
 
-#include "kernels/dense.hpp"
-#include "kernels/gemm.hpp"
 #include "runtime/cpu.hpp"
 
 namespace fastprop::lanes {
 
-// dense_forward and dense_backward take the plain loops up to dense_plain_max_work, and each of
-// their gemm calls (all three of a layer have the same M N K) the direct sum up to
-// gemm_direct_max_work.
-Sum sum_of(std::size_t t, std::size_t l_in, std::size_t l_out) {
-    const std::size_t work = t * l_in * l_out;
-    if (work <= dense_plain_max_work) return Sum::plain;
-    if (work <= gemm_direct_max_work) return Sum::direct;
-    return Sum::blocked;
-}
+// With the AVX2 and AVX-512 kernels (the only ones lanes run with) dense_forward and
+// dense_backward hand every product to gemm, and gemm sums every element through the
+// micro-kernels, whatever its size (its small path, its column path and its blocked path give
+// the same bits): the plain loops of dense.cpp and gemm_direct serve the portable kernels
+// alone. The other two sums are kept for a build that takes them again.
+Sum sum_of(std::size_t, std::size_t, std::size_t) { return Sum::blocked; }
 
 namespace {
 template <class T> struct IsaKernels;

@@ -5,17 +5,13 @@
 //
 // Each lane must end at the bits of that network's own fit, so each pass repeats, per lane,
 // the exact operations and rounding of the pass a single fit runs (kernels/dense.cpp,
-// kernels/gemm.cpp, model/losses.hpp, the fused SGD of kernels/elementwise_loops.inc). A
-// layer's products are summed in one of three ways, chosen by the layer's work
-// t · l_in · l_out alone (Sum, sum_of):
-//   plain    dense_*_plain: each product and each addition rounded apart, k ascending; the
-//            forward sum starts from b_j (from 0 without bias)
-//   direct   gemm_direct: from 0, each product and addition rounded apart, k ascending, then
-//            + b_j (forward) or × σ'(z_i) (δ_i)
-//   blocked  the micro-kernels (gemm_kernels.inc): one fused multiply-add chain from 0 per
-//            slice of kc values of k (gemm_kc), the slices' sums added in order, then + b_j or
-//            × σ'(z_i)
-// The backward plain and direct sums are the same operations (both start from 0).
+// kernels/gemm.cpp, model/losses.hpp, the elementwise passes of the optimisers). With the
+// AVX2 and AVX-512 kernels every product of a layer is summed by the gemm micro-kernels:
+// each element one fused multiply-add chain from 0 per slice of kc values of k (gemm_kc),
+// the slices' sums added in order, then + b_j or × σ'(z_i), each one rounding (Sum::blocked,
+// sum_of). Sum::plain and Sum::direct repeat the plain loops of dense.cpp (the forward sum
+// starting from b_j) and gemm_direct (from 0, each product and addition rounded apart),
+// which only the portable kernels use now.
 // Built for AVX2 and for AVX-512 (lanes_avx2.cpp, lanes_avx512.cpp, from lanes_kernels.inc)
 // without contraction, fused multiply-adds written out where the kernels have them; there is
 // no portable version: without AVX2 networks are trained one at a time.
@@ -28,7 +24,7 @@ namespace fastprop::lanes {
 
 enum class Sum { plain, direct, blocked };
 
-// The way a single fit sums a layer's products over t rows (dense.hpp, gemm.hpp thresholds).
+// The way a single fit sums a layer's products over t rows with the kernels lanes run with.
 Sum sum_of(std::size_t t, std::size_t l_in, std::size_t l_out);
 
 // A mask of lanes: bit j for lane j.

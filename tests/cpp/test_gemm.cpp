@@ -308,6 +308,53 @@ void check_same_bits_across_isas() {
             }
 }
 
+// With the SIMD kernels and K within one k slice (KC = 256), each element of C is one FMA
+// chain over k ascending from zero, then + C, + bias, × scale: the small path (products of up
+// to 4096 multiply-adds) and the blocked one alike. Code that reproduces a product's bits
+// elsewhere (several networks in the lanes of one vector) relies on it.
+template <class T>
+void check_fma_chains(fastprop::Isa isa) {
+    using fastprop::Isa;
+    fastprop::set_max_isa(isa);
+    if (fastprop::kernel_isa() != isa || isa == Isa::portable) return;
+    struct Shape { size_t M, N, K; };
+    const Shape shapes[] = {{4, 8, 2},   {4, 8, 8},   {4, 1, 8},   {1, 8, 4},   {8, 2, 4},
+                            {16, 16, 8}, {17, 33, 7}, {3, 70, 19}, {1, 1, 256}, {64, 64, 64},
+                            {13, 100, 256}, {16, 1, 16}, {70, 1, 33}, {9, 1, 256}};
+    size_t variant = 0;
+    for (const Shape& s : shapes)
+        for (Trans ta : trans_values)
+            for (Trans tb : trans_values) {
+                const Case<T> c = make_case<T>(ta, tb, s.M, s.N, s.K, variant % 3, variant % 2 == 0);
+                ++variant;
+                std::vector<T> bias = random_values<T>(c.N), scale = random_values<T>(c.M * c.N);
+                fastprop::Epilogue<T> epilogue;
+                epilogue.bias = bias.data();
+                epilogue.scale = scale.data();
+                epilogue.ld_scale = c.N;
+                std::vector<T> C = c.C0;
+                fastprop::gemm<T>(c.ta, c.tb, c.M, c.N, c.K, c.A.data(), c.lda, c.B.data(), c.ldb,
+                                  c.accumulate, C.data(), c.ldc, epilogue);
+                for (size_t i = 0; i < c.M; ++i)
+                    for (size_t j = 0; j < c.N; ++j) {
+                        T sum = T(0);
+                        for (size_t k = 0; k < c.K; ++k)
+                            sum = std::fma(c.ta == Trans::N ? c.A[i * c.lda + k] : c.A[k * c.lda + i],
+                                           c.tb == Trans::N ? c.B[k * c.ldb + j] : c.B[j * c.ldb + k],
+                                           sum);
+                        if (c.accumulate) sum = c.C0[i * c.ldc + j] + sum;
+                        const T expected = (sum + bias[j]) * scale[i * c.N + j];
+                        if (std::memcmp(&C[i * c.ldc + j], &expected, sizeof(T)) != 0) {
+                            fail(describe(c) + " is not one FMA chain per element (" +
+                                 fastprop::isa_name(isa) + ")");
+                            i = c.M;
+                            break;
+                        }
+                    }
+            }
+    fastprop::set_max_isa(Isa::avx512);
+}
+
 // Two user threads at once, each with pool-sized work: no deadlock, same bits as alone.
 template <class T>
 void check_concurrent_callers() {
@@ -362,6 +409,10 @@ int main(int argc, char** argv) {
         }
         check_threads_identical<float>();
         check_threads_identical<double>();
+    }
+    for (Isa isa : {Isa::avx512, Isa::avx2}) {
+        check_fma_chains<float>(isa);
+        check_fma_chains<double>(isa);
     }
     fastprop::set_max_isa(Isa::avx512);
     check_same_bits_across_isas<float>();
