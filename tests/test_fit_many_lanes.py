@@ -557,8 +557,8 @@ def test_per_network_rows(rng, dtype, shuffle):
 
 def test_when_groups_pay():
     """Unforced, fit_many groups networks where that is faster than their own fits: tiny
-    ones from a few networks on, mid-sized ones only in fuller groups, issue 17's E1 networks
-    ([64, 64, 64, 10] on 32 rows, near the FMA peak alone) not at all."""
+    ones from a third of a group on, small ones only in fuller groups, larger ones (issue
+    17's E1 networks among them, near the FMA peak alone) not at all."""
     _core._force_lanes(False)
     rng = np.random.default_rng(0)
 
@@ -569,10 +569,12 @@ def test_when_groups_pay():
                                  shuffle=False).lanes
 
     W = WIDTH32
-    assert lanes([8, 16, 1], 3, 16) == [3] * 3
-    assert lanes([8, 16, 1], 1, 16) == [0]
-    assert lanes([32, 32, 32, 4], W, 32) == [W] * W
-    assert lanes([32, 32, 32, 4], W // 2 - 1, 32) == [0] * (W // 2 - 1)
+    few = max(2, (W + 2) // 3)
+    assert lanes([8, 16, 1], few, 16) == [few] * few
+    assert lanes([8, 16, 1], few - 1, 16) == [0] * (few - 1)
+    assert lanes([16, 32, 1], W, 32) == [W] * W
+    assert lanes([16, 32, 1], W // 2, 32) == [0] * (W // 2)
+    assert lanes([32, 32, 32, 4], W, 32) == [0] * W
     assert lanes([64, 64, 64, 10], W, 32) == [0] * W
 
 

@@ -59,12 +59,11 @@ bool lanes_can_fit(const Network<T>& net, const Batch<T>& train, const Batch<T>*
 }
 
 // Measured (Zen 4, AVX-512, float32, one thread, tanh, fit_many of n networks in one group
-// against their loop of fits, CPU time): [8, 16, 1] on minibatches of 16 (2.3k multiply-adds
-// per step) costs 1.05x the loop with 2 networks, 0.71x with 3, 0.14x with 16; [16, 32, 1]
-// on 32 (17k) 1.36x with 4, 0.91x with 6, 0.35x with 16; [32, 32, 32, 4] on 32 (70k) 1.87x
-// with 4, 0.95x with 8, 0.48x with 16; [64, 64, 64, 10] on 32 (283k, issue 17's E1) about
-// 1.05x with 16, and [32, 64, 64, 4] on 32 (205k) 1.05x: a single fit's products run near
-// the FMA peak there already.
+// against their loop of fits, CPU time, with gemm's small path and the vector tanh):
+// [8, 16, 1] on minibatches of 16 (2.3k multiply-adds per step) costs 1.48x the loop with 4
+// networks, 0.69x with 6, 0.36x with 16; [16, 32, 1] on 32 (17k) 1.36x with 8, 0.64x with
+// 16; [32, 32, 32, 4] on 32 (70k) 0.89x with 16 and [64, 64, 64, 10] on 32 (283k, issue 17's
+// E1) about 1.05x: a single fit's products run near the FMA peak there already.
 template <class T>
 std::size_t lanes_min_networks(const Network<T>& net, const Batch<T>& train,
                                const TrainOptions& options) {
@@ -73,9 +72,9 @@ std::size_t lanes_min_networks(const Network<T>& net, const Batch<T>& train,
     std::size_t weights = 0;
     for (std::size_t i = 0; i < L.n(); ++i) weights += L[i].l_in * L[i].l_out;
     const std::size_t work = batch_rows(options, train.t) * weights;  // forward multiply-adds
-    if (work > (std::size_t(1) << 17)) return W + 1;
-    if (work > (std::size_t(1) << 13)) return std::max<std::size_t>(2, W / 2);
-    return std::max<std::size_t>(2, (W + 5) / 6);
+    if (work > (std::size_t(1) << 15)) return W + 1;
+    if (work > (std::size_t(1) << 12)) return std::max<std::size_t>(2, (3 * W + 3) / 4);
+    return std::max<std::size_t>(2, (W + 2) / 3);
 }
 
 namespace {
