@@ -4,13 +4,6 @@
 
 namespace fastprop::lanes {
 
-// With the AVX2 and AVX-512 kernels (the only ones lanes run with) dense_forward and
-// dense_backward hand every product to gemm, and gemm sums every element through the
-// micro-kernels, whatever its size (its small path, its column path and its blocked path give
-// the same bits): the plain loops of dense.cpp and gemm_direct serve the portable kernels
-// alone. The other two sums are kept for a build that takes them again.
-Sum sum_of(std::size_t, std::size_t, std::size_t) { return Sum::blocked; }
-
 namespace {
 template <class T> struct IsaKernels;
 #if defined(FASTPROP_AVX2)

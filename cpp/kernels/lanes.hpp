@@ -6,12 +6,11 @@
 // Each lane must end at the bits of that network's own fit, so each pass repeats, per lane,
 // the exact operations and rounding of the pass a single fit runs (kernels/dense.cpp,
 // kernels/gemm.cpp, model/losses.hpp, the elementwise passes of the optimisers). With the
-// AVX2 and AVX-512 kernels every product of a layer is summed by the gemm micro-kernels:
-// each element one fused multiply-add chain from 0 per slice of kc values of k (gemm_kc),
-// the slices' sums added in order, then + b_j or × σ'(z_i), each one rounding (Sum::blocked,
-// sum_of). Sum::plain and Sum::direct repeat the plain loops of dense.cpp (the forward sum
-// starting from b_j) and gemm_direct (from 0, each product and addition rounded apart),
-// which only the portable kernels use now.
+// AVX2 and AVX-512 kernels, the only ones lanes run with, dense.cpp hands every product of a
+// layer to gemm, and gemm sums every element through the micro-kernels (its small, column
+// and blocked paths give the same bits): one fused multiply-add chain from 0 per slice of kc
+// values of k (gemm_kc), the slices' sums added in order, then + b_j or × σ'(z_i), each one
+// rounding. (dense.cpp's plain loops and gemm_direct serve the portable kernels alone.)
 // Built for AVX2 and for AVX-512 (lanes_avx2.cpp, lanes_avx512.cpp, from lanes_kernels.inc)
 // without contraction, fused multiply-adds written out where the kernels have them; there is
 // no portable version: without AVX2 networks are trained one at a time.
@@ -21,11 +20,6 @@
 #include <cstdint>
 
 namespace fastprop::lanes {
-
-enum class Sum { plain, direct, blocked };
-
-// The way a single fit sums a layer's products over t rows with the kernels lanes run with.
-Sum sum_of(std::size_t t, std::size_t l_in, std::size_t l_out);
 
 // A mask of lanes: bit j for lane j.
 using LaneMask = std::uint32_t;
@@ -50,18 +44,18 @@ template <class T> struct LaneAdam {
 
 template <class T> struct Kernels {
     std::size_t width;  // lanes per vector: networks stepped together
-    // z (rows, l_out) = a (rows, l_in) W_iᵀ + b_i (b null: no bias), summed as `sum` says
-    // (kc: the slice of k = l_in for blocked). a_shared: a holds one row set for every lane
-    // (a_0 = x, the minibatch every network reads), not lanes.
-    void (*forward)(Sum sum, std::size_t kc, T* z, const T* a, bool a_shared, const T* W,
-                    const T* b, std::size_t rows, std::size_t l_in, std::size_t l_out);
+    // z (rows, l_out) = a (rows, l_in) W_iᵀ + b_i (b null: no bias); kc: the slice of
+    // k = l_in. a_shared: a holds one row set for every lane (a_0 = x, the minibatch every
+    // network reads), not lanes.
+    void (*forward)(std::size_t kc, T* z, const T* a, bool a_shared, const T* W, const T* b,
+                    std::size_t rows, std::size_t l_in, std::size_t l_out);
     // dE_dW (l_out, l_in) = δ_{i+1}ᵀ a_i (kc: the slice of k = rows), dE_db (l_out) =
     // Σ_s δ_{i+1} in row order from 0 (dE_db null: no bias).
-    void (*weight_gradient)(Sum sum, std::size_t kc, T* dE_dW, T* dE_db, const T* delta_next,
+    void (*weight_gradient)(std::size_t kc, T* dE_dW, T* dE_db, const T* delta_next,
                             const T* a, bool a_shared, std::size_t rows, std::size_t l_in,
                             std::size_t l_out);
     // δ_i (rows, l_in) = (δ_{i+1} W_i) ⊙ σ'(z_i) (kc: the slice of k = l_out).
-    void (*input_delta)(Sum sum, std::size_t kc, T* delta, const T* delta_next, const T* W,
+    void (*input_delta)(std::size_t kc, T* delta, const T* delta_next, const T* W,
                         const T* sigma_prime, std::size_t rows, std::size_t l_in,
                         std::size_t l_out);
     // The squared error of `count` entries as model/losses.hpp's squared_error sums it

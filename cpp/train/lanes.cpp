@@ -273,7 +273,7 @@ void LaneGroup<T>::passes(const T* x, const T* y, std::size_t rows, std::size_t 
     auto delta = [&](std::size_t i) { return table_ + delta_[i]; };
     for (std::size_t i = 0; i < n; ++i) {  // z_{i+1} = a_i W_iᵀ + b_i, a_{i+1} = σ(z_{i+1})
         const LayerSlice& s = L[i];
-        kern_.forward(lanes::sum_of(rows, s.l_in, s.l_out), gemm_kc<T>(s.l_in), z(i + 1),
+        kern_.forward(gemm_kc<T>(s.l_in), z(i + 1),
                       i == 0 ? x : a(i), i == 0 && !gathered_, P_ + s.W * W,
                       bias ? P_ + s.b * W : nullptr, rows, s.l_in, s.l_out);
         if (i + 1 == n) break;
@@ -318,12 +318,11 @@ void LaneGroup<T>::passes(const T* x, const T* y, std::size_t rows, std::size_t 
     }
     for (std::size_t i = n; i-- > 0;) {  // ∂E/∂W_i, ∂E/∂b_i, δ_i
         const LayerSlice& s = L[i];
-        const lanes::Sum sum = lanes::sum_of(rows, s.l_in, s.l_out);
-        kern_.weight_gradient(sum, gemm_kc<T>(rows), G + s.W * W, bias ? G + s.b * W : nullptr,
+        kern_.weight_gradient(gemm_kc<T>(rows), G + s.W * W, bias ? G + s.b * W : nullptr,
                               delta(i + 1), i == 0 ? x : a(i), i == 0 && !gathered_, rows,
                               s.l_in, s.l_out);
         if (i >= 1)
-            kern_.input_delta(sum, gemm_kc<T>(s.l_out), delta(i), delta(i + 1), P_ + s.W * W,
+            kern_.input_delta(gemm_kc<T>(s.l_out), delta(i), delta(i + 1), P_ + s.W * W,
                               z(i), rows, s.l_in, s.l_out);
     }
 }
