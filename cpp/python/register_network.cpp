@@ -97,7 +97,7 @@ template <class T> struct PyX {
 
 template <class T> PyX<T> input_x(const py::object& X, std::size_t l_0, const char* name) {
     PyX<T> out;
-    if (py::hasattr(X, "indptr")) {
+    if (!py::isinstance<py::array>(X) && py::hasattr(X, "indptr")) {  // no lookup for arrays
         if (py::hasattr(X, "format") && X.attr("format").cast<std::string>() != "csr")
             throw std::invalid_argument(std::string(name) + " must be a CSR matrix here, got "
                                         "format " + X.attr("format").cast<std::string>() +
