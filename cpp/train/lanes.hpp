@@ -14,17 +14,17 @@
 // What a lane group covers (lanes_can_fit): dense X and Y, shared by the group or each
 // network its own, all rows or each network its own rows of them (Batch::index: the folds
 // of a cross-validation, bootstrap samples; each lane then gathers its own minibatch), and
-// sample weights; SGD
-// (learning rate, weight decay and momentum per network; whether with momentum, Nesterov's,
-// or weight decay at all, shared by the group), Adam or AdamW (every hyperparameter per
-// network); any loss (sse and mse in lanes, the others lane by lane through the single fits'
-// own function); any activations; each network's schedule of the learning rate, epoch hook
-// (run with every network written back and the group's locks released), validation data
-// (its loss by the single fits' own pass), early stopping and gradient clipping; minibatches
-// of one chunk (split in halves where a single fit splits them, passes.cpp); no resumption,
-// no data-parallel blocks; the AVX2 or AVX-512 kernels. Networks in one group share what
-// lanes_key lists (layers, bias, activations, loss, rows, batch size, epochs, the sample
-// order: no shuffling, or the same seed; the kind of update).
+// sample weights; SGD (learning rate, weight decay and momentum per network; whether with
+// momentum, Nesterov's, or weight decay at all, shared by the group), Adam or AdamW (every
+// hyperparameter per network); any loss (sse and mse in lanes, the others lane by lane
+// through the single fits' own function); any activations; each network's schedule of the
+// learning rate, epoch hook (run with every network written back and the group's locks
+// released), validation data (its loss by the single fits' own pass), early stopping and
+// gradient clipping; minibatches of one chunk (split in halves where a single fit splits
+// them, passes.cpp); no resumption, no data-parallel blocks; the AVX2 or AVX-512 kernels.
+// Networks in one group share what lanes_key lists (layers, bias, activations, loss, rows,
+// batch size, epochs, the sample order: no shuffling, or the same seed; the kind of
+// update).
 #pragma once
 
 #include <cstddef>
@@ -61,8 +61,8 @@ template <class T> struct LaneFit {
 // How many networks of T one group steps together on this CPU; 0 on the portable path.
 template <class T> std::size_t lane_width();
 
-// Whether Trainer::fit(train, val, options, config) of `net`, with no hooks but a poll, is
-// what a lane group reproduces.
+// Whether Trainer::fit(train, val, options, config) of `net`, with an epoch hook and a poll
+// at most, is what a lane group reproduces.
 template <class T>
 bool lanes_can_fit(const Network<T>& net, const Batch<T>& train, const Batch<T>* val,
                    const TrainOptions& options, const OptimizerConfig& config);
