@@ -9,6 +9,9 @@ run, with one thread per process (FASTPROP_NUM_THREADS=1):
   plain       one process, ``Network.fit`` (each minibatch one pass)
   blocks B    one process, ``Network.fit(block_rows=B)`` (the tree of blocks, one rank's bits)
   2 ranks B   ``mpiexec -n 2``, ``fastprop.distributed.fit(block_rows=B)``
+  torch, torch DDP 2   with ``--torch``: PyTorch on one process, and DistributedDataParallel
+              over gloo on 2 ranks (each its half of every minibatch); "vs plain" is against
+              fastprop's plain run, the efficiency against PyTorch's own one process
 
 Time is the fit's own clock (``history.time[-1]``: the epochs, with the rows sent each epoch
 and the tree exchanged each step, not the set-up); the best of ``--repeats`` runs. Parallel
@@ -68,6 +71,65 @@ def run_one(key: str, kind: str, block_rows: int) -> dict:
             "digest": str(hash(net.params.tobytes()))}
 
 
+def run_torch(key: str, kind: str) -> dict:
+    """The same network, rows, batch and steps in PyTorch on one thread per process: one
+    process ("torch"), or DistributedDataParallel over gloo on the ranks of mpiexec
+    ("torch-ddp", each rank its half of every minibatch): the issue's anchor, measured in the
+    same run."""
+    import torch
+    from torch import nn
+
+    from fastprop.bench.workloads import WORKLOADS, make_data
+
+    torch.set_num_threads(1)
+    w = WORKLOADS[key]
+    X, Y = (torch.from_numpy(A) for A in make_data(w, "float32"))
+    torch.manual_seed(0)
+    parts: list[nn.Module] = []
+    for i in range(len(w.layers) - 1):
+        parts.append(nn.Linear(w.layers[i], w.layers[i + 1], bias=w.bias))
+        if i < len(w.layers) - 2:
+            parts.append({"relu": nn.ReLU, "sigmoid": nn.Sigmoid}[w.activation]())
+    model: nn.Module = nn.Sequential(*parts)
+    rank, size = 0, 1
+    if kind == "torch-ddp":
+        import torch.distributed as dist
+        from torch.nn.parallel import DistributedDataParallel
+
+        from fastprop import distributed
+
+        comm = distributed.world()
+        rank, size = comm.rank, comm.size
+        port = comm.bcast(29500 + os.getpid() % 1000 if rank == 0 else None, root=0)
+        dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
+                                world_size=size)
+        model = DistributedDataParallel(model)
+    opt = torch.optim.SGD(model.parameters(), lr=w.lr)
+    B = w.batch // size  # this rank's rows of each global minibatch
+
+    def step(r0: int) -> None:
+        x = X[r0 + rank * B:r0 + (rank + 1) * B]
+        y = Y[r0 + rank * B:r0 + (rank + 1) * B]
+        opt.zero_grad()
+        ((y - model(x)) ** 2).sum().backward()
+        opt.step()
+
+    starts = [k * w.batch % (len(X) - w.batch + 1) for k in range(w.steps)]
+    step(0)  # warm-up (and DDP's first bucket set-up)
+    if kind == "torch-ddp":
+        comm.Barrier()
+    start, cpu = time.perf_counter(), time.process_time()
+    for r0 in starts:
+        step(r0)
+    seconds = time.perf_counter() - start
+    cpu = time.process_time() - cpu
+    if kind == "torch-ddp":
+        seconds = comm.allreduce(seconds, op=__import__("mpi4py").MPI.MAX)
+        cpu = comm.allreduce(cpu)
+        torch.distributed.destroy_process_group()
+    return {"seconds": seconds, "steps": w.steps, "cpu": cpu}
+
+
 def run_exchange(n_bytes: int, repeats: int = 30) -> dict:
     """The all-gather of one step alone (both ranks at a barrier first): the fastest of
     `repeats`, which a loaded machine's scheduling delays least."""
@@ -104,14 +166,22 @@ def main() -> None:
     parser.add_argument("--workloads", default="W3,W4")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--block-rows", default="64,256")
+    parser.add_argument("--torch", action="store_true",
+                        help="also PyTorch on one process and DistributedDataParallel (gloo) "
+                             "on 2 ranks, the same network, rows and steps")
     parser.add_argument("--worker", nargs=3, metavar=("KEY", "KIND", "BLOCK_ROWS"))
     args = parser.parse_args()
     if args.worker:
         key, kind, block = args.worker
-        result = run_exchange(int(block)) if kind == "exchange" else run_one(key, kind, int(block))
+        if kind == "exchange":
+            result = run_exchange(int(block))
+        elif kind.startswith("torch"):
+            result = run_torch(key, kind)
+        else:
+            result = run_one(key, kind, int(block))
         from fastprop import distributed
 
-        if kind not in ("ranks", "exchange") or distributed.world().rank == 0:
+        if kind not in ("ranks", "exchange", "torch-ddp") or distributed.world().rank == 0:
             print(json.dumps(result), flush=True)
         return
     print(f"load average: {os.getloadavg()}", flush=True)
@@ -122,6 +192,9 @@ def main() -> None:
             for B in args.block_rows.split(","):
                 runs[f"blocks {B}"] = launch([key, "blocks", B])
                 runs[f"2 ranks {B}"] = launch([key, "ranks", B], ranks=2)
+            if args.torch:
+                runs["torch"] = launch([key, "torch", "0"])
+                runs["torch DDP 2"] = launch([key, "torch-ddp", "0"], ranks=2)
             for name, r in runs.items():
                 if name not in best or r["seconds"] < best[name]["seconds"]:
                     best[name] = r
@@ -132,11 +205,16 @@ def main() -> None:
               f"{'tree B/step':>14}{'rows B/step':>14}{'exchange ms':>13}{'CPU eff.':>10}")
         for name, r in best.items():
             rate = r["steps"] / r["seconds"]
-            eff = rate / (2 * plain) if name.startswith("2 ranks") else float("nan")
+            base, base_cpu = plain, plain_cpu
+            if name.startswith("torch"):  # against PyTorch's own one process
+                base = best["torch"]["steps"] / best["torch"]["seconds"]
+                base_cpu = best["torch"]["cpu"]
+            two = name.startswith(("2 ranks", "torch DDP"))
+            eff = rate / (2 * base) if two else float("nan")
             tree = r.get("tree_bytes_per_step", 0)
             rows = r.get("row_bytes_per_step", 0)
             exchange = r.get("exchange_ms_per_step", float("nan"))
-            cpu_eff = plain_cpu / r["cpu"] if name.startswith("2 ranks") else float("nan")
+            cpu_eff = base_cpu / r["cpu"] if two else float("nan")
             print(f"{name:<14}{rate:>10.2f}{rate / plain:>10.2f}{eff:>12.0%}"
                   f"{tree:>14,.0f}{rows:>14,.0f}{exchange:>13.2f}{cpu_eff:>10.0%}")
         param_bytes = best[next(k for k in best if k.startswith("2 ranks"))]["param_bytes"]
