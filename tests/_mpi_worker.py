@@ -391,6 +391,12 @@ def _searches() -> None:
     scores = cross_validate(base, X, y, cv=3)["test_score"]
     assert np.array_equal(distributed.cross_validate(base, X, y, cv=3)["test_score"], scores)
     assert np.array_equal(distributed.cross_val_score(base, X, y, cv=3), scores)
+    # an estimator without a random_state draws its seed on each rank: every rank still
+    # ends with the same best_estimator_ (rank 0's refit)
+    unseeded = distributed.GridSearchCV(MLPClassifier(max_iter=5, batch_size=32), grid, cv=3)
+    unseeded.fit(X, y)
+    mine = unseeded.best_estimator_.coefs_[0]
+    assert all(np.array_equal(mine, theirs) for theirs in distributed.world().allgather(mine))
     # data that differ between ranks, and splits that differ (a shuffling cv without a seed)
     Xr = X.copy()
     Xr[0, 0] += 1.0 if rank == 1 else 0.0

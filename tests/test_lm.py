@@ -109,7 +109,7 @@ def test_lm_refuses_networks_above_the_limit():
     ({"batch_size": 2}, ValueError, r"'lm' works on the whole batch: batch_size must be None"),
     ({"mu": -1.0}, ValueError, r"mu must be a finite number > 0, got -1.0"),
     ({"mu_dec": 2.0}, ValueError, r"mu_dec must be a finite number in \(0, 1\), got 2.0"),
-    ({"momentum": 0.9}, TypeError, r"optimizer 'lm' takes no hyperparameter 'momentum'"),
+    ({"momentum": 0.9}, TypeError, r"'momentum' is neither a keyword of fit nor a hyperparameter of optimizer 'lm'"),
 ])
 def test_lm_bad_options(kwargs, error, message):
     net = fastprop.Network([1, 2, 1], seed=0, bias=False, loss="sse")

@@ -327,9 +327,18 @@ def test_unknown_optimizer_name_lists_the_valid_ones(small):
 ])
 def test_unknown_hyperparameter_names_the_valid_ones(small, name, keyword, valid):
     net, X, Y = small
-    with pytest.raises(TypeError, match=rf"optimizer '{name}' takes no hyperparameter "
-                                        rf"'{keyword}'; it takes {valid}"):
+    with pytest.raises(TypeError, match=rf"'{keyword}' is neither a keyword of fit nor a "
+                                        rf"hyperparameter of optimizer '{name}' \(it takes "
+                                        rf"{valid}\)"):
         net.fit(X, Y, 1, optimizer=name, **{keyword: 0.5})
+
+
+@pytest.mark.parametrize("keyword, meant", [("batchsize", "batch_size"),
+                                            ("optimiser", "optimizer"), ("beta", "betas")])
+def test_a_misspelt_keyword_of_fit_or_the_optimizer_gets_a_suggestion(small, keyword, meant):
+    net, X, Y = small
+    with pytest.raises(TypeError, match=rf"'{keyword}' is neither .* did you mean '{meant}'\?"):
+        net.fit(X, Y, 1, **{keyword: 2})
 
 
 @pytest.mark.parametrize("betas, which, value", [((0.9, 1.0), 1, "1.0"), ((1.0, 0.999), 0, "1.0"),

@@ -6,7 +6,8 @@ They are :mod:`fastprop.model_selection`'s, with the fits trained ahead (every c
 fold of a fastprop estimator) spread over the ranks of ``MPI.COMM_WORLD`` as
 :func:`fastprop.distributed.fit_many` spreads networks, then sent to every rank; scikit-learn's
 loop then runs on every rank, scoring every fit, so ``cv_results_``, ``best_params_`` and
-``best_estimator_`` (refitted on every rank) are on every rank what one process computes.
+``best_estimator_`` (refitted on every rank, then rank 0's sent to all) are on every rank
+what one process computes.
 """
 
 from __future__ import annotations
@@ -49,12 +50,21 @@ class _OverRanks:
         and the search's parameters are compared first: ValueError on every rank when they
         differ)."""
         comm = world()
-        if comm.size > 1:
-            search = {k: v for k, v in self.get_params(deep=False).items() if k != "estimator"}
-            _check_same(comm, {"X": X, "y": y, "the fit parameters": params,
-                               "the search's parameters": search,
-                               "the estimator's parameters": _estimator_params(self.estimator)})
-        return super().fit(X, y, **params)
+        if comm.size == 1:
+            return super().fit(X, y, **params)
+        search = {k: v for k, v in self.get_params(deep=False).items() if k != "estimator"}
+        _check_same(comm, {"X": X, "y": y, "the fit parameters": params,
+                           "the search's parameters": search,
+                           "the estimator's parameters": _estimator_params(self.estimator)})
+        # A refit that raised on one rank raises on every rank, and every rank takes rank
+        # 0's best_estimator_: an estimator without a random_state draws its seed on each
+        # rank, so the ranks' refits would differ.
+        fit = super().fit
+        _agree(comm, lambda: fit(X, y, **params))
+        if hasattr(self, "best_estimator_"):
+            self.best_estimator_ = comm.bcast(self.best_estimator_ if comm.rank == 0 else None,
+                                              root=0)
+        return self
 
     def _run_ahead(self, pending: list[Any]) -> None:
         comm = world()

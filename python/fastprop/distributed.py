@@ -920,7 +920,8 @@ def _train_ahead_over_ranks(comm: Any, pending: list[tuple[Any, Any, Any]]) -> N
             raise DistributedError(
                 f"the fits of this search differ between ranks: ranks {differ} have other "
                 f"candidates or folds than rank 0 (the same data, parameters and splits are "
-                f"needed on every rank: a cv splitter that shuffles needs a random_state)")
+                f"needed on every rank: give RandomizedSearchCV, and a cv splitter that "
+                f"shuffles, a random_state)")
     except (ValueError, TypeError) as error:
         raise DistributedError(str(error)) from None
 

@@ -37,6 +37,7 @@ a callable ``epoch -> lr``     the rate of each epoch, called between epochs
 
 from __future__ import annotations
 
+import difflib
 import inspect
 from typing import Any
 
@@ -329,8 +330,16 @@ def make(name: str, lr: float | None = None,
             raise
         key = str(error).split("'")[1]
         valid = list(inspect.signature(cls).parameters)
-        raise TypeError(f"optimizer {name!r} takes no hyperparameter {key!r}; it takes "
-                        f"{', '.join(valid)}") from None
+        # fit passes the keywords it does not know on to the optimiser: a misspelt keyword
+        # of fit (batchsize, optimiser) ends here, so the suggestion looks at both
+        from .network import Network
+
+        known = valid + [k for k in inspect.signature(Network.fit).parameters
+                         if k not in ("self", "X", "Y", "hyperparameters")]
+        close = difflib.get_close_matches(key, known, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise TypeError(f"{key!r} is neither a keyword of fit nor a hyperparameter of "
+                        f"optimizer {name!r} (it takes {', '.join(valid)}){hint}") from None
 
 
 class Schedule:
