@@ -387,6 +387,37 @@ def test_a_callbacks_keyboard_interrupt_or_exit_ends_the_call(exception):
         fastprop.fit_many(nets, X, X[:, :1], 5, callback=callback)
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("exception", [KeyboardInterrupt, SystemExit])
+@pytest.mark.parametrize("same_shape", [False, True])  # trained alone, or in a lane group
+def test_a_callbacks_keyboard_interrupt_stops_the_other_networks_too(exception, threads,
+                                                                     same_shape):
+    # Ctrl-C that lands while a callback runs comes out of the callback: every other network
+    # stops at its last completed update, as on Ctrl-C between two updates (they used to
+    # train all their epochs first).
+    epochs = 1_000_000
+    # network 0 the largest, so that it starts first on one thread too
+    nets = [fastprop.Network([4, 8 if same_shape else 9 - k, 1], "tanh", seed=k)
+            for k in range(6)]
+    X = np.random.default_rng(0).standard_normal((16, 4))
+
+    def callback(epoch, logs):
+        if logs["network"] == 0 and epoch == 3:
+            raise exception()
+
+    before = fastprop.get_num_threads()
+    fastprop.set_num_threads(threads)
+    try:
+        with pytest.raises(exception):
+            fastprop.fit_many(nets, X, X[:, :1], epochs, callback=callback, optimizer="sgd")
+    finally:
+        fastprop.set_num_threads(before)
+    assert len(nets[0].history) == 4
+    for net in nets[1:]:
+        assert len(net.history) < epochs
+        assert np.all(np.isfinite(net.params))
+
+
 def test_networks_given_the_same_arguments_share_one_checked_plan(rng, monkeypatch):
     """Networks given the same arguments but lr copy the first network's checked plan
     (Network._fit_plan_like): the same bits and fit counts as separate fits, whatever their

@@ -143,23 +143,32 @@ PyBatch<T> make_batch(const Network<T>& net, const py::object& X, Array<T> Y, co
 }
 
 // The hooks of a fit from Python: Ctrl-C, and the callback(log) -> EpochControl or None,
-// whose exception (kept in `error`) stops the fit and is raised after it.
+// whose exception (kept in `error`) stops the fit and is raised after it. With `halt_all`
+// (fit_many's), a KeyboardInterrupt or SystemExit from the callback (Ctrl-C while it ran)
+// also stops every other fit of the call, as Ctrl-C between two updates would.
 template <class T>
 TrainHooks<T> python_hooks(Session<T>& session, const py::object& callback,
-                           std::exception_ptr& error, Poll poll = {}) {
+                           std::exception_ptr& error, Poll poll = {},
+                           std::atomic<bool>* halt_all = nullptr) {
     TrainHooks<T> hooks;
     hooks.poll = poll ? std::move(poll) : signal_poll(&session.gate());
     if (!callback.is_none())
-        hooks.epoch_end = [&callback, &error](const EpochLog& log) {
+        hooks.epoch_end = [&callback, &error, halt_all](const EpochLog& log) {
             return with_gil([&] {
-                try {
-                    py::object control = callback(log);
-                    return control.is_none() ? EpochControl{} : control.cast<EpochControl>();
-                } catch (...) {
+                const auto stop_fit = [&error] {
                     error = std::current_exception();
                     EpochControl stop;
                     stop.stop = true;
                     return stop;
+                };
+                try {
+                    py::object control = callback(log);
+                    return control.is_none() ? EpochControl{} : control.cast<EpochControl>();
+                } catch (py::error_already_set& e) {
+                    if (halt_all && !e.matches(PyExc_Exception)) halt_all->store(true);
+                    return stop_fit();
+                } catch (...) {
+                    return stop_fit();
                 }
             });
         };
@@ -583,6 +592,7 @@ struct ManyJob {
     virtual void run(const Poll& poll) = 0;    // never throws: an error is kept
     virtual void keep_record() = 0;            // with the GIL, after the call
     virtual bool interrupted() const = 0;
+    std::atomic<bool>* halt_all = nullptr;     // fit_many's: set by a callback's Ctrl-C
 };
 
 template <class T> struct FitJob final : ManyJob {
@@ -630,7 +640,8 @@ template <class T> struct FitJob final : ManyJob {
 
     void run(const Poll& poll) override {
         try {
-            const TrainHooks<T> hooks = python_hooks(self.session, callback, error, poll);
+            const TrainHooks<T> hooks =
+                python_hooks(self.session, callback, error, poll, halt_all);
             const Batch<T>* v = val ? &val->batch : nullptr;
             record = lm ? self.session.fit_lm(train.batch, v, options, *lm, hooks)
                         : self.session.fit(train.batch, v, options, *config, *state, hooks);
@@ -690,7 +701,8 @@ template <class T> struct LaneJob final : ManyJob {
                 fits[j].state = job.state;
                 fits[j].train = job.train.batch;
                 fits[j].epoch_end =
-                    python_hooks(job.self.session, job.callback, job.error).epoch_end;
+                    python_hooks(job.self.session, job.callback, job.error, {}, halt_all)
+                        .epoch_end;
                 fits[j].schedule = &job.options.schedule;
                 fits[j].options = &job.options;
                 fits[j].val = job.val ? &job.val->batch : nullptr;
@@ -705,6 +717,7 @@ template <class T> struct LaneJob final : ManyJob {
                 // for a single fit; the parameters go home first, so a handler may take a
                 // snapshot of any of the networks.
                 group.fit(ThrottledPoll([&] {
+                    if (halt_all && halt_all->load()) return true;  // a member's callback
                     group.publish();
                     std::deque<ParamsGate::Parked> parked;
                     for (LaneFit<T>& fit : fits) parked.emplace_back(&fit.session->gate());
@@ -830,25 +843,29 @@ bool fit_many(const py::list& list) {
     std::stable_sort(run.jobs.begin(), run.jobs.end(),
                      [](const ManyJob* a, const ManyJob* b) { return a->cost() > b->cost(); });
     std::atomic<bool> stop{false};
+    std::atomic<bool> halt{false};  // a callback raised KeyboardInterrupt or SystemExit
+    for (ManyJob* job : run.jobs) job->halt_all = &halt;
     const std::size_t k = std::min(get_num_threads(), run.jobs.size());
     without_gil([&] {
         if (k <= 1) {
             // One after the other on this thread, as single fits run (each polls Python's
             // signal handlers itself; a lone network keeps the threads of its products).
             // After Ctrl-C the rest stop before their first update.
-            run.poll = [&stop] { return stop.load(); };
+            run.poll = [&stop, &halt] { return stop.load() || halt.load(); };
             for (ManyJob* job : run.jobs) {
-                if (stop.load())
+                if (stop.load() || halt.load())
                     job->run(run.poll);
-                else if (job->run({}); job->interrupted())
-                    stop = true;
+                else if (job->run({}); job->interrupted() && !halt.load())
+                    stop = true;  // Ctrl-C (not a callback's, which its own error raises)
             }
             return;
         }
         // k threads of the pool take one network at a time (each network single-threaded
         // inside its task); this thread, the only one whose signal handlers run, waits and
         // checks for Ctrl-C every 20 ms.
-        run.poll = [&stop] { return stop.load(std::memory_order_relaxed); };
+        run.poll = [&stop, &halt] {
+            return stop.load(std::memory_order_relaxed) || halt.load(std::memory_order_relaxed);
+        };
         std::mutex m;
         std::condition_variable cv;
         bool finished = false;
