@@ -21,7 +21,7 @@ std::size_t Workspace<T>::chunk_rows(const Layout& layout, bool polled, bool spa
         const double by_time = flop_budget / (6.0 * double(std::max<std::size_t>(weights, 1)));
         rows = std::min(rows, std::size_t(std::max(by_time, 1.0)));
     }
-    return std::clamp<std::size_t>(rows, 64, 8192);
+    return std::clamp<std::size_t>(rows, min_chunk_rows, 8192);
 }
 
 template <class T> void Workspace<T>::reserve(const Layout& layout, std::size_t rows) {

@@ -2,6 +2,7 @@
 // the largest size seen and reused, so that steady-state calls allocate nothing.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <memory>
 #include <vector>
@@ -22,6 +23,14 @@ public:
     // A sparse X (sparse_input) is read in place: its rows take no room in the table.
     static std::size_t chunk_rows(const Layout& layout, bool polled = true,
                                   bool sparse_input = false);
+    // Never fewer rows than this in a chunk (chunk_rows' lower clamp): a batch of at most
+    // this many rows is one chunk, whatever the layout.
+    static constexpr std::size_t min_chunk_rows = 64;
+    // min(t, chunk_rows(...)), without the sums over the layout for small batches (a W1 step).
+    static std::size_t chunk_for(std::size_t t, const Layout& layout, bool polled = true,
+                                 bool sparse_input = false) {
+        return t <= min_chunk_rows ? t : std::min(t, chunk_rows(layout, polled, sparse_input));
+    }
 
     // Make the table hold `rows` rows of every z_i, a_i, δ_i (1 <= i <= n). Grows, never
     // shrinks.

@@ -109,6 +109,7 @@ constexpr std::size_t halves_max_work = std::size_t(1) << 21;
 }  // namespace
 
 bool split_in_halves(const Layout& L, std::size_t rows) {
+    if (rows < halves_min_rows) return false;  // before the sum over layers: every small step
     std::size_t weights = 0;
     for (std::size_t i = 0; i < L.n(); ++i) weights += L[i].l_in * L[i].l_out;
     const std::size_t work = rows * weights;  // multiply-adds of the forward pass
@@ -182,7 +183,7 @@ double chunk_pass(const Model<T>& net, const Batch<T>& rows, double batch_size, 
 template <class T>
 void forward(const Model<T>& net, const T* X, std::size_t t, T* out, Workspace<T>& ws,
              const Poll& poll, const CsrRows<T>& Xs) {
-    const std::size_t chunk = std::min(t, Workspace<T>::chunk_rows(net.layout(), true, bool(Xs)));
+    const std::size_t chunk = Workspace<T>::chunk_for(t, net.layout(), true, bool(Xs));
     ws.reserve(net.layout(), chunk);
     const std::size_t l_0 = net.layout().l_in(), l_n = net.layout().l_out();
     for (std::size_t r0 = 0; r0 < t; r0 += chunk) {
@@ -207,7 +208,7 @@ template <class T>
 double loss_of_rows(const Model<T>& net, const Batch<T>& batch, double size, Workspace<T>& ws,
                     const Poll& poll) {
     const Layout& L = net.layout();
-    const std::size_t chunk = std::min(batch.t, Workspace<T>::chunk_rows(L, true, batch.sparse()));
+    const std::size_t chunk = Workspace<T>::chunk_for(batch.t, L, true, batch.sparse());
     ws.reserve(L, chunk);
     double E = 0.0;
     for (std::size_t r0 = 0; r0 < batch.t; r0 += chunk) {
@@ -232,7 +233,7 @@ double gradient_of_rows(const Model<T>& net, const Batch<T>& batch, double size,
                         bool work_cap) {
     const Layout& L = net.layout();
     const std::size_t chunk =
-        std::min(batch.t, Workspace<T>::chunk_rows(L, work_cap, batch.sparse()));
+        Workspace<T>::chunk_for(batch.t, L, work_cap, batch.sparse());
     ws.reserve(L, chunk);
     if (batch.t == 0) std::fill(dE_dparams, dE_dparams + L.n_params(), T(0));
     double E = 0.0;
