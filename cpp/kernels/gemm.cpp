@@ -284,7 +284,9 @@ bool gemm_small(const Kernels<T>& kern, Trans ta, Trans tb, size_t M, size_t N, 
     const size_t rs_a = ta == Trans::N ? lda : 1, cs_a = ta == Trans::N ? 1 : lda;
     const T* b = B;
     size_t ps_b = kern.NR, rs_b = ldb;
-    if (tb == Trans::T && K * N >= small_pack_b_min) {
+    if (tb == Trans::T && N == 1) {  // op(B)[k][0] = B[k]: B's row is op(B)'s column, in place
+        rs_b = 1;
+    } else if (tb == Trans::T && K * N >= small_pack_b_min) {
         T* Bp = static_cast<T*>(t_pack_buffer.get(ceil_div(N, kern.NR) * kern.NR * K * sizeof(T)));
         kern.pack_b(Bp, tb, B, ldb, 0, K, 0, N);
         b = Bp;
