@@ -20,13 +20,20 @@ Isa best_isa() {
 }
 
 std::atomic<Isa> g_max_isa{max_isa_from_environment().value_or(Isa::avx512)};
+// Set once g_max_isa holds the environment's cap (dynamic initialisation, after it): an answer
+// asked for before that, from another file's static initialiser, is not kept.
+const bool g_cap_read = g_max_isa.load() >= Isa::portable;
 
 }  // namespace
 
-Isa kernel_isa() {
+std::atomic<int> detail::g_kernel_isa{-1};
+
+Isa detail::kernel_isa_slow() {
     static const Isa best = best_isa();
     const Isa cap = g_max_isa.load(std::memory_order_relaxed);
-    return cap < best ? cap : best;
+    const Isa isa = cap < best ? cap : best;
+    if (g_cap_read) g_kernel_isa.store(static_cast<int>(isa), std::memory_order_relaxed);
+    return isa;
 }
 
 const char* isa_name(Isa isa) {
@@ -37,6 +44,9 @@ const char* isa_name(Isa isa) {
     }
 }
 
-void set_max_isa(Isa isa) { g_max_isa.store(isa); }
+void set_max_isa(Isa isa) {
+    g_max_isa.store(isa);
+    detail::g_kernel_isa.store(-1);  // asked again at the next kernel_isa()
+}
 
 }  // namespace fastprop
