@@ -104,7 +104,7 @@ double rows_pass(const Model<T>& net, const Batch<T>& rows, double batch_size, T
 // would double the gradient's memory.
 constexpr std::size_t halves_min_rows = 128;
 constexpr std::size_t halves_min_work = std::size_t(1) << 14;
-constexpr std::size_t halves_max_work = std::size_t(1) << 21;
+constexpr std::size_t halves_max_work = std::size_t(1) << 22;
 
 }  // namespace
 
