@@ -459,3 +459,46 @@ def test_networks_given_the_same_arguments_share_one_checked_plan(rng, monkeypat
     many = fastprop.fit_many(cross_twins, X, labels, 2, [0.01, 0.02, 0.03], optimizer="adam",
                              batch_size=8, seed=1)
     assert_same(cross, cross_twins, alone, many)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("verbose", [False, True])
+def test_jobs_copied_from_the_first_equal_separate_fits(rng, threads, verbose, monkeypatch,
+                                                       restore_threads, capsys):
+    """Networks given the same arguments but lr have their jobs made from the first's in one
+    call (FitJob.like; with a progress bar, plans copied by Network._fit_plan_like): every
+    network's parameters, whole History (loss, lr, time, best_epoch, stop), stop, error and
+    fit count are those of its own fit, early stopping and a diverging network included."""
+    X, Y = data(rng)
+    nets = [fastprop.Network([5, h, 3], "tanh", seed=k) for k, h in enumerate([8, 8, 4, 8, 6])]
+    twins = copy.deepcopy(nets)
+    lrs = [0.001, 0.002, 1e30, 0.0005, 0.004]  # network 2 diverges
+    arguments = dict(optimizer="sgd", momentum=0.5, batch_size=16, shuffle=False, patience=2,
+                     min_delta=0.5)
+    fastprop.set_num_threads(2)
+    alone = []
+    for net, lr in zip(nets, lrs):
+        try:
+            alone.append(net.fit(X, Y, 12, lr, **arguments))
+        except FloatingPointError as error:
+            alone.append(error)
+    copied = []
+    like = fastprop.Network._fit_plan_like
+    monkeypatch.setattr(fastprop.Network, "_fit_plan_like",
+                        lambda self, *a: copied.append(1) or like(self, *a))
+    fastprop.set_num_threads(threads)
+    with pytest.warns(RuntimeWarning, match=r"1 of 5 networks failed.*: 2 \(non_finite\)"):
+        many = fastprop.fit_many(twins, X, Y, 12, lrs, verbose=verbose, **arguments)
+    assert len(copied) == (4 if verbose else 0)
+    assert many.failed == [2]
+    assert str(many.errors[2]) == f"networks[2]: {alone[2]}"
+    assert many[2].stop == "non_finite" and np.array_equal(nets[2].params, twins[2].params)
+    for k in (0, 1, 3, 4):
+        a, b = alone[k], many[k]
+        assert np.array_equal(nets[k].params, twins[k].params), k
+        assert np.array_equal(a, b) and np.array_equal(a.lr, b.lr), k
+        assert (a.best_epoch, a.stop, len(a.time), a.val_loss) == \
+            (b.best_epoch, b.stop, len(b.time), b.val_loss), k
+        assert type(b) is fastprop.History and twins[k].history is b
+    assert "early_stopping" in many.stops
+    assert [n.__dict__.get("_fits") for n in nets] == [n.__dict__.get("_fits") for n in twins]

@@ -128,6 +128,8 @@ struct CrossEntropy {
     static constexpr std::size_t min_outputs = 2;  // softmax of one output is always 1
     template <class T> static double loss_and_delta(const LossRows<T>& r) {
         const std::size_t l_n = r.l_n;
+        constexpr std::size_t kept = 64;
+        double e[kept];
         double E = 0.0;
         for (std::size_t s = 0; s < r.rows; ++s) {
             const T* z = r.z_n + s * l_n;
@@ -136,9 +138,13 @@ struct CrossEntropy {
             const double w_s = r.w ? double(r.w[s]) : 1.0;
             const std::size_t k = std::size_t(std::max_element(z, z + l_n) - z);
             const double m = double(z[k]);
+            // Each e^{z_j − m} is taken once and kept for δ (up to `kept` outputs; beyond,
+            // taken again: the same value either way).
             double rest = 0.0, sum_p = 0.0, p_gap = 0.0;
             for (std::size_t j = 0; j < l_n; ++j) {
-                if (j != k) rest += exp_difference(double(z[j]), m);
+                const double e_j = exp_difference(double(z[j]), m);
+                if (j < kept) e[j] = e_j;
+                if (j != k) rest += e_j;
                 sum_p += double(p[j]);
                 p_gap += double(p[j]) * (m - double(z[j]));
             }
@@ -146,7 +152,8 @@ struct CrossEntropy {
             E += r.w ? w_s * E_s : E_s;
             const double scale = sum_p / (1.0 + rest);
             for (std::size_t j = 0; j < l_n; ++j) {
-                const double d_j = (exp_difference(double(z[j]), m) * scale - double(p[j])) / r.t;
+                const double e_j = j < kept ? e[j] : exp_difference(double(z[j]), m);
+                const double d_j = (e_j * scale - double(p[j])) / r.t;
                 d[j] = T(r.w ? w_s * d_j : d_j);
             }
         }

@@ -633,6 +633,28 @@ template <class T> struct FitJob final : ManyJob {
         }
     }
 
+    // The fit of `net` with every argument of `first` but the learning rate (`lr`, or the
+    // first's when None) and a fresh optimiser state of its own: fit_many's jobs for networks
+    // given the same arguments, made without checking them again. `first` is a plain fit
+    // (first-order optimiser, no indices, validation or callback) and `net` has its dtype and
+    // its l_0 and l_n (checked).
+    FitJob(const FitJob& first, py::object net, std::optional<double> lr)
+        : owner(std::move(net)), self(owner.cast<Bound<T>&>()), train(first.train),
+          options(first.options), config(first.config), owned_state(), callback(py::none()) {
+        if (first.lm || first.val || !first.rows_.empty() || !first.callback.is_none())
+            throw std::invalid_argument("FitJob.like: the first job must be a plain fit");
+        const Layout& mine = self.session.network().layout();
+        const Layout& theirs = first.self.session.network().layout();
+        if (mine.l_in() != theirs.l_in() || mine.l_out() != theirs.l_out())
+            throw std::invalid_argument("FitJob.like: the network must have the first's l_0 "
+                                        "and l_n");
+        if (lr) config->lr = *lr;
+        check(*config);
+        owned_state = std::make_unique<OptimizerState<T>>(
+            make_state<T>(*config, self.session.network().n_params()));
+        state = owned_state.get();
+    }
+
     double cost() const override {
         return double(options.epochs) * double(train.batch.t) *
                double(self.session.network().n_params());
@@ -674,6 +696,7 @@ template <class T> struct FitJob final : ManyJob {
     TrainOptions options;
     std::optional<OptimizerConfig> config;
     py::object state_obj, lm_obj;
+    std::unique_ptr<OptimizerState<T>> owned_state;  // FitJob.like's: nobody else reads it
     OptimizerState<T>* state = nullptr;
     LmConfig* lm = nullptr;
     py::object callback;
@@ -796,6 +819,49 @@ template <class T> void bind_fit_job(py::module_& m, const char* name) {
              py::arg("lm") = py::none(), py::arg("X_val") = py::none(),
              py::arg("Y_val") = py::none(), py::arg("w_val") = py::none(),
              py::arg("callback") = py::none())
+        .def_static(
+            "like",
+            [](const J& first, const py::list& networks, const py::list& lrs) {
+                if (networks.size() != lrs.size())
+                    throw std::invalid_argument("FitJob.like: one lr per network");
+                py::list jobs;
+                for (std::size_t k = 0; k < networks.size(); ++k) {
+                    std::optional<double> lr;
+                    if (!lrs[k].is_none()) lr = lrs[k].cast<double>();
+                    jobs.append(py::cast(std::make_unique<J>(first, networks[k], lr)));
+                }
+                return jobs;
+            },
+            py::arg("first"), py::arg("networks"), py::arg("lrs"),
+            "The jobs of `networks` (their cores) with every argument of `first` (a plain fit: "
+            "first-order optimiser, no indices, validation data or callback) but the learning "
+            "rate, one per network (None: the first's), each with a fresh optimiser state.")
+        .def_static(
+            "outcomes",
+            [](const py::list& jobs) {
+                // Per job, what fit_many's result needs of it in one call: (stop name or None
+                // when it never ran, loss, time, lr, best_epoch, epochs, failed).
+                const auto values = [](const std::vector<double>& v) {
+                    py::array_t<double> out(static_cast<py::ssize_t>(v.size()));
+                    std::copy(v.begin(), v.end(), out.mutable_data());
+                    return out;
+                };
+                py::list out;
+                for (py::handle h : jobs) {
+                    const J& job = h.cast<const J&>();
+                    if (!job.record) {
+                        out.append(py::make_tuple(py::none(), py::none(), py::none(),
+                                                  py::none(), 0, 0, bool(job.error)));
+                        continue;
+                    }
+                    const FitRecord& r = *job.record;
+                    out.append(py::make_tuple(stop_name(r.stop), values(r.E), values(r.seconds),
+                                              values(r.lr), r.best_epoch, r.epochs(),
+                                              bool(job.error)));
+                }
+                return out;
+            },
+            py::arg("jobs"))
         .def_property_readonly("record", [](const J& self) { return self.record; })
         .def_property_readonly("failed", [](const J& self) { return bool(self.error); })
         .def_property_readonly("lanes", [](const J& self) { return self.lanes; },

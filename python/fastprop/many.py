@@ -13,7 +13,7 @@ from numpy.typing import ArrayLike
 from . import _core
 from ._progress import ManyProgress
 from ._sparse import is_sparse
-from ._validate import check_bool, check_choice, message, typed
+from ._validate import check_bool, check_choice, check_lr, message, typed
 from .history import History
 from .network import Network
 
@@ -174,10 +174,10 @@ def _fit_many(networks: Any, X: Any, Y: Any, epochs: Any, lr: Any, indices: Any,
         raise ValueError("an optimiser object keeps the state of one network: give one object "
                          "per network (a list of distinct objects), or the optimiser's name")
 
-    if not isinstance(X, list):
-        width = np.shape(X)[-1] if np.ndim(X) >= 1 else None
+    if not isinstance(X, list) and np.ndim(X) == 2:
+        width = np.shape(X)[-1]
         for k, net in enumerate(networks):
-            if np.ndim(X) == 2 and net.layers[0] != width:
+            if net._core.layers[0] != width:
                 raise ValueError(f"networks[{k}] has {net.layers[0]} inputs (l_0), but the "
                                  f"shared X has {width} columns: every network trained on a "
                                  f"shared X must have l_0 = {width}")
@@ -193,16 +193,34 @@ def _fit_many(networks: Any, X: Any, Y: Any, epochs: Any, lr: Any, indices: Any,
                 converted[key] = (A, np.require(A, dtype=dtype, requirements=("C", "A")))
         return converted[key][1]
 
-    plans = []
+    plans: list[Any] = []  # None for the networks in `copies`
     fits = [net.__dict__.get("_fits") for net in networks]  # each plan counts a fit
     # Columns whose entries are all the same object: a network given the same arguments as
-    # the first but for lr copies the first's checked plan (Network._fit_plan_like).
-    same = {key for key, column in columns.items()
-            if key != "lr" and all(value is column[0] for value in column)}
+    # the first but for lr copies the first's checked plan (Network._fit_plan_like), or,
+    # without a progress bar, has its job made from the first's in C++ (FitJob.like), its
+    # lr (checked) in `copies`.
+    same = {key for key, column in columns.items() if key != "lr" and (
+        not isinstance(arguments[key], list) or all(value is column[0] for value in column))}
     like = len(same) == len(columns) - 1
+    copies: dict[int, float | None] = {}
+    lrs = columns["lr"]
+    bulk = None  # whether the first's plan may be copied in C++ (known from the first's plan)
     for k, net in enumerate(networks):
         try:
-            plan = net._fit_plan_like(plans[0], columns["lr"][k]) if k > 0 and like else None
+            plan = None
+            if k > 0 and like:
+                first = plans[0]
+                if bulk is None:
+                    bulk = not verbose and first.copyable()
+                if bulk:
+                    lr = lrs[k]
+                    if net._copies_plan_of(first, lr):
+                        copies[k] = None if lr is None else check_lr(lr)
+                        plans.append(None)
+                        if not first.seed_given:  # counted as _fit_plan counts it
+                            net._fits = net.__dict__.get("_fits", 0) + 1
+                        continue
+                plan = net._fit_plan_like(first, lrs[k])
             if plan is None:
                 args = {key: column[k] for key, column in columns.items()}
                 args["X"] = shared(args["X"], net.dtype)
@@ -218,9 +236,15 @@ def _fit_many(networks: Any, X: Any, Y: Any, epochs: Any, lr: Any, indices: Any,
                     other._fits = count
             raise type(error)(f"networks[{k}]: {error}") from None
 
-    total = sum(plan.epochs for plan in plans)
+    total = sum(plan.epochs for plan in plans if plan is not None)
     progress = ManyProgress(total, n) if verbose and total > 0 else None
-    jobs = [plan.job(progress, {"network": k}) for k, plan in enumerate(plans)]
+    jobs = [None if plan is None else plan.job(progress, {"network": k})
+            for k, plan in enumerate(plans)]
+    if copies:
+        job_class = type(jobs[0])
+        for k, job in zip(copies, job_class.like(jobs[0], [networks[k]._core for k in copies],
+                                                 list(copies.values()))):
+            jobs[k] = job
     try:
         run(jobs)
     finally:
@@ -229,12 +253,29 @@ def _fit_many(networks: Any, X: Any, Y: Any, epochs: Any, lr: Any, indices: Any,
         result = FitManyResult()
         result.stops, result.errors = [], {}
         result.lanes = [job.lanes for job in jobs]
+        # The copies' records, read in one call (a plain fit's: no validation or checkpoint).
+        outcomes, patience = {}, 0
+        if copies:
+            outcomes = dict(zip(copies, type(jobs[0]).outcomes([jobs[k] for k in copies])))
+            patience = plans[0].patience
         for k, (plan, job) in enumerate(zip(plans, jobs)):
-            record = job.record
-            plan.finish(record)
-            history = plan.net.history if record is not None else History(np.empty(0))
-            stop = "done" if record is None else record.stop.name
-            if job.failed:
+            net = networks[k]
+            if plan is None:
+                stop, loss, seconds, rates, best, done, failed = outcomes[k]
+                if stop is None:
+                    history, stop = History(np.empty(0)), "done"
+                else:  # History(loss, None, seconds, best, stop, rates), made as a view
+                    history = loss.view(History)
+                    history.time, history.lr = seconds, rates
+                    history.best_epoch = best if patience else None
+            else:
+                record = job.record
+                plan.finish(record)
+                history = net.history if record is not None else History(np.empty(0))
+                stop = "done" if record is None else record.stop.name
+                done = 0 if record is None else record.epochs
+                failed = job.failed
+            if failed:
                 stop = "error"
                 try:
                     job.raise_error()
@@ -242,9 +283,9 @@ def _fit_many(networks: Any, X: Any, Y: Any, epochs: Any, lr: Any, indices: Any,
                     result.errors[k] = error
             elif stop == "non_finite":
                 result.errors[k] = FloatingPointError(
-                    f"networks[{k}]: {_core.non_finite_message(record.epochs)}")
+                    f"networks[{k}]: {_core.non_finite_message(done)}")
             history.stop = stop
-            plan.net.history = history
+            net.history = history
             result.append(history)
             result.stops.append(stop)
     # KeyboardInterrupt, SystemExit and the like from a network's callback or schedule end

@@ -713,14 +713,7 @@ class Network:
         draws a seed, has state or data of its own, or the networks differ in what the data
         is converted to): make that plan with _fit_plan."""
         first, opt = plan.net, plan.opt
-        if (plan.lm or plan.ckpt is not None or plan.callback is not None
-                or plan.rate_of is not None or plan.adaptive is not None
-                or plan.best_params is not None or plan.X_val is not None
-                or plan.index is not None or isinstance(opt, optim.DPSGD)
-                or (plan.options.shuffle and not plan.seed_given)
-                or (lr is None and plan.lr is not None)
-                or self._dtype != first._dtype or self._loss != first._loss
-                or self.layers[0] != first.layers[0] or self.layers[-1] != first.layers[-1]):
+        if not plan.copyable() or not self._copies_plan_of(plan, lr):
             return None
         arguments = opt._arguments()
         if lr is not None:
@@ -738,6 +731,18 @@ class Network:
             plan.verbose
         copy.rate_of, copy.adaptive, copy.seed_given = None, None, plan.seed_given
         return copy
+
+    def _copies_plan_of(self, plan: "_FitPlan", lr: float | None) -> bool:
+        """Whether this network's fit with lr may copy ``plan`` (a copyable one, see
+        _FitPlan.copyable): the data converts to the same arrays for it (dtype, loss, l_0 and
+        l_n as the plan's network) and lr is given when the plan's was."""
+        first = plan.net
+        if lr is None and plan.lr is not None:
+            return False
+        if self._dtype != first._dtype or self._loss != first._loss:
+            return False
+        mine, theirs = self._core.layers, first._core.layers
+        return mine[0] == theirs[0] and mine[-1] == theirs[-1]
 
     def _fit_seed(self) -> int:
         """The shuffling seed of this network's next fit: from its seed and the count of its
@@ -1015,6 +1020,16 @@ class _FitPlan:
         self.ckpt: Any = None  # the fit's Checkpoint, if any
         self.best_params: Any = None  # early stopping's best parameters, when resuming
 
+    def copyable(self) -> bool:
+        """Whether another network's fit from the same arguments (but lr) may copy this
+        plan without checking them again (Network._fit_plan_like, FitJob.like): the fit draws
+        no seed and has no state, hook or data of its own."""
+        return not (self.lm or self.ckpt is not None or self.callback is not None
+                    or self.rate_of is not None or self.adaptive is not None
+                    or self.best_params is not None or self.X_val is not None
+                    or self.index is not None or isinstance(self.opt, optim.DPSGD)
+                    or (self.options.shuffle and not self.seed_given))
+
     def epoch_end(self, progress: Any, extra: dict[str, Any] | None = None) -> Any:
         """The core's epoch hook: the progress bar, the callback, then the rate of the next
         epoch when the schedule or the callback changed it (None when nothing needs Python).
@@ -1085,12 +1100,18 @@ class _FitPlan:
         if self.ckpt is not None:
             self.net.history = self.ckpt.history(record, self.patience)
             return
+        self.net.history = self.history_of(record, self.X_val is not None, self.patience,
+                                           self.lm)
+
+    @staticmethod
+    def history_of(record: Any, validation: bool, patience: int, lm: bool = False) -> History:
+        """The History of the core's record of a fit (not checkpointed)."""
         stop = record.stop.name
-        self.net.history = History(
-            record.loss, record.val_loss if self.X_val is not None else None, record.time,
-            record.best_epoch if self.patience else None,
+        return History(
+            record.loss, record.val_loss if validation else None, record.time,
+            record.best_epoch if patience else None,
             stop if stop in ("early_stopping", "callback", "converged") else "done",
-            None if self.lm else record.lr)
+            None if lm else record.lr)
 
 
 def network_from_state(state: Mapping[str, Any]) -> Network:
