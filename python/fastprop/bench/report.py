@@ -120,12 +120,16 @@ def plot(report: dict[str, Any], path: str) -> None:
                   for r in report["results"]]
         bars.bar(np.arange(len(groups)) + (k - (len(peers) - 1) / 2) * width, ratios, width,
                  label=peer)
+    if not report["results"]:  # --workloads "": the sweep alone
+        bars.text(0.5, 0.5, "W1-W5 not run", ha="center", va="center",
+                  transform=bars.transAxes)
     bars.axhline(1.0, color="black", linewidth=0.8)
     bars.set_yscale("log")
     bars.set_xticks(np.arange(len(groups)), groups, rotation=30, ha="right")
     bars.set_ylabel("fastprop rate / peer rate (>1: fastprop faster)")
     bars.set_title("fastprop against each peer (missing bar: skipped or semantics differ)")
-    bars.legend(fontsize="small")
+    if report["results"]:
+        bars.legend(fontsize="small")
     widths = [r for r in report["sweep"] if r["name"] == "sweep"]
     for name in report["contenders"]:
         ok = [r for r in widths if r["contenders"].get(name, {}).get("status") == "ok"]
