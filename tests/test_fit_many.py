@@ -452,6 +452,16 @@ def test_networks_given_the_same_arguments_share_one_checked_plan(rng, monkeypat
         fastprop.fit_many(twins, X, Y, 3, [0.01, -1.0, 0.01, 0.01, 0.01, 0.01],
                           optimizer="sgd")
     assert [n.__dict__.get("_fits") for n in twins] == counts
+
+    def interrupted(self, *a, **k):  # Ctrl-C while the third network's plan is made
+        if self is twins[2]:
+            raise KeyboardInterrupt
+        return fit_plan(self, *a, **k)
+    monkeypatch.setattr(fastprop.Network, "_fit_plan", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        fastprop.fit_many(twins, X, Y, 3, lrs, optimizer="sgd", shuffle=True)
+    assert [n.__dict__.get("_fits") for n in twins] == counts
+    monkeypatch.setattr(fastprop.Network, "_fit_plan", fit_plan)
     cross = [fastprop.Network([5, 6, 3], "relu", seed=k, loss="cross_entropy") for k in range(3)]
     cross_twins = copy.deepcopy(cross)
     alone = [net.fit(X, labels, 2, 0.01 * (k + 1), optimizer="adam", batch_size=8, seed=1)

@@ -20,6 +20,7 @@ Checked:
 
 from __future__ import annotations
 
+import copy
 import pickle
 import sys
 import types
@@ -254,6 +255,23 @@ def test_history_survives_pickling(rng):
     np.testing.assert_array_equal(again.val_loss, history.val_loss)
     np.testing.assert_array_equal(again.time, history.time)
     assert (again.best_epoch, again.stop) == (history.best_epoch, history.stop)
+
+
+@pytest.mark.parametrize("how", [copy.copy, copy.deepcopy])
+def test_history_survives_copying(rng, how):
+    net = make_net()
+    X, Y = regression_data(rng)
+    history = net.fit(X, Y, epochs=8, lr=0.005, validation_fraction=0.25, patience=2, optimizer="sgd")
+    again = how(history)
+    assert isinstance(again, History) and again is not history
+    assert not np.shares_memory(again, history)
+    np.testing.assert_array_equal(again, history)
+    np.testing.assert_array_equal(again.val_loss, history.val_loss)
+    np.testing.assert_array_equal(again.time, history.time)
+    np.testing.assert_array_equal(again.lr, history.lr)
+    assert (again.best_epoch, again.stop) == (history.best_epoch, history.stop)
+    if how is copy.deepcopy:
+        assert not np.shares_memory(again.time, history.time)
 
 
 def test_zero_epochs_give_an_empty_history(rng):

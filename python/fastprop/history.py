@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -37,7 +38,8 @@ class History(np.ndarray):
     lr : ndarray or None
         The learning rate of every epoch (None for Levenberg–Marquardt, which has none).
 
-    Arrays derived from it (slices, arithmetic) are plain data without these attributes.
+    Arrays derived from it (slices, arithmetic) are plain data without these attributes;
+    ``copy.copy``, ``copy.deepcopy`` and pickle keep them.
     """
 
     val_loss: np.ndarray | None
@@ -64,3 +66,11 @@ class History(np.ndarray):
     def __reduce__(self):
         return (History, (np.asarray(self), self.val_loss, self.time, self.best_epoch, self.stop,
                           self.lr))
+
+    def __copy__(self) -> "History":
+        return History(np.array(self), self.val_loss, self.time, self.best_epoch, self.stop,
+                       self.lr)
+
+    def __deepcopy__(self, memo: dict) -> "History":
+        return History(np.array(self), *copy.deepcopy(
+            (self.val_loss, self.time, self.best_epoch, self.stop, self.lr), memo))

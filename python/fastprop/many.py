@@ -228,13 +228,15 @@ def _fit_many(networks: Any, X: Any, Y: Any, epochs: Any, lr: Any, indices: Any,
                     args["Y"] = shared(args["Y"], net.dtype)
                 plan = net._fit_plan(**args, verbose=False)
             plans.append(plan)
-        except (ValueError, TypeError) as error:
+        except BaseException as error:  # Ctrl-C too
             for other, count in zip(networks, fits):  # nothing trained: nothing counted
                 if count is None:
                     other.__dict__.pop("_fits", None)
                 else:
                     other._fits = count
-            raise type(error)(f"networks[{k}]: {error}") from None
+            if isinstance(error, (ValueError, TypeError)):
+                raise type(error)(f"networks[{k}]: {error}") from None
+            raise
 
     total = sum(plan.epochs for plan in plans if plan is not None)
     progress = ManyProgress(total, n) if verbose and total > 0 else None
