@@ -203,7 +203,8 @@ def test_data_and_initial_weights_are_deterministic():
 
 
 @pytest.mark.parametrize("argv", [["--workloads", "W9"], ["--contenders", "caffe"],
-                                  ["--repeats", "0"], ["--threads", "0"]])
+                                  ["--repeats", "0"], ["--threads", "0"],
+                                  ["--shapes", "w=0"], ["--shapes", "b=3"]])
 def test_bad_arguments_exit_with_a_usage_error(argv, capsys):
     with pytest.raises(SystemExit) as stop:
         bench.main(argv)
@@ -220,8 +221,84 @@ def test_plot_writes_a_png_with_the_sweep(tmp_path):
     assert code == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     sweep = json.loads(path.read_text())["sweep"]
-    assert [r["layers"] for r in sweep] == [[w] * 4 for w in workloads.QUICK_SWEEP_WIDTHS]
+    assert [r["layers"] for r in sweep] == (
+        [[w] * 4 for w in workloads.QUICK_SWEEP_WIDTHS]
+        + [list(w.layers) for w in workloads.QUICK_SHAPES.values()])
     assert "width sweep" in printed
+
+
+def test_sweep_has_the_untuned_shapes():
+    assert set(workloads.UNTUNED_WIDTHS) <= set(workloads.SWEEP_WIDTHS)
+    assert all(w % 16 and w % 8 for w in workloads.UNTUNED_WIDTHS)  # an edge tile in every ISA
+    assert any(w % 8 for w in workloads.QUICK_SWEEP_WIDTHS)  # the quick run takes that path
+    shapes = workloads.SHAPES
+    assert shapes["b=17"].batch == 17 and not shapes["b=17"].full_batch
+    assert shapes["deep"].layers == (32,) * 11  # ten layers of 32
+    assert shapes["b=1"].batch == 1
+    assert set(workloads.QUICK_SHAPES) == set(shapes)
+    for quick, table in ((False, shapes), (True, workloads.QUICK_SHAPES)):
+        keys = workloads.sweep_keys(quick)
+        assert keys[-len(table):] == list(table)
+        assert [w.key for w in workloads.sweep_workloads(None, quick)] == keys
+        assert [w.batch for w in workloads.sweep_workloads(["b=17", "b=1"], quick)] == [17, 1]
+
+
+@pytest.mark.parametrize("key", ["w=0", "w=x", "37", "b=3"])
+def test_sweep_refuses_unknown_keys(key):
+    with pytest.raises(ValueError, match=repr(key)):
+        workloads.sweep_workloads([key])
+
+
+@pytest.fixture(scope="module")
+def quick_sweep(tmp_path_factory):
+    """(exit code, printed text, JSON report) of the quick sweep of fastprop and numpy."""
+    path = tmp_path_factory.mktemp("bench") / "sweep.json"
+    code, printed = run_main(["--quick", "--workloads", "", "--contenders", "fastprop,numpy",
+                              "--repeats", "1", "--quiet", "--sweep", "--json", str(path)])
+    return code, printed, json.loads(path.read_text())
+
+
+def test_sweep_runs_and_reports_every_untuned_shape(quick_sweep):
+    code, printed, report = quick_sweep
+    assert code == 0
+    assert report["results"] == []
+    sweep = report["sweep"]
+    assert [r["workload"] for r in sweep] == workloads.sweep_keys(quick=True)
+    expected = workloads.sweep_workloads(None, quick=True)
+    assert [(r["layers"], r["batch"]) for r in sweep] == [(list(w.layers), w.batch)
+                                                          for w in expected]
+    for result in sweep:
+        fastprop, numpy = result["contenders"]["fastprop"], result["contenders"]["numpy"]
+        assert fastprop["status"] == numpy["status"] == "ok", result["workload"]
+        assert numpy["loss_agrees"] is True, result["workload"]
+        assert fastprop["final_E"] != result["initial_E"]
+        assert result["fastest_peer"] == "numpy"
+        assert result["vs_fastest"] == numpy["fastprop_ratio"]
+    summary = printed[printed.index("fastprop / the fastest peer, every shape"):]
+    for result in sweep:
+        label = f"{result['workload']} {result['name']}"
+        line = next(line for line in summary.splitlines() if line.split()[:2] == label.split())
+        assert f"{result['vs_fastest']:.2f}x  numpy" in line
+        assert ("below" in line) == (result["vs_fastest"] < bench.report.SHAPE_TARGET)
+
+
+def test_fastest_peer_is_the_one_with_the_highest_median():
+    entries = {"fastprop": {"status": "ok", "rate_median": 6.0, "fastprop_ratio": 1.0},
+               "a": {"status": "ok", "rate_median": 2.0, "fastprop_ratio": 3.0},
+               "b": {"status": "ok", "rate_median": 4.0, "fastprop_ratio": 1.5},
+               "c": {"status": "skipped", "reason": "missing"}}
+    assert runner._fastest_peer(entries) == {"fastest_peer": "b", "vs_fastest": 1.5}
+    assert runner._fastest_peer({"fastprop": entries["fastprop"], "c": entries["c"]}) == {
+        "fastest_peer": None, "vs_fastest": None}
+
+
+def test_shapes_option_runs_only_those(tmp_path):
+    path = tmp_path / "shapes.json"
+    code, _ = run_main(["--quick", "--workloads", "", "--contenders", "fastprop,numpy",
+                        "--repeats", "1", "--quiet", "--shapes", "w=13,deep", "--json",
+                        str(path)])
+    assert code == 0
+    assert [r["workload"] for r in json.loads(path.read_text())["sweep"]] == ["w=13", "deep"]
 
 
 def test_runs_as_a_module():

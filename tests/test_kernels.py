@@ -32,6 +32,27 @@ print(" ".join(out))
 """
 
 
+# The bench's untuned shapes (tests/test_threads.py UNTUNED): widths one past a multiple of the
+# vector width, minibatches of 17, ten layers of 32, single-sample steps.
+UNTUNED_PROGRAM = """
+import numpy as np, fastprop
+from fastprop import _core
+out = [_core.kernel_isa()]
+for layers, t, batch_size in [((65,) * 4, 256, None), ((129,) * 4, 256, None),
+                              ((37,) * 4, 256, 17), ((32,) * 11, 256, None), ((64,) * 4, 40, 1)]:
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((t, layers[0])).astype("float32")
+    Y = np.tanh(rng.standard_normal((t, layers[-1]))).astype("float32")
+    net = fastprop.Network(layers, "relu", bias=True, dtype="float32", seed=0, loss="sse")
+    E, dW, db = net.gradient(X, Y)
+    net.fit(X, Y, 3, lr=1 / (1024 * layers[0]), optimizer="sgd", batch_size=batch_size,
+            shuffle=False)
+    parts = [np.array([E]), *dW, *db, net.params]
+    out.append("".join(np.ascontiguousarray(p).tobytes().hex() for p in parts))
+print(" ".join(out))
+"""
+
+
 # The activation passes alone over a sweep of z (every 2^12-th float32 bit pattern, float64
 # values of every size, the special values; an odd count for the padded tail), σ and σ'.
 ACTIVATION_PROGRAM = """
@@ -80,6 +101,14 @@ def test_avx512_and_avx2_kernels_give_the_same_bits():
     wide, narrow = run_with(None), run_with("avx2")
     assert (wide[0], narrow[0]) == ("avx512", "avx2")
     assert wide[1:] == narrow[1:]
+
+
+@pytest.mark.skipif(_core.kernel_isa() != "avx512", reason="needs a CPU with AVX-512")
+def test_avx512_and_avx2_kernels_give_the_same_bits_on_untuned_shapes():
+    wide, narrow = run_with(None, UNTUNED_PROGRAM), run_with("avx2", UNTUNED_PROGRAM)
+    assert (wide[0], narrow[0]) == ("avx512", "avx2")
+    assert len(wide) == 6 and wide[1:] == narrow[1:]
+    assert run_with("portable", UNTUNED_PROGRAM)[1:] != wide[1:]  # the check can fail
 
 
 @pytest.mark.skipif(_core.kernel_isa() != "avx512", reason="needs a CPU with AVX-512")

@@ -116,3 +116,28 @@ def test_a_huge_thread_count_from_the_environment_is_capped(value):
     assert 1 <= k <= bound == max(64, 4 * os.cpu_count())
     # the pool's threads, the main thread (and ThreadSanitizer's own, under .ci/tsan)
     assert tasks <= bound + 2
+
+
+# The bench's untuned shapes: widths one past a multiple of the vector width (65 on 256 rows
+# runs in halves, 129's products split themselves), minibatches of 17, ten layers of 32 (in
+# halves on 256 rows), single-sample steps.
+UNTUNED = [((65,) * 4, 256, None), ((129,) * 4, 256, None), ((37,) * 4, 256, 17),
+           ((32,) * 11, 256, None), ((64,) * 4, 40, 1)]
+
+
+@pytest.mark.parametrize("layers, t, batch_size", UNTUNED)
+def test_untuned_shapes_are_bit_identical_for_any_thread_count(restore_threads, layers, t,
+                                                                batch_size):
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((t, layers[0])).astype("float32")
+    Y = np.tanh(rng.standard_normal((t, layers[-1]))).astype("float32")
+    results = {}
+    for k in (1, 2):
+        fastprop.set_num_threads(k)
+        net = fastprop.Network(layers, "relu", bias=True, dtype="float32", seed=0, loss="sse")
+        E, dW, db = net.gradient(X, Y)
+        net.fit(X, Y, 3, lr=1 / (1024 * layers[0]), optimizer="sgd", batch_size=batch_size,
+                shuffle=False)
+        results[k] = [np.array([E]), *dW, *db, net.params.copy()]
+    for a, b in zip(results[1], results[2]):
+        np.testing.assert_array_equal(a, b)

@@ -71,6 +71,9 @@ template <> struct Vec<double> {
 // to cover the 4-cycle latency on both FMA pipes.
 constexpr size_t MR = 6;
 
+// Narrow edges use the full vectors: there is no narrower one worth having.
+template <class T> using Half = Vec<T>;
+
 #include "gemm_kernels.inc"
 
 }  // namespace

@@ -320,7 +320,9 @@ void check_fma_chains(fastprop::Isa isa) {
     struct Shape { size_t M, N, K; };
     const Shape shapes[] = {{4, 8, 2},   {4, 8, 8},   {4, 1, 8},   {1, 8, 4},   {8, 2, 4},
                             {16, 16, 8}, {17, 33, 7}, {3, 70, 19}, {1, 1, 256}, {64, 64, 64},
-                            {13, 100, 256}, {16, 1, 16}, {70, 1, 33}, {9, 1, 256}};
+                            {13, 100, 256}, {16, 1, 16}, {70, 1, 33}, {9, 1, 256},
+                            // one row (a single sample): four vectors of columns at a time
+                            {1, 64, 64}, {1, 130, 31}, {1, 70, 19}};
     size_t variant = 0;
     for (const Shape& s : shapes)
         for (Trans ta : trans_values)

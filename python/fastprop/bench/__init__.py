@@ -41,7 +41,7 @@ from collections.abc import Sequence
 from .contenders import CONTENDERS, Contender
 from .report import _load, make_report, plot, print_report
 from .runner import LOSS_RTOL, SETTLE_S, configure_threads, measure_peak, run_case, run_sweep
-from .workloads import DTYPES, QUICK_WORKLOADS, WORKLOADS, Workload, make_case
+from .workloads import DTYPES, QUICK_WORKLOADS, WORKLOADS, Workload, make_case, sweep_keys
 
 __all__ = ["WORKLOADS", "QUICK_WORKLOADS", "CONTENDERS", "Workload", "Contender", "main"]
 
@@ -67,7 +67,10 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--plot", metavar="PATH",
                         help="write a PNG (needs matplotlib); runs the width sweep too")
     parser.add_argument("--sweep", action="store_true",
-                        help="run the width sweep even without --plot")
+                        help="run the width sweep and the untuned shapes even without --plot")
+    parser.add_argument("--shapes", metavar="KEYS",
+                        help="comma-separated keys of the sweep to run, e.g. w=37,b=17 (implies "
+                             "--sweep; default all: " + ", ".join(sweep_keys()) + ")")
     parser.add_argument("--quick", action="store_true",
                         help="tiny sizes, for tests: the numbers mean nothing")
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
@@ -88,6 +91,16 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     if args.threads is not None and args.threads < 1:
         parser.error(f"--threads must be >= 1, got {args.threads}")
     args.table = table
+    args.shape_keys = None
+    if args.shapes is not None:
+        args.shape_keys = [k.strip() for k in args.shapes.split(",") if k.strip()]
+        known = sweep_keys(args.quick)
+        unknown = [k for k in args.shape_keys
+                   if k not in known and not (k[:2] == "w=" and k[2:].isdigit() and int(k[2:]) > 0)]
+        if unknown:
+            parser.error(f"unknown shapes {unknown}; choose from {', '.join(known)} or any "
+                         f"w=<width>")
+        args.sweep = True
     return args
 
 
@@ -119,7 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 log(f"{key} {w.name} {dtype}")
                 results.append(run_case(make_case(w, dtype), args.contenders, args.repeats, log,
                                         0.0 if args.quick else SETTLE_S))
-        sweep = (run_sweep(args.contenders, args.repeats, args.quick, log)
+        sweep = (run_sweep(args.contenders, args.repeats, args.quick, log, args.shape_keys)
                  if args.plot or args.sweep else [])
     finally:
         if threads["blas_limit"] is not None:

@@ -23,7 +23,10 @@ from fastprop import _core
 from .contenders import CONTENDERS
 from .runner import LOSS_RTOL, measure_peak
 
-__all__ = ["make_report", "format_table", "print_report", "plot"]
+__all__ = ["make_report", "format_table", "format_fastest", "print_report", "plot"]
+
+# fastprop's ratio to the fastest peer that issue 20 asks for on every shape of the sweep.
+SHAPE_TARGET = 1.2
 
 
 def _versions(names: Sequence[str]) -> dict[str, str | None]:
@@ -85,6 +88,19 @@ def format_table(results: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def format_fastest(results: Sequence[dict[str, Any]]) -> str:
+    """One line per result: fastprop's rate over the fastest peer's, and which peer that was."""
+    lines = []
+    for res in results:
+        label = f"{res['workload']} {res['name']}"
+        if res.get("vs_fastest") is None:
+            lines.append(f"  {label:<24} no peer ran")
+            continue
+        mark = "" if res["vs_fastest"] >= SHAPE_TARGET else f"  (below {SHAPE_TARGET}x)"
+        lines.append(f"  {label:<24} {res['vs_fastest']:6.2f}x  {res['fastest_peer']}{mark}")
+    return "\n".join(lines)
+
+
 def plot(report: dict[str, Any], path: str) -> None:
     """Bar chart of fastprop's ratio to each peer per workload; GFLOP/s against width."""
     import matplotlib
@@ -92,7 +108,10 @@ def plot(report: dict[str, Any], path: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (bars, sweep) = plt.subplots(1, 2, figsize=(15, 5.5))
+    fig = plt.figure(figsize=(15, 10.5))
+    grid = fig.add_gridspec(2, 2)
+    bars, sweep, versus = (fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[0, 1]),
+                           fig.add_subplot(grid[1, :]))
     groups = [f"{r['workload']} {r['dtype']}" for r in report["results"]]
     peers = [n for n in report["contenders"] if n != "fastprop"]
     width = 0.8 / max(len(peers), 1)
@@ -101,14 +120,19 @@ def plot(report: dict[str, Any], path: str) -> None:
                   for r in report["results"]]
         bars.bar(np.arange(len(groups)) + (k - (len(peers) - 1) / 2) * width, ratios, width,
                  label=peer)
+    if not report["results"]:  # --workloads "": the sweep alone
+        bars.text(0.5, 0.5, "W1-W5 not run", ha="center", va="center",
+                  transform=bars.transAxes)
     bars.axhline(1.0, color="black", linewidth=0.8)
     bars.set_yscale("log")
     bars.set_xticks(np.arange(len(groups)), groups, rotation=30, ha="right")
     bars.set_ylabel("fastprop rate / peer rate (>1: fastprop faster)")
     bars.set_title("fastprop against each peer (missing bar: skipped or semantics differ)")
-    bars.legend(fontsize="small")
+    if report["results"]:
+        bars.legend(fontsize="small")
+    widths = [r for r in report["sweep"] if r["name"] == "sweep"]
     for name in report["contenders"]:
-        ok = [r for r in report["sweep"] if r["contenders"].get(name, {}).get("status") == "ok"]
+        ok = [r for r in widths if r["contenders"].get(name, {}).get("status") == "ok"]
         if not ok:
             continue
         width = np.array([r["layers"][0] for r in ok])
@@ -117,12 +141,32 @@ def plot(report: dict[str, Any], path: str) -> None:
         sweep.errorbar(width, gflops[:, 0], yerr=[gflops[:, 0] - gflops[:, 1],
                                                   gflops[:, 2] - gflops[:, 0]],
                        marker="o", capsize=3, label=name)
+    for w in sorted({r["layers"][0] for r in widths if r["layers"][0] % 8}):
+        sweep.axvline(w, color="grey", linewidth=0.6, linestyle=":")
     sweep.set_xscale("log", base=2)
-    sweep.set_xlabel("width w of [w, w, w, w] relu, batch 256, float32 training")
+    sweep.set_xlabel("width w of [w, w, w, w] relu, batch 256, float32 training "
+                     "(dotted: not a multiple of 8)")
     sweep.set_ylabel(f"GFLOP/s (measured peak {report['meta']['peak_gflops']['float32']:.0f})")
     sweep.set_title("Training throughput against layer width (median, bars: min-max)")
     sweep.grid(True, which="both", alpha=0.3)
     sweep.legend(fontsize="small")
+    shown = [r for r in report["sweep"] if r.get("vs_fastest") is not None]
+    labels = [r["workload"] for r in shown]
+    values = [r["vs_fastest"] for r in shown]
+    untuned = [r["name"] != "sweep" or r["layers"][0] % 8 != 0 for r in shown]
+    versus.bar(np.arange(len(shown)), values, 0.7,
+               color=["tab:orange" if u else "tab:blue" for u in untuned])
+    for k, r in enumerate(shown):
+        versus.annotate(f"{r['vs_fastest']:.2f}\n{r['fastest_peer']}", (k, r["vs_fastest"]),
+                        ha="center", va="bottom", fontsize="x-small")
+    versus.axhline(1.0, color="black", linewidth=0.8)
+    versus.axhline(SHAPE_TARGET, color="red", linewidth=0.8, linestyle="--",
+                   label=f"target {SHAPE_TARGET}x")
+    versus.set_xticks(np.arange(len(shown)), labels, rotation=30, ha="right")
+    versus.set_ylabel("fastprop rate / fastest peer's rate")
+    versus.set_title("Every shape of the sweep against its fastest peer (orange: shapes no "
+                     "kernel was tuned for: odd widths, batch 17, [32]x11, batch 1)")
+    versus.legend(fontsize="small")
     meta = report["meta"]
     fig.suptitle(f"fastprop {meta['versions'].get('fastprop')} on {meta['machine']['cpu']}, "
                  f"threads: {meta['threads'] or 'default'}, median of {meta['repeats']}",
@@ -172,9 +216,16 @@ def print_report(report: dict[str, Any], file: Any = None) -> None:
     """The tables, the load average and the measured peak, as the bench prints them."""
     file = sys.stdout if file is None else file
     print(format_table(report["results"]), file=file)
+    if report["results"]:
+        print("\nfastprop / the fastest peer:", file=file)
+        print(format_fastest(report["results"]), file=file)
     if report["sweep"]:
-        print("\nwidth sweep, [w, w, w, w] relu, batch 256, float32 training:", file=file)
+        print("\nwidth sweep, [w, w, w, w] relu, batch 256, float32 training, then the other "
+              "untuned shapes:", file=file)
         print(format_table(report["sweep"]), file=file)
+        print("\nfastprop / the fastest peer, every shape of the sweep (target "
+              f"{SHAPE_TARGET}x):", file=file)
+        print(format_fastest(report["sweep"]), file=file)
     meta = report["meta"]
     print(f"\nload average (1, 5, 15 min) before {meta['load_average_before']}, after "
           f"{meta['load_average_after']}, on {meta['machine']['cores']} cores; fastprop's "

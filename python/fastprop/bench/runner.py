@@ -27,8 +27,7 @@ import fastprop
 from fastprop import _core
 
 from .contenders import _NUMPY_SIGMA, CONTENDERS, Runner, Skip
-from .workloads import DTYPES, QUICK_SWEEP_WIDTHS, SWEEP_WIDTHS, Case, Workload, make_case, \
-    sweep_workload
+from .workloads import DTYPES, Case, Workload, make_case, sweep_workloads
 
 __all__ = ["LOSS_RTOL", "SETTLE_S", "run_case", "run_sweep", "configure_threads",
            "measure_peak"]
@@ -160,7 +159,7 @@ def run_case(case: Case, names: Sequence[str], repeats: int,
             "samples": w.t, "batch": w.batch, "steps": w.steps if w.kind == "train" else None,
             "lr": w.lr, "unit": w.unit, "units_per_run": w.units_per_run,
             "flops_per_unit": w.flops_per_unit, "initial_E": initial_E,
-            "contenders": _summarise(entries, w, case.dtype)}
+            "contenders": _summarise(entries, w, case.dtype), **_fastest_peer(entries)}
 
 
 def _summarise(entries: dict[str, dict[str, Any]], w: Workload, dtype: str) -> dict:
@@ -181,14 +180,27 @@ def _summarise(entries: dict[str, dict[str, Any]], w: Workload, dtype: str) -> d
     return entries
 
 
+def _fastest_peer(entries: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The peer with the highest median rate and fastprop's ratio to it (None: no peer ran)."""
+    peers = {name: e for name, e in entries.items()
+             if name != "fastprop" and e["status"] == "ok"}
+    if not peers or entries.get("fastprop", {}).get("status") != "ok":
+        return {"fastest_peer": None, "vs_fastest": None}
+    fastest = max(peers, key=lambda name: peers[name]["rate_median"])
+    return {"fastest_peer": fastest, "vs_fastest": peers[fastest]["fastprop_ratio"]}
+
+
 def run_sweep(names: Sequence[str], repeats: int, quick: bool,
-              log: Callable[[str], None]) -> list[dict[str, Any]]:
-    """GFLOP/s of training [w, w, w, w] relu networks, batch 256, float32, for every width."""
+              log: Callable[[str], None], keys: Sequence[str] | None = None
+              ) -> list[dict[str, Any]]:
+    """Training [w, w, w, w] relu networks, batch 256, float32, for every width, then the
+    other untuned shapes (:data:`~fastprop.bench.workloads.SHAPES`); ``keys`` picks some
+    (:func:`~fastprop.bench.workloads.sweep_keys`)."""
     results = []
-    for width in QUICK_SWEEP_WIDTHS if quick else SWEEP_WIDTHS:
-        log(f"sweep: width {width}")
-        results.append(run_case(make_case(sweep_workload(width, quick), "float32"), names,
-                                repeats, log, 0.0 if quick else SETTLE_S))
+    for w in sweep_workloads(None if keys is None else list(keys), quick):
+        log(f"sweep: {w.key} {w.name}")
+        results.append(run_case(make_case(w, "float32"), names, repeats, log,
+                                0.0 if quick else SETTLE_S))
     return results
 
 
