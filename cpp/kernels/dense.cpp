@@ -83,6 +83,10 @@ void dense_backward_plain(T* __restrict dE_da, T* __restrict dE_dW, T* __restric
 // (one block through the micro-kernels, no threads) is faster at every size.
 constexpr std::size_t plain_max_work = 512;
 
+// Up to this many entries of δ_{i+1}, the bias gradient and its finite check are loops here:
+// the calls to the vector kernels cost more than such sums (W1's layers: 4 samples × 8).
+constexpr std::size_t bias_inline_max = 64;
+
 namespace {
 
 bool plain_loops(std::size_t work) {
@@ -124,6 +128,30 @@ void forward_tail(const void* context, T* z, std::size_t ldz, std::size_t i0, st
     }
 }
 
+// gemm's small path, called here directly for the products whose op(B) is read where it lies
+// (B stored (K, N): the backward products; one column of Bᵀ: an output layer of one unit)
+// when gemm would take it: the same kernel with the same arguments, so the same bits, without
+// gemm's dispatch, which cost a W1 step (4 samples, [2, 8, 8, 1]) as much as the products'
+// arithmetic. Returns false, doing nothing, when gemm must do the product. `rs_b` is op(B)'s
+// row stride (ldb for B stored (K, N), 1 for a row of Bᵀ as op(B)'s one column).
+// `kern` is small_path_kernels(), asked once by the caller for a layer's products (null for a
+// layer too large for the small path).
+template <class T>
+[[gnu::always_inline]] inline bool small_direct(
+        const gemm_detail::Kernels<T>* kern, Trans ta, std::size_t M, std::size_t N,
+        std::size_t K, const T* A, std::size_t lda, const T* B, std::size_t rs_b,
+        bool accumulate, T* C, std::size_t ldc, const gemm_detail::TileEnd<T>* end,
+        bool& finite) {
+    if (kern == nullptr || K == 0 || M == 0 || N == 0 || K > kern->KC) return false;
+    if (N == 1 && ldc == 1 && M >= gemm_detail::small_column_min_rows &&
+        (end == nullptr || end->scale == nullptr || end->ld_scale == 1))
+        return false;  // gemm takes such a column as a row
+    const std::size_t rs_a = ta == Trans::N ? lda : 1, cs_a = ta == Trans::N ? 1 : lda;
+    finite = kern->small[gemm_detail::small_kind(end)](M, N, K, A, rs_a, cs_a, B, kern->NR,
+                                                        rs_b, C, ldc, accumulate, end);
+    return true;
+}
+
 template <class T>
 void finite_tail(const NonFinite* check, const T* g, std::size_t ld, std::size_t m, std::size_t n) {
     if (!elementwise::all_finite_rows(g, ld, m, n)) check->seen.store(true, std::memory_order_relaxed);
@@ -152,6 +180,18 @@ void dense_forward(T* z_next, const T* a, const T* W, const T* b, std::size_t t,
     const ForwardTail<T> tail{relu ? b : nullptr, activate, l_out};
     Epilogue<T> epilogue;
     if (!relu) epilogue.bias = b;
+    if (l_out == 1) {  // z = a wᵀ: w's row read in place
+        const gemm_detail::TileEnd<T> end{epilogue.bias, nullptr, 0, false};
+        bool finite;
+        const gemm_detail::Kernels<T>* kern = t * l_in <= gemm_detail::small_max_work
+                                                  ? gemm_detail::small_path_kernels<T>()
+                                                  : nullptr;
+        if (small_direct(kern, Trans::N, t, 1, l_in, a, l_in, W, 1, false, z_next, 1,
+                         epilogue.bias != nullptr ? &end : nullptr, finite)) {
+            if (activate != nullptr) forward_tail<T>(&tail, z_next, 1, 0, t, 0, 1);
+            return;
+        }
+    }
     if (activate != nullptr) {
         epilogue.apply = &forward_tail<T>;
         epilogue.context = &tail;
@@ -171,24 +211,46 @@ void dense_backward(T* dE_da, T* dE_dW, T* dE_db, const T* delta_next, const T* 
         if (check && dE_db) finite_tail<T>(check, dE_db, l_out, 1, l_out);
         return;
     }
+    // the kernels for small_direct: both products have t l_in l_out multiply-adds
+    const gemm_detail::Kernels<T>* kern = t * l_in * l_out <= gemm_detail::small_max_work
+                                              ? gemm_detail::small_path_kernels<T>()
+                                              : nullptr;
     if (dE_dW) {  // δ_{i+1}ᵀ a_i: the sum over samples is the product's inner dimension
         Epilogue<T> epilogue;
         epilogue.check_finite = check != nullptr;  // on each tile, in registers
-        if (!gemm(Trans::T, Trans::N, l_out, l_in, t, delta_next, l_out, a, l_in, accumulate,
-                  dE_dW, l_in, epilogue))
-            check->seen.store(true, std::memory_order_relaxed);
+        const gemm_detail::TileEnd<T> end{nullptr, nullptr, 0, true};
+        bool finite = true;
+        if (!small_direct(kern, Trans::T, l_out, l_in, t, delta_next, l_out, a, l_in, accumulate,
+                          dE_dW, l_in, check != nullptr ? &end : nullptr, finite))
+            finite = gemm(Trans::T, Trans::N, l_out, l_in, t, delta_next, l_out, a, l_in,
+                          accumulate, dE_dW, l_in, epilogue);
+        if (!finite) check->seen.store(true, std::memory_order_relaxed);
     }
     if (dE_db) {
         if (!accumulate) std::fill(dE_db, dE_db + l_out, T(0));
-        elementwise::sum_rows(dE_db, delta_next, l_out, t, l_out);
-        if (check) finite_tail<T>(check, dE_db, l_out, 1, l_out);
+        if (t * l_out <= bias_inline_max) {  // sum_rows' additions, in its order: same bits
+            for (std::size_t s = 0; s < t; ++s)
+                for (std::size_t j = 0; j < l_out; ++j) dE_db[j] += delta_next[s * l_out + j];
+            if (check) {  // v − v is 0 for finite v, NaN for inf or NaN (all_finite_rows')
+                T sum = T(0);
+                for (std::size_t j = 0; j < l_out; ++j) sum += dE_db[j] - dE_db[j];
+                if (!(sum == T(0))) check->seen.store(true, std::memory_order_relaxed);
+            }
+        } else {
+            elementwise::sum_rows(dE_db, delta_next, l_out, t, l_out);
+            if (check) finite_tail<T>(check, dE_db, l_out, 1, l_out);
+        }
     }
     if (dE_da) {  // (δ_{i+1} W_i) ⊙ σ'(z_i), σ' (t, l_in) applied to each tile in registers
         Epilogue<T> epilogue;
         epilogue.scale = sigma_prime;
         epilogue.ld_scale = l_in;
-        gemm(Trans::N, Trans::N, t, l_in, l_out, delta_next, l_out, W, l_in, false, dE_da, l_in,
-             epilogue);
+        const gemm_detail::TileEnd<T> end{nullptr, sigma_prime, l_in, false};
+        bool finite;
+        if (!small_direct(kern, Trans::N, t, l_in, l_out, delta_next, l_out, W, l_in, false, dE_da,
+                          l_in, sigma_prime != nullptr ? &end : nullptr, finite))
+            gemm(Trans::N, Trans::N, t, l_in, l_out, delta_next, l_out, W, l_in, false, dE_da,
+                 l_in, epilogue);
     }
 }
 

@@ -138,7 +138,7 @@ template <class T>
 const Kernels<T>& portable_kernels() {
     static const Kernels<T> kernels{portable_MR, portable_NR<T>, 64, 256, 1024,
                                     &portable_pack_b<T>, &portable_pack_a<T>,
-                                    &portable_macro_kernel<T>, nullptr};
+                                    &portable_macro_kernel<T>, {}};
     return kernels;
 }
 
@@ -226,15 +226,15 @@ void gemm_direct(Trans ta, Trans tb, size_t M, size_t N, size_t K, const T* A, s
 }
 
 // Below this many multiply-adds the direct loop (portable kernels) or the small path (SIMD
-// kernels) wins over the blocked path (measured, bench_gemm.cpp).
-constexpr size_t direct_max_work = 4096;
+// kernels) wins over the blocked path (measured, bench_gemm.cpp); gemm.hpp holds the bound.
+constexpr size_t direct_max_work = gemm_detail::small_max_work;
 
 // With the SIMD kernels, the same small products (K within one k slice) go to the kernel
 // set's small path (gemm_small below). Measured with benchmarks/small_steps.py: Bᵀ packed by
 // register transposes from 64 entries on, a plain copy below; one-column products taken as a
 // row from 8 rows on (benchmarks/README.md, "Second round").
 constexpr size_t small_pack_b_min = 64;
-constexpr size_t small_column_min_rows = 8;
+using gemm_detail::small_column_min_rows;  // in gemm.hpp
 
 // A column C (M, 1) stored contiguously (an output layer of one unit, z_n = a w_iᵀ), with any
 // scale contiguous too, taken as its transpose: the row (1, M) = op(B)ᵀ op(A)ᵀ, so that a
@@ -264,8 +264,9 @@ bool gemm_small_column(const Kernels<T>& kern, Trans ta, Trans tb, size_t M, siz
     const bool any_end = epilogue.bias != nullptr || epilogue.scale != nullptr ||
                          epilogue.check_finite;
     // op(B)ᵀ (1, K): op(B)[k][0] = B[k] (Bᵀ stored) or B[k * ldb]
-    const bool finite = kern.small(1, M, K, B, 0, tb == Trans::T ? 1 : ldb, rows, ps, rs, C,
-                                   M, accumulate, any_end ? &row_end : nullptr);
+    const TileEnd<T>* end = any_end ? &row_end : nullptr;
+    const bool finite = kern.small[gemm_detail::small_kind(end)](
+        1, M, K, B, 0, tb == Trans::T ? 1 : ldb, rows, ps, rs, C, M, accumulate, end);
     if (epilogue.apply) epilogue.apply(epilogue.context, C, 1, 0, M, 0, 1);
     return finite;
 }
@@ -300,8 +301,9 @@ bool gemm_small(const Kernels<T>& kern, Trans ta, Trans tb, size_t M, size_t N, 
         rs_b = N;
     }
     TileEnd<T> whole;
-    const bool finite = kern.small(M, N, K, A, rs_a, cs_a, b, ps_b, rs_b, C, ldc, accumulate,
-                                   tile_end_at(epilogue, 0, 0, whole));
+    const TileEnd<T>* end = tile_end_at(epilogue, 0, 0, whole);
+    const bool finite = kern.small[gemm_detail::small_kind(end)](M, N, K, A, rs_a, cs_a, b, ps_b,
+                                                                 rs_b, C, ldc, accumulate, end);
     if (epilogue.apply) epilogue.apply(epilogue.context, C, ldc, 0, M, 0, N);
     return finite;
 }
@@ -462,6 +464,11 @@ bool gemm_blocked(const Kernels<T>& kern, Trans ta, Trans tb, size_t M, size_t N
 
 }  // namespace
 
+template <class T> const Kernels<T>* gemm_detail::small_path_kernels() {
+    const Kernels<T>& kern = kernels<T>();
+    return kern.small[0] != nullptr ? &kern : nullptr;
+}
+
 template <class T> size_t gemm_kc(size_t K) {
     const size_t KC = kernels<T>().KC;
     return K == 0 ? 0 : ceil_div(K, ceil_div(K, KC));
@@ -473,7 +480,7 @@ bool gemm(Trans ta, Trans tb, size_t M, size_t N, size_t K, const T* A, size_t l
     if (M == 0 || N == 0) return true;
     const Kernels<T>& kern = kernels<T>();
     const bool small = M * N * K <= direct_max_work;
-    if (small && kern.small != nullptr && K > 0) {
+    if (small && kern.small[0] != nullptr && K > 0) {
         if (K <= kern.KC)
             return gemm_small(kern, ta, tb, M, N, K, A, lda, B, ldb, accumulate, C, ldc,
                               epilogue);
@@ -497,6 +504,8 @@ bool gemm(Trans ta, Trans tb, size_t M, size_t N, size_t K, const T* A, size_t l
     return gemm_blocked(kern, ta, tb, M, N, K, A, lda, B, ldb, accumulate, C, ldc, epilogue);
 }
 
+template const Kernels<float>* gemm_detail::small_path_kernels<float>();
+template const Kernels<double>* gemm_detail::small_path_kernels<double>();
 template size_t gemm_kc<float>(size_t);
 template size_t gemm_kc<double>(size_t);
 template bool gemm<float>(Trans, Trans, size_t, size_t, size_t, const float*, size_t,

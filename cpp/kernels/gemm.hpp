@@ -92,11 +92,35 @@ struct Kernels {
     // B[j / NR * ps_b + k * rs_b + j % NR] (row-stored B in place: ps_b = NR, rs_b = ldb;
     // B packed by pack_b: NR * K, NR), the tile end of the whole of C in registers; each
     // element the FMA chain of the blocked path, so the same bits. Null for the portable
-    // kernels (gemm.cpp's direct loop instead).
-    bool (*small)(std::size_t M, std::size_t N, std::size_t K, const T* A, std::size_t rs_a,
-                  std::size_t cs_a, const T* B, std::size_t ps_b, std::size_t rs_b, T* C,
-                  std::size_t ldc, bool add, const TileEnd<T>* end);
+    // kernels (gemm.cpp's direct loop instead). One copy per kind of tile end,
+    // small[small_kind(end)], each without the tests for the parts of an end it cannot have.
+    using Small = bool (*)(std::size_t M, std::size_t N, std::size_t K, const T* A,
+                           std::size_t rs_a, std::size_t cs_a, const T* B, std::size_t ps_b,
+                           std::size_t rs_b, T* C, std::size_t ldc, bool add,
+                           const TileEnd<T>* end);
+    Small small[5];
 };
+
+// Which of Kernels::small serves a tile end: 0 none, 1 bias alone, 2 scale alone, 3 the finite
+// check alone (the ends of a dense layer's products), 4 any other (tested element by element).
+template <class T> inline std::size_t small_kind(const TileEnd<T>* end) {
+    if (end == nullptr) return 0;
+    const unsigned parts = (end->bias != nullptr ? 1u : 0u) | (end->scale != nullptr ? 2u : 0u) |
+                           (end->check_finite ? 4u : 0u);
+    return parts == 1 ? 1 : parts == 2 ? 2 : parts == 4 ? 3 : 4;
+}
+
+// gemm takes the small path (Kernels::small, one block, no threads) for products of at most
+// small_max_work multiply-adds with 0 < K <= KC, when the kernels have one; a column C (M, 1)
+// of small_column_min_rows rows or more (with a contiguous scale, if any) it takes as a row.
+constexpr std::size_t small_max_work = 4096;
+constexpr std::size_t small_column_min_rows = 8;
+
+// The kernel set gemm uses now (kernel_isa()) when it has a small path, else null (portable
+// kernels). For callers that make many tiny products with B read where it lies (the backward
+// products of small dense layers, kernels/dense.cpp): they call `small` with the arguments
+// gemm's small path would pass, skipping its dispatch, and so get its bits.
+template <class T> const Kernels<T>* small_path_kernels();
 
 // Defined in gemm_avx2.cpp, built with -mavx2 -mfma, and gemm_avx512.cpp, built with
 // -mavx512f as well; call only where kernel_isa() (cpu.hpp) allows them. All three kernel
