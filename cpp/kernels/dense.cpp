@@ -180,15 +180,24 @@ void dense_forward(T* z_next, const T* a, const T* W, const T* b, std::size_t t,
     const ForwardTail<T> tail{relu ? b : nullptr, activate, l_out};
     Epilogue<T> epilogue;
     if (!relu) epilogue.bias = b;
-    if (l_out == 1) {  // z = a wᵀ: w's row read in place
+    if ((l_out == 1 || l_out * l_in < gemm_detail::small_pack_b_min) && t > 0 && l_in > 0) {
+        // op(B) = Wᵀ (l_in, l_out): w's row read in place when l_out is 1, else W copied as
+        // rows of Wᵀ, as gemm's small path does below small_pack_b_min entries
         const gemm_detail::TileEnd<T> end{epilogue.bias, nullptr, 0, false};
         bool finite;
-        const gemm_detail::Kernels<T>* kern = t * l_in <= gemm_detail::small_max_work
+        const gemm_detail::Kernels<T>* kern = t * l_in * l_out <= gemm_detail::small_max_work
                                                   ? gemm_detail::small_path_kernels<T>()
                                                   : nullptr;
-        if (small_direct(kern, Trans::N, t, 1, l_in, a, l_in, W, 1, false, z_next, 1,
-                         epilogue.bias != nullptr ? &end : nullptr, finite)) {
-            if (activate != nullptr) forward_tail<T>(&tail, z_next, 1, 0, t, 0, 1);
+        T Wt[gemm_detail::small_pack_b_min];
+        const T* B = W;
+        if (l_out > 1 && kern != nullptr) {
+            for (std::size_t j = 0; j < l_out; ++j)
+                for (std::size_t k = 0; k < l_in; ++k) Wt[k * l_out + j] = W[j * l_in + k];
+            B = Wt;
+        }
+        if (small_direct(kern, Trans::N, t, l_out, l_in, a, l_in, B, l_out, false, z_next,
+                         l_out, epilogue.bias != nullptr ? &end : nullptr, finite)) {
+            if (activate != nullptr) forward_tail<T>(&tail, z_next, l_out, 0, t, 0, l_out);
             return;
         }
     }

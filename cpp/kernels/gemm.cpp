@@ -233,8 +233,8 @@ constexpr size_t direct_max_work = gemm_detail::small_max_work;
 // set's small path (gemm_small below). Measured with benchmarks/small_steps.py: Bᵀ packed by
 // register transposes from 64 entries on, a plain copy below; one-column products taken as a
 // row from 8 rows on (benchmarks/README.md, "Second round").
-constexpr size_t small_pack_b_min = 64;
-using gemm_detail::small_column_min_rows;  // in gemm.hpp
+using gemm_detail::small_pack_b_min;  // in gemm.hpp, with small_column_min_rows
+using gemm_detail::small_column_min_rows;
 
 // A column C (M, 1) stored contiguously (an output layer of one unit, z_n = a w_iᵀ), with any
 // scale contiguous too, taken as its transpose: the row (1, M) = op(B)ᵀ op(A)ᵀ, so that a

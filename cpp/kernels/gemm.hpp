@@ -115,6 +115,9 @@ template <class T> inline std::size_t small_kind(const TileEnd<T>* end) {
 // of small_column_min_rows rows or more (with a contiguous scale, if any) it takes as a row.
 constexpr std::size_t small_max_work = 4096;
 constexpr std::size_t small_column_min_rows = 8;
+// There, Bᵀ of fewer than small_pack_b_min entries is copied as rows of op(B) (K, N) by a plain
+// loop, and packed into NR-column panels from small_pack_b_min entries on.
+constexpr std::size_t small_pack_b_min = 64;
 
 // The kernel set gemm uses now (kernel_isa()) when it has a small path, else null (portable
 // kernels). For callers that make many tiny products with B read where it lies (the backward
