@@ -15,56 +15,9 @@ namespace {
 
 using std::size_t;
 
-template <class T> struct Vec;
+#include "gemm_vec256.inc"
 
-template <> struct Vec<float> {
-    using R = __m256;
-    using M = __m256i;
-    static constexpr size_t lanes = 8;
-    static R zero() { return _mm256_setzero_ps(); }
-    static R load(const float* p) { return _mm256_load_ps(p); }
-    static R loadu(const float* p) { return _mm256_loadu_ps(p); }
-    static void store(float* p, R v) { _mm256_store_ps(p, v); }
-    static void storeu(float* p, R v) { _mm256_storeu_ps(p, v); }
-    static R broadcast(const float* p) { return _mm256_broadcast_ss(p); }
-    static R fmadd(R a, R b, R c) { return _mm256_fmadd_ps(a, b, c); }
-    static R add(R a, R b) { return _mm256_add_ps(a, b); }
-    static R mul(R a, R b) { return _mm256_mul_ps(a, b); }
-    static R sub_masked(M m, R a, R b) { return _mm256_and_ps(_mm256_sub_ps(a, b), _mm256_castsi256_ps(m)); }
-    static bool all_zero(R v) {
-        return _mm256_movemask_ps(_mm256_cmp_ps(v, zero(), _CMP_NEQ_UQ)) == 0;
-    }
-    static M mask(long n) {
-        return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)),
-                                  _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-    }
-    static R maskload(const float* p, M m) { return _mm256_maskload_ps(p, m); }
-    static void maskstore(float* p, M m, R v) { _mm256_maskstore_ps(p, m, v); }
-};
-
-template <> struct Vec<double> {
-    using R = __m256d;
-    using M = __m256i;
-    static constexpr size_t lanes = 4;
-    static R zero() { return _mm256_setzero_pd(); }
-    static R load(const double* p) { return _mm256_load_pd(p); }
-    static R loadu(const double* p) { return _mm256_loadu_pd(p); }
-    static void store(double* p, R v) { _mm256_store_pd(p, v); }
-    static void storeu(double* p, R v) { _mm256_storeu_pd(p, v); }
-    static R broadcast(const double* p) { return _mm256_broadcast_sd(p); }
-    static R fmadd(R a, R b, R c) { return _mm256_fmadd_pd(a, b, c); }
-    static R add(R a, R b) { return _mm256_add_pd(a, b); }
-    static R mul(R a, R b) { return _mm256_mul_pd(a, b); }
-    static R sub_masked(M m, R a, R b) { return _mm256_and_pd(_mm256_sub_pd(a, b), _mm256_castsi256_pd(m)); }
-    static bool all_zero(R v) {
-        return _mm256_movemask_pd(_mm256_cmp_pd(v, zero(), _CMP_NEQ_UQ)) == 0;
-    }
-    static M mask(long n) {
-        return _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), _mm256_setr_epi64x(0, 1, 2, 3));
-    }
-    static R maskload(const double* p, M m) { return _mm256_maskload_pd(p, m); }
-    static void maskstore(double* p, M m, R v) { _mm256_maskstore_pd(p, m, v); }
-};
+template <class T> using Vec = Vec256<T>;
 
 // Register tile: MR = 6 rows of A broadcast against NR = 2 vectors of packed B, 12 of the 16
 // ymm registers as accumulators (16 floats / 8 doubles wide), enough independent FMA chains

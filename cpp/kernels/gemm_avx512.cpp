@@ -61,59 +61,11 @@ template <> struct Vec<double> {
     static void maskstore(double* p, M m, R v) { _mm512_mask_storeu_pd(p, m, v); }
 };
 
-// 256-bit vectors for the narrow edge tiles (gemm_kernels.inc, macro_kernel): AVX2 operations,
-// as in gemm_avx2.cpp, with the same per-lane FMA chains.
-template <class T> struct Half;
+// 256-bit vectors for the narrow edge tiles (gemm_kernels.inc, macro_kernel): the AVX2
+// kernels' own operations, with the same per-lane FMA chains.
+#include "gemm_vec256.inc"
 
-template <> struct Half<float> {
-    using R = __m256;
-    using M = __m256i;
-    static constexpr size_t lanes = 8;
-    static R zero() { return _mm256_setzero_ps(); }
-    static R loadu(const float* p) { return _mm256_loadu_ps(p); }
-    static void storeu(float* p, R v) { _mm256_storeu_ps(p, v); }
-    static R broadcast(const float* p) { return _mm256_broadcast_ss(p); }
-    static R fmadd(R a, R b, R c) { return _mm256_fmadd_ps(a, b, c); }
-    static R add(R a, R b) { return _mm256_add_ps(a, b); }
-    static R mul(R a, R b) { return _mm256_mul_ps(a, b); }
-    static R sub_masked(M m, R a, R b) {
-        return _mm256_and_ps(_mm256_sub_ps(a, b), _mm256_castsi256_ps(m));
-    }
-    static bool all_zero(R v) {
-        return _mm256_movemask_ps(_mm256_cmp_ps(v, zero(), _CMP_NEQ_UQ)) == 0;
-    }
-    static M mask(long n) {
-        return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n < 0 ? 0 : n > 8 ? 8 : n)),
-                                  _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-    }
-    static R maskload(const float* p, M m) { return _mm256_maskload_ps(p, m); }
-    static void maskstore(float* p, M m, R v) { _mm256_maskstore_ps(p, m, v); }
-};
-
-template <> struct Half<double> {
-    using R = __m256d;
-    using M = __m256i;
-    static constexpr size_t lanes = 4;
-    static R zero() { return _mm256_setzero_pd(); }
-    static R loadu(const double* p) { return _mm256_loadu_pd(p); }
-    static void storeu(double* p, R v) { _mm256_storeu_pd(p, v); }
-    static R broadcast(const double* p) { return _mm256_broadcast_sd(p); }
-    static R fmadd(R a, R b, R c) { return _mm256_fmadd_pd(a, b, c); }
-    static R add(R a, R b) { return _mm256_add_pd(a, b); }
-    static R mul(R a, R b) { return _mm256_mul_pd(a, b); }
-    static R sub_masked(M m, R a, R b) {
-        return _mm256_and_pd(_mm256_sub_pd(a, b), _mm256_castsi256_pd(m));
-    }
-    static bool all_zero(R v) {
-        return _mm256_movemask_pd(_mm256_cmp_pd(v, zero(), _CMP_NEQ_UQ)) == 0;
-    }
-    static M mask(long n) {
-        return _mm256_cmpgt_epi64(_mm256_set1_epi64x(n < 0 ? 0 : n > 4 ? 4 : n),
-                                  _mm256_setr_epi64x(0, 1, 2, 3));
-    }
-    static R maskload(const double* p, M m) { return _mm256_maskload_pd(p, m); }
-    static void maskstore(double* p, M m, R v) { _mm256_maskstore_pd(p, m, v); }
-};
+template <class T> using Half = Vec256<T>;
 
 // Register tile: MR = 12 rows of A broadcast against NR = 2 vectors of packed B, 24 of the 32
 // zmm registers as accumulators (32 floats / 16 doubles wide), twice the AVX2 tile's FMA
