@@ -115,3 +115,71 @@ def test_lm_bad_options(kwargs, error, message):
     net = fastprop.Network([1, 2, 1], seed=0, bias=False, loss="sse")
     with pytest.raises(error, match=message):
         net.fit(np.zeros((4, 1)), np.zeros((4, 1)), 1, optimizer="lm", **kwargs)
+
+
+# ---------------------------------------------------------------------- weight decay
+def penalised_step(net, X, Y, mu, lam, loss):
+    """The parameters after one LM iteration with weight_decay lam, by NumPy: the solution of
+    (JᵀJ + (μ + κ) I) Δ = Jᵀr − κ p, κ = lam/(2c) for E = c·||r||²."""
+    c = 1.0 if loss == "sse" else 1.0 / Y.size
+    kappa = lam / (2 * c)
+    J = net.jacobian(X)
+    r = (Y - net.forward(X)).reshape(-1)
+    p = net.params.copy()
+    A = J.T @ J + (mu + kappa) * np.eye(net.n_params)
+    return p + np.linalg.solve(A, J.T @ r - kappa * p)
+
+
+@pytest.mark.parametrize("loss", ["sse", "mse"])
+def test_lm_weight_decay_solves_the_penalised_normal_equations(rng, loss):
+    X, Y = sine(rng, 30)
+    net = fastprop.Network([1, 5, 1], "tanh", bias=True, seed=4, loss=loss)
+    lam = 0.3
+    fresh = fastprop.Network([1, 5, 1], "tanh", bias=True, seed=4, loss=loss)
+    opt = fastprop.optim.LevenbergMarquardt(mu=1e-3, weight_decay=lam)
+    history = net.fit(X, Y, 1, optimizer=opt)
+    assert history.stop == "done" and not np.array_equal(net.params, fresh.params)
+    mu = opt.mu / opt.mu_dec  # the damping of the step taken (μ grew on rejected tries)
+    expected = penalised_step(fresh, X, Y, mu, lam, loss)
+    np.testing.assert_allclose(net.params, expected, rtol=1e-8, atol=1e-10)
+    # without the decay the step differs: the test can tell the two apart
+    assert not np.allclose(penalised_step(fresh, X, Y, mu, 0.0, loss), expected, rtol=1e-4)
+
+
+def test_lm_weight_decay_lowers_the_penalised_error_every_epoch(rng):
+    X, Y = sine(rng, 40)
+    net = fastprop.Network([1, 8, 1], "tanh", bias=True, seed=0, loss="sse")
+    lam = 0.05
+    opt = fastprop.optim.LevenbergMarquardt(weight_decay=lam)
+    objective = [net.loss(X, Y) + lam / 2 * net.params @ net.params]
+    for _ in range(30):
+        net.fit(X, Y, 1, optimizer=opt)
+        objective.append(net.loss(X, Y) + lam / 2 * net.params @ net.params)
+    assert np.all(np.diff(objective) <= 0) and objective[-1] < 0.5 * objective[0]
+    # at the end, the penalised gradient ∂E/∂p + λ p is near zero
+    plain = fastprop.Network([1, 8, 1], "tanh", bias=True, seed=0, loss="sse")
+    plain.fit(X, Y, 30, optimizer="lm")
+    assert net.params @ net.params < plain.params @ plain.params
+
+
+def test_lm_weight_decay_reaches_the_penalised_minimum(rng):
+    X, Y = sine(rng, 60)
+    net = fastprop.Network([1, 6, 1], "tanh", bias=True, seed=1, loss="mse")
+    lam = 1e-3
+    history = net.fit(X, Y, 400, optimizer="lm", weight_decay=lam)
+    _, grad = net.loss_and_grad(X, Y)
+    penalised = grad + lam * net.params
+    assert history.stop == "converged" or len(history) == 400
+    assert np.linalg.norm(penalised) < 1e-6 * np.linalg.norm(lam * net.params)
+
+
+def test_lm_weight_decay_is_checked_and_shown():
+    with pytest.raises(ValueError, match=r"weight_decay must be .*>= 0.*got -1"):
+        fastprop.optim.LevenbergMarquardt(weight_decay=-1.0)
+    opt = fastprop.optim.LevenbergMarquardt(weight_decay=0.5)
+    assert opt.weight_decay == 0.5 and "weight_decay=0.5" in repr(opt)
+    with pytest.raises(ValueError, match=r"weight_decay"):
+        opt.weight_decay = float("nan")
+    net = fastprop.Network([1, 2, 1], seed=0, bias=False, loss="sse")
+    with pytest.raises(ValueError, match=r"weight_decay"):
+        net.fit(np.zeros((4, 1)), np.zeros((4, 1)), 1, optimizer="lm", weight_decay=-2.0)

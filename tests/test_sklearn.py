@@ -335,10 +335,25 @@ def test_bad_parameters_name_themselves(params, error, match):
         MLPClassifier(**params).fit(X, y)
 
 
-def test_lm_needs_alpha_zero():
-    X = np.linspace(-1, 1, 20).reshape(-1, 1)
-    with pytest.raises(ValueError, match="alpha must be 0"):
-        MLPRegressor(solver="lm").fit(X, X[:, 0])
+@pytest.mark.filterwarnings("ignore:lm. Maximum iterations")  # tol=0: runs all max_iter
+def test_lm_minimises_the_penalised_objective():
+    # alpha's penalty, as weight_decay = alpha/(s·t) (s = 1/2 for squared_error), biases
+    # included: at the end the gradient of L + λ/2·||p||² is zero.
+    X = np.linspace(-2, 2, 60).reshape(-1, 1)
+    y = np.sin(2 * X[:, 0])
+    alpha = 0.5
+    reg = MLPRegressor(hidden_layer_sizes=(6,), activation="tanh", solver="lm", alpha=alpha,
+                       max_iter=500, tol=0, random_state=0).fit(X, y)
+    net = reg._net
+    _, grad = net.loss_and_grad(X, y[:, None])
+    lam = alpha / (0.5 * len(X))
+    assert np.linalg.norm(grad + lam * net.params) < 1e-6 * np.linalg.norm(lam * net.params)
+    plain = MLPRegressor(hidden_layer_sizes=(6,), activation="tanh", solver="lm", alpha=0.0,
+                         max_iter=500, tol=0, random_state=0).fit(X, y)
+    assert net.params @ net.params < plain._net.params @ plain._net.params
+    # the default alpha (1e-4) trains as well as none
+    assert MLPRegressor(hidden_layer_sizes=(16,), activation="tanh", solver="lm", max_iter=200,
+                        random_state=0).fit(X, y).score(X, y) > 0.999
 
 
 def test_convergence_warning_when_max_iter_is_reached():

@@ -121,17 +121,19 @@ void register_train(py::module_& m) {
     bind_state<double>(m, "OptimizerState64");
 
     py::class_<LmConfig>(m, "LmConfig", "Levenberg-Marquardt's damping and how it adapts.")
-        .def(py::init([](double mu, double mu_dec, double mu_inc, double mu_max) {
-                 LmConfig c{mu, mu_dec, mu_inc, mu_max};
+        .def(py::init([](double mu, double mu_dec, double mu_inc, double mu_max,
+                         double weight_decay) {
+                 LmConfig c{mu, mu_dec, mu_inc, mu_max, weight_decay};
                  c.check();
                  return c;
              }),
              py::kw_only(), py::arg("mu") = 1e-3, py::arg("mu_dec") = 0.1,
-             py::arg("mu_inc") = 10.0, py::arg("mu_max") = 1e10)
+             py::arg("mu_inc") = 10.0, py::arg("mu_max") = 1e10, py::arg("weight_decay") = 0.0)
         .def_readwrite("mu", &LmConfig::mu)
         .def_readonly("mu_dec", &LmConfig::mu_dec)
         .def_readonly("mu_inc", &LmConfig::mu_inc)
-        .def_readonly("mu_max", &LmConfig::mu_max);
+        .def_readonly("mu_max", &LmConfig::mu_max)
+        .def_readwrite("weight_decay", &LmConfig::weight_decay);
     m.attr("lm_max_params") = lm_max_params;
 
     py::enum_<Schedule::Kind>(m, "ScheduleKind")

@@ -170,6 +170,8 @@ void LmConfig::check() const {
     require(std::isfinite(mu_dec) && mu_dec > 0 && mu_dec < 1, "mu_dec", "in (0, 1)", mu_dec);
     require(std::isfinite(mu_inc) && mu_inc > 1, "mu_inc", "> 1", mu_inc);
     require(std::isfinite(mu_max) && mu_max > 0, "mu_max", "> 0", mu_max);
+    require(std::isfinite(weight_decay) && weight_decay >= 0, "weight_decay", ">= 0",
+            weight_decay);
 }
 
 template <class T> struct LevenbergMarquardt<T>::Normal : NormalBuffers<T> {
@@ -197,25 +199,45 @@ LevenbergMarquardt<T>::LevenbergMarquardt(Network<T>& net, Workspace<T>& ws,
 
 template <class T> LevenbergMarquardt<T>::~LevenbergMarquardt() = default;
 
+namespace {
+
+// λ/2·||p||², the penalty of weight_decay λ (0 when λ is 0).
+template <class T> double l2_penalty(double lambda, const T* p, std::size_t P) {
+    if (lambda == 0.0) return 0.0;
+    double sum = 0.0;
+    for (std::size_t k = 0; k < P; ++k) sum += double(p[k]) * double(p[k]);
+    return 0.5 * lambda * sum;
+}
+
+}  // namespace
+
 template <class T> Stop LevenbergMarquardt<T>::iteration(const Poll& poll, double& E_epoch) {
     const std::size_t P = net_.n_params();
     T* p = net_.params();
     std::copy(p, p + P, saved_.begin());
     Normal& ne = *ne_;
+    // κ = λ/(2c) for E = c·||r||²: the penalty in the normal equations' scale
+    const double lambda = config_.weight_decay;
+    const double c = net_.loss() == Loss::mse ? 1.0 / (batch_.size() * double(net_.layout().l_out()))
+                                              : 1.0;
+    const double kappa = lambda / (2.0 * c);
     try {
         E_epoch = normal_equations(net_.model(), batch_, ws_, ne, poll);
         if (!std::isfinite(E_epoch) || !elementwise::all_finite(ne.g.data(), P))
             return Stop::non_finite;
+        const double objective = E_epoch + l2_penalty(lambda, p, P);
+        if (kappa != 0.0)
+            for (std::size_t k = 0; k < P; ++k) ne.g[k] -= kappa * double(saved_[k]);
         while (true) {
             check_poll(poll);
             ne.M = ne.A;
-            for (std::size_t k = 0; k < P; ++k) ne.M[k * P + k] += config_.mu;
+            for (std::size_t k = 0; k < P; ++k) ne.M[k * P + k] += config_.mu + kappa;
             if (cholesky(ne.M.data(), P, poll)) {
                 ne.step = ne.g;
                 cholesky_solve(ne.M.data(), P, ne.step.data());
                 for (std::size_t k = 0; k < P; ++k) p[k] = T(double(saved_[k]) + ne.step[k]);
                 const double E_new = loss(net_.model(), batch_, ws_, poll);
-                if (E_new < E_epoch) {
+                if (E_new + l2_penalty(lambda, p, P) < objective) {
                     config_.mu *= config_.mu_dec;
                     return Stop::done;
                 }

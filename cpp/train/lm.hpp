@@ -8,6 +8,11 @@
 //
 // With sample weights w_s, E = Σ_s w_s ||r_s||² (weighted least squares): the rows of J and
 // r of sample s are scaled by √w_s, so JᵀJ becomes Jᵀ diag(w) J and Jᵀr becomes Jᵀ diag(w) r.
+//
+// With weight_decay λ > 0 it minimises E + λ/2·||params||², the L2 penalty whose gradient is
+// the λ·p the first-order optimisers add. For E = c·||r||² (c = 1 for sse, 1/(Σw·l_n) for
+// mse) and κ = λ/(2c), one iteration solves (JᵀJ + (μ + κ) I) Δ = Jᵀr − κ p, and a step is
+// kept when it lowers E + λ/2·||params||². The epoch's loss is still E.
 #pragma once
 
 #include <cstddef>
@@ -24,6 +29,7 @@ namespace fastprop {
 
 struct LmConfig {
     double mu = 1e-3, mu_dec = 0.1, mu_inc = 10.0, mu_max = 1e10;  // MATLAB trainlm's defaults
+    double weight_decay = 0.0;  // λ of the penalty λ/2·||params||² (0: none)
     void check() const;  // std::invalid_argument for a value out of range
 };
 

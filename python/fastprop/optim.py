@@ -263,6 +263,12 @@ class LevenbergMarquardt:
     then μ ← μ·mu_dec; otherwise it retries with μ ← μ·mu_inc. Past mu_max no step helps
     and training stops (``history.stop == "converged"``). Defaults are MATLAB trainlm's.
 
+    With ``weight_decay`` λ > 0 it minimises E + λ/2·||params||² instead (the L2 penalty
+    whose gradient λ·p the other optimisers add, biases included): the system becomes
+    (JᵀJ + (μ + κ) I) Δ = Jᵀr − κ p with κ = λ/2 for "sse" (λ·t·l_n/2 for "mse", t the
+    samples or their total weight), and a step is kept when it lowers the penalised error.
+    The history still records E.
+
     Only for the losses "sse" and "mse" and networks of at most 4096 parameters (the
     normal matrix JᵀJ has n_params² entries). μ is kept across fit calls.
     """
@@ -271,12 +277,13 @@ class LevenbergMarquardt:
     max_params = int(_core.lm_max_params)
 
     def __init__(self, mu: float = 1e-3, mu_dec: float = 0.1, mu_inc: float = 10.0,
-                 mu_max: float = 1e10) -> None:
+                 mu_max: float = 1e10, weight_decay: float = 0.0) -> None:
         self._config = _core.LmConfig(
             mu=check_real(mu, "mu", low=0, low_open=True),
             mu_dec=check_real(mu_dec, "mu_dec", low=0, low_open=True, high=1.0, high_open=True),
             mu_inc=check_real(mu_inc, "mu_inc", low=1.0, low_open=True),
-            mu_max=check_real(mu_max, "mu_max", low=0, low_open=True))
+            mu_max=check_real(mu_max, "mu_max", low=0, low_open=True),
+            weight_decay=check_real(weight_decay, "weight_decay", low=0))
 
     @property
     def mu(self) -> float:
@@ -291,13 +298,23 @@ class LevenbergMarquardt:
     mu_inc = property(lambda self: float(self._config.mu_inc), doc="μ's factor after a bad step.")
     mu_max = property(lambda self: float(self._config.mu_max), doc="Past it: converged.")
 
+    @property
+    def weight_decay(self) -> float:
+        """λ of the penalty λ/2·||params||² (0: none)."""
+        return float(self._config.weight_decay)
+
+    @weight_decay.setter
+    def weight_decay(self, value: float) -> None:
+        self._config.weight_decay = check_real(value, "weight_decay", low=0)
+
     def config(self) -> Any:
         """The core's ``LmConfig``, whose μ each fit updates in place."""
         return self._config
 
     def __repr__(self) -> str:
         return (f"LevenbergMarquardt(mu={self.mu!r}, mu_dec={self.mu_dec!r}, "
-                f"mu_inc={self.mu_inc!r}, mu_max={self.mu_max!r})")
+                f"mu_inc={self.mu_inc!r}, mu_max={self.mu_max!r}, "
+                f"weight_decay={self.weight_decay!r})")
 
 
 OPTIMIZERS: dict[str, tuple[type, dict[str, Any]]] = {

@@ -16,9 +16,11 @@ hidden_layer_sizes      ``Network([n_features, *hidden_layer_sizes, n_outputs], 
 activation              the hidden σ; "logistic" is fastprop's "sigmoid"
 solver                  "sgd" → ``optim.SGD``, "adam" → ``optim.Adam``, "rprop" →
                         ``optim.Rprop`` (full batch), "lm" → ``optim.LevenbergMarquardt``
-                        (full batch, squared_error only, alpha=0), "lbfgs" → SciPy's L-BFGS-B
+                        (full batch, squared_error only), "lbfgs" → SciPy's L-BFGS-B
                         on ``Network.loss_and_grad``
-alpha                   ``weight_decay`` (see the scaling below); lbfgs: the exact penalty
+alpha                   ``weight_decay`` (see the scaling below); lbfgs: the exact penalty;
+                        lm: ``weight_decay = alpha/(s·Σw)``, so that it minimises
+                        scikit-learn's objective, but with the intercepts penalised too
 batch_size              the core's minibatch size; "auto" is min(200, n_samples)
 learning_rate           sgd only, as in scikit-learn: "constant"; "invscaling", the rate
                         learning_rate_init / (1 + t_)^power_t after each epoch (t_: samples
@@ -397,6 +399,8 @@ class _BaseMLP(BaseEstimator):
         opt = self._optimizer
         if self.solver != "lm":
             opt.weight_decay = self.alpha / (B * self._grad_scale)
+        else:  # s·L + alpha/(2·total)·||W||² over s: L + λ/2·||p||², λ = alpha/(total·s)
+            opt.weight_decay = self.alpha / (total * s)
 
         constant = self._loss_constant(Y, w)
         penalty = 0.5 * self.alpha / total  # scikit-learn's alpha/2·||W||² / (batch weight)
@@ -553,9 +557,6 @@ class _BaseMLP(BaseEstimator):
                               eps=self.epsilon / s_g)
         if self.solver == "rprop":
             return optim.Rprop(lr=self.learning_rate_init)
-        if self.alpha != 0:
-            raise ValueError(f"solver='lm' has no L2 penalty: alpha must be 0, got "
-                             f"{self.alpha} (pass alpha=0)")
         return optim.LevenbergMarquardt()
 
     def _fit_lbfgs(self, X: np.ndarray, Y: np.ndarray, w: np.ndarray | None) -> None:
@@ -660,7 +661,7 @@ _PARAMETERS_DOC = """
         σ of the hidden layers ("logistic" is fastprop's "sigmoid").
     solver : {"adam", "sgd", "lbfgs", "rprop", "lm"}, default "adam"
         "rprop" and "lm" (Levenberg–Marquardt) are fastprop's extras, both full batch;
-        "lm" needs ``alpha=0`` and a squared error.
+        "lm" needs a squared error.
     alpha : float, default 1e-4
         Strength of the L2 penalty alpha/2·||W||² over the minibatch's size (or weight).
     batch_size : int or "auto", default "auto"
