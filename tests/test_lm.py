@@ -156,7 +156,7 @@ def test_lm_weight_decay_lowers_the_penalised_error_every_epoch(rng):
         net.fit(X, Y, 1, optimizer=opt)
         objective.append(net.loss(X, Y) + lam / 2 * net.params @ net.params)
     assert np.all(np.diff(objective) <= 0) and objective[-1] < 0.5 * objective[0]
-    # at the end, the penalised gradient ∂E/∂p + λ p is near zero
+    # and it keeps the parameters smaller than LM without the penalty
     plain = fastprop.Network([1, 8, 1], "tanh", bias=True, seed=0, loss="sse")
     plain.fit(X, Y, 30, optimizer="lm")
     assert net.params @ net.params < plain.params @ plain.params
@@ -183,3 +183,55 @@ def test_lm_weight_decay_is_checked_and_shown():
     net = fastprop.Network([1, 2, 1], seed=0, bias=False, loss="sse")
     with pytest.raises(ValueError, match=r"weight_decay"):
         net.fit(np.zeros((4, 1)), np.zeros((4, 1)), 1, optimizer="lm", weight_decay=-2.0)
+
+
+def test_lm_mu_stays_normal_so_that_it_can_grow_back(rng):
+    # With the penalty every step is accepted for a while and μ shrinks tenfold per epoch;
+    # were it to underflow to 0, μ·mu_inc would stay 0 and the fit would never end.
+    X = rng.standard_normal((60, 2))
+    Y = np.sin(X[:, :1]) * X[:, 1:]
+    net = fastprop.Network([2, 6, 1], "tanh", bias=True, seed=0, loss="mse")
+    opt = fastprop.optim.LevenbergMarquardt(mu=1e-300, weight_decay=0.5)
+    history = net.fit(X, Y, 100, optimizer=opt)
+    assert opt.mu >= np.finfo(np.float64).tiny
+    assert len(history) <= 100 and np.all(np.isfinite(net.params))
+    net.fit(X, Y, 1, optimizer=opt)  # μ is still a valid setting for the next fit
+
+
+def test_lm_weight_decay_too_large_is_refused_or_stops(rng):
+    X, Y = sine(rng, 20)
+    net = fastprop.Network([1, 4, 1], "tanh", bias=True, seed=0, loss="mse")
+    before = net.params.copy()
+    # κ = λ·t·l_n/2 overflows: refused before any step
+    with pytest.raises(ValueError, match=r"weight_decay 1e\+308 is too large .* overflows"):
+        net.fit(X, Y, 3, optimizer="lm", weight_decay=1e308)
+    np.testing.assert_array_equal(net.params, before)
+    # κ = 1e308 finite, κ·p not (|p| up to 10): a non-finite stop at the last finite
+    # parameters, not "converged" with the parameters left as they were
+    net.params = before * 10 / np.max(np.abs(before))
+    start = net.params.copy()
+    with pytest.raises(FloatingPointError):
+        net.fit(X, Y, 3, optimizer="lm", weight_decay=1e307)
+    np.testing.assert_array_equal(net.params, start)
+    # a large penalty that fits in doubles takes the parameters to about zero
+    net.fit(X, Y, 3, optimizer="lm", weight_decay=1e300)
+    assert np.max(np.abs(net.params)) < 1e-30
+
+
+def test_lm_optimiser_pickles_with_its_state(rng):
+    import copy
+    import pickle
+    X, Y = sine(rng, 30)
+    opt = fastprop.optim.LevenbergMarquardt(weight_decay=0.25)
+    opt.config().decay_biases = False
+    fastprop.Network([1, 4, 1], "tanh", bias=True, seed=0, loss="sse").fit(X, Y, 3, optimizer=opt)
+    for twin in (pickle.loads(pickle.dumps(opt)), copy.deepcopy(opt)):
+        assert repr(twin) == repr(opt) and twin.config().decay_biases is False
+        assert twin.config() is not opt.config()
+    # two networks continued with the original and with a copy end alike
+    a = fastprop.Network([1, 4, 1], "tanh", bias=True, seed=1, loss="sse")
+    b = fastprop.Network([1, 4, 1], "tanh", bias=True, seed=1, loss="sse")
+    twin = pickle.loads(pickle.dumps(opt))
+    a.fit(X, Y, 2, optimizer=opt)
+    b.fit(X, Y, 2, optimizer=twin)
+    np.testing.assert_array_equal(a.params, b.params)

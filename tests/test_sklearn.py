@@ -337,8 +337,8 @@ def test_bad_parameters_name_themselves(params, error, match):
 
 @pytest.mark.filterwarnings("ignore:lm. Maximum iterations")  # tol=0: runs all max_iter
 def test_lm_minimises_the_penalised_objective():
-    # alpha's penalty, as weight_decay = alpha/(s·t) (s = 1/2 for squared_error), biases
-    # included: at the end the gradient of L + λ/2·||p||² is zero.
+    # alpha's penalty, as weight_decay = alpha/(s·t) (s = 1/2 for squared_error) on the
+    # weights only: at the end the gradient of L + λ/2·Σ||W_i||² is zero.
     X = np.linspace(-2, 2, 60).reshape(-1, 1)
     y = np.sin(2 * X[:, 0])
     alpha = 0.5
@@ -347,10 +347,18 @@ def test_lm_minimises_the_penalised_objective():
     net = reg._net
     _, grad = net.loss_and_grad(X, y[:, None])
     lam = alpha / (0.5 * len(X))
-    assert np.linalg.norm(grad + lam * net.params) < 1e-6 * np.linalg.norm(lam * net.params)
+    is_W = np.concatenate([np.r_[np.ones(W.size), np.zeros(b.size)]  # layout W_0, b_0, ...
+                           for W, b in zip(net.weights, net.biases)])
+    decay = lam * is_W * net.params  # scikit-learn's penalty: coefs_ only
+    assert np.linalg.norm(grad + decay) < 1e-6 * np.linalg.norm(decay)
+    # loss_curve_ is the objective LM lowers: it never rises
+    assert np.all(np.diff(reg.loss_curve_) <= 0)
     plain = MLPRegressor(hidden_layer_sizes=(6,), activation="tanh", solver="lm", alpha=0.0,
                          max_iter=500, tol=0, random_state=0).fit(X, y)
     assert net.params @ net.params < plain._net.params @ plain._net.params
+    # a fitted lm estimator pickles, and predicts alike after
+    import pickle
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(reg)).predict(X), reg.predict(X))
     # the default alpha (1e-4) trains as well as none
     assert MLPRegressor(hidden_layer_sizes=(16,), activation="tanh", solver="lm", max_iter=200,
                         random_state=0).fit(X, y).score(X, y) > 0.999

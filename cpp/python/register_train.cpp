@@ -133,7 +133,8 @@ void register_train(py::module_& m) {
         .def_readonly("mu_dec", &LmConfig::mu_dec)
         .def_readonly("mu_inc", &LmConfig::mu_inc)
         .def_readonly("mu_max", &LmConfig::mu_max)
-        .def_readwrite("weight_decay", &LmConfig::weight_decay);
+        .def_readwrite("weight_decay", &LmConfig::weight_decay)
+        .def_readwrite("decay_biases", &LmConfig::decay_biases);
     m.attr("lm_max_params") = lm_max_params;
 
     py::enum_<Schedule::Kind>(m, "ScheduleKind")

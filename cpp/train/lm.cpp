@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstddef>
+#include <limits>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -195,17 +197,30 @@ LevenbergMarquardt<T>::LevenbergMarquardt(Network<T>& net, Workspace<T>& ws,
     ws.reserve(net.layout(), rows);
     ne_ = std::make_unique<Normal>(net.n_params(), rows, batch.w != nullptr);
     saved_.resize(net.n_params());
+    // κ = λ/(2c) for E = c·||r||²: the penalty in the normal equations' scale
+    const Layout& L = net.layout();
+    const double c = net.loss() == Loss::mse ? 1.0 / (batch.size() * double(L.l_out())) : 1.0;
+    kappa_ = config.weight_decay / (2.0 * c);
+    if (!std::isfinite(kappa_))
+        throw std::invalid_argument("weight_decay " + format_number(config.weight_decay) +
+                                    " is too large for this loss and batch: its scale in the "
+                                    "normal equations, weight_decay/(2c), overflows");
+    decayed_.assign(net.n_params(), config.decay_biases ? 1.0 : 0.0);
+    for (std::size_t i = 0; i < L.n(); ++i)
+        std::fill(decayed_.begin() + std::ptrdiff_t(L[i].W),
+                  decayed_.begin() + std::ptrdiff_t(L[i].W + L[i].l_out * L[i].l_in), 1.0);
 }
 
 template <class T> LevenbergMarquardt<T>::~LevenbergMarquardt() = default;
 
 namespace {
 
-// λ/2·||p||², the penalty of weight_decay λ (0 when λ is 0).
-template <class T> double l2_penalty(double lambda, const T* p, std::size_t P) {
+// λ/2·Σ_k D_k p_k², the penalty of weight_decay λ on the entries D covers (0 when λ is 0).
+template <class T>
+double l2_penalty(double lambda, const double* D, const T* p, std::size_t P) {
     if (lambda == 0.0) return 0.0;
     double sum = 0.0;
-    for (std::size_t k = 0; k < P; ++k) sum += double(p[k]) * double(p[k]);
+    for (std::size_t k = 0; k < P; ++k) sum += D[k] * double(p[k]) * double(p[k]);
     return 0.5 * lambda * sum;
 }
 
@@ -216,29 +231,31 @@ template <class T> Stop LevenbergMarquardt<T>::iteration(const Poll& poll, doubl
     T* p = net_.params();
     std::copy(p, p + P, saved_.begin());
     Normal& ne = *ne_;
-    // κ = λ/(2c) for E = c·||r||²: the penalty in the normal equations' scale
-    const double lambda = config_.weight_decay;
-    const double c = net_.loss() == Loss::mse ? 1.0 / (batch_.size() * double(net_.layout().l_out()))
-                                              : 1.0;
-    const double kappa = lambda / (2.0 * c);
+    const double lambda = config_.weight_decay, kappa = kappa_;
+    const double* D = decayed_.data();
     try {
         E_epoch = normal_equations(net_.model(), batch_, ws_, ne, poll);
         if (!std::isfinite(E_epoch) || !elementwise::all_finite(ne.g.data(), P))
             return Stop::non_finite;
-        const double objective = E_epoch + l2_penalty(lambda, p, P);
-        if (kappa != 0.0)
-            for (std::size_t k = 0; k < P; ++k) ne.g[k] -= kappa * double(saved_[k]);
+        const double objective = E_epoch + l2_penalty(lambda, D, p, P);
+        if (kappa != 0.0) {  // Jᵀr − κ D p, which huge parameters or κ can overflow
+            for (std::size_t k = 0; k < P; ++k) ne.g[k] -= kappa * D[k] * double(saved_[k]);
+            if (!std::isfinite(objective) || !elementwise::all_finite(ne.g.data(), P))
+                return Stop::non_finite;
+        }
         while (true) {
             check_poll(poll);
             ne.M = ne.A;
-            for (std::size_t k = 0; k < P; ++k) ne.M[k * P + k] += config_.mu + kappa;
+            for (std::size_t k = 0; k < P; ++k) ne.M[k * P + k] += config_.mu + kappa * D[k];
             if (cholesky(ne.M.data(), P, poll)) {
                 ne.step = ne.g;
                 cholesky_solve(ne.M.data(), P, ne.step.data());
                 for (std::size_t k = 0; k < P; ++k) p[k] = T(double(saved_[k]) + ne.step[k]);
                 const double E_new = loss(net_.model(), batch_, ws_, poll);
-                if (E_new + l2_penalty(lambda, p, P) < objective) {
-                    config_.mu *= config_.mu_dec;
+                if (E_new + l2_penalty(lambda, D, p, P) < objective) {
+                    // not below the smallest normal double: μ·mu_inc must be able to grow
+                    config_.mu = std::max(config_.mu * config_.mu_dec,
+                                          std::numeric_limits<double>::min());
                     return Stop::done;
                 }
                 std::copy(saved_.begin(), saved_.end(), p);

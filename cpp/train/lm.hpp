@@ -10,9 +10,12 @@
 // r of sample s are scaled by √w_s, so JᵀJ becomes Jᵀ diag(w) J and Jᵀr becomes Jᵀ diag(w) r.
 //
 // With weight_decay λ > 0 it minimises E + λ/2·||params||², the L2 penalty whose gradient is
-// the λ·p the first-order optimisers add. For E = c·||r||² (c = 1 for sse, 1/(Σw·l_n) for
-// mse) and κ = λ/(2c), one iteration solves (JᵀJ + (μ + κ) I) Δ = Jᵀr − κ p, and a step is
-// kept when it lowers E + λ/2·||params||². The epoch's loss is still E.
+// the λ·p the first-order optimisers add (with decay_biases false, λ/2·Σ||W_i||²: the b_i go
+// unpenalised, as in scikit-learn's objective). For E = c·||r||² (c = 1 for sse, 1/(Σw·l_n)
+// for mse) and κ = λ/(2c), one iteration solves (JᵀJ + μ I + κ D) Δ = Jᵀr − κ D p, D the
+// diagonal of the penalised entries, and a step is kept when it lowers the penalised error.
+// The epoch's loss is still E. μ never falls below the smallest normal double, so that it
+// can always grow back past mu_max.
 #pragma once
 
 #include <cstddef>
@@ -30,6 +33,7 @@ namespace fastprop {
 struct LmConfig {
     double mu = 1e-3, mu_dec = 0.1, mu_inc = 10.0, mu_max = 1e10;  // MATLAB trainlm's defaults
     double weight_decay = 0.0;  // λ of the penalty λ/2·||params||² (0: none)
+    bool decay_biases = true;   // false: the penalty is on the W_i only
     void check() const;  // std::invalid_argument for a value out of range
 };
 
@@ -62,6 +66,8 @@ private:
     LmConfig& config_;
     std::unique_ptr<Normal> ne_;
     std::vector<T> saved_;
+    std::vector<double> decayed_;  // 1 for the entries the penalty covers, else 0 (D)
+    double kappa_ = 0.0;           // κ = λ/(2c)
 };
 
 }  // namespace fastprop

@@ -15,7 +15,7 @@ name        update (g = ∂E/∂p + weight_decay·p)              class
 "adam"      Adam with bias correction (torch.optim.Adam)      ``Adam()``
 "adamw"     Adam with decoupled decay p ← p(1 − lr·λ)         ``AdamW()``
 "rprop"     sign-based steps, adapted per parameter           ``Rprop()``
-"lm"        Levenberg–Marquardt: (JᵀJ + μI) Δ = Jᵀ(y − z_n)    ``LevenbergMarquardt()``
+"lm"        Levenberg–Marquardt: (JᵀJ + (μ+κ)I) Δ = Jᵀr − κp  ``LevenbergMarquardt()``
 "dpsgd"     g = (Σ_s clip_C(g_s) + N(0, (σC)²)) / B, then SGD   ``DPSGD()``
 =========== ================================================ ==========================
 
@@ -267,7 +267,7 @@ class LevenbergMarquardt:
     whose gradient λ·p the other optimisers add, biases included): the system becomes
     (JᵀJ + (μ + κ) I) Δ = Jᵀr − κ p with κ = λ/2 for "sse" (λ·t·l_n/2 for "mse", t the
     samples or their total weight), and a step is kept when it lowers the penalised error.
-    The history still records E.
+    The history still records E. μ stays at or above the smallest normal double.
 
     Only for the losses "sse" and "mse" and networks of at most 4096 parameters (the
     normal matrix JᵀJ has n_params² entries). μ is kept across fit calls.
@@ -283,7 +283,7 @@ class LevenbergMarquardt:
             mu_dec=check_real(mu_dec, "mu_dec", low=0, low_open=True, high=1.0, high_open=True),
             mu_inc=check_real(mu_inc, "mu_inc", low=1.0, low_open=True),
             mu_max=check_real(mu_max, "mu_max", low=0, low_open=True),
-            weight_decay=check_real(weight_decay, "weight_decay", low=0))
+            weight_decay=check_real(weight_decay, "weight_decay", low=0) + 0.0)  # not -0.0
 
     @property
     def mu(self) -> float:
@@ -305,11 +305,22 @@ class LevenbergMarquardt:
 
     @weight_decay.setter
     def weight_decay(self, value: float) -> None:
-        self._config.weight_decay = check_real(value, "weight_decay", low=0)
+        self._config.weight_decay = check_real(value, "weight_decay", low=0) + 0.0
 
     def config(self) -> Any:
         """The core's ``LmConfig``, whose μ each fit updates in place."""
         return self._config
+
+    _FIELDS = ("mu", "mu_dec", "mu_inc", "mu_max", "weight_decay", "decay_biases")
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickles (and deep copies) carry the configuration, μ as it is now."""
+        return {name: getattr(self._config, name) for name in self._FIELDS}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        decay_biases = bool(state.pop("decay_biases", True))
+        self.__init__(**state)  # checked again, as a fresh construction
+        self._config.decay_biases = decay_biases
 
     def __repr__(self) -> str:
         return (f"LevenbergMarquardt(mu={self.mu!r}, mu_dec={self.mu_dec!r}, "

@@ -18,9 +18,9 @@ solver                  "sgd" → ``optim.SGD``, "adam" → ``optim.Adam``, "rpr
                         ``optim.Rprop`` (full batch), "lm" → ``optim.LevenbergMarquardt``
                         (full batch, squared_error only), "lbfgs" → SciPy's L-BFGS-B
                         on ``Network.loss_and_grad``
-alpha                   ``weight_decay`` (see the scaling below); lbfgs: the exact penalty;
-                        lm: ``weight_decay = alpha/(s·Σw)``, so that it minimises
-                        scikit-learn's objective, but with the intercepts penalised too
+alpha                   ``weight_decay`` (see the scaling below); lbfgs and lm: the exact
+                        penalty (lm: ``weight_decay = alpha/(s·Σw)`` on the weights only,
+                        so that it minimises scikit-learn's objective)
 batch_size              the core's minibatch size; "auto" is min(200, n_samples)
 learning_rate           sgd only, as in scikit-learn: "constant"; "invscaling", the rate
                         learning_rate_init / (1 + t_)^power_t after each epoch (t_: samples
@@ -84,7 +84,7 @@ with ||W||² interpolated between the epoch's start and end: the core reports on
 epoch).
 
 Differences from scikit-learn that remain: ``weight_decay`` also decays the intercepts (as
-torch.optim does; scikit-learn penalises only ``coefs_``, and so does lbfgs here); the
+torch.optim does; scikit-learn penalises only ``coefs_``, and so do lbfgs and lm here); the
 initialisation is fastprop's (Glorot or He uniform, zero intercepts); with sample weights and
 minibatches, the epoch's loss is the weighted mean over its samples (scikit-learn weights each
 minibatch's weighted mean by its row count) and the decay uses the mean weight for B; the
@@ -557,7 +557,9 @@ class _BaseMLP(BaseEstimator):
                               eps=self.epsilon / s_g)
         if self.solver == "rprop":
             return optim.Rprop(lr=self.learning_rate_init)
-        return optim.LevenbergMarquardt()
+        opt = optim.LevenbergMarquardt()
+        opt.config().decay_biases = False  # scikit-learn's penalty: coefs_ only
+        return opt
 
     def _fit_lbfgs(self, X: np.ndarray, Y: np.ndarray, w: np.ndarray | None) -> None:
         """SciPy's L-BFGS-B on s·L + alpha/(2·Σw)·||W||² (+ constant), scikit-learn's
