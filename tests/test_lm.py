@@ -235,3 +235,30 @@ def test_lm_optimiser_pickles_with_its_state(rng):
     a.fit(X, Y, 2, optimizer=opt)
     b.fit(X, Y, 2, optimizer=twin)
     np.testing.assert_array_equal(a.params, b.params)
+
+
+def test_lm_subnormal_mu_grows_and_the_fit_ends():
+    # μ = 5e-324 times mu_inc = 1.4 rounds back to 5e-324: without the floor, a rejected
+    # first step would repeat forever
+    net = fastprop.Network([1, 1], "identity", seed=0, loss="sse")
+    net.params = np.zeros(2)
+    X = np.linspace(-1, 1, 20).reshape(-1, 1)
+    opt = fastprop.optim.LevenbergMarquardt(mu=5e-324, mu_inc=1.4)
+    history = net.fit(X, 0 * X, 1, optimizer=opt)
+    assert history.stop == "converged" and opt.mu > 1e10
+
+
+def test_lm_weight_decay_is_read_when_the_fit_starts(rng):
+    # a callback changing it mid-fit acts from the next fit on, as one consistent objective
+    X, Y = sine(rng, 30)
+    opt = fastprop.optim.LevenbergMarquardt(weight_decay=0.5)
+    changed = fastprop.Network([1, 5, 1], "tanh", bias=True, seed=2, loss="sse")
+
+    def callback(epoch, logs):
+        opt.weight_decay = 2.0
+
+    changed.fit(X, Y, 4, optimizer=opt, callback=callback)
+    same = fastprop.Network([1, 5, 1], "tanh", bias=True, seed=2, loss="sse")
+    same.fit(X, Y, 4, optimizer="lm", weight_decay=0.5)
+    np.testing.assert_array_equal(changed.params, same.params)
+    assert opt.weight_decay == 2.0

@@ -181,7 +181,7 @@ std::string non_finite_message(std::size_t epochs) {
     return "the loss, its gradient or the updated parameters became NaN or infinite in epoch " +
            std::to_string(epochs) +
            "; parameters are left at the last finite state (check the data for NaN or inf, or "
-           "try a smaller lr)";
+           "try a smaller lr or weight_decay)";
 }
 
 // After a fit: keeps its record, then raises what ended it, if anything should be raised.

@@ -200,7 +200,8 @@ LevenbergMarquardt<T>::LevenbergMarquardt(Network<T>& net, Workspace<T>& ws,
     // κ = λ/(2c) for E = c·||r||²: the penalty in the normal equations' scale
     const Layout& L = net.layout();
     const double c = net.loss() == Loss::mse ? 1.0 / (batch.size() * double(L.l_out())) : 1.0;
-    kappa_ = config.weight_decay / (2.0 * c);
+    lambda_ = config.weight_decay;
+    kappa_ = lambda_ / (2.0 * c);
     if (!std::isfinite(kappa_))
         throw std::invalid_argument("weight_decay " + format_number(config.weight_decay) +
                                     " is too large for this loss and batch: its scale in the "
@@ -231,8 +232,10 @@ template <class T> Stop LevenbergMarquardt<T>::iteration(const Poll& poll, doubl
     T* p = net_.params();
     std::copy(p, p + P, saved_.begin());
     Normal& ne = *ne_;
-    const double lambda = config_.weight_decay, kappa = kappa_;
+    const double lambda = lambda_, kappa = kappa_;
     const double* D = decayed_.data();
+    // a subnormal μ (as given) times mu_inc can round back to itself: μ would never grow
+    config_.mu = std::max(config_.mu, std::numeric_limits<double>::min());
     try {
         E_epoch = normal_equations(net_.model(), batch_, ws_, ne, poll);
         if (!std::isfinite(E_epoch) || !elementwise::all_finite(ne.g.data(), P))

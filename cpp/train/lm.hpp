@@ -14,8 +14,8 @@
 // unpenalised, as in scikit-learn's objective). For E = c·||r||² (c = 1 for sse, 1/(Σw·l_n)
 // for mse) and κ = λ/(2c), one iteration solves (JᵀJ + μ I + κ D) Δ = Jᵀr − κ D p, D the
 // diagonal of the penalised entries, and a step is kept when it lowers the penalised error.
-// The epoch's loss is still E. μ never falls below the smallest normal double, so that it
-// can always grow back past mu_max.
+// The epoch's loss is still E; λ and D are those of the fit's start. μ is kept at or above
+// the smallest normal double, so that μ·mu_inc always grows back past mu_max.
 #pragma once
 
 #include <cstddef>
@@ -67,7 +67,7 @@ private:
     std::unique_ptr<Normal> ne_;
     std::vector<T> saved_;
     std::vector<double> decayed_;  // 1 for the entries the penalty covers, else 0 (D)
-    double kappa_ = 0.0;           // κ = λ/(2c)
+    double lambda_ = 0.0, kappa_ = 0.0;  // λ as the fit began, and κ = λ/(2c)
 };
 
 }  // namespace fastprop

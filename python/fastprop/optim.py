@@ -267,7 +267,8 @@ class LevenbergMarquardt:
     whose gradient λ·p the other optimisers add, biases included): the system becomes
     (JᵀJ + (μ + κ) I) Δ = Jᵀr − κ p with κ = λ/2 for "sse" (λ·t·l_n/2 for "mse", t the
     samples or their total weight), and a step is kept when it lowers the penalised error.
-    The history still records E. μ stays at or above the smallest normal double.
+    The history still records E. λ is read when a fit starts. μ is kept at or above the
+    smallest normal double (2.2e-308), so that it can always grow past mu_max.
 
     Only for the losses "sse" and "mse" and networks of at most 4096 parameters (the
     normal matrix JᵀJ has n_params² entries). μ is kept across fit calls.
