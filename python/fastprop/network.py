@@ -473,8 +473,8 @@ class Network:
             (momentum, nesterov, betas, eps, weight_decay, etas, step_sizes; dpsgd:
             max_grad_norm, noise_multiplier, seed);
             or "lm", Levenberg–Marquardt (full batch, "sse"/"mse" losses, at most 4096
-            parameters; hyperparameters mu, mu_dec, mu_inc, mu_max, weight_decay). An optimiser object
-            keeps its state across fit calls.
+            parameters; hyperparameters mu, mu_dec, mu_inc, mu_max, weight_decay). An
+            optimiser object keeps its state across fit calls.
         batch_size : int or None
             None: full batch, one update per epoch on the gradient summed over all t samples
             (the classic method). An int: minibatches of that many rows, the last possibly

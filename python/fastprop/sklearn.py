@@ -399,7 +399,7 @@ class _BaseMLP(BaseEstimator):
         opt = self._optimizer
         if self.solver != "lm":
             opt.weight_decay = self.alpha / (B * self._grad_scale)
-        else:  # s·L + alpha/(2·total)·||W||² over s: L + λ/2·||p||², λ = alpha/(total·s)
+        else:  # s·L + alpha/(2·total)·Σ||W_i||² over s: L + λ/2·Σ||W_i||², λ = alpha/(total·s)
             opt.weight_decay = self.alpha / (total * s)
 
         constant = self._loss_constant(Y, w)
