@@ -265,8 +265,9 @@ class LevenbergMarquardt:
 
     With ``weight_decay`` λ > 0 it minimises E + λ/2·||params||² instead (the L2 penalty
     whose gradient λ·p the other optimisers add, biases included): the system becomes
-    (JᵀJ + (μ + κ) I) Δ = Jᵀr − κ p with κ = λ/2 for "sse" (λ·t·l_n/2 for "mse", t the
-    samples or their total weight), and a step is kept when it lowers the penalised error.
+    (JᵀJ + (μ + κ) I) Δ = Jᵀr − κ p with κ = λ/2 for "sse" (λ·t·l_n/2 for "mse", t
+    the samples or their total weight), and a step is kept when it lowers the penalised
+    error.
     The history still records E. λ is read when a fit starts. μ is kept at or above the
     smallest normal double (2.2e-308), so that it can always grow past mu_max.
 

@@ -399,8 +399,8 @@ class _BaseMLP(BaseEstimator):
         opt = self._optimizer
         if self.solver != "lm":
             opt.weight_decay = self.alpha / (B * self._grad_scale)
-        else:  # s·L + alpha/(2·total)·Σ||W_i||² over s: L + λ/2·Σ||W_i||², λ = alpha/(total·s)
-            opt.weight_decay = self.alpha / (total * s)
+        else:  # (s·L + alpha/(2·total)·Σ||W_i||²)/s = L + λ/2·Σ||W_i||²
+            opt.weight_decay = self.alpha / (total * s)  # λ = alpha/(total·s)
 
         constant = self._loss_constant(Y, w)
         penalty = 0.5 * self.alpha / total  # scikit-learn's alpha/2·||W||² / (batch weight)
