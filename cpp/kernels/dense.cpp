@@ -191,8 +191,7 @@ void dense_forward(T* z_next, const T* a, const T* W, const T* b, std::size_t t,
         T Wt[gemm_detail::small_pack_b_min];
         const T* B = W;
         if (l_out > 1 && kern != nullptr) {
-            for (std::size_t j = 0; j < l_out; ++j)
-                for (std::size_t k = 0; k < l_in; ++k) Wt[k * l_out + j] = W[j * l_in + k];
+            gemm_detail::copy_transposed(Wt, W, l_in, l_in, l_out);
             B = Wt;
         }
         if (small_direct(kern, Trans::N, t, l_out, l_in, a, l_in, B, l_out, false, z_next,

@@ -295,8 +295,7 @@ bool gemm_small(const Kernels<T>& kern, Trans ta, Trans tb, size_t M, size_t N, 
         rs_b = kern.NR;
     } else if (tb == Trans::T) {  // op(B)[k][j] = B[j * ldb + k]
         T* Bt = static_cast<T*>(t_pack_buffer.get(K * N * sizeof(T)));
-        for (size_t j = 0; j < N; ++j)
-            for (size_t k = 0; k < K; ++k) Bt[k * N + j] = B[j * ldb + k];
+        gemm_detail::copy_transposed(Bt, B, ldb, K, N);
         b = Bt;
         rs_b = N;
     }

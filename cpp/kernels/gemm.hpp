@@ -1,5 +1,6 @@
 #pragma once
 #include <cstddef>
+#include <iterator>  // std::size
 
 #include "runtime/cpu.hpp"  // Isa, kernel_isa, set_max_isa: which kernels run
 
@@ -62,6 +63,12 @@ template <class T> struct TileEnd {
     bool check_finite;
 };
 
+// The parts of a tile end, as bits: Kernels::small has one copy of the small path for each
+// of small_kinds, in that order: none, bias alone, scale alone, the finite check alone (the
+// ends of a dense layer's products), and small_any for the others, tested element by element.
+inline constexpr unsigned small_bias = 1, small_scale = 2, small_check = 4, small_any = 8;
+inline constexpr unsigned small_kinds[5] = {0, small_bias, small_scale, small_check, small_any};
+
 template <class T>
 struct Kernels {
     std::size_t MR, NR;  // register tile of the micro-kernel
@@ -98,16 +105,19 @@ struct Kernels {
                            std::size_t rs_a, std::size_t cs_a, const T* B, std::size_t ps_b,
                            std::size_t rs_b, T* C, std::size_t ldc, bool add,
                            const TileEnd<T>* end);
-    Small small[5];
+    Small small[std::size(small_kinds)];
 };
 
-// Which of Kernels::small serves a tile end: 0 none, 1 bias alone, 2 scale alone, 3 the finite
-// check alone (the ends of a dense layer's products), 4 any other (tested element by element).
+// Which of Kernels::small serves a tile end: the index of its parts in small_kinds.
 template <class T> inline std::size_t small_kind(const TileEnd<T>* end) {
     if (end == nullptr) return 0;
-    const unsigned parts = (end->bias != nullptr ? 1u : 0u) | (end->scale != nullptr ? 2u : 0u) |
-                           (end->check_finite ? 4u : 0u);
-    return parts == 1 ? 1 : parts == 2 ? 2 : parts == 4 ? 3 : 4;
+    const unsigned parts = (end->bias != nullptr ? small_bias : 0u) |
+                           (end->scale != nullptr ? small_scale : 0u) |
+                           (end->check_finite ? small_check : 0u);
+    constexpr std::size_t any = std::size(small_kinds) - 1;
+    for (std::size_t kind = 0; kind < any; ++kind)
+        if (small_kinds[kind] == parts) return kind;
+    return any;
 }
 
 // gemm takes the small path (Kernels::small, one block, no threads) for products of at most
@@ -118,6 +128,14 @@ constexpr std::size_t small_column_min_rows = 8;
 // There, Bᵀ of fewer than small_pack_b_min entries is copied as rows of op(B) (K, N) by a plain
 // loop, and packed into NR-column panels from small_pack_b_min entries on.
 constexpr std::size_t small_pack_b_min = 64;
+
+// That plain copy: op(B) = Bᵀ (K, N) as rows, Bt[k * N + j] = B[j * ldb + k]. Also dense.cpp's
+// copy of W_iᵀ for the forward products it hands to the small path directly.
+template <class T>
+inline void copy_transposed(T* Bt, const T* B, std::size_t ldb, std::size_t K, std::size_t N) {
+    for (std::size_t j = 0; j < N; ++j)
+        for (std::size_t k = 0; k < K; ++k) Bt[k * N + j] = B[j * ldb + k];
+}
 
 // The kernel set gemm uses now (kernel_isa()) when it has a small path, else null (portable
 // kernels). For callers that make many tiny products with B read where it lies (the backward
