@@ -6,33 +6,35 @@ step sizes: arrays in the layout of ``net.params``), so passing the same object 
 betas=...)`` makes a fresh one each call. The update itself runs in the C++ core, one fused
 loop over the flat parameter buffer.
 
-=========== ================================================ ==========================
-name        update (g = ∂E/∂p + weight_decay·p)              class
-=========== ================================================ ==========================
-"sgd"       p −= lr·g                                        ``SGD()``
-"momentum"  b = μ b + g;  p −= lr·b   (μ = 0.9)               ``SGD(momentum=0.9)``
-"nesterov"  b = μ b + g;  p −= lr·(g + μ b)                   ``SGD(momentum=0.9, nesterov=True)``
-"adam"      Adam with bias correction (torch.optim.Adam)      ``Adam()``
-"adamw"     Adam with decoupled decay p ← p(1 − lr·λ)         ``AdamW()``
-"rprop"     sign-based steps, adapted per parameter           ``Rprop()``
-"lm"        Levenberg–Marquardt: (JᵀJ + (μ+κ)I) Δ = Jᵀr − κp  ``LevenbergMarquardt()``
-"dpsgd"     g = (Σ_s clip_C(g_s) + N(0, (σC)²)) / B, then SGD   ``DPSGD()``
-=========== ================================================ ==========================
+========== ================================================= ====================================
+name       update (g = ∂E/∂p + weight_decay·p)               class
+========== ================================================= ====================================
+"sgd"      p −= lr·g                                         ``SGD()``
+"momentum" b = μ b + g;  p −= lr·b   (μ = 0.9)               ``SGD(momentum=0.9)``
+"nesterov" b = μ b + g;  p −= lr·(g + μ b)                   ``SGD(momentum=0.9, nesterov=True)``
+"adam"     Adam with bias correction (torch.optim.Adam)      ``Adam()``
+"adamw"    Adam with decoupled decay p ← p(1 − lr·λ)         ``AdamW()``
+"rprop"    sign-based steps, adapted per parameter           ``Rprop()``
+"lm"       Levenberg–Marquardt: (JᵀJ + (μ+κ)I) Δ = Jᵀr − κp  ``LevenbergMarquardt()``
+"dpsgd"    g = (Σ_s clip_C(g_s) + N(0, (σC)²)) / B, then SGD ``DPSGD()``
+========== ================================================= ====================================
 
 Learning-rate schedules for ``fit(lr_schedule=...)``, applied by the core's epoch loop to every
 first-order optimiser (epoch e from 0, base rate lr, the optimiser's):
 
-============================== =================================================================
-``StepLR(step_size, gamma)``   lr · gamma^⌊e / step_size⌋ (torch.optim.lr_scheduler.StepLR)
-``CosineAnnealingLR(T_max,     eta_min + (lr − eta_min)(1 + cos(π e / T_max)) / 2, held at
-eta_min)``                     eta_min after T_max epochs (torch's CosineAnnealingLR)
-``InvScaling(power_t)``        lr / (1 + s)^power_t, s the samples seen before the epoch
-                               (scikit-learn's "invscaling")
-``Adaptive(tol,                lr kept while the loss improves; multiplied by ``factor`` once
-n_iter_no_change, factor)``    more than n_iter_no_change epochs in a row did not improve the
-                               best loss by tol (scikit-learn's "adaptive", factor 1/5)
-a callable ``epoch -> lr``     the rate of each epoch, called between epochs
-============================== =================================================================
+=========================================== =========================================================
+``StepLR(step_size, gamma)``                lr · gamma^⌊e / step_size⌋ (torch's StepLR)
+``CosineAnnealingLR(T_max, eta_min)``       eta_min + (lr − eta_min)(1 + cos(π e / T_max)) / 2,
+                                            held at eta_min after T_max epochs (torch's
+                                            CosineAnnealingLR)
+``InvScaling(power_t)``                     lr / (1 + s)^power_t, s the samples seen before the epoch
+                                            (scikit-learn's "invscaling")
+``Adaptive(tol, n_iter_no_change, factor)`` lr kept while the loss improves; multiplied by ``factor``
+                                            once more than n_iter_no_change epochs in a row did not
+                                            improve the best loss by tol (scikit-learn's "adaptive",
+                                            factor 1/5)
+a callable ``epoch -> lr``                  the rate of each epoch, called between epochs
+=========================================== =========================================================
 """
 
 from __future__ import annotations
