@@ -42,8 +42,10 @@ verbose                 scikit-learn's lines: "Iteration %d, loss = %.8f", "Vali
                         %f" and why training stopped (also for lbfgs, rprop and lm)
 warm_start              ``fit`` continues from the fitted network with a new optimiser,
                         keeping the loss curve, t_ and the stopping state, as scikit-learn
-momentum, nesterovs_momentum, beta_1, beta_2, epsilon
-                        ``momentum``, ``nesterov``, ``betas``, ``eps``
+momentum                sgd: ``momentum``
+nesterovs_momentum      sgd: ``nesterov``
+beta_1, beta_2          adam: ``betas``
+epsilon                 adam: ``eps`` (scaled, see below)
 dtype (extra)           ``Network(dtype=...)``: "float64" or "float32"
 ======================  =====================================================================
 
