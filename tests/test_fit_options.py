@@ -23,6 +23,7 @@ from __future__ import annotations
 import copy
 import pickle
 import sys
+import time
 import types
 
 import numpy as np
@@ -234,6 +235,20 @@ def test_history_attributes(rng):
     assert np.all(np.diff(history.time) >= 0) and history.time[0] >= 0
     assert history.val_loss is None and history.best_epoch is None and history.stop == "done"
     assert history[-1] < history[0]
+
+
+def test_history_time_is_seconds_since_the_fit_started(rng):
+    # Without a callback, the ends of the epochs are read from the CPU's time-stamp counter
+    # where it runs at a constant rate, and made seconds when the fit ends: still within the
+    # call, in order.
+    net = make_net()
+    X, Y = regression_data(rng)
+    start = time.perf_counter()
+    history = net.fit(X, Y, epochs=400, lr=0.005, optimizer="sgd")
+    wall = time.perf_counter() - start
+    assert history.time.shape == (400,)
+    assert 0 < history.time[0] and np.all(np.diff(history.time) >= 0)
+    assert history.time[-1] <= wall
 
 
 def test_arrays_derived_from_history_are_plain(rng):

@@ -1,7 +1,6 @@
 #include "train/trainer.hpp"
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <numeric>
@@ -10,6 +9,7 @@
 #include <string>
 
 #include "kernels/elementwise.hpp"
+#include "runtime/epoch_clock.hpp"
 #include "runtime/random.hpp"
 #include "train/blocks.hpp"
 #include "runtime/format.hpp"
@@ -153,8 +153,11 @@ template <class EpochUpdates>
 FitRecord Trainer<T>::run_epochs(const Batch<T>* val, const TrainOptions& options,
                                  double base_lr, double samples_per_epoch,
                                  EpochUpdates&& epoch_updates) {
-    using clock = std::chrono::steady_clock;
-    const auto start = clock::now();
+    EpochClock clock(bool(hooks_->epoch_end));  // a hook is told each epoch's seconds
+    const auto finished = [&clock](FitRecord& record) {
+        clock.finish(record.seconds);
+        return std::move(record);
+    };
     EarlyStopping<T> early(options, val != nullptr, best_, start_);
     early.resume(options, hooks_->best_params, net_.n_params());
     FitRecord record;
@@ -176,14 +179,13 @@ FitRecord Trainer<T>::run_epochs(const Batch<T>* val, const TrainOptions& option
         const Stop stop = epoch_updates(lr, E_epoch);
         if (stop == Stop::interrupted || stop == Stop::non_finite) {
             record.stop = stop;
-            return record;
+            return finished(record);
         }
         const double E_val = val ? validation_loss(*val, options)
                                  : std::numeric_limits<double>::quiet_NaN();
-        const double seconds = std::chrono::duration<double>(clock::now() - start).count();
+        const double seconds = clock.mark(record.seconds);
         record.E.push_back(E_epoch);
         record.E_val.push_back(E_val);
-        record.seconds.push_back(seconds);
         record.lr.push_back(lr);
         samples_seen += samples_per_epoch;
         const bool stop_early = early.stop_after(epoch, val ? E_val : E_epoch, net_);
@@ -193,23 +195,23 @@ FitRecord Trainer<T>::run_epochs(const Batch<T>* val, const TrainOptions& option
             const EpochControl control = hooks_->epoch_end({epoch, E_epoch, E_val, seconds, lr});
             if (control.stop) {
                 record.stop = Stop::callback;
-                return record;
+                return finished(record);
             }
             if (!std::isnan(control.lr)) base_lr = control.lr;
         }
         if (stop_early) {
             early.restore(net_);
             record.stop = Stop::early_stopping;
-            return record;
+            return finished(record);
         }
         if (stop != Stop::done) {
             early.restore(net_);
             record.stop = stop;
-            return record;
+            return finished(record);
         }
     }
     early.restore(net_);  // all epochs ran: still end at the best parameters
-    return record;
+    return finished(record);
 }
 
 template <class T>

@@ -3,18 +3,21 @@
 // Levenberg–Marquardt. Built with -DFASTPROP_SELFTEST=ON, and run under the sanitizers in CI.
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <new>
+#include <thread>
 #include <vector>
 
 #include "kernels/dense.hpp"
 #include "kernels/elementwise.hpp"
 #include "kernels/sparse.hpp"
 #include "model/network.hpp"
+#include "runtime/epoch_clock.hpp"
 #include "runtime/random.hpp"
 #include "runtime/threads.hpp"
 #include "train/lm.hpp"
@@ -468,6 +471,31 @@ template <class T> void steady_state_allocates_nothing(fp::SplitMix64& rng) {
           double(dp_one_hundred_sixty - dp_ten));
 }
 
+// The epoch clock, reading the time-stamp counter (where the CPU has an invariant one) or
+// steady_clock: its marks become the seconds since the start, a pause between two marks
+// shows in full in their difference, and they never decrease nor pass the end.
+void epoch_clock_marks_seconds() {
+    using clock = std::chrono::steady_clock;
+    for (const bool live : {false, true}) {
+        const auto start = clock::now();
+        fp::EpochClock epochs(live);
+        std::vector<double> seconds;
+        const double first = epochs.mark(seconds);
+        std::this_thread::sleep_for(std::chrono::milliseconds(30));
+        epochs.mark(seconds);
+        epochs.mark(seconds);
+        epochs.finish(seconds);
+        const double total = std::chrono::duration<double>(clock::now() - start).count();
+        check(seconds.size() == 3, "one entry per mark", double(seconds.size()));
+        if (live) check(first == seconds[0], "a live mark returns its seconds", first);
+        check(seconds[0] >= 0, "the first mark after the start", seconds[0]);
+        check(seconds[1] - seconds[0] >= 0.0299, "a 30 ms pause between two marks",
+              seconds[1] - seconds[0]);
+        check(seconds[1] <= seconds[2] && seconds[2] <= total, "marks in order, before the end",
+              seconds[2] - total);
+    }
+}
+
 }  // namespace
 
 int main() {
@@ -486,6 +514,7 @@ int main() {
     steady_state_allocates_nothing<double>(rng);
     indexed_rows_train_as_their_copy<float>(rng);
     indexed_rows_train_as_their_copy<double>(rng);
+    epoch_clock_marks_seconds();
     std::printf(failures ? "selftest: %d failed\n" : "selftest: all passed\n", failures);
     return failures ? EXIT_FAILURE : EXIT_SUCCESS;
 }
