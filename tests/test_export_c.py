@@ -331,12 +331,12 @@ def test_c_refuses_a_read_only_directory(tmp_path):
 def test_c_reports_a_denied_write(tmp_path, monkeypatch):
     """The message of any OSError names the file (here a PermissionError, as for a read-only
     directory, which root, who runs some CI, is never refused)."""
-    from fastprop.export import _common
+    from fastprop import _files
 
     def denied(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(_common.os, "open", denied)
+    monkeypatch.setattr(_files.os, "open", denied)
     with pytest.raises(PermissionError, match=r"cannot write the C code to .*m\.h: Permission "
                                               r"denied"):
         to_c(random_network([2, 1], "tanh", True, "float64"), tmp_path / "m.h")
@@ -384,12 +384,12 @@ def test_export_writes_through_a_symbolic_link(tmp_path):
 def test_export_says_when_a_directory_exists_but_takes_no_file(tmp_path, monkeypatch):
     """A directory where creating a file fails with ENOENT (as in /proc) exists: the
     message must not say it does not."""
-    from fastprop.export import _common
+    from fastprop import _files
 
     def missing(*args, **kwargs):
         raise FileNotFoundError(2, "No such file or directory")
 
-    monkeypatch.setattr(_common.os, "open", missing)
+    monkeypatch.setattr(_files.os, "open", missing)
     with pytest.raises(FileNotFoundError, match="no file can be created in the directory") \
             as error:
         to_c(random_network([2, 1], "tanh", True, "float64"), tmp_path / "m.h")

@@ -268,6 +268,33 @@ def test_a_failed_write_leaves_no_file_and_no_temporary(tmp_path, monkeypatch):
     assert os.listdir(tmp_path) == []
 
 
+def test_save_into_a_missing_directory_names_the_directory(tmp_path):
+    with pytest.raises(FileNotFoundError) as error:
+        io.save(make_net(), tmp_path / "no" / "net.npz")
+    assert str(error.value) == (f"cannot write the model to {tmp_path / 'no' / 'net.npz'}: "
+                                f"the directory {tmp_path / 'no'} does not exist")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_save_refuses_to_replace_what_is_not_a_regular_file(tmp_path):
+    os.mkfifo(tmp_path / "net.npz")
+    with pytest.raises(OSError, match=r"net\.npz: it is a FIFO \(named pipe\), not a regular"):
+        io.save(make_net(), tmp_path / "net.npz")
+    assert not (tmp_path / "net.npz").is_file()  # left as it was
+
+
+def test_save_writes_through_a_symbolic_link(tmp_path):
+    (tmp_path / "models").mkdir()
+    target = tmp_path / "models" / "net.npz"
+    target.write_bytes(b"old")
+    link = tmp_path / "latest.npz"
+    link.symlink_to(target)
+    net = make_net()
+    io.save(net, link)
+    assert link.is_symlink()
+    assert_same_network(io.load(target), net)
+
+
 @pytest.mark.skipif(os.name != "posix", reason="POSIX permission bits")
 def test_the_new_file_gets_the_usual_permissions(tmp_path):
     umask = os.umask(0o022)

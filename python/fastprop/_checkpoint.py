@@ -204,7 +204,7 @@ class Checkpoint:
             buffer = getattr(self.state, key)
             if buffer is not None:
                 arrays[key] = np.array(buffer)
-        _write_atomically(self.path, arrays)
+        _write_atomically(self.path, arrays, "checkpoint")
 
     def history(self, record: Any, patience: int | None) -> History:
         """The whole run's history: the checkpoint's epochs, then this fit's."""

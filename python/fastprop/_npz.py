@@ -23,6 +23,7 @@ from typing import Any, BinaryIO, NamedTuple
 
 import numpy as np
 
+from ._files import file_kind
 from ._validate import available_memory
 
 # What reading may cost, whatever a file's headers claim (see "Hostile files" above).
@@ -67,15 +68,6 @@ def open_regular(path: str, what: str = "file") -> BinaryIO:
     except BaseException:
         os.close(fd)
         raise
-
-
-def file_kind(mode: int) -> str:
-    for test, kind in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
-                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-                       (stat.S_ISSOCK, "a socket")):
-        if test(mode):
-            return kind
-    return "not a regular file"
 
 
 class Npy(NamedTuple):

@@ -11,15 +11,15 @@ never on each other in a circle.
 
 from __future__ import annotations
 
-import contextlib
+import io
 import os
-import secrets
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import numpy as np
 
 from . import _npz
+from ._files import write_file
 from ._validate import check_dtype, message, shown, typed
 
 __all__ = ["FORMAT", "VERSION", "state", "save", "load"]
@@ -106,37 +106,11 @@ def _extra_arrays(extra: Mapping[str, Any] | None) -> dict[str, np.ndarray]:
     return out
 
 
-def _write_atomically(path: str, arrays: dict[str, np.ndarray]) -> None:
-    """np.savez into a temporary file next to ``path``, fsync, then os.replace over it."""
-    directory, name = os.path.split(os.path.abspath(path))
-    tmp = os.path.join(directory, f".{name}.{secrets.token_hex(6)}.tmp")
-    # os.open with 0o666 lets the umask set the permissions, as for any new file.
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)  # type: ignore[arg-type]  # (numpy's stub)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.remove(tmp)
-        raise
-    _fsync_directory(directory)
-
-
-def _fsync_directory(directory: str) -> None:
-    """Make the rename itself durable (POSIX); a no-op where directories cannot be opened."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+def _write_atomically(path: str, arrays: dict[str, np.ndarray], what: str = "model") -> None:
+    """The arrays as an .npz archive, written to ``path`` atomically (``_files.write_file``)."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)  # type: ignore[arg-type]  # (numpy's stub)
+    write_file(path, buffer.getvalue(), what)
 
 
 # ---------------------------------------------------------------------- reading

@@ -50,7 +50,7 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__, _npz, io, reference
+from . import __version__, _files, _npz, io, reference
 from ._validate import available_memory
 from .network import Network
 from .optim import OPTIMIZERS
@@ -407,7 +407,7 @@ def _read_csv(path: str) -> Table:
     mode = os.stat(path).st_mode
     if not (stat.S_ISREG(mode) or stat.S_ISFIFO(mode)):  # a pipe streams a CSV; /dev/zero not
         raise UsageError(f"{path} is not a regular file or a pipe but "
-                         f"{_npz.file_kind(mode)}")
+                         f"{_files.file_kind(mode)}")
     names: list[str] | None = None
     rows: list[list[str]] = []
     with open(path, newline="", encoding="utf-8-sig") as f:

@@ -81,7 +81,8 @@ def save(net: Network, path: str | os.PathLike[str], *,
 
     The file is written atomically: to a temporary file in the same directory, flushed to
     disk, then renamed over ``path``, so a crash leaves either the old file or the new one,
-    never a half-written model.
+    never a half-written model. A symbolic link at ``path`` is written through (the file it
+    leads to is replaced, the link stays).
 
     Parameters
     ----------
@@ -98,6 +99,14 @@ def save(net: Network, path: str | os.PathLike[str], *,
     -------
     str
         The path actually written (with ``".npz"``).
+
+    Raises
+    ------
+    OSError
+        Its subclass for the failure (FileNotFoundError when the directory does not exist,
+        PermissionError, IsADirectoryError, ...), with a message naming the path; also when
+        something other than a regular file (a FIFO, a device) is at ``path``, which a
+        rename would replace.
     """
     if not isinstance(net, Network):
         raise TypeError(message("net", "a fastprop.Network", typed(net)))
