@@ -17,7 +17,9 @@ values of magnitudes from 1e-310 (subnormal) to 1e300 and NaN/±inf injected. Wh
 * ``fit`` on data with NaN or ±inf raises FloatingPointError naming the epoch the loss became
   non-finite, with ``history`` holding exactly the epochs before it and, when that is epoch
   0, the parameters untouched. (That the parameters are also finite after a later epoch is
-  the separate test ``test_fit_stopped_by_inf_input_leaves_finite_parameters``.)
+  the separate test ``test_fit_stopped_by_inf_input_leaves_finite_parameters``.) With
+  binary cross-entropy, fit refuses a target of ±inf with ValueError instead, before any
+  update: it trains on targets in [0, 1] only.
 
 Magnitudes are chosen clear of the overflow threshold (no intermediate within a few decades
 of the largest float), where the batched core and the per-sample reference could legitimately
@@ -255,6 +257,7 @@ def test_fit_on_finite_input_agrees_with_reference(data):
     l_0, l_n = net.layers[0], net.layers[-1]
     A, layout_x = data.draw(arrays((t, l_0), net.dtype, specials=False))
     B, layout_y = data.draw(arrays((t, l_n), net.dtype, specials=False))
+    B = trainable(B, net)
     Xc, Yc = converted(A, net), converted(B, net)
     # Gradient descent on huge data overflows (tested below); here it must run its course.
     with np.errstate(all="ignore"):
@@ -278,12 +281,19 @@ def test_fit_on_nan_or_inf_raises_floating_point_error_naming_the_epoch(data):
     t = data.draw(st.integers(1, 8))
     l_0, l_n = net.layers[0], net.layers[-1]
     rng = np.random.default_rng(data.draw(st.integers(0, 2**32)))
-    X, Y = rng.standard_normal((t, l_0)), rng.standard_normal((t, l_n))
+    X, Y = rng.standard_normal((t, l_0)), trainable(rng.standard_normal((t, l_n)), net)
     target = data.draw(st.sampled_from(["X", "Y"]))
     array = X if target == "X" else Y
     row, col = data.draw(st.integers(0, t - 1)), data.draw(st.integers(0, array.shape[1] - 1))
-    array[row, col] = data.draw(st.sampled_from(SPECIALS))
+    array[row, col] = special = data.draw(st.sampled_from(SPECIALS))
     before = net.params.copy()
+    if target == "Y" and net.loss_name == "binary_cross_entropy" and not np.isnan(special):
+        with pytest.raises(ValueError, match="Y to train on with loss 'binary_cross_entropy' "
+                                             r"must be probabilities or labels in \[0, 1\]"):
+            net.fit(X, Y, 5, FIT_LR, optimizer="sgd")  # ±inf: a target it cannot reach
+        np.testing.assert_array_equal(net.params, before)
+        COUNTS["fit_refused"] += 1
+        return
     with pytest.raises(FloatingPointError, match=r"NaN or infinite in epoch (\d+)") as info:
         net.fit(X, Y, 5, FIT_LR, optimizer="sgd")
     epoch = int(re.search(r"epoch (\d+)", str(info.value)).group(1))
@@ -292,6 +302,14 @@ def test_fit_on_nan_or_inf_raises_floating_point_error_naming_the_epoch(data):
     if epoch == 0:
         np.testing.assert_array_equal(net.params, before)
     COUNTS["fit_non_finite"] += 1
+
+
+def trainable(B, net):
+    """B as targets fit accepts: binary cross-entropy trains on [0, 1] only (the gradient and
+    the loss take any target, and are fuzzed with any)."""
+    if net.loss_name != "binary_cross_entropy" or B.dtype.kind == "b":
+        return B
+    return np.clip(B, 0, 1).astype(B.dtype)
 
 
 # ---------------------------------------------------------------------- invalid inputs

@@ -305,6 +305,7 @@ sample_weight, clip_norm, **hyperparameters
         w = net._weights(sample_weight, len(X))
         _check_finite(X, "X_local")
         _check_finite(Y, "Y_local")
+        net._check_targets(Y, "Y_local")
         e = check_int(epochs, "epochs", low=0)
         rate = None if lr is None else float(lr)
         if isinstance(optimizer, (optim.Optimizer, optim.LevenbergMarquardt)):

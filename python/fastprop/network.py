@@ -420,6 +420,7 @@ class Network:
             raise TypeError(message("optimizer", "a fastprop.optim.Optimizer", typed(optimizer)))
         config = optimizer.config(lr)
         X, Y = self._batch(X, Y)
+        self._check_targets(Y)
         state = optimizer.state_for(self.n_params, self._dtype)
         E = self._core.step(X, Y, optimizer=config, state=state)
         optimizer.steps = state.steps
@@ -614,6 +615,7 @@ class Network:
         w = self._weights(sample_weight, len(X))
         if index is not None:
             index = _check_index(index, len(X))
+        self._check_targets(Y if index is None else Y[index])
         epochs = check_count(epochs, "epochs", low=0)
         if lr is not None:
             lr = check_lr(lr)
@@ -924,6 +926,24 @@ class Network:
             raise ValueError(f"{x_name} and {y_name} must have the same number of rows "
                              f"(samples), got {X.shape[0]} and {Y.shape[0]}")
         return X, self._convert(Y)
+
+    # The targets each loss can be trained on, (lowest, highest, what that is): beyond them
+    # the loss has no minimum and training runs z_n off to ±inf. `loss`, `gradient` and
+    # `loss_and_grad` take any target, as torch's losses do; `fit`, `step` and fit_many check
+    # (NaN passes: a fit stops on it with FloatingPointError).
+    _TARGETS = {"cross_entropy": (0.0, 1.0, "target probabilities in [0, 1]"),
+                "binary_cross_entropy": (0.0, 1.0, "probabilities or labels in [0, 1]"),
+                "poisson": (0.0, np.inf, "counts >= 0")}
+
+    def _check_targets(self, Y: np.ndarray, name: str = "Y") -> None:
+        if self._loss not in self._TARGETS or Y.size == 0:
+            return
+        low, high, what = self._TARGETS[self._loss]
+        out = (Y < low) | (Y > high)
+        if out.any():
+            value = Y.reshape(-1)[np.argmax(out.reshape(-1))].item()
+            raise ValueError(message(f"{name} to train on with loss {self._loss!r}", what,
+                                     f"the value {value!r}"))
 
     @staticmethod
     def _dense_only(X: Any, what: str) -> Any:
