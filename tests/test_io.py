@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import pickle
 
@@ -229,6 +230,9 @@ def test_an_object_array_inside_the_archive_is_refused_without_running_it(tmp_pa
     ({"layers": np.array([3, 0, 4, 2], dtype=np.int64)}, "layers must be"),
     ({"layers": np.array([3.0, 5.0, 4.0, 2.0])}, "layers must be"),
     ({"activations": np.array(["tanh", "swish"])}, "swish"),
+    ({"fits": np.array(-1, dtype=np.int64)}, "fits must be a count >= 0, got -1"),
+    ({"fits": np.array([1, 2], dtype=np.int64)}, "fits must be a single integer"),
+    ({"fits": np.array(1.5)}, "fits must be a single integer"),
     ({"activations": np.array(["tanh"])}, r"activations must be 2 str"),
     ({"loss": np.array("hinge")}, "hinge"),
     ({"dtype": np.array("float16")}, "dtype must be"),
@@ -310,8 +314,8 @@ def test_the_new_file_gets_the_usual_permissions(tmp_path):
 def test_a_file_and_a_pickle_hold_the_same_state(tmp_path, dtype):
     net = make_net(dtype, loss="mse")
     pickled = net.__getstate__()
-    assert set(pickled) == {"layers", "activations", "bias", "loss", "dtype", "seed", "params",
-                            "history"}
+    assert set(pickled) == {"layers", "activations", "bias", "loss", "dtype", "seed", "fits",
+                            "params", "history"}
     path = io.save(net, tmp_path / "net")
     with np.load(path, allow_pickle=False) as archive:
         for key in set(pickled) - {"history"}:
@@ -319,6 +323,33 @@ def test_a_file_and_a_pickle_hold_the_same_state(tmp_path, dtype):
         assert archive["params"].dtype == pickled["params"].dtype
     assert_same_network(io.load(path), net)
     assert_same_network(pickle.loads(pickle.dumps(net)), net)
+
+
+@pytest.mark.parametrize("how", ["load", "pickle", "deepcopy"])
+def test_a_copy_goes_on_drawing_where_the_network_stopped(tmp_path, how):
+    """The count of fits is kept: a copy's next fit shuffles (and draws DP-SGD noise) as the
+    original's next fit does, not as its first."""
+    rng = np.random.default_rng(0)
+    X, Y = rng.standard_normal((24, 3)), rng.standard_normal((24, 2))
+    net = make_net()
+    net.fit(X, Y, 2, lr=1e-3, optimizer="sgd", batch_size=4)
+    copy_of = {"load": lambda: io.load(io.save(net, tmp_path / "net")),
+               "pickle": lambda: pickle.loads(pickle.dumps(net)),
+               "deepcopy": lambda: copy.deepcopy(net)}[how]()
+    fresh = make_net()
+    fresh.params = net.params
+    for each in (net, copy_of, fresh):
+        each.fit(X, Y, 2, lr=1e-3, optimizer="dpsgd", batch_size=4, max_grad_norm=1.0)
+    np.testing.assert_array_equal(copy_of.params, net.params)
+    assert not np.array_equal(fresh.params, net.params)  # the first fit's shuffles and noise
+
+
+def test_a_file_without_the_count_of_fits_loads_as_before(tmp_path):
+    net = make_net()
+    np.savez(tmp_path / "old.npz", **stored(net))
+    loaded = io.load(tmp_path / "old.npz")
+    assert_same_network(loaded, net)
+    assert loaded.__getstate__()["fits"] == 0
 
 
 def test_a_pickle_of_the_earlier_state_layout_still_loads():

@@ -37,12 +37,15 @@ def state(net: Any) -> dict[str, Any]:
     """The network's description and a copy of its parameters, as plain Python and NumPy.
 
     Keys: ``layers`` (tuple of int), ``activations`` (list of str, one per hidden layer),
-    ``bias`` (bool), ``loss``, ``dtype`` (its name), ``seed`` (int) and ``params`` (a copy of
-    the parameter buffer, in the network's dtype); for loss "huber" also ``huber_delta``.
+    ``bias`` (bool), ``loss``, ``dtype`` (its name), ``seed`` (int), ``fits`` (the count of
+    fits it ran, which with the seed draws the next fit's shuffles and DP-SGD noise: a copy
+    goes on drawing where the network stopped) and ``params`` (a copy of the parameter
+    buffer, in the network's dtype); for loss "huber" also ``huber_delta``.
     """
     st = {"layers": tuple(net.layers), "activations": list(net.activations),
           "bias": bool(net.bias), "loss": net.loss_name, "dtype": net.dtype.name,
-          "seed": int(net.seed), "params": net._snapshot()}
+          "seed": int(net.seed), "fits": int(net.__dict__.get("_fits", 0)),
+          "params": net._snapshot()}
     if net.loss_name == "huber":
         st["huber_delta"] = float(net.huber_delta)
     return st
@@ -78,6 +81,7 @@ def _arrays(st: Mapping[str, Any]) -> dict[str, np.ndarray]:
         "loss": np.array(st["loss"]),
         "dtype": np.array(st["dtype"]),
         "seed": np.array(st["seed"], dtype=np.uint64),
+        "fits": np.array(st["fits"], dtype=np.int64),
         "params": st["params"],
     }
 
@@ -192,12 +196,13 @@ def _read_model(archive: _npz.Archive, extra: bool) -> dict[str, np.ndarray]:
                          f"{headers['params'].shape}")
     for key in ("params", *extras):
         arrays[key] = archive.read(key, headers[key])
-    if "huber_delta" in archive.members:
-        header = archive.header("huber_delta")
-        if header.shape != () or header.dtype.kind != "f":
-            raise ValueError(f"huber_delta must be a single float, got dtype {header.dtype} and "
-                             f"shape {header.shape}")
-        arrays["huber_delta"] = archive.read("huber_delta", header)
+    for key, kinds, what in (("huber_delta", "f", "float"), ("fits", "iu", "integer")):
+        if key in archive.members:  # optional: files without it are read as before
+            header = archive.header(key)
+            if header.shape != () or header.dtype.kind not in kinds:
+                raise ValueError(f"{key} must be a single {what}, got dtype {header.dtype} and "
+                                 f"shape {header.shape}")
+            arrays[key] = archive.read(key, header)
     return arrays
 
 
@@ -247,9 +252,19 @@ def _state_from(arrays: dict[str, np.ndarray]) -> dict[str, Any]:
                                  verb="have"))
     return {"layers": layers, "activations": [str(name) for name in activations], "bias": bias,
             "loss": _scalar_str(arrays, "loss"), "dtype": dtype.name,
-            "seed": int(_scalar(arrays, "seed", "iu")), "params": params,
+            "seed": int(_scalar(arrays, "seed", "iu")), "fits": _fits(arrays), "params": params,
             **({"huber_delta": float(_scalar(arrays, "huber_delta", "f"))}
                if "huber_delta" in arrays else {})}
+
+
+def _fits(arrays: dict[str, np.ndarray]) -> int:
+    """The count of fits, 0 for a file written before it was kept."""
+    if "fits" not in arrays:
+        return 0
+    fits = int(_scalar(arrays, "fits", "iu"))
+    if fits < 0:
+        raise ValueError(message("fits", "a count >= 0", str(fits)))
+    return fits
 
 
 def _scalar(arrays: dict[str, np.ndarray], key: str, kinds: str) -> Any:

@@ -17,6 +17,10 @@ key              dtype, shape         meaning
 ``loss``         str, ()              the loss name, e.g. ``"sse"``
 ``dtype``        str, ()              ``"float64"`` or ``"float32"``
 ``seed``         uint64, ()           the initialisation seed (``net.seed``)
+``fits``         int64, ()            optional (0 when absent): the fits the network
+                                      ran, which with ``seed`` draw the next fit's
+                                      shuffles and DP-SGD noise
+``huber_delta``  float64, ()          optional: the delta of loss ``"huber"``
 ``params``       float64 or float32,  the parameter buffer ``net.params`` in the
                  (P,)                 network's dtype: W_0, b_0, W_1, b_1, ... (no b_i
                                       without bias), each W_i row-major;

@@ -891,6 +891,7 @@ class Network:
                       state.get("huber_delta", 1.0))
         self.params = state["params"]
         self.history = state.get("history", History(np.empty(0)))
+        self._fits = int(state.get("fits", 0))  # a pickle from before it was kept: 0
 
     # ------------------------------------------------------------------ conversion
     def _inputs(self, X: ArrayLike, name: str = "X") -> tuple[np.ndarray, bool]:
