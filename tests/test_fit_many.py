@@ -367,6 +367,16 @@ def test_per_network_X_must_be_two_dimensional_and_checkpoints_distinct(tmp_path
         fastprop.fit_many(nets, X.tolist(), Y, 1)
     with pytest.raises(ValueError, match="each network needs its own path"):
         fastprop.fit_many(nets, X, Y, 1, checkpoint=tmp_path / "run.npz")
+    # one file under two names is one file
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "link.npz").symlink_to(tmp_path / "sub" / "run.npz")
+    for aliases in ([tmp_path / "sub" / "run.npz", tmp_path / "sub" / "." / "run.npz", None],
+                    [None, tmp_path / "link.npz", tmp_path / "sub" / "run.npz"]):
+        with pytest.raises(ValueError, match=r"networks\[\d\] and networks\[\d\] both name"):
+            fastprop.fit_many(nets, X, Y, 1, checkpoint=aliases)
+    with pytest.raises(TypeError, match=r"optimizer must be a name, an optimiser object or a "
+                                        r"list with one of them per network, got tuple"):
+        fastprop.fit_many(nets, X, Y, 1, optimizer=("sgd", "adam", "sgd"))
     for net, params in zip(nets, before):
         np.testing.assert_array_equal(net.params, params)
     paths = [tmp_path / f"run{k}.npz" for k in range(3)]

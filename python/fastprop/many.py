@@ -165,10 +165,21 @@ def _fit_many(networks: Any, X: Any, Y: Any, epochs: Any, lr: Any, indices: Any,
         raise ValueError(f"X: a list gives one X per network, each of shape (t, l_0), but X[{k}] "
                          f"has {np.ndim(X[k])} dimensions; for one X shared by every network, "
                          f"pass a NumPy array")
-    paths = [os.fspath(p) for p in columns.get("checkpoint", []) if p is not None]
-    if len(set(paths)) != len(paths):
-        raise ValueError("checkpoint: a file holds the checkpoint of one fit, so each network "
-                         "needs its own path (a list with one path per network)")
+    # The same file under two names (./, .., a symbolic link) is the same file.
+    first_of: dict[str, int] = {}
+    for k, path in enumerate(columns.get("checkpoint", [])):
+        if path is None:
+            continue
+        real = os.path.realpath(os.fspath(path))
+        if real in first_of:
+            raise ValueError(f"checkpoint: a file holds the checkpoint of one fit, so each "
+                             f"network needs its own path (a list with one path per network), "
+                             f"but networks[{first_of[real]}] and networks[{k}] both name "
+                             f"{real}")
+        first_of[real] = k
+    if isinstance(fit_arguments.get("optimizer"), tuple):
+        raise TypeError(message("optimizer", "a name, an optimiser object or a list with one "
+                                "of them per network", typed(fit_arguments["optimizer"])))
     optimizers = [o for o in columns.get("optimizer", []) if not isinstance(o, str)]
     if len({id(o) for o in optimizers}) != len(optimizers):
         raise ValueError("an optimiser object keeps the state of one network: give one object "
