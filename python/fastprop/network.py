@@ -524,7 +524,9 @@ class Network:
             then between epochs, epoch counted from 0). Every rate must be a finite number
             > 0 (ValueError otherwise). A ``callback`` may also change the rate: setting
             ``logs["lr"]`` (or the optimiser object's ``lr``) sets the base rate from the next
-            epoch on. :attr:`history` ``.lr`` holds the rate of every epoch.
+            epoch on. :attr:`history` ``.lr`` holds the rate of every epoch. ("rprop" reads
+            the rate once, for its first step sizes, as torch's Rprop: a schedule is recorded
+            but changes none of its steps.)
         clip_norm : float or None
             When > 0, each minibatch gradient (in the flat layout of :attr:`params`) longer
             than ``clip_norm`` in L2 norm is scaled down to it before the update, as

@@ -178,6 +178,10 @@ class Rprop(Optimizer):
 
     Step sizes start at ``lr``, grow by etas[1] while the gradient keeps its sign, shrink by
     etas[0] when it flips (and that step is skipped), within step_sizes.
+
+    ``lr`` is read once, for the first step sizes, as torch's Rprop reads it: an
+    ``lr_schedule``, or a rate set from a callback, is recorded in ``history.lr`` but moves
+    no step of a fit that has started.
     """
 
     method = "rprop"
