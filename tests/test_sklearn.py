@@ -59,6 +59,7 @@ def _expected_failed_checks(estimator):
     MLPClassifier(solver="lbfgs", random_state=0),
     MLPRegressor(solver="sgd", random_state=0),
     MLPClassifier(solver="sgd", random_state=0),
+    MLPRegressor(solver="lm", hidden_layer_sizes=(8,), max_iter=50, random_state=0),
 ], expected_failed_checks=_expected_failed_checks)
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)

@@ -859,7 +859,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
-        tags.input_tags.sparse = True
+        tags.input_tags.sparse = self.solver != "lm"  # its Jacobian is built from dense rows
         return tags
 
 
