@@ -91,6 +91,9 @@ def test_bad_input(digits):
         fs.MLPEnsembleRegressor(fs.MLPClassifier()).fit(X, y)
     with pytest.raises(ValueError, match="n_estimators must be"):
         fs.MLPEnsembleClassifier(n_estimators=0).fit(X, y)
+    for ensemble in (fs.MLPEnsembleClassifier, fs.MLPEnsembleRegressor):
+        with pytest.raises(ValueError, match="requires y to be passed, but the target y is None"):
+            ensemble(n_estimators=2).fit(X, None)
 
 
 def test_diverging_member_raises(digits):

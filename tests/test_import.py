@@ -543,6 +543,9 @@ def test_to_sklearn_refuses_what_sklearn_lacks():
         random_net([2, 3, 1], "tanh", "sse").to_sklearn(classes=[0, 1])
     with pytest.raises(ValueError, match="at least 2 outputs"):
         random_net([2, 3, 1], "tanh", "cross_entropy").to_sklearn()
+    with pytest.raises(ValueError, match="MLPClassifier have no loss like this network's "
+                                         "'huber'"):
+        random_net([2, 3, 1], "tanh", "huber").to_sklearn()
 
 
 def test_a_network_without_bias_gets_zero_intercepts():

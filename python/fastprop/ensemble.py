@@ -86,6 +86,9 @@ class _Ensemble(BaseEstimator):
             raise TypeError(f"{type(self).__name__} needs a dense X (a NumPy array), got a "
                             f"sparse matrix: its members are trained in one fit_many call, "
                             f"which takes dense data; fit members one by one for sparse X")
+        if y is None:  # scikit-learn's words, as its estimators say it
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target "
+                             f"y is None")
         X_all, y_all = np.asarray(X), np.asarray(y)
         w_all = None if sample_weight is None else np.asarray(sample_weight)
         members, data = [], []

@@ -61,7 +61,7 @@ import numpy as np
 from numpy.typing import DTypeLike
 
 from .network import Network
-from .reference import LEAKY_RELU_SLOPE, LOSSES
+from .reference import LEAKY_RELU_SLOPE
 
 if TYPE_CHECKING:
     import torch
@@ -405,8 +405,11 @@ def to_sklearn(net: Network, classes: Any = None) -> Any:
         estimator._label_binarizer = binarizer
         estimator.classes_ = binarizer.classes_
         link = "softmax" if net.loss_name == "cross_entropy" and l_n > 2 else "logistic"
-    else:  # pragma: no cover - every loss is listed above
-        raise ValueError(f"loss {net.loss_name!r} is not one of {LOSSES}")
+    else:  # "huber": scikit-learn's MLPs have no such loss
+        raise ValueError(f"scikit-learn's MLPRegressor and MLPClassifier have no loss like "
+                         f"this network's {net.loss_name!r}: to_sklearn takes the losses "
+                         f"'sse', 'mse', 'poisson', 'cross_entropy' and "
+                         f"'binary_cross_entropy'")
     estimator.coefs_ = [w.T.copy() for w in W]
     estimator.intercepts_ = b
     estimator.n_layers_ = net.n + 1
