@@ -272,6 +272,13 @@ def test_a_failed_write_leaves_no_file_and_no_temporary(tmp_path, monkeypatch):
     assert os.listdir(tmp_path) == []
 
 
+def test_save_refuses_a_directory(tmp_path):
+    with pytest.raises(IsADirectoryError, match=r"cannot write the model to .*: it is a "
+                                                r"directory"):
+        io.save(make_net(), tmp_path)
+    assert not os.path.exists(f"{tmp_path}.npz")
+
+
 def test_save_into_a_missing_directory_names_the_directory(tmp_path):
     with pytest.raises(FileNotFoundError) as error:
         io.save(make_net(), tmp_path / "no" / "net.npz")

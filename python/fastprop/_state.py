@@ -11,6 +11,7 @@ never on each other in a circle.
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 from collections.abc import Callable, Mapping
@@ -19,7 +20,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from . import _npz
-from ._files import write_file
+from ._files import _os_error, write_file
 from ._validate import check_dtype, message, shown, typed
 
 __all__ = ["FORMAT", "VERSION", "state", "save", "load"]
@@ -59,6 +60,10 @@ def save(net: Any, path: str | os.PathLike[str], *,
     path = os.fspath(path)
     if not isinstance(path, str):
         raise TypeError(message("path", "a str or os.PathLike of str", typed(path)))
+    if os.path.isdir(path):  # not "<directory>.npz" beside it, as numpy.savez would write
+        raise _os_error(IsADirectoryError, errno.EISDIR,
+                        f"cannot write the model to {path}: it is a directory (give a file "
+                        f"name in it)")
     if not path.endswith(".npz"):
         path += ".npz"
     arrays = _arrays(state(net))

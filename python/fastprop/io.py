@@ -93,7 +93,7 @@ def save(net: Network, path: str | os.PathLike[str], *,
     net : Network
     path : str or os.PathLike
         Where to write. As with :func:`numpy.savez`, ``".npz"`` is appended when the name
-        does not already end with it.
+        does not already end with it; an existing directory is refused (IsADirectoryError).
     extra : mapping of str to array-like, optional
         Additional arrays stored alongside (e.g. class names), each under the key
         ``"extra_" + name``; read them back with ``load(path, return_extra=True)``. Names
