@@ -511,3 +511,25 @@ def test_skl2onnx_graph_of_a_poisson_regressor_predicts_the_rate():
                                            providers=["CPUExecutionProvider"])
     (out,) = session.run(None, {session.get_inputs()[0].name: X})
     np.testing.assert_allclose(out[:, 0], reg.predict(X), rtol=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["regressor", "classifier"])
+def test_assigned_coefs_and_intercepts_replace_the_weights(kind):
+    """As in scikit-learn, setting coefs_ and intercepts_ replaces the weights: ours then
+    predicts what scikit-learn's predicts with the same ones; a wrong list changes nothing."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 3))
+    y = X[:, 0] if kind == "regressor" else (X[:, 0] > 0).astype(int)
+    params = {"hidden_layer_sizes": (5,), "max_iter": 3, "random_state": 0}
+    ours, _ = _fit_quietly(OURS[kind](**params), X, y)
+    theirs, _ = _fit_quietly(THEIRS[kind](**{**params, "random_state": 1}), X, y)
+    before = [W.copy() for W in ours.coefs_]
+    with pytest.raises(ValueError, match=r"coefs_\[1\] must have shape \(5, 1\), got \(1, 5\)"):
+        ours.coefs_ = [theirs.coefs_[0], theirs.coefs_[1].T]
+    with pytest.raises(ValueError, match=r"intercepts_ must be a list of 2 arrays"):
+        ours.intercepts_ = theirs.intercepts_[:1]
+    for W, W_before in zip(ours.coefs_, before):
+        np.testing.assert_array_equal(W, W_before)
+    ours.coefs_, ours.intercepts_ = theirs.coefs_, theirs.intercepts_
+    np.testing.assert_allclose(ours.predict(X), theirs.predict(X), rtol=1e-12, atol=1e-12)
+    assert not np.shares_memory(ours.coefs_[0], theirs.coefs_[0])

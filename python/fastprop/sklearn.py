@@ -127,7 +127,7 @@ except ImportError as _error:  # pragma: no cover - depends on the environment
 
 from . import _core, optim
 from ._validate import check_bool, check_choice, check_count, check_dtype, check_int, \
-    check_lr, check_real, check_sample_weight, message, shown, typed
+    check_lr, check_real, check_sample_weight, message, real_array, shown, typed
 from ._sparse import rows_for_core
 from .history import History
 from .ensemble import MLPEnsembleClassifier, MLPEnsembleRegressor
@@ -234,13 +234,24 @@ class _BaseMLP(BaseEstimator):
     # ------------------------------------------------------------------ fitted model
     @property
     def coefs_(self) -> list[np.ndarray]:
-        """W_iᵀ, shape (l_i, l_{i+1}): scikit-learn's layout; writable views into the network."""
+        """W_iᵀ, shape (l_i, l_{i+1}): scikit-learn's layout; writable views into the network.
+        Assigning a list of such arrays copies them into the network, as setting
+        scikit-learn's attribute replaces its weights."""
         return [W.T for W in self._fitted_net().weights]
+
+    @coefs_.setter
+    def coefs_(self, coefs: Sequence[ArrayLike]) -> None:
+        _copy_into([W.T for W in self._fitted_net().weights], coefs, "coefs_")
 
     @property
     def intercepts_(self) -> list[np.ndarray]:
-        """b_i, shape (l_{i+1},): writable views into the network."""
+        """b_i, shape (l_{i+1},): writable views into the network; assigning a list of such
+        arrays copies them in."""
         return list(self._fitted_net().biases)
+
+    @intercepts_.setter
+    def intercepts_(self, intercepts: Sequence[ArrayLike]) -> None:
+        _copy_into(list(self._fitted_net().biases), intercepts, "intercepts_")
 
     @property
     def network_(self) -> Network:
@@ -989,6 +1000,24 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
 
 # ---------------------------------------------------------------------- helpers
+def _copy_into(views: list[np.ndarray], values: Any, name: str) -> None:
+    """values[i] copied into views[i] (the network's W_iᵀ or b_i), every shape checked before
+    anything is written."""
+    if not isinstance(values, (list, tuple)):
+        raise TypeError(message(name, f"a list of {len(views)} arrays (one per layer)",
+                                typed(values)))
+    if len(values) != len(views):
+        raise ValueError(message(name, f"a list of {len(views)} arrays (one per layer)",
+                                 f"{len(values)}"))
+    arrays = [real_array(value, f"{name}[{i}]") for i, value in enumerate(values)]
+    for i, (view, array) in enumerate(zip(views, arrays)):
+        if array.shape != view.shape:
+            raise ValueError(message(f"{name}[{i}]", f"shape {view.shape}", str(array.shape),
+                                     verb="have"))
+    for view, array in zip(views, arrays):
+        view[...] = array
+
+
 def _seed(rng: np.random.RandomState) -> int:
     """A fastprop seed drawn from scikit-learn's random state."""
     return int(rng.randint(np.iinfo(np.int32).max))
