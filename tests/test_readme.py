@@ -38,11 +38,8 @@ SETUP = {
     "history = net.fit(X, Y, epochs=20": _REGRESSION,
     "net.fit(X, Y, 100, optimizer=\"adam\"": _REGRESSION,
     "net = fastprop.Network([1, 10, 1]": _REGRESSION,
-    "clf = fastprop.Network([4, 16, 3]": """
-import numpy as np
-import fastprop
-rng = np.random.default_rng(0)
-X = rng.standard_normal((150, 4)); labels = rng.integers(0, 3, 150)
+    "clf = fastprop.Network([1, 16, 3]": _REGRESSION + """
+labels = rng.integers(0, 3, 256)
 """,
     "history = net.fit(X, Y, 500": _REGRESSION,
     "net = fastprop.Network([64, 64, 64, 10]": _W2_DATA,
@@ -53,16 +50,6 @@ net = fastprop.Network([64, 64, 64, 10], "sigmoid", bias=True, dtype="float32", 
     "from scipy.optimize import minimize": _REGRESSION,
     "model = net.to_onnx(": _REGRESSION,
     "net.to_c(": _REGRESSION,
-    "net = fastprop.Network.from_sklearn(sklearn_mlp)": """
-import numpy as np
-import fastprop
-import fastprop.sklearn
-from sklearn.datasets import load_iris
-from sklearn.neural_network import MLPClassifier
-X, y = load_iris(return_X_y=True)
-sklearn_mlp = MLPClassifier((8,), max_iter=50, random_state=0).fit(X, y)
-fastprop_mlp = fastprop.sklearn.MLPClassifier((8,), max_iter=50, random_state=0).fit(X, y)
-""",
 }
 
 
