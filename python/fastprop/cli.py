@@ -55,7 +55,7 @@ from ._validate import available_memory
 from .network import Network
 from .optim import OPTIMIZERS
 
-__all__ = ["main"]
+__all__ = ["main", "predict", "probabilities"]
 
 CLASSIFICATION_LOSSES = ("cross_entropy", "binary_cross_entropy")
 MAX_COUNT = 2**63 - 1  # the largest epochs, batch size, patience or layer size accepted
@@ -700,7 +700,8 @@ def _outputs(net: Network, extra: dict[str, np.ndarray], X: np.ndarray) -> np.nd
 
 def predict(net: Network, extra: dict[str, np.ndarray], X: np.ndarray) -> np.ndarray:
     """Class names (t,) (an object array of str) for a classifier, values (t, l_n) for a
-    regression, from raw X."""
+    regression, from raw X: what ``python -m fastprop predict`` writes, for a model ``train``
+    saved, read with ``net, extra = fastprop.load(path, return_extra=True)``."""
     Z = _outputs(net, extra, X)
     if _task(net, extra) == "classification":
         index = Z.argmax(axis=1) if Z.shape[1] > 1 else (Z[:, 0] > 0).astype(np.intp)
