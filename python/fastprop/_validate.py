@@ -210,7 +210,7 @@ def check_pair(value: Any, name: str, expected: str = "a pair of numbers") -> tu
 
 def real_array(A: ArrayLike, name: str) -> np.ndarray:
     """A as a NumPy array of bool, int or float, without copying when it is one already."""
-    if isinstance(A, (str, bytes)):
+    if A is None or isinstance(A, (str, bytes)):
         raise TypeError(message(name, "an array of real numbers", typed(A)))
     try:
         arr = np.asarray(A)
