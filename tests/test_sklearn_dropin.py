@@ -533,3 +533,20 @@ def test_assigned_coefs_and_intercepts_replace_the_weights(kind):
     ours.coefs_, ours.intercepts_ = theirs.coefs_, theirs.intercepts_
     np.testing.assert_allclose(ours.predict(X), theirs.predict(X), rtol=1e-12, atol=1e-12)
     assert not np.shares_memory(ours.coefs_[0], theirs.coefs_[0])
+
+
+def test_coefs_assigned_from_their_own_views_swap_as_in_sklearn():
+    """Arrays that are views of these very weights (coefs_ itself, permuted) are read before
+    anything is written, as scikit-learn's list assignment reads them."""
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((30, 4)), rng.standard_normal(30)
+    params = {"hidden_layer_sizes": (4, 4), "max_iter": 2, "random_state": 0}
+    for cls in (MLPRegressor, neural_network.MLPRegressor):
+        est, _ = _fit_quietly(cls(**params), X, y)
+        c, b = est.coefs_, est.intercepts_
+        old_c, old_b = [W.copy() for W in c], [v.copy() for v in b]
+        est.coefs_ = [c[1], c[0], c[2]]
+        est.intercepts_ = [b[1], b[0], b[2]]
+        for new, old in zip(est.coefs_ + est.intercepts_,
+                            [old_c[1], old_c[0], old_c[2], old_b[1], old_b[0], old_b[2]]):
+            np.testing.assert_array_equal(new, old)

@@ -241,7 +241,7 @@ class _BaseMLP(BaseEstimator):
 
     @coefs_.setter
     def coefs_(self, coefs: Sequence[ArrayLike]) -> None:
-        _copy_into([W.T for W in self._fitted_net().weights], coefs, "coefs_")
+        self._assign(coefs, "coefs_")
 
     @property
     def intercepts_(self) -> list[np.ndarray]:
@@ -251,7 +251,17 @@ class _BaseMLP(BaseEstimator):
 
     @intercepts_.setter
     def intercepts_(self, intercepts: Sequence[ArrayLike]) -> None:
-        _copy_into(list(self._fitted_net().biases), intercepts, "intercepts_")
+        self._assign(intercepts, "intercepts_")
+
+    def _assign(self, values: Sequence[ArrayLike], name: str) -> None:
+        """values into a copy of the parameters, then that copy into the network in one
+        assignment: arrays that are views of these very weights (a permutation of coefs_)
+        read the old ones, and a fit in another thread sees the old or the new, never half."""
+        net = self._fitted_net()
+        params = net._snapshot()
+        W, b = net._split(params)
+        _copy_into([w.T for w in W] if name == "coefs_" else b, values, name)
+        net.params = params
 
     @property
     def network_(self) -> Network:
@@ -1001,8 +1011,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
 # ---------------------------------------------------------------------- helpers
 def _copy_into(views: list[np.ndarray], values: Any, name: str) -> None:
-    """values[i] copied into views[i] (the network's W_iᵀ or b_i), every shape checked before
-    anything is written."""
+    """values[i] copied into views[i] (W_iᵀ or b_i of a parameter buffer), every shape
+    checked before anything is written."""
     if not isinstance(values, (list, tuple)):
         raise TypeError(message(name, f"a list of {len(views)} arrays (one per layer)",
                                 typed(values)))
