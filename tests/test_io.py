@@ -230,7 +230,8 @@ def test_an_object_array_inside_the_archive_is_refused_without_running_it(tmp_pa
     ({"layers": np.array([3, 0, 4, 2], dtype=np.int64)}, "layers must be"),
     ({"layers": np.array([3.0, 5.0, 4.0, 2.0])}, "layers must be"),
     ({"activations": np.array(["tanh", "swish"])}, "swish"),
-    ({"fits": np.array(-1, dtype=np.int64)}, "fits must be a count >= 0, got -1"),
+    ({"fits": np.array(-1, dtype=np.int64)}, r"fits must be a count in \[0, 2\*\*63\), got -1"),
+    ({"fits": np.array(2**63, dtype=np.uint64)}, "fits must be a count in"),
     ({"fits": np.array([1, 2], dtype=np.int64)}, "fits must be a single integer"),
     ({"fits": np.array(1.5)}, "fits must be a single integer"),
     ({"activations": np.array(["tanh"])}, r"activations must be 2 str"),
@@ -304,6 +305,25 @@ def test_save_writes_through_a_symbolic_link(tmp_path):
     io.save(net, link)
     assert link.is_symlink()
     assert_same_network(io.load(target), net)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permission bits")
+def test_a_replaced_file_keeps_its_permissions(tmp_path):
+    io.save(make_net(), tmp_path / "net.npz")
+    (tmp_path / "net.npz").chmod(0o600)
+    io.save(make_net(), tmp_path / "net.npz")
+    assert (tmp_path / "net.npz").stat().st_mode & 0o777 == 0o600
+
+
+def test_a_name_of_255_bytes_can_be_written(tmp_path):
+    name = "m" * 251 + ".npz"  # the longest name most file systems take
+    net = make_net()
+    try:
+        path = io.save(net, tmp_path / name)
+    except OSError as error:  # a file system with a shorter limit
+        pytest.skip(f"this file system refuses a name of 255 bytes: {error}")
+    assert_same_network(io.load(path), net)
+    assert os.listdir(tmp_path) == [name]
 
 
 @pytest.mark.skipif(os.name != "posix", reason="POSIX permission bits")

@@ -25,11 +25,12 @@ def write_file(path: str | os.PathLike[str], data: bytes, what: str) -> str:
     """Write ``data`` to ``path`` atomically: a temporary file beside it, flushed to disk, then
     renamed over ``path``, so that a crash leaves the old file or the new one, never half of one.
 
-    What may be at ``path`` already: nothing, or a regular file, which is replaced. A
-    symbolic link is written through: the file it leads to is replaced (atomically, by a
-    temporary file beside that file), and the link stays. Anything else (a directory, a
-    device, a FIFO, a socket, or a link to one) is refused, since a rename would put a
-    regular file in its place.
+    What may be at ``path`` already: nothing, or a regular file, which is replaced and whose
+    permission bits the new file keeps (a file made private stays private; its other hard
+    links, if any, keep the old contents, as with any rename). A symbolic link is written
+    through: the file it leads to is replaced (atomically, by a temporary file beside that
+    file), and the link stays. Anything else (a directory, a device, a FIFO, a socket, or a
+    link to one) is refused, since a rename would put a regular file in its place.
 
     Raises the OSError subclass of the failure (PermissionError, FileNotFoundError,
     IsADirectoryError, ...) with a message that names ``what`` and the path.
@@ -56,11 +57,15 @@ def write_file(path: str | os.PathLike[str], data: bytes, what: str) -> str:
                         f"cannot write the {what} to {path}{link}: it is {file_kind(mode)}, "
                         f"not a regular file, and writing would replace it")
     directory, name = os.path.split(os.path.abspath(target))
-    tmp = os.path.join(directory, f".{name}.{secrets.token_hex(6)}.tmp")
+    # The temporary name stays within 255 bytes whatever the file's: at most 64 of them kept.
+    stem = os.fsencode(name)[:64].decode(errors="ignore")
+    tmp = os.path.join(directory, f".{stem}.{secrets.token_hex(6)}.tmp")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
                      0o666)
         try:
+            if mode is not None and hasattr(os, "fchmod"):
+                os.fchmod(fd, stat.S_IMODE(mode))
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
                 f.flush()

@@ -267,8 +267,8 @@ def _fits(arrays: dict[str, np.ndarray]) -> int:
     if "fits" not in arrays:
         return 0
     fits = int(_scalar(arrays, "fits", "iu"))
-    if fits < 0:
-        raise ValueError(message("fits", "a count >= 0", str(fits)))
+    if not 0 <= fits <= np.iinfo(np.int64).max:  # int64, as save writes it
+        raise ValueError(message("fits", "a count in [0, 2**63)", str(fits)))
     return fits
 
 
