@@ -629,6 +629,9 @@ def test_validation_data_not_a_pair_refused(data, validation_data):
     ("callback", 3, TypeError, r"callback must be callable or None, got int"),
     ("verbose", 1, TypeError, r"verbose must be True or False, got 1"),
     ("restore_best", "yes", TypeError, r"restore_best must be True or False, got 'yes'"),
+    ("checkpoint", b"run.npz", TypeError, r"checkpoint must be a file path \(a str or "
+                                          r"os.PathLike of str\), got bytes b'run.npz'"),
+    ("checkpoint", 3, TypeError, r"checkpoint must be a file path .*, got int 3"),
 ])
 def test_bad_option_types_refused(data, option, value, error, pattern):
     with pytest.raises(error, match=pattern):

@@ -20,7 +20,7 @@ import numpy as np
 
 from . import _npz
 from ._state import _write_atomically
-from ._validate import check_int
+from ._validate import check_int, message, typed
 from .history import History
 
 __all__ = ["Checkpoint"]
@@ -34,7 +34,10 @@ class Checkpoint:
     def __init__(self, path: str | os.PathLike, every: int, *, identity: dict[str, Any],
                  params: np.ndarray, state: Any, epochs: int, patience: int, min_delta: float,
                  restore_best: bool, validation: bool) -> None:
-        self.path = os.fspath(path)
+        self.path = os.fspath(path) if isinstance(path, (str, os.PathLike)) else path
+        if not isinstance(self.path, str):  # refused now, not at the first write
+            raise TypeError(message("checkpoint", "a file path (a str or os.PathLike of str)",
+                                    typed(path)))
         if not self.path:
             raise ValueError("checkpoint must be a file path, got ''")
         self.every = check_int(every, "checkpoint_every", low=1)

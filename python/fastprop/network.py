@@ -617,7 +617,7 @@ class Network:
         w = self._weights(sample_weight, len(X))
         if index is not None:
             index = _check_index(index, len(X))
-        self._check_targets(Y if index is None else Y[index])
+        self._check_targets(Y, index=index)
         epochs = check_count(epochs, "epochs", low=0)
         if lr is not None:
             lr = check_lr(lr)
@@ -938,15 +938,23 @@ class Network:
                 "binary_cross_entropy": (0.0, 1.0, "probabilities or labels in [0, 1]"),
                 "poisson": (0.0, np.inf, "counts >= 0")}
 
-    def _check_targets(self, Y: np.ndarray, name: str = "Y") -> None:
-        if self._loss not in self._TARGETS or Y.size == 0:
+    def _check_targets(self, Y: np.ndarray, name: str = "Y",
+                       index: np.ndarray | None = None) -> None:
+        """Y (or its rows ``index``) within the loss's targets; read in blocks of rows, with
+        NaN skipped by fmin and fmax, so that no copy of Y is made unless one is refused."""
+        if self._loss not in self._TARGETS:
             return
         low, high, what = self._TARGETS[self._loss]
-        out = (Y < low) | (Y > high)
-        if out.any():
-            value = Y.reshape(-1)[np.argmax(out.reshape(-1))].item()
-            raise ValueError(message(f"{name} to train on with loss {self._loss!r}", what,
-                                     f"the value {value!r}"))
+        rows = len(Y) if index is None else len(index)
+        block = max(1, (1 << 16) // max(1, Y.shape[1]))
+        for start in range(0, rows, block):
+            part = Y[start:start + block] if index is None else Y[index[start:start + block]]
+            if part.size and (np.fmin.reduce(part, axis=None) < low
+                              or np.fmax.reduce(part, axis=None) > high):
+                out = ((part < low) | (part > high)).reshape(-1)
+                value = part.reshape(-1)[np.argmax(out)].item()
+                raise ValueError(message(f"{name} to train on with loss {self._loss!r}", what,
+                                         f"the value {value!r}"))
 
     @staticmethod
     def _dense_only(X: Any, what: str) -> Any:
