@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 import signal
 import subprocess
 import sys
@@ -374,9 +375,10 @@ def test_per_network_X_must_be_two_dimensional_and_checkpoints_distinct(tmp_path
                     [None, tmp_path / "link.npz", tmp_path / "sub" / "run.npz"]):
         with pytest.raises(ValueError, match=r"networks\[\d\] and networks\[\d\] both name"):
             fastprop.fit_many(nets, X, Y, 1, checkpoint=aliases)
-    with pytest.raises(TypeError, match=r"optimizer must be a name, an optimiser object or a "
-                                        r"list with one of them per network, got tuple"):
-        fastprop.fit_many(nets, X, Y, 1, optimizer=("sgd", "adam", "sgd"))
+    for bad in (("sgd", "adam", "sgd"), 3):  # not objects: each network's fit judges them
+        with pytest.raises(ValueError, match=r"networks\[0\]: optimizer must be one of sgd, .* "
+                                             r"\(or an Optimizer object\); got " + re.escape(repr(bad))):
+            fastprop.fit_many(nets, X, Y, 1, optimizer=bad)
     for net, params in zip(nets, before):
         np.testing.assert_array_equal(net.params, params)
     paths = [tmp_path / f"run{k}.npz" for k in range(3)]

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from . import _core
+from . import _core, optim
 from ._progress import ManyProgress
 from ._sparse import is_sparse
 from ._validate import check_bool, check_choice, check_lr, message, typed
@@ -177,10 +177,9 @@ def _fit_many(networks: Any, X: Any, Y: Any, epochs: Any, lr: Any, indices: Any,
                              f"but networks[{first_of[real]}] and networks[{k}] both name "
                              f"{real}")
         first_of[real] = k
-    if isinstance(fit_arguments.get("optimizer"), tuple):
-        raise TypeError(message("optimizer", "a name, an optimiser object or a list with one "
-                                "of them per network", typed(fit_arguments["optimizer"])))
-    optimizers = [o for o in columns.get("optimizer", []) if not isinstance(o, str)]
+    # Only optimiser objects hold state; anything else is judged by each network's fit.
+    optimizers = [o for o in columns.get("optimizer", [])
+                  if isinstance(o, (optim.Optimizer, optim.LevenbergMarquardt))]
     if len({id(o) for o in optimizers}) != len(optimizers):
         raise ValueError("an optimiser object keeps the state of one network: give one object "
                          "per network (a list of distinct objects), or the optimiser's name")
