@@ -1,6 +1,7 @@
 """The size of the C that Network.to_c writes, and its speed against Network.forward.
 
     python benchmarks/export_c.py [--repeats 7] [--cc cc]
+    python benchmarks/export_c.py --wide [--cc cc]
 
 For each network: the header's size (bytes and lines), the time `cc -std=c99 -O2` takes to
 compile it (with the timing driver), the largest deviation of its outputs from forward's, and
@@ -11,6 +12,11 @@ each the median of --repeats runs (every run long enough to take about 0.2 s). T
 driver reads the clock (clock_gettime, CLOCK_MONOTONIC) around a loop of calls whose inputs
 change every call and whose outputs are summed, so that nothing is hoisted out of the loop.
 Prints the CPU (from /proc/cpuinfo) and the compiler's version first.
+
+--wide measures instead how far the C code's float32 sums drift on very wide layers: one-layer
+float32 networks [l_0, 2] for l_0 = 65,536 and 262,144 on 4 standard normal rows, the largest
+|C − forward| and |forward − float64| over the largest |forward| (each output of the C code is
+one running sum over l_0 terms).
 """
 
 from __future__ import annotations
@@ -134,7 +140,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--cc", default="cc")
+    parser.add_argument("--wide", action="store_true",
+                        help="the drift of float32 sums on very wide layers instead")
     args = parser.parse_args(argv)
+    if args.wide:
+        return wide(args.cc)
     version = subprocess.run([args.cc, "--version"], capture_output=True, text=True,
                              check=True).stdout.splitlines()[0]
     print(f"fastprop {fastprop.__version__}, {cpu_name()}, {os.cpu_count()} CPUs, "
@@ -187,6 +197,31 @@ def main(argv: list[str] | None = None) -> int:
     print("ratio: the time of net.forward over that of the C code (above 1: C is faster).")
     print(f"deviation: max |C - forward| / max |forward| over the {BATCH} rows (standard "
           f"normal inputs, fastprop's initialisation).")
+    return 0
+
+
+def wide(cc: str) -> int:
+    """--wide: see the module doc."""
+    rng = np.random.default_rng(0)
+    print(f"{'l_0':>9} {'|C - forward|':>14} {'|forward - float64|':>20}   (of max |forward|)")
+    with tempfile.TemporaryDirectory() as tmp:
+        for l_0 in (65536, 262144):
+            net = fastprop.Network([l_0, 2], dtype="float32", seed=0)
+            X = rng.standard_normal((4, l_0)).astype(np.float32)
+            net.to_c(os.path.join(tmp, "model.h"))
+            with open(os.path.join(tmp, "driver.c"), "w") as f:
+                f.write(DRIVER)
+            subprocess.run([cc, "-std=c99", "-O2", "-DREAL=float", f"-DL0={l_0}", "-DLN=2",
+                            "-o", os.path.join(tmp, "driver"), os.path.join(tmp, "driver.c"),
+                            "-lm"], check=True)
+            out = subprocess.run([os.path.join(tmp, "driver"), "0", str(len(X))],
+                                 input=X.tobytes(), capture_output=True, check=True).stdout
+            Z = np.frombuffer(out, dtype=np.float32).reshape(len(X), 2)
+            F = net.forward(X)
+            exact = X.astype(np.float64) @ net.weights[0].astype(np.float64).T + net.biases[0]
+            scale = np.max(np.abs(F))
+            print(f"{l_0:>9,} {np.max(np.abs(Z - F)) / scale:>14.1e} "
+                  f"{np.max(np.abs(F - exact)) / scale:>20.1e}")
     return 0
 
 
