@@ -142,6 +142,12 @@ def mismatch() -> None:
     dtype = "float64" if rank != 1 else "float32"
     expect_raise(ValueError, "the network", lambda: distributed.fit(
         fastprop.Network([6, 4, 3], seed=0, dtype=dtype), X, Y, epochs=1, lr=1e-3))
+    expect_raise(TypeError, "rank 1 of", lambda: distributed.fit(  # checked with the others
+        fastprop.Network([6, 4, 3], seed=0) if rank != 1 else None, X, Y, epochs=1))
+    opt = fastprop.optim.Adam(lr=1e-2)  # each rank's moments from a step on its own rows
+    fastprop.Network([6, 4, 3], seed=0).step(X[rank::R], Y[rank::R], optimizer=opt)
+    expect_raise(ValueError, "state) must be the same on every rank", lambda: distributed.fit(
+        fastprop.Network([6, 4, 3], seed=0), X, Y, epochs=1, optimizer=opt))
     say("mismatch OK")
 
 
@@ -187,7 +193,84 @@ def faults() -> None:
     h = distributed.fit(net, X, Y, epochs=5, lr=1e-3, batch_size=20, callback=stop_at_1)
     assert len(h) == 2 and h.stop == "callback", (len(h), h.stop)
     assert (stops == [0, 1]) if rank == 0 else (stops == [])
+
+    def says_interrupted(epoch, logs):  # a callback's own error, whatever its words
+        raise RuntimeError("upload of the metrics interrupted")
+
+    expect_raise(RuntimeError, "metrics interrupted", lambda: distributed.fit(
+        fastprop.Network([6, 4, 3], seed=0), X, Y, epochs=2, lr=1e-3,
+        callback=says_interrupted))
+    for error in (RuntimeError("interrupted"), MemoryError("a cache of the callback's")):
+        def raises(epoch, logs, error=error):  # told to every rank: raised, the job goes on
+            raise error
+
+        expect_raise(Exception, str(error), lambda: distributed.fit(
+            fastprop.Network([6, 4, 3], seed=0), X, Y, epochs=2, lr=1e-3, callback=raises))
+    expect_raise(distributed.DistributedError, "does not exist", lambda: distributed.fit(
+        fastprop.Network([6, 4, 3], seed=0), X, Y, epochs=2, lr=1e-3,
+        checkpoint="/nonexistent-directory/run.npz"))  # rank 0's, who writes it
     say("faults OK")
+
+
+def weights() -> None:
+    """Weights are checked over the whole data set: one rank's may all be zero."""
+    t = 40
+    X, Y = data(t, 6, 3)
+    w = np.ones(t)
+    lo, hi = cuts(t)[rank], cuts(t)[rank + 1]
+    w[cuts(t)[0]:cuts(t)[1]] = 0.0  # rank 0's rows
+    net = fastprop.Network([6, 4, 3], seed=0)
+    distributed.fit(net, X[lo:hi], Y[lo:hi], epochs=2, lr=1e-3, batch_size=10, block_rows=5,
+                    shuffle=False, sample_weight=w[lo:hi])
+    one = fastprop.Network([6, 4, 3], seed=0)
+    one.fit(X, Y, epochs=2, lr=1e-3, batch_size=10, block_rows=5, shuffle=False,
+            sample_weight=w)
+    assert np.array_equal(net.params, one.params)
+    expect_raise(ValueError, "at least one weight > 0", lambda: distributed.fit(
+        fastprop.Network([6, 4, 3], seed=0), X[lo:hi], Y[lo:hi], epochs=1,
+        sample_weight=np.zeros(hi - lo)))
+    held_out = np.ones(t)
+    held_out[-10:] = 0.0  # the rows validation_fraction=0.25 holds out
+    expect_raise(ValueError, "sample_weight of the validation rows must have at least one "
+                             "weight > 0", lambda: distributed.fit(
+        fastprop.Network([6, 4, 3], seed=0), X[lo:hi], Y[lo:hi], epochs=1,
+        validation_fraction=0.25, sample_weight=held_out[lo:hi]))
+    say("weights OK")
+
+
+def search_interrupted() -> None:
+    """Ctrl-C reaches rank 1 alone during a distributed search; the job must end."""
+    import fastprop.sklearn as fs
+
+    X, y = data(300, 6, 1)
+    y = (y[:, 0] > 0).astype(int)
+    if rank == 1:
+        def send():
+            say(f"interrupting myself at {time.time():.3f}")
+            os.kill(os.getpid(), signal.SIGINT)
+        threading.Timer(1.0, send).start()
+    # Trained ahead over the ranks in one long call of the core: 20 fits of 5,000 epochs,
+    # about 10 s on one core each, so the signal comes in the middle of it.
+    estimator = fs.MLPClassifier((64,), max_iter=5000, tol=0.0, n_iter_no_change=10**6,
+                                 random_state=0)
+    grid = {"alpha": [1e-4, 1e-3, 1e-2, 1e-1] * 5}
+    distributed.GridSearchCV(estimator, grid, cv=5).fit(X, y)
+    say("not reached")
+
+
+def out_of_memory() -> None:
+    """Rank 1 runs out of memory after the checks, where the other rank goes on to wait in a
+    collective: the job must end, not wait for it."""
+    X, Y = data(40, 6, 3)
+
+    class Starved(fastprop.optim.SGD):
+        def state_for(self, *args, **kwargs):
+            raise MemoryError("no memory for the optimiser's state")
+
+    Starved.__name__ = "SGD"  # the repr of rank 0's SGD: the checks agree
+    opt = Starved(lr=1e-3) if rank == 1 else fastprop.optim.SGD(lr=1e-3)
+    distributed.fit(fastprop.Network([6, 4, 3], seed=0), X, Y, epochs=1, optimizer=opt)
+    say("not reached")
 
 
 CKPT_FIT = dict(epochs=7, optimizer="adam", lr=1e-2, batch_size=24, block_rows=8, seed=9,

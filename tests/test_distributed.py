@@ -2,7 +2,7 @@
 
 The multi-rank tests run tests/_mpi_worker.py under `mpiexec -n R` (R = 2, 3) in a
 subprocess with a timeout; they are skipped without mpi4py or mpiexec
-(`pip install "fastprop[mpi]"`).
+(`pip install ".[mpi]"` from the clone).
 """
 
 from __future__ import annotations
@@ -243,13 +243,37 @@ def test_arguments_that_differ_between_ranks_raise_on_every_rank(ranks):
     assert_every_rank(result, ranks, "mismatch OK")
     # the same message on every rank
     lines = [line.split(": ", 1)[1] for line in result.stdout.splitlines() if "raised" in line]
-    assert len(lines) == 5 * ranks
-    assert len(set(lines)) == 5
+    assert len(lines) == 7 * ranks
+    assert len(set(lines)) == 7
 
 
 @pytest.mark.parametrize("ranks", [2, 3])
 def test_a_fault_on_one_rank_raises_on_every_rank(ranks):
     assert_every_rank(run_ranks(ranks, "faults"), ranks, "faults OK")
+
+
+def test_sample_weights_are_checked_over_every_ranks_rows():
+    assert_every_rank(run_ranks(2, "weights"), 2, "weights OK")
+
+
+def test_one_rank_out_of_memory_ends_the_job():
+    start = time.time()
+    result = run_ranks(2, "out_of_memory", timeout=300)
+    assert result.returncode != 0
+    assert "rank 1 of 2 ran out of memory; ending the job" in result.stderr
+    assert "not reached" not in result.stdout
+    assert time.time() - start < 100
+
+
+def test_ctrl_c_on_one_rank_ends_a_distributed_search():
+    start = time.time()
+    result = run_ranks(2, "search_interrupted", timeout=300)
+    shown = result.stdout + result.stderr
+    assert result.returncode != 0, shown
+    assert "rank 1: interrupting myself" in result.stdout, shown
+    assert "rank 1 of 2 interrupted; ending the job" in result.stderr, shown
+    assert "not reached" not in result.stdout, shown
+    assert time.time() - start < 100
 
 
 def test_a_run_resumed_on_another_number_of_ranks_ends_as_one_process(tmp_path):

@@ -174,3 +174,61 @@ def test_the_noise_is_new_in_every_fit_and_repeats_with_the_networks_seed():
     assert not np.array_equal(noise(unseeded, p0, Y), first)
     fixed = [noise(net, p0, Y, fastprop.optim.DPSGD(seed=7)) for _ in range(2)]
     assert np.array_equal(*fixed)  # an explicit seed repeats the noise, as documented
+
+
+def test_reset_draws_new_noise_for_an_object_without_a_seed():
+    net = fastprop.Network([4, 8, 1], "tanh", seed=0)
+    X = np.random.default_rng(0).standard_normal((16, 4))
+    Y, p0 = net.forward(X), net.params.copy()  # a zero gradient: an update is noise alone
+    opt = optim.DPSGD(lr=0.1)
+
+    def one_step() -> np.ndarray:
+        net.params = p0.copy()
+        net.step(X, Y, optimizer=opt)
+        return net.params - p0
+
+    first = one_step()
+    opt.reset()
+    assert np.any(first != 0) and not np.array_equal(one_step(), first)
+    seeded = optim.DPSGD(lr=0.1, seed=3)
+    opt = seeded
+    fixed = one_step()
+    seeded.reset()
+    assert np.array_equal(one_step(), fixed)  # a seed of its own keeps its noise, as documented
+
+
+def test_a_resumed_fit_draws_the_interrupted_fits_noise(rng, tmp_path):
+    X = rng.standard_normal((64, 4))
+    Y = rng.standard_normal((64, 1))
+    kwargs = dict(optimizer="dpsgd", lr=0.05, batch_size=16, noise_multiplier=1.0)
+    whole = fastprop.Network([4, 8, 1], "tanh", seed=0)
+    whole.fit(X, Y, 4, **kwargs)
+
+    def stop_after_two(epoch: int, logs: dict) -> bool:
+        return epoch < 1
+
+    net = fastprop.Network([4, 8, 1], "tanh", seed=0)
+    path = tmp_path / "run.npz"
+    net.fit(X, Y, 4, checkpoint=path, callback=stop_after_two, **kwargs)
+    assert len(net.history) == 2
+    net.fit(X, Y, 4, checkpoint=path, **kwargs)  # the same object: its count of fits moved on
+    assert np.array_equal(net.params, whole.params)
+
+
+@pytest.mark.parametrize("case, error, match", [
+    ("sparse", TypeError, "optimizer 'dpsgd' needs a dense X"),
+    ("block_rows", ValueError, "block_rows must be None"),
+])
+def test_a_refused_dpsgd_fit_is_not_counted(rng, case, error, match):
+    scipy_sparse = pytest.importorskip("scipy.sparse") if case == "sparse" else None
+    X = rng.standard_normal((40, 3))
+    Y = rng.standard_normal((40, 1))
+    net = fastprop.Network([3, 4, 1], "tanh", seed=0)
+    twin = fastprop.Network([3, 4, 1], "tanh", seed=0)
+    arguments = ({"X": scipy_sparse.csr_matrix(X)} if case == "sparse"
+                 else {"X": X, "block_rows": 4})
+    with pytest.raises(error, match=match):
+        net.fit(Y=Y, epochs=1, optimizer="dpsgd", **arguments)
+    net.fit(X, Y, 2, batch_size=8)
+    twin.fit(X, Y, 2, batch_size=8)
+    assert np.array_equal(net.params, twin.params)  # the same shuffles: no fit was counted

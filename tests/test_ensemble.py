@@ -94,6 +94,32 @@ def test_bad_input(digits):
     for ensemble in (fs.MLPEnsembleClassifier, fs.MLPEnsembleRegressor):
         with pytest.raises(ValueError, match="requires y to be passed, but the target y is None"):
             ensemble(n_estimators=2).fit(X, None)
+        for bootstrap in (False, True):  # the rows are counted before any are drawn
+            with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+                ensemble(n_estimators=2, bootstrap=bootstrap).fit(X, y[:-1])
+            with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+                ensemble(n_estimators=2, bootstrap=bootstrap).fit(X, y, np.ones(len(y) + 5))
+        with pytest.raises(TypeError, match="bootstrap must be True or False, got 'False'"):
+            ensemble(n_estimators=2, bootstrap="False").fit(X, y)
+
+
+def test_classifier_of_one_class_predicts_it(digits):
+    X, _ = digits
+    y = np.full(len(X), 7)
+    ensemble = fs.MLPEnsembleClassifier(fs.MLPClassifier((4,), max_iter=3), n_estimators=2)
+    member = fs.MLPClassifier((4,), max_iter=3).fit(X, y)
+    assert np.array_equal(ensemble.fit(X, y).predict(X[:5]), member.predict(X[:5]))
+    assert np.array_equal(member.predict(X[:5]), np.full(5, 7))
+
+
+def test_classifier_of_a_sparse_multilabel_y(digits):
+    scipy_sparse = pytest.importorskip("scipy.sparse")
+    X, y = digits
+    Y = np.stack([y % 2, (y > 4).astype(int)], axis=1)
+    ensemble = fs.MLPEnsembleClassifier(fs.MLPClassifier((8,), max_iter=3), n_estimators=2,
+                                        random_state=0)
+    dense = clone(ensemble).fit(X, Y).predict_proba(X)
+    assert np.array_equal(ensemble.fit(X, scipy_sparse.csr_matrix(Y)).predict_proba(X), dense)
 
 
 def test_diverging_member_raises(digits):

@@ -184,6 +184,19 @@ def test_c_parameters_are_exact(tmp_path, dtype):
     assert written[~nan].tobytes() == net.params[~nan].tobytes()  # bit for bit, -0.0 included
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_c_keeps_the_sign_of_nan(tmp_path, dtype):
+    net = random_network([2, 2, 1], "relu", True, dtype)
+    net.params[:2] = [np.nan, -np.nan]
+    (tmp_path / "model.h").write_text(to_c(net))
+    (tmp_path / "params.c").write_text(PARAMETER_DRIVER)
+    subprocess.run([CC, *C_FLAGS, "-o", str(tmp_path / "params"), str(tmp_path / "params.c"),
+                    "-lm"], check=True)
+    out = subprocess.run([str(tmp_path / "params")], capture_output=True, check=True).stdout
+    written = np.frombuffer(out, dtype=dtype)[:2]
+    assert np.all(np.isnan(written)) and list(np.signbit(written)) == [False, True]
+
+
 # ---------------------------------------------------------------------- the standardisation
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_c_applies_the_standardisation(tmp_path, dtype):
@@ -479,6 +492,21 @@ def test_two_different_headers_of_one_name_do_not_compile_together(tmp_path):
     clash = subprocess.run([CC, *C_FLAGS, "-fsyntax-only", str(tmp_path / "clash.c")],
                            capture_output=True, text=True)
     assert clash.returncode != 0 and "redefinition" in clash.stderr
+
+
+def test_two_names_that_differ_in_case_do_not_compile_together(tmp_path):
+    """Their macros (MODEL_WORK_SIZE, ...) would be one: the second header stops the build
+    instead of sizing the first model's workspace."""
+    small = random_network([3, 4, 2], "relu", True, "float32", seed=1)
+    wide = random_network([3, 64, 2], "relu", True, "float32", seed=2)
+    (tmp_path / "wide.h").write_text(to_c(wide, name="model"))
+    (tmp_path / "small.h").write_text(to_c(small, name="Model"))
+    (tmp_path / "main.c").write_text('#include "wide.h"\n#include "small.h"\n'
+                                     "int main(void) { return 0; }\n")
+    flags = [flag for flag in C_FLAGS if flag != "-Werror"]  # an error, not only a warning
+    clash = subprocess.run([CC, *flags, "-fsyntax-only", str(tmp_path / "main.c")],
+                           capture_output=True, text=True)
+    assert clash.returncode != 0 and "MODEL_WORK_SIZE is defined already" in clash.stderr
 
 
 def test_the_readme_c_example_compiles_and_runs(tmp_path):

@@ -233,6 +233,27 @@ def test_extra_that_does_not_fit_is_refused(extra, message):
         to_onnx(net, extra=extra)
 
 
+@pytest.mark.parametrize("key, value, becomes", [("x_scale", 1e-50, "0.0"),
+                                                 ("y_scale", 1e50, "inf"),
+                                                 ("x_mean", 1e40, "inf")])
+def test_extra_must_fit_the_networks_dtype(key, value, becomes):
+    net = random_network([2, 4, 1], "tanh", True, "float32", loss="mse")
+    extra = {key: np.full(2 if key.startswith("x") else 1, value)}
+    with pytest.raises(ValueError, match=f"{key}.*finite in float32.*becomes {becomes}"):
+        to_onnx(net, extra=extra)
+    to_onnx(random_network([2, 4, 1], "tanh", True, "float64", loss="mse"), extra=extra)
+
+
+def test_a_model_beyond_protobufs_limit_is_refused_before_it_is_built(monkeypatch):
+    from fastprop.export import onnx as onnx_export
+
+    monkeypatch.setattr(onnx_export, "_PROTOBUF_LIMIT", (1 << 20) + 4000)  # 1 MiB kept aside
+    net = random_network([10, 100, 1], "tanh", True, "float32", loss="mse")  # 1,201 params
+    with pytest.raises(ValueError, match=r"parameters take 4804 bytes; an ONNX model is one "
+                                         r"protobuf message"):
+        to_onnx(net)
+
+
 def test_extra_of_a_classifier_is_checked():
     net = random_network([3, 4, 3], "tanh", True, "float64", loss="cross_entropy")
     with pytest.raises(ValueError, match="y_mean.*de-standardises a regression"):

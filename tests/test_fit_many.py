@@ -524,3 +524,40 @@ def test_jobs_copied_from_the_first_equal_separate_fits(rng, threads, verbose, m
         assert type(b) is fastprop.History and twins[k].history is b
     assert "early_stopping" in many.stops
     assert [n.__dict__.get("_fits") for n in nets] == [n.__dict__.get("_fits") for n in twins]
+
+
+def test_an_exception_of_the_users_own_keeps_its_type(rng):
+    class Refused(ValueError):
+        def __init__(self, code: int, text: str) -> None:
+            super().__init__(f"code {code}: {text}")
+            self.code = code
+
+    def schedule(epoch: int) -> float:
+        raise Refused(42, "no rate")
+
+    nets = [fastprop.Network([3, 4, 1], "tanh", seed=k) for k in range(2)]
+    X, Y = rng.standard_normal((10, 3)), rng.standard_normal((10, 1))
+    with pytest.raises(Refused) as caught:
+        fastprop.fit_many(nets, X, Y, 2, optimizer="sgd", lr_schedule=schedule)
+    assert caught.value.code == 42
+
+
+def test_indices_for_each_network_go_in_a_list(rng):
+    nets = [fastprop.Network([3, 4, 1], "tanh", seed=k) for k in range(2)]
+    X, Y = rng.standard_normal((20, 3)), rng.standard_normal((20, 1))
+    with pytest.raises(TypeError, match=r"indices: one index array per network goes in a "
+                                        r"list, got a tuple of 2 arrays"):
+        fastprop.fit_many(nets, X, Y, 1, indices=(np.arange(10), np.arange(20)))
+    fastprop.fit_many(nets, X, Y, 1, indices=(0, 1, 2))  # a tuple of rows: one index for all
+    with pytest.raises(TypeError, match=r"np.nonzero returns a tuple.*np.flatnonzero\(mask\)"):
+        fastprop.fit_many(nets, X, Y, 1, indices=np.nonzero(X[:, 0] > 0))
+
+
+@pytest.mark.parametrize("value, kind", [(np.array([1e-3, 3e-3]), "a NumPy array of 2"),
+                                         ((1e-3, 3e-3), "a tuple of 2")])
+def test_per_network_values_in_an_array_or_tuple_are_told_to_be_a_list(rng, value, kind):
+    nets = [fastprop.Network([3, 4, 1], "tanh", seed=k) for k in range(2)]
+    X, Y = rng.standard_normal((10, 3)), rng.standard_normal((10, 1))
+    with pytest.raises(TypeError, match=f"lr: one value per network goes in a list, got {kind}"):
+        fastprop.fit_many(nets, X, Y, 1, lr=value)
+    fastprop.fit_many(nets, X, Y, 1, optimizer="adam", betas=(0.9, 0.99))  # one tuple for all

@@ -668,3 +668,18 @@ def test_a_callback_returning_numpys_false_stops_the_fit():
     net = fastprop.Network([2, 3, 1], seed=0)
     history = net.fit(X, X[:, :1], 10, callback=lambda epoch, logs: np.bool_(epoch < 2))
     assert len(history) == 3 and history.stop == "callback"
+
+
+@pytest.mark.parametrize("refused", [dict(clip_norm=-1.0), dict(patience=-1),
+                                     dict(callback=5), dict(lr_schedule="x"),
+                                     dict(min_delta=-1.0), dict(checkpoint="/nonexistent/c.npz")])
+def test_a_refused_fit_is_not_counted(rng, refused):
+    """The count of fits draws the next fit's shuffles: a call refused before training must
+    leave it, so that the network still repeats a twin's fits."""
+    X, Y = rng.standard_normal((40, 3)), rng.standard_normal((40, 1))
+    net, twin = (fastprop.Network([3, 4, 1], "tanh", seed=0) for _ in range(2))
+    with pytest.raises((ValueError, TypeError, OSError)):
+        net.fit(X, Y, 2, batch_size=8, **refused)
+    net.fit(X, Y, 2, batch_size=8)
+    twin.fit(X, Y, 2, batch_size=8)
+    assert np.array_equal(net.params, twin.params)

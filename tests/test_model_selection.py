@@ -11,6 +11,7 @@ sklearn = pytest.importorskip("sklearn")
 pytest.importorskip("scipy")
 
 from sklearn import model_selection as skms  # noqa: E402
+from sklearn.base import BaseEstimator, TransformerMixin  # noqa: E402
 from sklearn.datasets import load_digits  # noqa: E402
 from sklearn.exceptions import ConvergenceWarning, FitFailedWarning  # noqa: E402
 from sklearn.linear_model import Ridge  # noqa: E402
@@ -171,3 +172,129 @@ def test_cross_validate_and_score_equal_scikit_learns(digits, taken):
             assert np.array_equal(ours[key], theirs[key]), key
     assert np.array_equal(score, theirs["test_accuracy"])
     assert taken == [True] * 8  # 4 folds each for cross_validate and cross_val_score
+
+
+def test_a_splitter_seeded_by_a_random_state_object_draws_scikit_learns_folds(digits, taken):
+    X, y = digits
+    estimator = fs.MLPClassifier((8,), max_iter=4, random_state=0)
+    grid = {"learning_rate_init": [1e-3, 1e-2]}
+
+    def cv():
+        return skms.KFold(3, shuffle=True, random_state=np.random.RandomState(0))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours = fs.GridSearchCV(estimator, grid, cv=cv()).fit(X, y)
+        theirs = skms.GridSearchCV(estimator, grid, cv=cv()).fit(X, y)
+    assert_same_results(ours, theirs, X)
+    assert taken == [True] * 6  # the fits trained ahead were those of scikit-learn's folds
+
+
+def test_an_estimator_seeded_by_a_random_state_object_is_not_trained_twice(digits, taken):
+    X, y = digits
+    estimator = fs.MLPClassifier((8,), max_iter=4, random_state=np.random.RandomState(0))
+    ours, theirs = run_both("GridSearchCV", estimator, {"alpha": [1e-4, 1e-2]}, X, y, cv=2)
+    assert_same_results(ours, theirs, X)
+    assert taken == [False] * 4  # none trained ahead, so none trained twice
+
+
+def test_fits_trained_ahead_in_chunks_of_bounded_memory(digits, taken, monkeypatch):
+    X, y = digits
+    calls = []
+    original = model_selection._run_here
+
+    def counting(pending):
+        calls.append(len(pending))
+        return original(pending)
+
+    monkeypatch.setattr(model_selection, "_run_here", counting)
+    monkeypatch.setattr(model_selection, "_CHUNK_BYTES", 1)  # every fit a chunk of its own
+    estimator = fs.MLPClassifier((8,), max_iter=4, random_state=0)
+    grid = {"learning_rate_init": [1e-3, 1e-2]}
+    ours, theirs = run_both("GridSearchCV", estimator, grid, X, y, cv=3)
+    assert_same_results(ours, theirs, X)
+    assert calls == [1] * 6 and taken == [True] * 6
+
+
+@pytest.mark.parametrize("n_jobs, error", [(0, ValueError), ("two", (TypeError, ValueError)),
+                                           (1.5, (TypeError, ValueError))])
+def test_n_jobs_is_checked_though_the_fits_trained_ahead_ignore_it(digits, n_jobs, error):
+    X, y = digits
+    estimator = fs.MLPClassifier((4,), max_iter=2)
+    with pytest.raises(error, match="n_jobs"):
+        fs.GridSearchCV(estimator, {"alpha": [1e-4]}, n_jobs=n_jobs).fit(X, y)
+    with pytest.raises(error, match="n_jobs"):
+        fs.cross_validate(estimator, X, y, n_jobs=n_jobs)
+
+
+def test_cross_val_score_takes_only_its_own_arguments(digits):
+    X, y = digits
+    with pytest.raises(TypeError, match="return_train_score"):
+        fs.cross_val_score(fs.MLPClassifier((4,), max_iter=2), X, y, return_train_score=True)
+
+
+class _RegressorFeature(TransformerMixin, BaseEstimator):
+    """A Pipeline step that fits a fastprop estimator of its own (a stacked feature)."""
+
+    def __init__(self, hidden=4):
+        self.hidden = hidden
+
+    def fit(self, X, y=None):
+        self.model_ = fs.MLPRegressor(hidden_layer_sizes=(self.hidden,), max_iter=3,
+                                      random_state=0)
+        self.model_.fit(X, y.astype(float))
+        return self
+
+    def transform(self, X):
+        return np.column_stack([X, self.model_.predict(X)])
+
+
+def test_a_pipeline_step_that_fits_a_fastprop_estimator_of_its_own(digits, taken):
+    from sklearn.pipeline import Pipeline
+
+    X, y = digits
+    pipe = Pipeline([("feature", _RegressorFeature()),
+                     ("mlp", fs.MLPClassifier((8,), max_iter=3, random_state=0))])
+    grid = {"mlp__alpha": [1e-4, 1e-2], "feature__hidden": [4, 6]}
+    ours, theirs = run_both("GridSearchCV", pipe, grid, X, y, cv=2, error_score="raise")
+    assert_same_results(ours, theirs, X)
+    assert taken.count(True) == 8  # the step's own fits took none of the networks'
+
+
+def test_a_pipeline_step_failing_on_one_fold_leaves_the_other_fits_taken(digits, taken):
+    from sklearn.exceptions import FitFailedWarning
+    from sklearn.preprocessing import FunctionTransformer
+
+    X, y = digits
+
+    def refuses_the_first_fold(Z):
+        if len(Z) == 150:
+            raise ValueError("this fold is refused")
+        return Z
+
+    splits = [(np.arange(0, n), np.arange(300, 400)) for n in (150, 160, 170)]
+    pipe = make_pipeline(FunctionTransformer(refuses_the_first_fold),
+                         fs.MLPClassifier((8,), max_iter=3, random_state=0))
+    grid = {"mlpclassifier__alpha": [1e-4, 1e-2]}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FitFailedWarning)
+        warnings.filterwarnings("ignore", "One or more of the test scores are non-finite")
+        ours, theirs = run_both("GridSearchCV", pipe, grid, X, y, cv=splits)
+    assert_same_results(ours, theirs, X)
+    assert taken == [True] * 4  # 2 candidates × the 2 folds that train: none twice
+
+
+def test_a_folds_data_is_counted_once_in_a_chunk(digits, taken, monkeypatch):
+    X, y = digits
+    calls = []
+    original = model_selection._run_here
+    monkeypatch.setattr(model_selection, "_run_here",
+                        lambda pending: (calls.append(len(pending)), original(pending))[1])
+    # A fold's rows (267 × 64 float64: 137 kB) are more than the budget, the nine networks
+    # (6 × 160 parameters of 8 bytes each) less: shared rows are not counted as the fits' own.
+    monkeypatch.setattr(model_selection, "_CHUNK_BYTES", 100_000)
+    estimator = fs.MLPClassifier((2,), max_iter=2, random_state=0)
+    ours, theirs = run_both("GridSearchCV", estimator, {"alpha": [1e-4, 1e-3, 1e-2]}, X, y,
+                            cv=3)
+    assert_same_results(ours, theirs, X)
+    assert calls == [9] and taken == [True] * 9

@@ -430,3 +430,50 @@ def test_state_of_another_network_refused(small, how, other_layers, other_dtype,
             other.step(X, Y, optimizer=opt)
     np.testing.assert_array_equal(other.params, before)
     assert opt.steps == 1
+
+
+@pytest.mark.parametrize("make", [lambda: optim.SGD(lr=0.1),
+                                  lambda: optim.DPSGD(lr=0.1, seed=1),
+                                  lambda: optim.SGD(lr=0.1, momentum=0.9),
+                                  lambda: optim.Adam(lr=0.1)])
+def test_a_used_optimiser_pickles_and_copies(rng, make):
+    """Also SGD without momentum, which keeps no buffer (its state's m is None)."""
+    import copy
+    import pickle
+
+    net = fastprop.Network([3, 4, 1], "tanh", seed=0)
+    X, Y = rng.standard_normal((8, 3)), rng.standard_normal((8, 1))
+    opt = make()
+    net.step(X, Y, optimizer=opt)
+    copies = [pickle.loads(pickle.dumps(opt)), copy.deepcopy(opt)]
+    a = copy.deepcopy(net)
+    a.step(X, Y, optimizer=opt)
+    for other in copies:
+        assert other.steps == 1 and other.state.keys() == opt.state.keys()
+        b = copy.deepcopy(net)
+        b.step(X, Y, optimizer=other)  # the copy's next step is the original's
+        assert np.array_equal(a.params, b.params)
+
+
+@pytest.mark.parametrize("make", [lambda: optim.Adam(lr=0.05), lambda: optim.Rprop(lr=0.05),
+                                  lambda: optim.SGD(lr=0.05, momentum=0.9)])
+def test_an_optimiser_copied_in_a_callback_resumes_the_fit(rng, make):
+    """Its step count is that of the steps done so far (the object's own is brought up to
+    date when the fit ends), so a fit resumed from the copy ends as the uninterrupted one."""
+    import pickle
+
+    X, Y = rng.standard_normal((24, 3)), rng.standard_normal((24, 1))
+    whole = fastprop.Network([3, 4, 1], "tanh", seed=0)
+    whole.fit(X, Y, 4, optimizer=make(), batch_size=8, shuffle=False)
+    saved = {}
+
+    def keep_after_two(epoch, logs):
+        if epoch == 1:
+            saved["opt"], saved["params"] = pickle.dumps(opt), net.params.copy()
+
+    net, opt = fastprop.Network([3, 4, 1], "tanh", seed=0), make()
+    net.fit(X, Y, 4, optimizer=opt, batch_size=8, shuffle=False, callback=keep_after_two)
+    resumed = fastprop.Network([3, 4, 1], "tanh", seed=0)
+    resumed.params = saved["params"]
+    resumed.fit(X, Y, 2, optimizer=pickle.loads(saved["opt"]), batch_size=8, shuffle=False)
+    assert np.array_equal(resumed.params, whole.params)

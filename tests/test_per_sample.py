@@ -17,7 +17,7 @@ from fastprop import reference
 
 from helpers import ACTIVATIONS, DTYPES, RTOL, assert_close, random_batch, ref_params
 
-LOSSES = ("sse", "mse", "cross_entropy", "binary_cross_entropy")
+LOSSES = ("sse", "mse", "cross_entropy", "binary_cross_entropy", "poisson", "huber")
 
 
 @st.composite
@@ -34,7 +34,9 @@ def cases(draw, max_width=24, max_matrices=4, max_t=20):
     seed = draw(st.integers(0, 2**32))
     t = draw(st.integers(1, max_t))
     weighted = draw(st.booleans())
-    net = fastprop.Network(layers, activation, bias=bias, dtype=dtype, seed=seed, loss=loss)
+    huber_delta = draw(st.sampled_from((1.0, 0.3, 2.5)))  # read by "huber" only
+    net = fastprop.Network(layers, activation, bias=bias, dtype=dtype, seed=seed, loss=loss,
+                           huber_delta=huber_delta)
     rng = np.random.default_rng(seed)
     if bias:
         for b in net.biases:
@@ -42,7 +44,7 @@ def cases(draw, max_width=24, max_matrices=4, max_t=20):
     X, Y = random_batch(rng, net, t)
     if loss == "cross_entropy":
         Y = rng.dirichlet(np.ones(layers[-1]), size=t).astype(dtype)
-    elif loss == "binary_cross_entropy":
+    elif loss in ("binary_cross_entropy", "poisson"):
         Y = rng.uniform(0, 1, Y.shape).astype(dtype)
     w = rng.uniform(0.1, 2.0, t).astype(dtype) if weighted else None
     return net, X, Y, w
@@ -53,7 +55,8 @@ def test_per_sample_gradients_match_reference(case):
     net, X, Y, w = case
     W, b = ref_params(net)
     G = net.per_sample_gradients(X, Y, sample_weight=w)
-    G_ref = reference.per_sample_gradients(W, b, net.activations, X, Y, net.loss_name, w)
+    G_ref = reference.per_sample_gradients(W, b, net.activations, X, Y, net.loss_name, w,
+                                           huber_delta=net.huber_delta)
     assert G.shape == (len(X), net.n_params) and G.dtype == net.dtype
     assert_close(G, G_ref, RTOL[net.dtype], "per-sample gradients")
 
@@ -72,7 +75,8 @@ def test_per_sample_norms_match_reference_and_the_gradients(case):
     W, b = ref_params(net)
     norms = net.per_sample_gradient_norms(X, Y, sample_weight=w)
     assert norms.shape == (len(X),) and norms.dtype == net.dtype
-    ref = reference.per_sample_gradient_norms(W, b, net.activations, X, Y, net.loss_name, w)
+    ref = reference.per_sample_gradient_norms(W, b, net.activations, X, Y, net.loss_name, w,
+                                              huber_delta=net.huber_delta)
     assert_close(norms, ref, RTOL[net.dtype], "norms vs reference")
     G = net.per_sample_gradients(X, Y, sample_weight=w).astype(np.float64)
     assert_close(norms, np.linalg.norm(G, axis=1), RTOL[net.dtype], "norms vs ||rows||")
@@ -83,7 +87,8 @@ def test_input_gradient_matches_reference(case):
     net, X, Y, w = case
     W, b = ref_params(net)
     dX = net.input_gradient(X, Y, sample_weight=w)
-    ref = reference.input_gradient(W, b, net.activations, X, Y, net.loss_name, w)
+    ref = reference.input_gradient(W, b, net.activations, X, Y, net.loss_name, w,
+                                   huber_delta=net.huber_delta)
     assert dX.shape == X.shape and dX.dtype == net.dtype
     assert_close(dX, ref, RTOL[net.dtype], "∂E/∂X")
 

@@ -346,6 +346,16 @@ def test_warm_start_refuses_other_classes_or_layers(digits):
         clf.fit(X_train, y_train)
 
 
+def test_partial_fit_refuses_labels_outside_the_first_calls_classes(digits):
+    X_train, _, y_train, _ = digits
+    clf = MLPClassifier((4,), random_state=0)
+    with pytest.raises(ValueError, match=r"y has classes \[2\] not in classes=\[0 1\]"):
+        clf.partial_fit(X_train[:30], np.arange(30) % 3, classes=[0, 1])
+    assert not hasattr(clf, "classes_")  # nothing was kept of the refused call
+    clf.partial_fit(X_train[:30], np.arange(30) % 2, classes=[0, 1])
+    assert list(clf.classes_) == [0, 1]
+
+
 # ---------------------------------------------------------------------- sample weights
 TARGETS = ["regression", "regression-2-outputs", "binary", "multiclass", "multilabel"]
 if HAS_POISSON:

@@ -46,10 +46,13 @@ template <class T> void bind_state(py::module_& m, const char* name) {
         .def(py::pickle(
             [](py::object self) {
                 S& s = self.cast<S&>();
-                return py::make_tuple(view(s.m, self).attr("copy")(),
-                                      view(s.v, self).is_none() ? py::none()
-                                                                : view(s.v, self).attr("copy")(),
-                                      s.steps);
+                // A copy of each buffer, or None for one the method does not use (SGD
+                // without momentum keeps no m, only Adam-like methods a v).
+                const auto copied = [&](std::vector<T>& buffer) {
+                    py::object a = view(buffer, self);
+                    return a.is_none() ? a : a.attr("copy")();
+                };
+                return py::make_tuple(copied(s.m), copied(s.v), s.steps);
             },
             [](py::tuple t) {
                 if (t.size() != 3) throw std::invalid_argument("bad optimiser state");

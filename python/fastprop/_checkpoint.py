@@ -11,6 +11,7 @@ them), so the rest of the run is the bits of an uninterrupted one.
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -19,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from . import _npz
+from ._files import os_error
 from ._state import _write_atomically
 from ._validate import check_int, message, typed
 from .history import History
@@ -29,17 +31,23 @@ _FORMAT = "fastprop-checkpoint-1"
 
 
 class Checkpoint:
-    """The checkpoint of one fit: what was resumed, and the state mirrored after each epoch."""
+    """The checkpoint of one fit: what was resumed, and the state mirrored after each epoch.
+    ``writes``: whether this process writes the file (in a data-parallel fit, rank 0 alone),
+    so that its directory must exist."""
 
     def __init__(self, path: str | os.PathLike, every: int, *, identity: dict[str, Any],
                  params: np.ndarray, state: Any, epochs: int, patience: int, min_delta: float,
-                 restore_best: bool, validation: bool) -> None:
+                 restore_best: bool, validation: bool, writes: bool = True) -> None:
         self.path = os.fspath(path) if isinstance(path, (str, os.PathLike)) else path
         if not isinstance(self.path, str):  # refused now, not at the first write
             raise TypeError(message("checkpoint", "a file path (a str or os.PathLike of str)",
                                     typed(path)))
         if not self.path:
             raise ValueError("checkpoint must be a file path, got ''")
+        directory = os.path.dirname(os.path.abspath(self.path))
+        if writes and not os.path.isdir(directory):  # refused now, not after epochs of work
+            raise os_error(FileNotFoundError, errno.ENOENT, f"cannot write the checkpoint to "
+                           f"{self.path}: the directory {directory} does not exist")
         self.every = check_int(every, "checkpoint_every", low=1)
         self.identity = {k: _plain(v) for k, v in identity.items()}
         self.params, self.state, self.epochs = params, state, epochs

@@ -18,7 +18,8 @@ import numpy as np
 
 from . import model_selection as _ms
 from ._sparse import is_sparse
-from .distributed import _agree, _fingerprint, _same, _train_ahead_over_ranks, world
+from .distributed import _agree, _ends_the_job_when_one_rank_stops, _fingerprint, _same, \
+    _train_ahead_over_ranks, world
 
 __all__ = ["GridSearchCV", "RandomizedSearchCV", "cross_validate", "cross_val_score"]
 
@@ -45,6 +46,7 @@ def _estimator_params(estimator: Any) -> dict[str, Any]:
 class _OverRanks:
     """A model_selection search whose fits trained ahead are spread over the ranks."""
 
+    @_ends_the_job_when_one_rank_stops
     def fit(self, X: Any, y: Any = None, **params: Any) -> Any:
         """scikit-learn's ``fit``, the same call on every rank (X, y, the fit parameters
         and the search's parameters are compared first: ValueError on every rank when they
@@ -96,6 +98,7 @@ def _runner(comm: Any) -> Any:
     return lambda pending: _train_ahead_over_ranks(comm, pending)
 
 
+@_ends_the_job_when_one_rank_stops
 def cross_validate(estimator: Any, X: Any, y: Any = None, *, groups: Any = None,
                    cv: Any = None, params: dict[str, Any] | None = None, comm: Any = None,
                    **kwargs: Any) -> dict[str, Any]:
@@ -109,6 +112,7 @@ def cross_validate(estimator: Any, X: Any, y: Any = None, *, groups: Any = None,
     return _ms._cross_validate(estimator, X, y, groups, cv, params, _runner(comm), kwargs)
 
 
+@_ends_the_job_when_one_rank_stops
 def cross_val_score(estimator: Any, X: Any, y: Any = None, *, groups: Any = None,
                     scoring: Any = None, cv: Any = None, params: dict[str, Any] | None = None,
                     comm: Any = None, **kwargs: Any) -> np.ndarray:

@@ -9,7 +9,7 @@ import os
 import secrets
 import stat
 
-__all__ = ["file_kind", "write_file"]
+__all__ = ["file_kind", "os_error", "write_file"]
 
 
 def file_kind(mode: int) -> str:
@@ -46,14 +46,14 @@ def write_file(path: str | os.PathLike[str], data: bytes, what: str) -> str:
     except FileNotFoundError:
         mode = None
     except OSError as error:
-        raise _os_error(type(error), error.errno, f"cannot write the {what} to {path}: "
+        raise os_error(type(error), error.errno, f"cannot write the {what} to {path}: "
                                                   f"{error.strerror or error}") from None
     if mode is not None and stat.S_ISDIR(mode):
-        raise _os_error(IsADirectoryError, errno.EISDIR,
+        raise os_error(IsADirectoryError, errno.EISDIR,
                         f"cannot write the {what} to {path}: it is a directory")
     if mode is not None and not stat.S_ISREG(mode):
         link = f" (a symbolic link to {target})" if target != path else ""
-        raise _os_error(OSError, errno.EINVAL,
+        raise os_error(OSError, errno.EINVAL,
                         f"cannot write the {what} to {path}{link}: it is {file_kind(mode)}, "
                         f"not a regular file, and writing would replace it")
     directory, name = os.path.split(os.path.abspath(target))
@@ -82,7 +82,7 @@ def write_file(path: str | os.PathLike[str], data: bytes, what: str) -> str:
                 reason = f"no file can be created in the directory {directory} ({reason})"
             else:
                 reason = f"the directory {directory} does not exist"
-        raise _os_error(type(error), error.errno,
+        raise os_error(type(error), error.errno,
                         f"cannot write the {what} to {path}: {reason}") from None
     _fsync_directory(directory)
     return path
@@ -102,7 +102,7 @@ def _fsync_directory(directory: str) -> None:
         os.close(fd)
 
 
-def _os_error(cls: type[OSError], code: int | None, message: str) -> OSError:
+def os_error(cls: type[OSError], code: int | None, message: str) -> OSError:
     """An OSError whose str() is the message alone, with the errno kept as an attribute."""
     error = cls(message)
     error.errno = code

@@ -73,8 +73,8 @@ class ManyProgress:
             return  # at most ten redraws a second
         self.last = now
         bar = "#" * int(24 * self.done / self.epochs)
-        sys.stderr.write(f"\r{self.networks} networks: epoch {self.done}/{self.epochs} "
-                         f"[{bar:<24}] ")
+        sys.stderr.write(f"\r{self.networks} networks: {self.done}/{self.epochs} epochs of "
+                         f"them all [{bar:<24}] ")
         sys.stderr.flush()
 
     def close(self) -> None:

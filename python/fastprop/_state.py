@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from . import _npz
-from ._files import _os_error, write_file
+from ._files import os_error, write_file
 from ._validate import check_dtype, message, shown, typed
 
 __all__ = ["FORMAT", "VERSION", "state", "save", "load"]
@@ -61,7 +61,7 @@ def save(net: Any, path: str | os.PathLike[str], *,
     if not isinstance(path, str):
         raise TypeError(message("path", "a str or os.PathLike of str", typed(path)))
     if os.path.isdir(path):  # not "<directory>.npz" beside it, as numpy.savez would write
-        raise _os_error(IsADirectoryError, errno.EISDIR,
+        raise os_error(IsADirectoryError, errno.EISDIR,
                         f"cannot write the model to {path}: it is a directory (give a file "
                         f"name in it)")
     if not path.endswith(".npz"):

@@ -224,10 +224,11 @@ def real_array(A: ArrayLike, name: str) -> np.ndarray:
 
 
 def check_sample_weight(sample_weight: ArrayLike, t: int, dtype: DTypeLike = np.float64,
-                        name: str = "sample_weight") -> np.ndarray:
+                        name: str = "sample_weight", *, totals: bool = True) -> np.ndarray:
     """Weights of t samples: a 1-D array of t finite numbers >= 0, not all 0 (unless t = 0),
     whose total and its reciprocal are finite in ``dtype``; returned as a C-contiguous array
-    of ``dtype``.
+    of ``dtype``. Without ``totals``, the weights alone (a part of the data set, whose total
+    is checked with the others').
 
     A weight scales its sample's term of the loss; a mean loss divides by the total weight.
     """
@@ -245,6 +246,8 @@ def check_sample_weight(sample_weight: ArrayLike, t: int, dtype: DTypeLike = np.
         bad = np.asarray(sample_weight)[np.argmin(ok)].item()
         raise ValueError(message(name, f"finite numbers >= 0 (in {np.dtype(dtype).name})",
                                  shown(bad), verb="hold"))
+    if not totals:
+        return w
     if t and not total > 0:
         raise ValueError(message(name, "at least one weight > 0", "all weights zero",
                                  verb="have"))

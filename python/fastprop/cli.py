@@ -269,7 +269,7 @@ def _parser() -> argparse.ArgumentParser:
     export = commands.add_parser(
         "export", help="write a saved model as ONNX or as dependency-free C",
         description="Write MODEL as an ONNX graph (needs the onnx package: pip install "
-                    "'fastprop[onnx]') or as one C99/C++ header that needs only <math.h>. The "
+                    "onnx) or as one C99/C++ header that needs only <math.h>. The "
                     "standardisation that `train` saved in the model goes into the export: "
                     "the graph or the C code takes raw features, as `predict` does, and "
                     "returns a regression's target in its own units. Classifiers also get "
@@ -901,7 +901,7 @@ def _mpi_world() -> Any:
         from mpi4py import MPI
     except ImportError:
         raise UsageError("started by mpiexec with several processes, but mpi4py is not "
-                         "installed: pip install \"fastprop[mpi]\"") from None
+                         "installed: pip install mpi4py mpich") from None
     comm = MPI.COMM_WORLD
     if comm.rank != 0:
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115  (for the rest of the process)

@@ -16,8 +16,8 @@ tree for its slice of the parameters from every rank's nodes' slices (one all-to
 step) and the summed slices are all-gathered, so every rank applies the same update. The tree does not
 depend on the number of ranks, so the parameters after training are the same bits on 1, 2, 3
 or any number of ranks, and the same as ``Network.fit(..., block_rows=block_rows)`` in one
-process. MPI comes from mpi4py (``pip install "fastprop[mpi]"``); without it, or outside
-``mpiexec``, :func:`fit` runs as a single rank.
+process. MPI comes from mpi4py (``pip install mpi4py mpich``, or ``pip install ".[mpi]"``
+from the clone); without it, or outside ``mpiexec``, :func:`fit` runs as a single rank.
 
 :func:`fit_many` spreads whole networks over the ranks instead (each network trained by one
 rank, the results sent to every rank), and ``GridSearchCV``, ``RandomizedSearchCV``,
@@ -28,6 +28,7 @@ networks and results as one process.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import pickle
@@ -43,10 +44,10 @@ from ._checkpoint import Checkpoint
 from ._progress import Progress
 from ._sparse import is_sparse
 from ._validate import check_bool, check_callable, check_choice, check_int, check_real, \
-    check_seed
+    check_sample_weight, check_seed
 from .history import History
 from .many import FitManyResult, _fit_many
-from .network import Network, _stops
+from .network import Network, _FitPlan, _stops
 
 __all__ = ["fit", "fit_many", "world", "DistributedError", "last_stats"]
 
@@ -209,6 +210,45 @@ def _params_digest(net: Network) -> str:
     return hashlib.sha256(np.ascontiguousarray(net.params).tobytes()).hexdigest()[:16]
 
 
+def _told_every_rank(error: BaseException) -> BaseException:
+    """``error``, marked as one every rank knows of (rank 0's callback's, which the others
+    raise as DistributedError): not a reason to end the job, whatever it is."""
+    try:
+        error._fastprop_told_every_rank = True  # type: ignore[attr-defined]
+    except AttributeError:  # an exception class without a __dict__
+        pass
+    return error
+
+
+def _one_rank_stops(error: BaseException) -> bool:
+    """Whether ``error`` stops this rank alone, while the others go on to a collective that
+    would then wait for it forever: Ctrl-C (it reaches the ranks at different moments; the
+    core reports one inside an exchange as RuntimeError("interrupted")) and running out of
+    memory. Everything else fit raises is raised on every rank (checked together, or told
+    to every rank)."""
+    if getattr(error, "_fastprop_told_every_rank", False):
+        return False
+    return (isinstance(error, (KeyboardInterrupt, MemoryError))
+            or (type(error) is RuntimeError and str(error) == "interrupted"))
+
+
+def _ends_the_job_when_one_rank_stops(function: Callable[..., Any]) -> Callable[..., Any]:
+    """With several ranks, what stops one rank alone (_one_rank_stops) ends the job
+    (MPI_Abort, exit 130, as a shell reports SIGINT) instead of leaving the others waiting."""
+
+    @functools.wraps(function)
+    def ending(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        except BaseException as error:
+            if _one_rank_stops(error):
+                _end_job(kwargs.get("comm") or world(), error)
+            raise
+
+    return ending
+
+
+@_ends_the_job_when_one_rank_stops
 def fit(
     net: Network,
     X_local: ArrayLike,
@@ -293,16 +333,18 @@ sample_weight, clip_norm, **hyperparameters
     """
     comm = world() if comm is None else comm
     rank, R = comm.rank, comm.size
-    if not isinstance(net, Network):
-        raise TypeError(f"net must be a fastprop.Network, got {type(net).__name__}")
 
     # ---------------------------------------------------------------- checks, on every rank
     def local_checks() -> dict[str, Any]:
+        if not isinstance(net, Network):
+            raise TypeError(f"net must be a fastprop.Network, got {type(net).__name__}")
         if is_sparse(X_local):
             raise TypeError("distributed.fit needs a dense X_local (a NumPy array or memmap), "
                             "got a sparse matrix")
         X, Y = net._batch(X_local, Y_local)
-        w = net._weights(sample_weight, len(X))
+        # The totals are those of every rank's weights, checked below: one rank's may be 0.
+        w = None if sample_weight is None else check_sample_weight(
+            sample_weight, len(X), net.dtype, totals=False)
         _check_finite(X, "X_local")
         _check_finite(Y, "Y_local")
         net._check_targets(Y, "Y_local")
@@ -317,6 +359,9 @@ sample_weight, clip_norm, **hyperparameters
             opt = optim.make(optimizer, lr, **hyperparameters)
         if isinstance(opt, optim.LevenbergMarquardt):
             raise ValueError("optimizer 'lm' is not data-parallel: use a first-order optimiser")
+        if isinstance(opt, optim.DPSGD):
+            raise ValueError("optimizer 'dpsgd' is not data-parallel (its per-sample clipping "
+                             "takes each minibatch whole): use Network.fit or fit_many")
         if callable(lr_schedule) and not isinstance(lr_schedule, optim.Schedule) or \
                 isinstance(lr_schedule, optim.Adaptive):
             raise ValueError("distributed.fit takes the core's schedules (StepLR, "
@@ -335,7 +380,8 @@ sample_weight, clip_norm, **hyperparameters
             X_val, Y_val = net._batch(validation_data[0], validation_data[1], ("X_val", "Y_val"))
             w_val = None
             if len(validation_data) == 3:
-                w_val = net._weights(validation_data[2], len(X_val), "sample_weight_val")
+                w_val = check_sample_weight(validation_data[2], len(X_val), net.dtype,
+                                            "sample_weight_val", totals=False)
             val = (X_val, Y_val, w_val)
         fraction = None
         if validation_fraction is not None:
@@ -344,7 +390,9 @@ sample_weight, clip_norm, **hyperparameters
             "the network (layers, activations, bias, dtype, loss)":
                 (net.layers, net.activations, net.bias, net.dtype.name, net.loss_name),
             "the network's parameters (construct it with the same seed)": _params_digest(net),
-            "epochs": e, "lr": rate, "optimizer": (repr(opt), opt.steps),
+            "epochs": e, "lr": rate,
+            "optimizer (its hyperparameters, step count and state)":
+                (repr(opt), opt.steps, sorted((k, _digest(v)) for k, v in opt.state.items())),
             "batch_size": None if batch_size is None else check_int(batch_size, "batch_size",
                                                                     low=1),
             "shuffle": check_bool(shuffle, "shuffle"),
@@ -421,6 +469,14 @@ sample_weight, clip_norm, **hyperparameters
         if val[2] is not None:
             w_val_all = np.concatenate(comm.allgather(val[2])).astype(net.dtype, copy=False)
 
+    # The weights of the training and validation rows, each checked whole (on every rank
+    # alike, from the gathered weights): one rank's may all be zero.
+    if w_all is not None:
+        check_sample_weight(w_all, len(w_all), net.dtype)
+    if w_val_all is not None:  # named as Network.fit names them
+        check_sample_weight(w_val_all, len(w_val_all), net.dtype,
+                            "sample_weight of the validation rows"
+                            if validation_fraction is not None else "sample_weight_val")
     batch = t_train if batch_size is None else check_int(batch_size, "batch_size", low=1)
     batch = min(batch, t_train)
     seed_value = seed if seed is not None else everyone[0]["fresh_seed"]
@@ -476,8 +532,9 @@ sample_weight, clip_norm, **hyperparameters
     state = opt.state_for(net.n_params, net.dtype)
     ckpt, resume = None, {}
     if checkpoint is not None:
-        ckpt = Checkpoint(
-            checkpoint, checkpoint_every, params=net.params, state=state, epochs=epochs,
+        ckpt = _agree(comm, lambda: Checkpoint(  # rank 0 writes it: its directory is checked
+            checkpoint, checkpoint_every, writes=rank == 0, params=net.params, state=state,
+            epochs=epochs,
             patience=0 if patience is None else int(patience), min_delta=float(min_delta),
             restore_best=bool(restore_best), validation=val_rows is not None,
             identity={"network": [net.layers, net.activations, net.bias, net.dtype.name,
@@ -487,7 +544,7 @@ sample_weight, clip_norm, **hyperparameters
                       "shuffle": bool(shuffle), "optimizer": repr(opt), "lr": lr,
                       "block_rows": B, "patience": 0 if patience is None else int(patience),
                       "min_delta": float(min_delta), "restore_best": bool(restore_best),
-                      "lr_schedule": repr(lr_schedule), "clip_norm": mine["clip"]})
+                      "lr_schedule": repr(lr_schedule), "clip_norm": mine["clip"]}))
         ckpt.seed = seed_value
         saved = comm.bcast(_agree(comm, lambda: ckpt.read() if rank == 0 else None), root=0)
         if saved is not None:
@@ -503,7 +560,7 @@ sample_weight, clip_norm, **hyperparameters
     if any_hook:
         def epoch_end(log: Any) -> Any:
             stats["epochs"] += 1
-            stop, error = False, None
+            stop, error, source = False, None, "writing of the checkpoint"
             due = ckpt is not None and ckpt.epoch_end(log.epoch, log.loss, log.val_loss,
                                                       log.time, log.lr)
             if rank == 0:
@@ -513,14 +570,15 @@ sample_weight, clip_norm, **hyperparameters
                 try:
                     if due:
                         ckpt.write()
+                    source = "callback"
                     if progress is not None:
                         progress.update(log.epoch, logs)
                     if callback is not None and _stops(callback(log.epoch, logs)):
                         stop = True
                 except BaseException as exc:  # reaches every rank below
                     error = exc
-            told = comm.bcast((stop, None if error is None else f"{type(error).__name__}: "
-                               f"{error}"), root=0)
+            told = comm.bcast((stop, None if error is None else f"{source} raised "
+                               f"{type(error).__name__}: {error}"), root=0)
             if debug:
                 digests = comm.allgather(_params_digest(net))
                 if len(set(digests)) > 1:
@@ -528,9 +586,9 @@ sample_weight, clip_norm, **hyperparameters
                     raise DistributedError(f"after epoch {log.epoch}, the parameters of ranks "
                                            f"{differ} differ from rank 0's")
             if error is not None:
-                raise error
+                raise _told_every_rank(error)
             if told[1] is not None:
-                raise DistributedError(f"rank 0's callback raised {told[1]}")
+                raise DistributedError(f"rank 0's {told[1]}")
             return _core.EpochControl(stop=True) if told[0] else None
 
     options = _core.TrainOptions(
@@ -545,18 +603,6 @@ sample_weight, clip_norm, **hyperparameters
                                exchange=exchange, scatter=scatter, val_rows=val_rows,
                                w_val=w_val_all,
                                t_val=t_val, callback=epoch_end, best_params=best_params)
-    except (KeyboardInterrupt, RuntimeError) as error:
-        # Ctrl-C reaches the ranks at different moments: one leaves the fit while the others
-        # wait for it in a collective. With several ranks the job is ended (MPI_Abort, exit
-        # 130, as a shell reports SIGINT) instead of leaving them waiting.
-        interrupted = isinstance(error, KeyboardInterrupt) or "interrupted" in str(error)
-        if interrupted and R > 1 and hasattr(comm, "Abort"):
-            import sys
-
-            print(f"fastprop.distributed: rank {rank} of {R} interrupted; ending the job",
-                  file=sys.stderr, flush=True)
-            comm.Abort(130)
-        raise
     finally:
         opt.steps = state.steps
         if progress is not None:
@@ -567,12 +613,7 @@ sample_weight, clip_norm, **hyperparameters
         if record is not None and ckpt is not None:
             net.history = ckpt.history(record, patience)
         elif record is not None:
-            stop = record.stop.name
-            net.history = History(
-                record.loss, record.val_loss if val_rows is not None else None, record.time,
-                record.best_epoch if patience else None,
-                stop if stop in ("early_stopping", "callback", "converged") else "done",
-                record.lr)
+            net.history = _FitPlan.history_of(record, val_rows is not None, patience)
     return net.history
 
 
@@ -702,9 +743,11 @@ def _end_job(comm: Any, error: BaseException) -> None:
     if comm.size > 1 and hasattr(comm, "Abort"):
         import sys
 
-        print(f"fastprop.distributed: rank {comm.rank} of {comm.size} "
-              f"{'interrupted' if isinstance(error, KeyboardInterrupt) else 'exited'}; ending "
-              f"the job", file=sys.stderr, flush=True)
+        what = ("interrupted" if isinstance(error, KeyboardInterrupt) or str(error) ==
+                "interrupted" else "ran out of memory" if isinstance(error, MemoryError)
+                else "exited")
+        print(f"fastprop.distributed: rank {comm.rank} of {comm.size} {what}; ending the job",
+              file=sys.stderr, flush=True)
         comm.Abort(130)
 
 

@@ -19,11 +19,11 @@ from numpy.typing import ArrayLike
 
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_consistent_length, check_is_fitted
 
 from . import _core
 from ._sparse import is_sparse
-from ._validate import check_int, message, typed
+from ._validate import check_bool, check_int, message, typed
 
 __all__ = ["MLPEnsembleRegressor", "MLPEnsembleClassifier"]
 
@@ -89,12 +89,15 @@ class _Ensemble(BaseEstimator):
         if y is None:  # scikit-learn's words, as its estimators say it
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target "
                              f"y is None")
-        X_all, y_all = np.asarray(X), np.asarray(y)
+        bootstrap = check_bool(self.bootstrap, "bootstrap")
+        X_all = np.asarray(X)
+        y_all = y.toarray() if is_sparse(y) else np.asarray(y)  # sparse: multilabel 0/1
         w_all = None if sample_weight is None else np.asarray(sample_weight)
+        check_consistent_length(X_all, y_all, w_all)
         members, data = [], []
         for k in range(n):
             members.append(clone(base).set_params(random_state=int(seeds[k])))
-            if self.bootstrap:
+            if bootstrap:
                 rows = rng.randint(len(X_all), size=len(X_all))
                 data.append((X_all[rows], y_all[rows], None if w_all is None else w_all[rows]))
             else:
@@ -181,6 +184,7 @@ class MLPEnsembleClassifier(ClassifierMixin, _Ensemble):
         kind = self.estimators_[0]._label_binarizer.y_type_
         if kind == "multiclass":
             return self.classes_[np.argmax(proba, axis=1)]
-        if kind == "binary":
-            return self.classes_[(proba[:, 1] > 0.5).astype(int)]
+        if kind == "binary":  # also a single class, which every row is then
+            binarizer = self.estimators_[0]._label_binarizer
+            return binarizer.inverse_transform(proba[:, -1:], threshold=0.5)
         return (proba > 0.5).astype(int)  # multilabel: a 0/1 column per label

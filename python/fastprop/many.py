@@ -51,9 +51,29 @@ class FitManyResult(list):
         return sorted(self.errors)
 
 
+# Arguments whose one value is itself an array (of rows) or a tuple (of hyperparameters): a
+# NumPy array or a tuple of numbers given for the others is a per-network list mistyped.
+_ARRAY_VALUED = frozenset({"X", "Y", "indices", "sample_weight"})
+_TUPLE_VALUED = frozenset({"betas", "etas", "step_sizes", "validation_data"})
+
+
 def _per_network(value: Any, name: str, n: int) -> list[Any]:
     """A list of n values: a list is one value per network (its length checked), anything
     else is one value for all."""
+    if name == "indices" and isinstance(value, tuple) and not all(map(np.isscalar, value)):
+        hint = (" (np.nonzero returns a tuple: for one index array for every network, pass "
+                "np.flatnonzero(mask))") if len(value) == 1 else ""
+        raise TypeError(f"{name}: one index array per network goes in a list, got a tuple of "
+                        f"{len(value)} arrays{hint}")
+    if name not in _ARRAY_VALUED and (
+            (isinstance(value, np.ndarray) and value.ndim == 1)
+            or (name not in _TUPLE_VALUED and isinstance(value, tuple) and value
+                and all(isinstance(v, (int, float, np.number)) for v in value))):
+        kind, fix = (("a NumPy array", ".tolist()") if isinstance(value, np.ndarray)
+                     else ("a tuple", "list(...)"))
+        raise TypeError(f"{name}: one value per network goes in a list, got {kind} of "
+                        f"{len(value)} (pass {fix} of it); one value for all networks is a "
+                        f"number")
     if isinstance(value, list):
         if len(value) != n:
             raise ValueError(f"{name}: a list gives one value per network, so it must have "
@@ -105,8 +125,10 @@ def fit_many(
     verbose : bool
         One progress bar for the whole set (epochs of all networks).
     callback : callable(epoch, logs) or a list with one per network
-        As in :meth:`Network.fit`; ``logs["network"]`` is the network's position. It runs
-        with the GIL, so it is called from one thread at a time.
+        As in :meth:`Network.fit`; ``logs["network"]`` is the network's position. It is
+        called from the thread training that network, so calls for different networks may
+        overlap (Python switches threads inside them as in any threaded code): guard state
+        that callbacks share with a ``threading.Lock``.
     **fit_arguments
         Every other argument of :meth:`Network.fit` (optimizer and its hyperparameters,
         batch_size, shuffle, seed, validation_data, validation_fraction, patience,
@@ -244,9 +266,11 @@ def _fit_many(networks: Any, X: Any, Y: Any, epochs: Any, lr: Any, indices: Any,
                     other.__dict__.pop("_fits", None)
                 else:
                     other._fits = count
-            if isinstance(error, (ValueError, TypeError)):
+            if type(error) in (ValueError, TypeError):  # fit's checks: said of network k
                 raise type(error)(f"networks[{k}]: {error}") from None
-            raise
+            if isinstance(error, Exception) and hasattr(error, "add_note"):
+                error.add_note(f"(raised while preparing the fit of networks[{k}])")
+            raise  # any other exception (a subclass of the user's, say) as it is
 
     total = sum(plan.epochs for plan in plans if plan is not None)
     progress = ManyProgress(total, n) if verbose and total > 0 else None

@@ -7,26 +7,47 @@ They are scikit-learn's own classes (same parameters, ``cv_results_``, ``best_es
 ``refit``, scoring, ``error_score``), with one step added before scikit-learn evaluates a set of
 candidates: when the estimator is a :class:`fastprop.sklearn.MLPRegressor` or
 :class:`~fastprop.sklearn.MLPClassifier` (or a Pipeline ending in one, whose steps before it
-are then fitted on each fold's training rows as scikit-learn fits them), every fit of the set
-is first trained at once by :func:`fastprop.fit_many`: the networks spread over the core's
-threads, one network per thread, with the GIL released. scikit-learn then runs its usual
-loop, in this process, and each of its fits takes the network trained for it, after checking
-that it was trained with the same parameters on the same rows. Every fit is bit-identical to
-the estimator's own ``fit``, so ``cv_results_`` holds the scores scikit-learn's search would
-compute; anything that cannot be trained ahead (the lbfgs solver, fit parameters other than
-``sample_weight``, splits that change from call to call) is fitted by scikit-learn's loop as
-usual, and any other estimator is searched by scikit-learn's class unchanged.
+are then fitted on each fold's training rows as scikit-learn fits them), the fits of the set
+are trained ahead by :func:`fastprop.fit_many`: the networks spread over the core's threads,
+one network per thread, with the GIL released. scikit-learn then runs its usual loop, in this
+process, and each of its fits takes the network trained for it, after checking that it was
+trained with the same parameters on the same rows. Every fit is bit-identical to the
+estimator's own ``fit``, so ``cv_results_`` holds the scores scikit-learn's search would
+compute.
 
-``n_jobs`` applies to that fallback only: the networks use the core's threads
-(:func:`fastprop.set_num_threads`).
+The fits are trained in chunks, each when the loop reaches it: a chunk stops growing once its
+networks hold about 256 MiB (six copies of the parameters a fit, for the gradient, the
+optimiser's state and the best parameters, and the data a Pipeline step made for it), so a
+search of large networks keeps one chunk in memory rather than every candidate × fold; small
+networks are one chunk. The loop's first fit of a chunk waits for the whole chunk, so
+``mean_fit_time`` (and ``cross_validate``'s ``fit_time``) gives that fit the chunk's training
+time and the others almost none: their mean over the fits is right, their split is not.
+
+What scikit-learn's loop fits as usual, one fit at a time in this process:
+- the lbfgs solver, and any fit that fails to be set up ahead (it then fails there, as it
+  would in scikit-learn);
+- an estimator whose ``random_state`` is a RandomState object (each clone's fit advances its
+  own copy, so a fit trained ahead could not be told from another);
+- a sparse X.
+
+And what goes to scikit-learn's own search unchanged: other estimators, fit parameters other
+than ``sample_weight`` (and ``groups``), or fit parameters with metadata routing on (the
+estimators' requests decide what reaches each fit).
+
+``n_jobs`` (checked as scikit-learn checks it) applies to scikit-learn's own search only:
+the fits of a fastprop estimator use the core's threads (:func:`fastprop.set_num_threads`),
+and those the loop fits as usual run one after the other in this process.
 """
 
 from __future__ import annotations
 
+import copy
 import inspect
+import itertools
 import threading
 import warnings
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -54,11 +75,23 @@ _ahead = threading.local()
 class _Trained:
     """A fit trained ahead: the parameters and data it was trained with, and its outcome."""
 
-    def __init__(self, params: dict[str, Any], X: Any, y: Any, w: Any) -> None:
+    def __init__(self, params: dict[str, Any], X: Any, y: Any, w: Any, kind: type) -> None:
         self.params, self.X, self.y, self.w = params, X, y, w
+        # The fit of the loop this one is for (params stays it only when trained ahead).
+        self.wanted, self.kind = params, kind
         self.state: dict[str, Any] | None = None
         self.error: BaseException | None = None
         self.warnings: list[warnings.WarningMessage] = []
+
+    def is_slot_of(self, estimator: Any) -> bool:
+        """Whether ``estimator`` is this one's fit of the loop, whatever its data (the loop
+        asks for it in its turn; another estimator's fit, one a Pipeline step makes, is not)."""
+        def seen(params: dict[str, Any]) -> dict[str, Any]:  # a RandomState as its kind
+            return {key: "RandomState" if isinstance(value, np.random.RandomState) else value
+                    for key, value in params.items()}
+
+        return type(estimator) is self.kind and _same_params(
+            seen(self.wanted), seen(estimator.get_params(deep=False)))
 
     def matches(self, estimator: Any, X: Any, y: Any, w: Any) -> bool:
         return (self.params is not None
@@ -98,8 +131,8 @@ def _take_trained(estimator: Any, X: Any, y: Any, sample_weight: Any) -> bool:
     queue = getattr(_ahead, "queue", None)
     if not queue:
         return False
-    trained = queue.popleft()
-    if not trained.matches(estimator, X, y, sample_weight):
+    trained = queue.take(estimator, lambda item: item.matches(estimator, X, y, sample_weight))
+    if trained is None:
         return False
     for caught in trained.warnings:
         warnings.warn_explicit(caught.message, caught.category, caught.filename, caught.lineno)
@@ -107,6 +140,24 @@ def _take_trained(estimator: Any, X: Any, y: Any, sample_weight: Any) -> bool:
         raise trained.error
     estimator.__dict__.update(trained.state)
     return True
+
+
+def _check_n_jobs(n_jobs: Any) -> None:
+    """n_jobs as scikit-learn takes it (None or a non-zero int), though the fits trained
+    ahead do not read it."""
+    if n_jobs is not None and not isinstance(n_jobs, (int, np.integer)):  # True too, as there
+        raise TypeError(f"n_jobs must be an int or None, got {n_jobs!r}")
+    if n_jobs == 0:
+        raise ValueError("n_jobs == 0 has no meaning: None or 1 runs in this process, -1 on "
+                         "every CPU")
+
+
+def _routing() -> bool:
+    """Whether scikit-learn's metadata routing is on: what reaches each fit is then decided by
+    the estimators' requests, so fit parameters send the search to scikit-learn's loop."""
+    from sklearn import get_config
+
+    return bool(get_config().get("enable_metadata_routing", False))
 
 
 def _final_estimator(estimator: Any) -> Any | None:
@@ -119,24 +170,84 @@ def _final_estimator(estimator: Any) -> Any | None:
     return estimator if isinstance(estimator, _BaseMLP) else None
 
 
+# The most a chunk of fits trained ahead may hold at once (parameters, optimiser state, data
+# converted for them), roughly: a search of many large networks keeps one chunk, not every
+# candidate × fold, alive. A chunk holds one fit at least.
+_CHUNK_BYTES = 256 << 20
+
+
 def _train_ahead(base: Any, candidates: list[dict[str, Any]], splits: list[Any], X: Any,
-                 y: Any, fit_params: dict[str, Any], run: Any = None) -> deque:
-    """Every candidate × split of ``base``, trained in one fastprop.fit_many call of the core
-    (or by ``run(pending)``: fastprop.distributed's, over ranks); the queue of _Trained in
-    scikit-learn's order (candidates, then splits)."""
+                 y: Any, fit_params: dict[str, Any], run: Any = None) -> "_Queue":
+    """Every candidate × split of ``base``, trained by fastprop.fit_many calls of the core
+    (or by ``run(pending)``: fastprop.distributed's, over ranks, all at once); the queue of
+    _Trained in scikit-learn's order (candidates, then splits)."""
     w = fit_params.get("sample_weight")
-    trained_all: deque = deque()
-    pending = []
     folds = [(*_safe_split(base, X, y, train), None if w is None else np.asarray(w)[train])
              for train, _ in splits]  # each fold's rows, shared by the candidates
-    for params in candidates:
-        for X_train, y_train, w_train in folds:
-            estimator = clone(base).set_params(**clone(params, safe=False))
+    todo = [(params, fold) for params in candidates for fold in folds]
+    queue = _Queue(base, todo, run or _run_here, _CHUNK_BYTES if run is None else None)
+    if run is not None:  # every rank takes part in one call
+        queue.train_next()
+    return queue
+
+
+class _Queue:
+    """The fits trained ahead, in the order scikit-learn's loop takes them (``take``); each
+    chunk is prepared and trained in one call when the loop reaches it, and a chunk stops
+    growing once its fits hold ``budget`` bytes (None: no bound)."""
+
+    # How many fits past the first a fit of the loop may find its own among: a fit the loop
+    # never asked for (a Pipeline step before it failed on that fold) is skipped this way,
+    # instead of leaving every later fit of the loop one off.
+    LOOKAHEAD = 4
+
+    def __init__(self, base: Any, todo: list[tuple[dict[str, Any], tuple]], run: Any,
+                 budget: int | None) -> None:
+        self.base, self.todo, self.run, self.budget = base, deque(todo), run, budget
+        self.ready: deque = deque()
+        self.folds = {id(fold[0]) for _, fold in todo}  # each fold's X, shared by candidates
+
+    def __bool__(self) -> bool:
+        return bool(self.ready or self.todo)
+
+    def take(self, estimator: Any, matches: Callable[[_Trained], bool]) -> _Trained | None:
+        """The fit trained ahead that ``matches`` says is ``estimator``'s: the next one or one
+        of the few after it (those before it dropped, never to be asked for); else None, and
+        the next one dropped when it was ``estimator``'s turn (not trained ahead, say)."""
+        if not self.ready:
+            self.train_next()
+        for k, trained in enumerate(itertools.islice(self.ready, 1 + self.LOOKAHEAD)):
+            if trained.params is not None and matches(trained):  # None: not trained ahead
+                for _ in range(k + 1):
+                    self.ready.popleft()
+                return trained
+        if self.ready[0].is_slot_of(estimator):
+            self.ready.popleft()
+        return None
+
+    def train_next(self) -> None:
+        """Prepares the fits of the next chunk, then trains those that train in the core."""
+        previous, _ahead.queue = getattr(_ahead, "queue", None), None
+        try:  # a fastprop fit inside a Pipeline step before the network: not one of these
+            self._train_next()
+        finally:
+            _ahead.queue = previous
+
+    def _train_next(self) -> None:
+        pending, held = [], 0
+        while self.todo and (self.budget is None or not pending or held < self.budget):
+            params, (X_train, y_train, w_train) = self.todo.popleft()
+            estimator = clone(self.base).set_params(**clone(params, safe=False))
             final = _final_estimator(estimator)
-            trained = _Trained(final.get_params(deep=False), None, None, None)
-            trained_all.append(trained)
+            trained = _Trained(final.get_params(deep=False), None, None, None, type(final))
+            self.ready.append(trained)
+            if any(isinstance(v, np.random.RandomState) for v in trained.params.values()):
+                # Its fit draws from (and advances) a RandomState object, which the loop's
+                # clone of the estimator holds a fresh copy of: no way to tell the fits apart.
+                trained.params = None
+                continue
             try:
-                if isinstance(estimator, Pipeline):
+                if isinstance(estimator, Pipeline) and len(estimator.steps) > 1:
                     # The steps before the network fitted on the fold, as Pipeline.fit does.
                     X_train = estimator[:-1].fit_transform(X_train, y_train)
                 trained.X, trained.y, trained.w = X_train, y_train, w_train
@@ -151,8 +262,22 @@ def _train_ahead(base: Any, candidates: list[dict[str, Any]], splits: list[Any],
                 trained.params = None
                 continue
             pending.append((trained, final, plan))
-    (run or _run_here)(pending)
-    return trained_all
+            # Its parameters, gradient, optimiser state (up to two buffers), best parameters
+            # and the estimator's copy of them; its own X when a Pipeline step made one (a
+            # fold's X is shared by every candidate).
+            net = final._net
+            held += 6 * net.n_params * net.dtype.itemsize
+            if id(X_train) not in self.folds:
+                held += getattr(X_train, "nbytes", 0)
+        if not pending:
+            return
+        try:
+            self.run(pending)
+        except (KeyboardInterrupt, DistributedError):
+            raise
+        except Exception:  # noqa: BLE001  (out of memory, say): the loop fits them itself
+            for trained, _, _ in pending:
+                trained.params = None
 
 
 def _run_here(pending: list[tuple[_Trained, Any, Any]]) -> None:
@@ -187,8 +312,12 @@ class _Ahead:
     def fit(self, X: Any, y: Any = None, **params: Any) -> Any:
         allowed = {"groups"} if isinstance(self.estimator, Pipeline) else {"groups",
                                                                              "sample_weight"}
-        if _final_estimator(self.estimator) is None or set(params) - allowed:
+        if (_final_estimator(self.estimator) is None or set(params) - allowed
+                or (_routing() and set(params) - {"groups"})):
             return super().fit(X, y, **params)
+        if hasattr(self, "_validate_params"):  # n_jobs as given, before it is set to 1 below
+            self._validate_params()
+        _check_n_jobs(self.n_jobs)
         self._ahead_data = (X, y, params)
         n_jobs = self.n_jobs
         self.n_jobs = 1  # scikit-learn's loop then runs here, in order, taking the fits
@@ -213,9 +342,13 @@ class _Ahead:
         def evaluate_ahead(candidate_params: Any, cv: Any = None, more_results: Any = None,
                            **kwargs: Any) -> Any:
             candidate_params = list(candidate_params)
-            splitter = cv or check_cv(self.cv, y, classifier=is_classifier(self.estimator))
+            # The splitter scikit-learn's loop will split with (a generator given as cv is
+            # already a list in it), split here on a copy: a splitter seeded by a RandomState
+            # object then draws the same folds in both places.
+            splitter = cv or getattr(self, "_checked_cv_orig", None) or check_cv(
+                self.cv, y, classifier=is_classifier(self.estimator))
             try:
-                splits = list(splitter.split(X, y, groups))
+                splits = list(copy.deepcopy(splitter).split(X, y, groups))
                 queue = _train_ahead(self.estimator, candidate_params, splits, X, y, fit_params,
                                      self._run_ahead)
             except (KeyboardInterrupt, DistributedError):  # the ranks disagree: not the loop's
@@ -252,7 +385,7 @@ def _cross_validate(estimator: Any, X: Any, y: Any, groups: Any, cv: Any,
     if _final_estimator(estimator) is None or set(params) - allowed:
         return _sk.cross_validate(estimator, X, y, groups=groups, cv=cv, params=params or None,
                                   **kwargs)
-    kwargs.pop("n_jobs", None)
+    _check_n_jobs(kwargs.pop("n_jobs", None))
     splits = list(check_cv(cv, y, classifier=is_classifier(estimator)).split(X, y, groups))
     try:
         queue = _train_ahead(estimator, [{}], splits, X, y, params, run)
@@ -281,6 +414,10 @@ def _cross_val_score(estimator: Any, X: Any, y: Any, groups: Any, scoring: Any, 
                      kwargs: dict[str, Any]) -> np.ndarray:
     from sklearn.metrics import check_scoring
 
+    unexpected = sorted(set(kwargs) - {"n_jobs", "verbose", "pre_dispatch", "error_score"})
+    if unexpected:  # cross_validate's own (return_train_score, ...) are not cross_val_score's
+        raise TypeError(f"cross_val_score() got an unexpected keyword argument "
+                        f"{unexpected[0]!r}")
     scorer = check_scoring(estimator, scoring=scoring)
     results = _cross_validate(estimator, X, y, groups, cv, params, run,
                               {**kwargs, "scoring": {"score": scorer}})

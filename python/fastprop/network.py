@@ -472,7 +472,8 @@ class Network:
             "nesterov", "adamw", "rprop", "dpsgd" (differentially private SGD; see
             :mod:`fastprop.optim`), with keyword ``hyperparameters`` as in torch.optim
             (momentum, nesterov, betas, eps, weight_decay, etas, step_sizes; dpsgd:
-            max_grad_norm, noise_multiplier, seed);
+            max_grad_norm, noise_multiplier, and the noise's own seed only through
+            ``fastprop.optim.DPSGD(seed=...)``, since ``seed`` here is fit's);
             or "lm", Levenberg–Marquardt (full batch, "sse"/"mse" losses, at most 4096
             parameters; hyperparameters mu, mu_dec, mu_inc, mu_max, weight_decay). An
             optimiser object keeps its state across fit calls.
@@ -483,9 +484,12 @@ class Network:
         shuffle : bool, default True
             With minibatches, permute the samples every epoch (from ``seed``).
         seed : int or None
-            Seed of the permutations. None derives it from the network's seed and the number
-            of fits it has run (since it was made or :meth:`init` was called), so that two
-            networks made with the same ``seed`` and fitted alike end with the same bits.
+            Seed of the permutations (and of DP-SGD's noise, unless its optimiser object has
+            a seed of its own). None derives it from the network's seed and the number of
+            fits it has run (since it was made or :meth:`init` was called), so that two
+            networks made with the same ``seed`` and fitted alike end with the same bits. A
+            pickle, copy or saved file keeps both, so its next fit draws what the original's
+            next fit would.
         validation_data : (X_val, Y_val), (X_val, Y_val, sample_weight_val) or None
             Evaluated after every epoch (``history.val_loss``).
         validation_fraction : float or None
@@ -598,16 +602,30 @@ class Network:
             plan.finish(self._core.last_fit)
         return self.history
 
-    def _fit_plan(self, X: ArrayLike, Y: ArrayLike, epochs: int, lr: float | None = None, *,
-                  optimizer: str | optim.Optimizer = "adam", batch_size: int | None = None,
-                  shuffle: bool = True, seed: int | None = None,
-                  validation_data: Any = None, validation_fraction: float | None = None,
-                  patience: int | None = None, min_delta: float = 0.0,
-                  restore_best: bool = True, callback: Any = None, verbose: bool = False,
-                  sample_weight: ArrayLike | None = None, lr_schedule: Any = None,
-                  clip_norm: float | None = None, index: ArrayLike | None = None,
-                  block_rows: int | None = None, checkpoint: Any = None,
-                  checkpoint_every: int = 1, **hyperparameters: Any) -> "_FitPlan":
+    def _fit_plan(self, *args: Any, **kwargs: Any) -> "_FitPlan":
+        """:meth:`_make_fit_plan`, leaving the count of fits as it was when it raises: the
+        count draws the next fit's seed, and a refused call trains nothing."""
+        fits = self.__dict__.get("_fits")
+        try:
+            return self._make_fit_plan(*args, **kwargs)
+        except BaseException:
+            if fits is None:
+                self.__dict__.pop("_fits", None)
+            else:
+                self._fits = fits
+            raise
+
+    def _make_fit_plan(self, X: ArrayLike, Y: ArrayLike, epochs: int,
+                       lr: float | None = None, *,
+                       optimizer: str | optim.Optimizer = "adam", batch_size: int | None = None,
+                       shuffle: bool = True, seed: int | None = None,
+                       validation_data: Any = None, validation_fraction: float | None = None,
+                       patience: int | None = None, min_delta: float = 0.0,
+                       restore_best: bool = True, callback: Any = None, verbose: bool = False,
+                       sample_weight: ArrayLike | None = None, lr_schedule: Any = None,
+                       clip_norm: float | None = None, index: ArrayLike | None = None,
+                       block_rows: int | None = None, checkpoint: Any = None,
+                       checkpoint_every: int = 1, **hyperparameters: Any) -> "_FitPlan":
         """Every argument of :meth:`fit` checked and converted, ready for the core (which
         :func:`fastprop.fit_many` shares). ``index``: the rows of X (an integer array) that
         make the training set, as if fit were given X[index] (without copying X)."""
@@ -643,16 +661,24 @@ class Network:
             index = None
         X, Y, w, X_val, Y_val, w_val = self._validation(X, Y, w, validation_data,
                                                         validation_fraction)
+        # What the core would refuse, refused here, before anything is trained.
+        dpsgd = isinstance(opt, optim.DPSGD)
+        if dpsgd:
+            self._dense_only(X, "optimizer 'dpsgd'")
+        if dpsgd and block:
+            raise ValueError("block_rows works with the optimisers that update from the "
+                             "minibatch's gradient, not with DP-SGD's per-sample clipping "
+                             f"(block_rows must be None), got block_rows={block}")
+        if is_sparse(X) and (block or index is not None):
+            raise ValueError("a sparse X trains without block_rows and without an index of rows")
         seed_given = None if seed is None else check_seed(seed)
         if seed is not None:
             seed = seed_given
-        elif shuffle or checkpoint is not None or isinstance(opt, optim.DPSGD):
+        elif shuffle or checkpoint is not None or dpsgd:
             seed = self._fit_seed()
         else:  # no sample order or noise to draw: the fit is counted, its seed never read
             self._fits = self.__dict__.get("_fits", 0) + 1
             seed = 0
-        if isinstance(opt, optim.DPSGD):
-            opt._seed_noise_from(seed)
         schedule, rate_of = self._schedule(lr_schedule, lm)
         clip_norm = 0.0 if clip_norm is None else check_real(clip_norm, "clip_norm", low=0,
                                                              low_open=True)
@@ -696,6 +722,8 @@ class Network:
                 resume = ckpt.resume(saved)
                 seed = ckpt.seed
                 opt.steps = state.steps
+        if dpsgd:  # the noise of the fit's seed, a resumed fit's that of the interrupted one
+            opt._seed_noise_from(seed)
         best_params = resume.pop("best_params", None)
 
         options = _core.TrainOptions(epochs=epochs, batch_size=batch, shuffle=shuffle, seed=seed,

@@ -113,6 +113,14 @@ class Optimizer:
         self.steps = 0
         self._state = None
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickles and copies carry the step count of the state: during a fit (a copy taken
+        in its callback) ``steps`` is brought up to date only when the fit ends."""
+        state = self.__dict__.copy()
+        if self._state is not None:
+            state["steps"] = self._state.steps
+        return state
+
     def _arguments(self) -> dict[str, Any]:
         return {"lr": self.lr, "weight_decay": self.weight_decay}
 
@@ -224,9 +232,24 @@ class DPSGD(SGD):
     backward pass with each sample's δ scaled by its clipping factor. The noise comes from
     the core's generator, seeded by the step count and ``seed`` when given. By default
     (``seed=None``) each fit seeds it from the fit's own seed, which the network's seed and
-    its count of fits make (or ``fit(seed=...)``): every fit draws new noise, and a network
-    built with a seed repeats its fits bit for bit. A fixed ``seed`` repeats the same noise
-    in every fit that starts from step 0: for tests, not for privacy.
+    its count of fits make (or ``fit(seed=...)``): each fit of a network draws new noise, and
+    a network built with a seed repeats its fits bit for bit. A fixed ``seed`` repeats the
+    same noise in every fit that starts from step 0: for tests, not for privacy.
+
+    Copies repeat noise. A pickle, ``copy.deepcopy`` or saved file of a network keeps its
+    seed and count of fits, so the copy's next fit draws the very noise of the original's
+    next fit (as a copied random generator repeats its stream), and a copy of a used DPSGD
+    object the noise of the original's next steps. Two copies trained on neighbouring data
+    sets would then share their noise, which cancels in the difference of the results: give
+    each such fit its own seed, e.g. ``fit(..., seed=secrets.randbits(63))``. ``reset()``
+    draws new noise for an object without a ``seed``.
+
+    B is the rows of the minibatch whatever the loss, as Opacus with
+    ``loss_reduction="mean"`` takes it: with ``loss="sse"`` (no mean) a step without
+    clipping or noise is 1/B of an SGD step, where Opacus with ``loss_reduction="sum"``
+    would not divide. An empty batch (``net.step`` on 0 rows) adds noise alone, divided by 1:
+    Opacus too adds noise to an empty Poisson-sampled batch.
+
     Privacy accounting (ε, δ from noise_multiplier, sampling rate and steps) is left to a
     tool such as Opacus's accountants.
     """
@@ -248,6 +271,13 @@ class DPSGD(SGD):
         noise_seed = self.seed if self.seed is not None else self._noise_seed
         return {**super()._hyperparameters(), "max_grad_norm": self.max_grad_norm,
                 "noise_multiplier": self.noise_multiplier, "noise_seed": noise_seed}
+
+    def reset(self) -> None:
+        """Forget the state and the step count; without a ``seed``, the noise of the steps
+        to come is drawn anew too (the step count indexes it, so it would repeat)."""
+        super().reset()
+        if self.seed is None:
+            self._noise_seed = fresh_seed()
 
     def _seed_noise_from(self, fit_seed: int) -> None:
         """A fit's noise, when no seed was given: from the fit's seed (Network.fit)."""

@@ -175,14 +175,14 @@ def loss(W, b, activation, X, Y, loss="sse", huber_delta=1.0):
                for x, y in zip(X, Y))
 
 
-def _backward_one(W, b, activation, x, y, loss_name, size, w_s):
+def _backward_one(W, b, activation, x, y, loss_name, size, w_s, huber_delta=1.0):
     """(E_s, δ, a) of one sample: its term of E and the δ_i, a_i of the backward pass (dicts
     and lists indexed by layer); the term is w_s times the unweighted one, and a mean loss
     divides by ``size`` (t, or the total weight)."""
     n = len(W)
     sig = _hidden_activations(activation, n)
     z, a = forward_trace(W, b, activation, x)
-    E_s, delta_n = _loss_and_delta(loss_name, z[n], y, size)
+    E_s, delta_n = _loss_and_delta(loss_name, z[n], y, size, huber_delta)
     delta = {n: delta_n * delta_n.dtype.type(w_s)}  # δ_n = ∂E_s/∂z_n
     for i in range(n - 1, 0, -1):
         delta[i] = (W[i].T @ delta[i + 1]) * sigma_prime(sig[i], z[i])  # δ_i = (W_iᵀ δ_{i+1}) ⊙ σ'(z_i)
@@ -196,13 +196,14 @@ def _sizes(X, sample_weight):
     return w, (t if sample_weight is None else float(np.sum(w)))
 
 
-def per_sample_gradients(W, b, activation, X, Y, loss="sse", sample_weight=None):
+def per_sample_gradients(W, b, activation, X, Y, loss="sse", sample_weight=None,
+                         huber_delta=1.0):
     """(t, n_params): row s is ∂E_s/∂params, E_s sample s's term of E, flattened in the
     core's layout W_0, b_0, W_1, b_1, … (each W_i row-major); the rows sum to the gradient."""
     w, size = _sizes(X, sample_weight)
     rows = []
     for s, (x, y) in enumerate(zip(X, Y)):
-        _, delta, a = _backward_one(W, b, activation, x, y, loss, size, w[s])
+        _, delta, a = _backward_one(W, b, activation, x, y, loss, size, w[s], huber_delta)
         parts = []
         for i in range(len(W)):
             parts.append(np.outer(delta[i + 1], a[i]).ravel())  # ∂E_s/∂W_i = δ_{i+1} a_iᵀ
@@ -212,12 +213,13 @@ def per_sample_gradients(W, b, activation, X, Y, loss="sse", sample_weight=None)
     return np.array(rows).reshape(len(X), -1)
 
 
-def per_sample_gradient_norms(W, b, activation, X, Y, loss="sse", sample_weight=None):
+def per_sample_gradient_norms(W, b, activation, X, Y, loss="sse", sample_weight=None,
+                              huber_delta=1.0):
     """(t,): ||∂E_s/∂params||, as Σ_i ||δ_{i+1}||² (||a_i||² + 1 with bias), square-rooted."""
     w, size = _sizes(X, sample_weight)
     norms = []
     for s, (x, y) in enumerate(zip(X, Y)):
-        _, delta, a = _backward_one(W, b, activation, x, y, loss, size, w[s])
+        _, delta, a = _backward_one(W, b, activation, x, y, loss, size, w[s], huber_delta)
         sq = 0.0
         for i in range(len(W)):
             d2 = float(np.sum(delta[i + 1].astype(np.float64) ** 2))
@@ -227,12 +229,13 @@ def per_sample_gradient_norms(W, b, activation, X, Y, loss="sse", sample_weight=
     return np.array(norms)
 
 
-def input_gradient(W, b, activation, X, Y, loss="sse", sample_weight=None):
+def input_gradient(W, b, activation, X, Y, loss="sse", sample_weight=None,
+                   huber_delta=1.0):
     """(t, l_0): ∂E/∂x_s = W_0ᵀ δ_1 of each sample."""
     w, size = _sizes(X, sample_weight)
     out = []
     for s, (x, y) in enumerate(zip(X, Y)):
-        _, delta, _ = _backward_one(W, b, activation, x, y, loss, size, w[s])
+        _, delta, _ = _backward_one(W, b, activation, x, y, loss, size, w[s], huber_delta)
         out.append(W[0].T @ delta[1])  # δ_0 = W_0ᵀ δ_1 (no σ' below the input)
     return np.array(out).reshape(len(X), W[0].shape[1])
 

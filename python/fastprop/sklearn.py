@@ -102,6 +102,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import sys
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -447,7 +448,7 @@ class _BaseMLP(BaseEstimator):
             self.loss_ = loss
             self.loss_curve_.append(loss)
             if self.verbose:
-                print("Iteration %d, loss = %.8f" % (self.n_iter_, loss))
+                _say("Iteration %d, loss = %.8f" % (self.n_iter_, loss))
             self._update_no_improvement_count(X_val, Y_val, w_val)
             lr = lr_next = self._learning_rate  # of this epoch (sgd), in scikit-learn's units
             if schedule == "invscaling":
@@ -458,16 +459,16 @@ class _BaseMLP(BaseEstimator):
                           f"{self.n_iter_no_change} consecutive epochs.")
                 if schedule != "adaptive":
                     if self.verbose:
-                        print(reason + " Stopping.")
+                        _say(reason + " Stopping.")
                     return _core.EpochControl(stop=True)
                 if lr <= _SMALLEST_ADAPTIVE_LR:
                     if self.verbose:
-                        print(reason + " Learning rate too small. Stopping.")
+                        _say(reason + " Learning rate too small. Stopping.")
                     return _core.EpochControl(stop=True)
                 lr_next = lr / 5.0
                 self._no_improvement_count = 0
                 if self.verbose:
-                    print(reason + " Setting learning rate to %f" % lr_next)
+                    _say(reason + " Setting learning rate to %f" % lr_next)
             reached_max_iter = not incremental and self.n_iter_ == self.max_iter
             if lr_next == lr:
                 return None
@@ -547,7 +548,7 @@ class _BaseMLP(BaseEstimator):
             score = self._score_outputs(self._net.forward(X_val), Y_val, w_val)
             self.validation_scores_.append(score)
             if self.verbose:
-                print("Validation score: %f" % score)
+                _say("Validation score: %f" % score)
             if score < self.best_validation_score_ + self.tol:
                 self._no_improvement_count += 1
             else:
@@ -603,7 +604,7 @@ class _BaseMLP(BaseEstimator):
         def callback(intermediate_result: Any) -> None:
             curve.append(float(intermediate_result.fun))
             if self.verbose:
-                print("Iteration %d, loss = %.8f" % (len(curve), curve[-1]))
+                _say("Iteration %d, loss = %.8f" % (len(curve), curve[-1]))
 
         result = scipy.optimize.minimize(
             objective, net.params.astype(np.float64), method="L-BFGS-B", jac=True,
@@ -914,10 +915,11 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             y = column_or_1d(y, warn=True)
         check_classification_targets(y)
         if first:
-            self._label_binarizer = LabelBinarizer()
             multilabel = y.ndim == 2
-            self._label_binarizer.fit(y if classes is None or multilabel else classes)
-            self.classes_ = self._label_binarizer.classes_
+            binarizer = LabelBinarizer().fit(y if classes is None or multilabel else classes)
+            if classes is not None and not multilabel:  # scikit-learn's partial_fit checks too
+                _refuse_unseen(y, binarizer.classes_, "classes=")
+            self._label_binarizer, self.classes_ = binarizer, binarizer.classes_
             multiclass = self._label_binarizer.y_type_ == "multiclass"
             self._loss_name = "cross_entropy" if multiclass else "binary_cross_entropy"
             self.out_activation_ = "softmax" if multiclass else "logistic"
@@ -927,9 +929,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                                  f"as in the previous call to fit: previously "
                                  f"{self.classes_}, y has {unique_labels(y)}")
         else:
-            unseen = np.setdiff1d(unique_labels(y), self.classes_)
-            if len(unseen):
-                raise ValueError(f"y has classes {unseen} not in classes_ {self.classes_}")
+            _refuse_unseen(y, self.classes_, "classes_ ")
         Y = self._label_binarizer.transform(y)
         if first:  # s: multiclass cross-entropy as sklearn's; sklearn sums the binary ones
             self._loss_scale = 1.0 if self.out_activation_ == "softmax" else float(Y.shape[1])
@@ -1010,6 +1010,19 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
 
 # ---------------------------------------------------------------------- helpers
+def _refuse_unseen(y: np.ndarray, classes: np.ndarray, named: str) -> None:
+    """ValueError when y holds a label outside ``classes`` (named by ``named``)."""
+    unseen = np.setdiff1d(unique_labels(y), classes)
+    if len(unseen):
+        raise ValueError(f"y has classes {unseen} not in {named}{classes}")
+
+
+def _say(line: str) -> None:
+    """A line of ``verbose`` output, in one write: the fits of a search print from several
+    threads, and print() writes the line and its end apart."""
+    sys.stdout.write(line + "\n")
+
+
 def _copy_into(views: list[np.ndarray], values: Any, name: str) -> None:
     """values[i] copied into views[i] (W_iᵀ or b_i of a parameter buffer), every shape
     checked before anything is written."""

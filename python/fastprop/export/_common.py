@@ -95,18 +95,21 @@ def read_extra(net: Network, extra: Mapping[str, Any] | None) -> Preprocessing:
         if len(classes) != expected:
             raise ValueError(f"extra['classes'] must name {expected} classes for l_n = {l_n} "
                              f"and loss {net.loss_name!r}, got {len(classes)}")
+    dtype = net.dtype
     return Preprocessing(
-        x_mean=_vector(extra, "x_mean", l_0, "l_0"),
-        x_scale=_vector(extra, "x_scale", l_0, "l_0", nonzero=True),
-        y_mean=_vector(extra, "y_mean", l_n, "l_n"),
-        y_scale=_vector(extra, "y_scale", l_n, "l_n", nonzero=True),
+        x_mean=_vector(extra, "x_mean", l_0, "l_0", dtype),
+        x_scale=_vector(extra, "x_scale", l_0, "l_0", dtype, nonzero=True),
+        y_mean=_vector(extra, "y_mean", l_n, "l_n", dtype),
+        y_scale=_vector(extra, "y_scale", l_n, "l_n", dtype, nonzero=True),
         feature_names=_names(extra, "feature_names", l_0),
         target_names=_names(extra, "target_names", None),
         classes=classes, task=task)
 
 
-def _vector(extra: Mapping[str, Any], key: str, size: int, what: str,
+def _vector(extra: Mapping[str, Any], key: str, size: int, what: str, dtype: np.dtype,
             nonzero: bool = False) -> np.ndarray | None:
+    """extra[key], (size,) finite numbers (and not 0 where they divide) in float64 and in the
+    network's dtype, which the exported model computes in."""
     if key not in extra:
         return None
     value = np.asarray(extra[key])
@@ -120,6 +123,15 @@ def _vector(extra: Mapping[str, Any], key: str, size: int, what: str,
         raise ValueError(f"extra[{key!r}] must be finite, got {value}")
     if nonzero and np.any(value == 0):
         raise ValueError(f"extra[{key!r}] divides, so it must not hold 0; got {value}")
+    with np.errstate(over="ignore", under="ignore"):
+        typed = value.astype(dtype)
+    bad = ~np.isfinite(typed) | ((typed == 0) & (value != 0) if nonzero else False)
+    if np.any(bad):
+        k = int(np.argmax(bad))
+        raise ValueError(f"extra[{key!r}] must be {'non-zero and ' if nonzero else ''}finite "
+                         f"in {np.dtype(dtype).name}, the network's dtype, which the export "
+                         f"computes in; got {float(value[k])!r}, which becomes "
+                         f"{float(typed[k])!r}")
     return value
 
 

@@ -84,10 +84,10 @@ class _Type:
         else:
             texts = self._float_texts(values, numbers)
         out = []
-        for text in texts:
-            if text[-1] in "fn":  # inf, -inf, nan
-                out.append("NAN" if text == "nan" else
-                           "INFINITY" if text == "inf" else "-INFINITY")
+        for number, text in zip(numbers, texts):
+            if text[-1] in "fn":  # inf, -inf, nan (its sign kept, its payload not)
+                out.append(("-NAN" if math.copysign(1.0, number) < 0 else "NAN")
+                           if text == "nan" else "INFINITY" if text == "inf" else "-INFINITY")
                 continue
             if "." not in text and "e" not in text:
                 text += "."
@@ -145,7 +145,7 @@ class _Type:
     def literal(self, value: float) -> str:
         """The shortest C literal that reads back to exactly this value of the type."""
         if math.isnan(value):
-            return "NAN"
+            return "-NAN" if math.copysign(1.0, value) < 0 else "NAN"
         if math.isinf(value):
             return "INFINITY" if value > 0 else "-INFINITY"
         x = self.dtype.type(value)
@@ -212,7 +212,12 @@ class _Writer:
         self.header_comment()
         comment, self.out = self.out, []
         P = self.name.upper()
-        self.emit(f"#define {P}_WORK_SIZE {self.work_size()}"
+        self.emit(f"#if defined({P}_WORK_SIZE) || defined({P}_STACK_BYTES)",
+                  f'#error "{P}_WORK_SIZE is defined already: another model was exported '
+                  f'under this name, or one that differs only in case; export one of them '
+                  f'under another name"',
+                  "#endif",
+                  f"#define {P}_WORK_SIZE {self.work_size()}"
                   f"  /* numbers of the workspace of {self.name}_forward_ws */",
                   f"#define {P}_STACK_BYTES {self.stack_bytes()}"
                   f"  /* what a call of {self.name}_forward keeps on the stack */", "",

@@ -47,7 +47,7 @@ rate.
 and :class:`fastprop.sklearn.MLPClassifier`, alone or inside a Pipeline.
 
 The ``onnx`` package is imported only when these functions are called (``pip install
-"fastprop[onnx]"``).
+".[onnx]"`` from the clone).
 """
 
 from __future__ import annotations
@@ -87,11 +87,15 @@ def _onnx() -> Any:
         import onnx
     except ImportError as error:
         raise ImportError("ONNX export and import need the onnx package: "
-                          "pip install 'fastprop[onnx]' (or pip install onnx)") from error
+                          "pip install onnx (and onnxruntime to run it)") from error
     return onnx
 
 
 # ---------------------------------------------------------------------- writing
+# The largest protobuf message, so the largest ONNX model kept in one file or ModelProto.
+_PROTOBUF_LIMIT = 2**31
+
+
 def to_onnx(net: Network, path: str | os.PathLike[str] | None = None, *,
             extra: Mapping[str, Any] | None = None, opset: int = DEFAULT_OPSET) -> Any:
     """The network as an ONNX model; written to ``path`` too when one is given.
@@ -119,7 +123,8 @@ def to_onnx(net: Network, path: str | os.PathLike[str] | None = None, *,
     Raises
     ------
     ValueError
-        For an opset out of range, or ``extra`` that does not fit the network.
+        For an opset out of range, ``extra`` that does not fit the network, or parameters
+        of 2 GiB or more (an ONNX model is one protobuf message, which cannot be larger).
     OSError
         When ``path`` cannot be written (the message names it).
     """
@@ -128,6 +133,12 @@ def to_onnx(net: Network, path: str | os.PathLike[str] | None = None, *,
     pre = read_extra(net, extra)
     opset = _check_opset(onnx, opset)
     dtype = net.dtype
+    size = net.n_params * dtype.itemsize
+    if size >= _PROTOBUF_LIMIT - (1 << 20):  # the graph, names and metadata need some room
+        raise ValueError(f"the network's {net.n_params} parameters take {size} bytes; an ONNX "
+                         f"model is one protobuf message, which must stay under 2 GiB "
+                         f"({_PROTOBUF_LIMIT} bytes): export a smaller network, or use "
+                         f"to_c or fastprop's own .npz")
     elem = _elem_type(onnx, dtype)
     b = _Builder(onnx, dtype, opset)
     a_0 = b.standardise_input("x", pre)
