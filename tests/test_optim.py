@@ -291,6 +291,41 @@ def test_optimizer_object_mixes_step_and_fit(rng):
     assert opt.steps == 5
 
 
+def test_steps_are_live_in_a_callback(rng):
+    """A callback reads the count of the updates made so far, not the count before the fit;
+    setting it (as a resumed fit does) reaches the state Adam's bias correction reads."""
+    net, twin = make_net(), make_net()
+    X, Y = random_batch(rng, net, 12)
+    opt, seen = optim.Adam(lr=LR), []
+    net.fit(X, Y, epochs=3, batch_size=4, shuffle=False, optimizer=opt,
+            callback=lambda epoch, logs: seen.append(opt.steps))
+    assert seen == [3, 6, 9] and opt.steps == 9
+    # The count alone set back to 0 on a twin state: the next update's bias correction is
+    # that of a first step, so the two diverge.
+    other = optim.Adam(lr=LR)
+    twin.fit(X, Y, epochs=3, batch_size=4, shuffle=False, optimizer=other)
+    other.steps = 0
+    assert other.steps == 0
+    twin.step(X, Y, optimizer=other)
+    net.step(X, Y, optimizer=opt)
+    assert other.steps == 1 and opt.steps == 10
+    assert not np.array_equal(net.params, twin.params)
+    with pytest.raises(ValueError, match="steps"):
+        other.steps = -1
+
+
+def test_an_optimiser_pickled_with_a_plain_step_count_loads():
+    """Pickles from releases where ``steps`` was a plain attribute keep their count."""
+    import pickle
+
+    old = optim.Adam(lr=LR).__dict__ | {"steps": 7}
+    del old["_steps"]
+    opt = optim.Adam.__new__(optim.Adam)
+    opt.__setstate__(old)
+    assert opt.steps == 7 and "steps" not in vars(opt)
+    assert pickle.loads(pickle.dumps(opt)).steps == 7
+
+
 def test_reset_forgets_the_state(rng):
     net, twin = make_net(), make_net()
     X, Y = random_batch(rng, net, 8)

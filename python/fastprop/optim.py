@@ -65,8 +65,20 @@ class Optimizer:
     def __init__(self, lr: float, weight_decay: float = 0.0) -> None:
         self.lr = check_lr(lr)
         self.weight_decay = check_real(weight_decay, "weight_decay", low=0)
-        self.steps = 0
+        self._steps = 0
         self._state: Any = None
+
+    @property
+    def steps(self) -> int:
+        """Updates made so far with this object (Adam's bias correction counts them). Live
+        during a fit: a callback reads the count of the updates made before it."""
+        return self._state.steps if self._state is not None else self._steps
+
+    @steps.setter
+    def steps(self, value: int) -> None:
+        self._steps = check_int(value, "steps", low=0)
+        if self._state is not None:
+            self._state.steps = self._steps
 
     def _hyperparameters(self) -> dict[str, Any]:
         """The hyperparameters by the core's names (see OptimizerConfig)."""
@@ -110,16 +122,21 @@ class Optimizer:
 
     def reset(self) -> None:
         """Forget the state (momentum, moments, step sizes) and the step count."""
-        self.steps = 0
+        self._steps = 0
         self._state = None
 
     def __getstate__(self) -> dict[str, Any]:
-        """Pickles and copies carry the step count of the state: during a fit (a copy taken
-        in its callback) ``steps`` is brought up to date only when the fit ends."""
+        """Pickles and copies carry the step count of the state, also when taken during a
+        fit (in its callback)."""
         state = self.__dict__.copy()
-        if self._state is not None:
-            state["steps"] = self._state.steps
+        state["_steps"] = self.steps
         return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        if "steps" in state:  # pickled before the count became a property
+            state["_steps"] = state.pop("steps")
+        self.__dict__.update(state)
 
     def _arguments(self) -> dict[str, Any]:
         return {"lr": self.lr, "weight_decay": self.weight_decay}
