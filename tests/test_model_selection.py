@@ -298,3 +298,29 @@ def test_a_folds_data_is_counted_once_in_a_chunk(digits, taken, monkeypatch):
                             cv=3)
     assert_same_results(ours, theirs, X)
     assert calls == [9] and taken == [True] * 9
+
+
+def test_a_chunks_networks_are_freed_before_the_next_chunk_trains(digits, monkeypatch):
+    """What keeps a search's memory to about one chunk: once scikit-learn's loop has scored
+    the fits of a chunk, nothing of fastprop's holds their networks."""
+    import gc
+    import weakref
+
+    X, y = digits
+    networks, alive = [], []
+    original = model_selection._run_here
+
+    def run(pending):
+        gc.collect()
+        alive.append(sum(ref() is not None for ref in networks))
+        original(pending)
+        networks.extend(weakref.ref(final._net) for _, final, _ in pending)
+
+    monkeypatch.setattr(model_selection, "_run_here", run)
+    # 6 × 160 parameters of 8 bytes a fit: three fits reach the budget, so three chunks.
+    monkeypatch.setattr(model_selection, "_CHUNK_BYTES", 20_000)
+    estimator = fs.MLPClassifier((2,), max_iter=2, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        fs.GridSearchCV(estimator, {"alpha": [1e-4, 1e-3, 1e-2]}, cv=3, refit=False).fit(X, y)
+    assert len(networks) == 9 and alive == [0, 0, 0]
