@@ -472,7 +472,11 @@ def _searches() -> None:
         assert over.best_params_ == one.best_params_
         assert np.array_equal(over.best_estimator_.coefs_[0], one.best_estimator_.coefs_[0])
     scores = cross_validate(base, X, y, cv=3)["test_score"]
-    assert np.array_equal(distributed.cross_validate(base, X, y, cv=3)["test_score"], scores)
+    spread = distributed.cross_validate(base, X, y, cv=3, return_estimator=True)
+    assert np.array_equal(spread["test_score"], scores)
+    # each fold's fit time holds its training, on whichever rank trained it
+    trained = [e._net.history.time[-1] for e in spread["estimator"]]
+    assert np.all(spread["fit_time"] >= trained), (spread["fit_time"], trained)
     assert np.array_equal(distributed.cross_val_score(base, X, y, cv=3), scores)
     # an estimator without a random_state draws its seed on each rank: every rank still
     # ends with the same best_estimator_ (rank 0's refit)

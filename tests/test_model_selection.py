@@ -324,3 +324,36 @@ def test_a_chunks_networks_are_freed_before_the_next_chunk_trains(digits, monkey
         warnings.simplefilter("ignore", ConvergenceWarning)
         fs.GridSearchCV(estimator, {"alpha": [1e-4, 1e-3, 1e-2]}, cv=3, refit=False).fit(X, y)
     assert len(networks) == 9 and alive == [0, 0, 0]
+
+
+def test_each_fit_time_holds_its_own_training(digits):
+    """A fold's fit time holds at least its network's training (the core's clock, in its
+    History): not the first fold the whole call and the others none."""
+    X, y = digits
+    estimator = fs.MLPClassifier((32,), max_iter=15, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        results = fs.cross_validate(estimator, X, y, cv=4, return_estimator=True)
+    trained = np.array([e._net.history.time[-1] for e in results["estimator"]])
+    assert np.all(trained > 0)
+    assert np.all(results["fit_time"] >= trained), (results["fit_time"], trained)
+
+
+def test_a_searchs_mean_fit_times_hold_each_candidates_training(digits, monkeypatch):
+    X, y = digits
+    seconds = []  # each fit's training, in the loop's order (one chunk: the order trained)
+    original = model_selection._complete
+
+    def spy(trained, final, plan):
+        original(trained, final, plan)
+        seconds.append(trained.state["_net"].history.time[-1])
+
+    monkeypatch.setattr(model_selection, "_complete", spy)
+    estimator = fs.MLPClassifier((32,), max_iter=15, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        search = fs.GridSearchCV(estimator, {"alpha": [1e-4, 1e-3, 1e-2]}, cv=3,
+                                 refit=False).fit(X, y)
+    own = np.array(seconds).reshape(3, 3).mean(axis=1)
+    assert np.all(own > 0)
+    assert np.all(search.cv_results_["mean_fit_time"] >= own)

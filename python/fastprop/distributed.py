@@ -1009,7 +1009,7 @@ def _train_ahead_over_ranks(comm: Any, pending: list[tuple[Any, Any, Any]]) -> N
                     message = str(message)
                 caught.append((message, w.category, w.filename, w.lineno))
             out.append(pickle.dumps({"i": i, "state": trained.state, "error": error,
-                                     "warnings": caught}))
+                                     "warnings": caught, "seconds": trained.seconds}))
         return out
 
     try:
@@ -1025,6 +1025,7 @@ def _train_ahead_over_ranks(comm: Any, pending: list[tuple[Any, Any, Any]]) -> N
             got = pickle.loads(blob)
             trained = pending[got["i"]][0]
             trained.state, trained.error = got["state"], got["error"]
+            trained.seconds = got["seconds"]  # its preparation, training and end on rank q
             trained.warnings = [warnings.WarningMessage(*w) for w in got["warnings"]]
 
 

@@ -19,9 +19,12 @@ The fits are trained in chunks, each when the loop reaches it: a chunk stops gro
 networks hold about 256 MiB (six copies of the parameters a fit, for the gradient, the
 optimiser's state and the best parameters, and the data a Pipeline step made for it), so a
 search of large networks keeps one chunk in memory rather than every candidate × fold; small
-networks are one chunk. The loop's first fit of a chunk waits for the whole chunk, so
-``mean_fit_time`` (and ``cross_validate``'s ``fit_time``) gives that fit the chunk's training
-time and the others almost none: their mean over the fits is right, their split is not.
+networks are one chunk. The loop's first fit of a chunk waits for the whole chunk; the times
+reported (``mean_fit_time`` and ``std_fit_time``, ``cross_validate``'s ``fit_time``) give each
+fit its own share instead: what was spent preparing it, its network's training (the last
+entry of its ``History.time``, measured by the core from the start of that network's epochs)
+and its end, plus what the loop's own fit call took. Two threads training two networks at
+once each count their own seconds, as scikit-learn's ``n_jobs=2`` workers do.
 
 What scikit-learn's loop fits as usual, one fit at a time in this process:
 - the lbfgs solver, and any fit that fails to be set up ahead (it then fails there, as it
@@ -45,6 +48,7 @@ import copy
 import inspect
 import itertools
 import threading
+import time
 import warnings
 from collections import deque
 from collections.abc import Callable
@@ -82,6 +86,8 @@ class _Trained:
         self.state: dict[str, Any] | None = None
         self.error: BaseException | None = None
         self.warnings: list[warnings.WarningMessage] = []
+        self.seconds = 0.0  # spent on this fit ahead of the loop: preparing, training, ending
+        self.slot = -1  # its place in the loop's order (candidates × folds)
 
     def is_slot_of(self, estimator: Any) -> bool:
         """Whether ``estimator`` is this one's fit of the loop, whatever its data (the loop
@@ -206,6 +212,11 @@ class _Queue:
         self.base, self.todo, self.run, self.budget = base, deque(todo), run, budget
         self.ready: deque = deque()
         self.folds = {id(fold[0]) for _, fold in todo}  # each fold's X, shared by candidates
+        # What to add to the fit time scikit-learn measures for each fit of the loop, in its
+        # order: the seconds spent on it ahead, less those of the chunk its call waited for.
+        # None once a call of the loop could not be told its place.
+        self.fit_time_shift: list[float] | None = [0.0] * len(todo)
+        self.slots = 0
 
     def __bool__(self) -> bool:
         return bool(self.ready or self.todo)
@@ -214,16 +225,26 @@ class _Queue:
         """The fit trained ahead that ``matches`` says is ``estimator``'s: the next one or one
         of the few after it (those before it dropped, never to be asked for); else None, and
         the next one dropped when it was ``estimator``'s turn (not trained ahead, say)."""
+        waited = 0.0
         if not self.ready:
+            start = time.perf_counter()
             self.train_next()
+            waited = time.perf_counter() - start
         for k, trained in enumerate(itertools.islice(self.ready, 1 + self.LOOKAHEAD)):
             if trained.params is not None and matches(trained):  # None: not trained ahead
                 for _ in range(k + 1):
                     self.ready.popleft()
+                self._shift(trained.slot, trained.seconds - waited)
                 return trained
         if self.ready[0].is_slot_of(estimator):
-            self.ready.popleft()
+            self._shift(self.ready.popleft().slot, -waited)
+        elif waited:  # the call that waited is not the next fit's: its place is unknown
+            self.fit_time_shift = None
         return None
+
+    def _shift(self, slot: int, seconds: float) -> None:
+        if self.fit_time_shift is not None:
+            self.fit_time_shift[slot] += seconds
 
     def train_next(self) -> None:
         """Prepares the fits of the next chunk, then trains those that train in the core."""
@@ -236,10 +257,12 @@ class _Queue:
     def _train_next(self) -> None:
         pending, held = [], 0
         while self.todo and (self.budget is None or not pending or held < self.budget):
+            start = time.perf_counter()
             params, (X_train, y_train, w_train) = self.todo.popleft()
             estimator = clone(self.base).set_params(**clone(params, safe=False))
             final = _final_estimator(estimator)
             trained = _Trained(final.get_params(deep=False), None, None, None, type(final))
+            trained.slot, self.slots = self.slots, self.slots + 1
             self.ready.append(trained)
             if any(isinstance(v, np.random.RandomState) for v in trained.params.values()):
                 # Its fit draws from (and advances) a RandomState object, which the loop's
@@ -261,6 +284,7 @@ class _Queue:
             if plan is None:  # not trainable ahead (lbfgs): scikit-learn's loop fits it
                 trained.params = None
                 continue
+            trained.seconds = time.perf_counter() - start
             pending.append((trained, final, plan))
             # Its parameters, gradient, optimiser state (up to two buffers), best parameters
             # and the estimator's copy of them; its own X when a Pipeline step made one (a
@@ -291,6 +315,7 @@ def _run_here(pending: list[tuple[_Trained, Any, Any]]) -> None:
 def _complete(trained: _Trained, final: Any, plan: Any) -> None:
     """After its job ran: the estimator's fit ended as its own fit ends it, and ``trained``
     given the fitted estimator's state, its error and its warnings."""
+    start = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -299,6 +324,10 @@ def _complete(trained: _Trained, final: Any, plan: Any) -> None:
             trained.error = error
     trained.warnings.extend(caught)
     trained.state = dict(vars(final))
+    history = getattr(trained.state.get("_net"), "history", None)
+    seconds = getattr(history, "time", None)
+    trained.seconds += time.perf_counter() - start + (float(seconds[-1]) if seconds is not None
+                                                      and len(seconds) else 0.0)
 
 
 class _Ahead:
@@ -319,14 +348,25 @@ class _Ahead:
             self._validate_params()
         _check_n_jobs(self.n_jobs)
         self._ahead_data = (X, y, params)
+        self._ahead_queues: list[Any] = []  # one per set of candidates evaluated
         n_jobs = self.n_jobs
         self.n_jobs = 1  # scikit-learn's loop then runs here, in order, taking the fits
         try:
             return super().fit(X, y, **params)
         finally:
             self.n_jobs = n_jobs
-            del self._ahead_data
+            del self._ahead_data, self._ahead_queues
             _ahead.queue = None
+
+    def _format_results(self, candidate_params: Any, n_splits: int, out: list[dict[str, Any]],
+                        *args: Any, **kwargs: Any) -> Any:
+        """scikit-learn's, on fit times that give each fit trained ahead its own seconds
+        (the module doc says how), rather than giving a chunk's first fit the whole chunk."""
+        shifts = _fit_time_shifts(getattr(self, "_ahead_queues", None), len(out))
+        if shifts is not None and all("fit_time" in result for result in out):
+            out = [{**result, "fit_time": max(0.0, result["fit_time"] + shift)}
+                   for result, shift in zip(out, shifts)]
+        return super()._format_results(candidate_params, n_splits, out, *args, **kwargs)
 
     def _run_search(self, evaluate_candidates: Any, *, callback_ctx: Any = None) -> None:
         # scikit-learn >= 1.9 passes its callback context, earlier versions nothing.
@@ -355,6 +395,7 @@ class _Ahead:
                 raise
             except Exception:  # noqa: BLE001  scikit-learn's loop reports what is wrong
                 queue = deque()
+            self._ahead_queues.append(queue)
             _ahead.queue = queue
             try:
                 return evaluate_candidates(candidate_params, cv, more_results, **kwargs)
@@ -395,10 +436,29 @@ def _cross_validate(estimator: Any, X: Any, y: Any, groups: Any, cv: Any,
         queue = deque()
     _ahead.queue = queue
     try:
-        return _sk.cross_validate(estimator, X, y, groups=groups, cv=splits,
-                                  params=params or None, **kwargs)
+        results = _sk.cross_validate(estimator, X, y, groups=groups, cv=splits,
+                                     params=params or None, **kwargs)
     finally:
         _ahead.queue = None
+    shifts = _fit_time_shifts([queue], len(splits))
+    if shifts is not None and "fit_time" in results:  # each fold's own seconds (module doc)
+        results["fit_time"] = np.maximum(0.0, results["fit_time"] + shifts)
+    return results
+
+
+def _fit_time_shifts(queues: list[Any] | None, n_fits: int) -> np.ndarray | None:
+    """What to add to each of the ``n_fits`` fit times scikit-learn measured, in its order,
+    for the fits the ``queues`` trained ahead (see _Queue.fit_time_shift); None when their
+    places in the loop are not all known."""
+    if not queues:
+        return None
+    shifts = []
+    for queue in queues:
+        shift = getattr(queue, "fit_time_shift", None)
+        if shift is None:  # not trained ahead (its preparation failed), or a place unknown
+            return None
+        shifts.extend(shift)
+    return np.array(shifts) if len(shifts) == n_fits else None
 
 
 def cross_val_score(estimator: Any, X: Any, y: Any = None, *, groups: Any = None,
