@@ -149,6 +149,23 @@ def test_bad_fit_options(net, kwargs, error, message):
         net.fit(np.zeros((2, 3)), np.zeros((2, 2)), **options)
 
 
+def test_the_mistakes_of_a_newcomer_from_pytorch_are_named(net):
+    """A learning rate in epochs' place, an optimiser class where an object goes, one network
+    where fit_many takes a list: each message says what to write instead."""
+    X, Y = np.zeros((2, 3)), np.zeros((2, 2))
+    with pytest.raises(TypeError, match=r"epochs must be an int, got float 0\.01 .*write "
+                                        r"lr=0\.01"):
+        net.fit(X, Y, 0.01)
+    with pytest.raises(TypeError, match=r"got the class Adam: make one, "
+                                        r"optimizer=Adam\(\.\.\.\), or give its name, "
+                                        r"optimizer='adam'"):
+        net.fit(X, Y, 1, optimizer=fastprop.optim.Adam)
+    with pytest.raises(TypeError, match=r"optimizer='lm'"):
+        net.fit(X, Y, 1, optimizer=fastprop.optim.LevenbergMarquardt)
+    with pytest.raises(TypeError, match=r"got one Network: give \[net\]"):
+        fastprop.fit_many(net, X, Y, 1)
+
+
 def test_fit_refuses_an_empty_batch(net):
     with pytest.raises(ValueError, match=r"fit needs at least one sample, got X with 0 rows"):
         net.fit(np.zeros((0, 3)), np.zeros((0, 2)), 1, 0.1, optimizer="sgd")

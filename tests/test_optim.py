@@ -314,6 +314,70 @@ def test_steps_are_live_in_a_callback(rng):
         other.steps = -1
 
 
+def test_a_copy_of_an_optimiser_keeps_its_own_state_and_count(rng):
+    import copy
+
+    net = make_net()
+    X, Y = random_batch(rng, net, 12)
+    opt, copies = optim.Adam(lr=LR), []
+    net.fit(X, Y, epochs=3, batch_size=4, shuffle=False, optimizer=opt,
+            callback=lambda epoch, logs: copies.append(copy.copy(opt)) if epoch == 0 else None)
+    snapshot = copies[0]
+    assert snapshot.steps == 3 and opt.steps == 9
+    assert not np.shares_memory(snapshot.state["m"], opt.state["m"])
+    snapshot.steps = 0
+    assert opt.steps == 9
+
+
+def test_step_counts_out_of_range_are_refused_and_the_count_kept():
+    opt = optim.Adam(lr=LR)
+    for bad in (2**63, 2**64, -1):
+        with pytest.raises(ValueError, match="steps"):
+            opt.steps = bad
+    with pytest.raises(TypeError, match="steps"):
+        opt.steps = 1.0
+    assert opt.steps == 0
+
+
+def test_a_subclass_may_set_steps_before_the_base_init():
+    class Counted(optim.Adam):
+        def __init__(self, **kwargs):
+            self.steps = 5
+            super().__init__(**kwargs)
+
+    assert Counted(lr=LR).steps == 0  # the base's __init__ starts a count, as before
+
+
+def test_reset_in_a_callback_leaves_a_fresh_optimiser(rng):
+    """The fit goes on with the state it started with; the object is left as reset made it,
+    so its next fit starts as a new optimiser's."""
+    net, twin = make_net(), make_net()
+    X, Y = random_batch(rng, net, 12)
+    opt = optim.Adam(lr=LR)
+    net.fit(X, Y, epochs=2, batch_size=4, shuffle=False, optimizer=opt,
+            callback=lambda epoch, logs: opt.reset() if epoch == 0 else None)
+    assert opt.steps == 0 and opt.state == {}
+    twin.params = net.params
+    net.fit(X, Y, epochs=1, optimizer=opt)
+    twin.fit(X, Y, epochs=1, optimizer=optim.Adam(lr=LR))
+    np.testing.assert_array_equal(net.params, twin.params)
+
+
+def test_a_dpsgd_step_count_cannot_go_back(rng):
+    """Its noise is indexed by the count: going back would add the same noise again."""
+    net = make_net()
+    X, Y = random_batch(rng, net, 8)
+    opt = optim.DPSGD(lr=LR, max_grad_norm=1.0, noise_multiplier=1.0)
+    net.step(X, Y, optimizer=opt)
+    net.step(X, Y, optimizer=opt)
+    with pytest.raises(ValueError, match="noise already added"):
+        opt.steps = 0
+    assert opt.steps == 2
+    opt.steps = 5  # forward is allowed
+    opt.reset()
+    assert opt.steps == 0
+
+
 def test_an_optimiser_pickled_with_a_plain_step_count_loads():
     """Pickles from releases where ``steps`` was a plain attribute keep their count."""
     import pickle
@@ -324,6 +388,8 @@ def test_an_optimiser_pickled_with_a_plain_step_count_loads():
     opt.__setstate__(old)
     assert opt.steps == 7 and "steps" not in vars(opt)
     assert pickle.loads(pickle.dumps(opt)).steps == 7
+    # and what earlier versions read back: a plain "steps" in the pickled state
+    assert opt.__getstate__()["steps"] == 7
 
 
 def test_reset_forgets_the_state(rng):

@@ -52,6 +52,49 @@ def test_writing_into_biases_changes_forward():
     np.testing.assert_array_equal(net.forward([[1.0], [2.0]]), [[4], [4]])
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_assigning_a_layer_copies_into_it(dtype):
+    """``net.weights[i] = W`` writes W_i (a list of views would take the array and leave the
+    network as it was); the shape is checked, the index is an int."""
+    net = fastprop.Network([2, 2, 1], "identity", seed=0, bias=True, dtype=dtype)
+    net.weights[0] = [[1, 0], [0, 1]]
+    net.weights[-1] = np.array([[2.0, 3.0]])
+    net.biases[1] = [1]
+    net.biases[0] = np.zeros(2)
+    np.testing.assert_array_equal(net.forward([5.0, 7.0]), [2 * 5 + 3 * 7 + 1])
+    before = net.params.copy()
+    with pytest.raises(ValueError, match=r"weights\[0\] must have shape \(2, 2\), got \(2, 3\)"):
+        net.weights[0] = np.ones((2, 3))
+    with pytest.raises(TypeError, match=r"weights\[i\] = array sets one layer"):
+        net.weights[0:1] = [np.ones((2, 2))]
+    with pytest.raises(TypeError, match=r"biases\[1\] must be an array of real numbers"):
+        net.biases[1] = "1"
+    with pytest.raises(IndexError):
+        net.weights[2] = np.ones((1, 2))
+    np.testing.assert_array_equal(net.params, before)
+    assert isinstance(net.weights, list) and len(net.biases) == 2
+    assert fastprop.Network([2, 1], bias=False).biases == []
+
+
+def test_an_estimators_coefs_item_assignment_reaches_the_network():
+    pytest.importorskip("sklearn")
+    import warnings
+
+    from fastprop.sklearn import MLPRegressor
+
+    rng = np.random.default_rng(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # three epochs do not converge
+        est = MLPRegressor(hidden_layer_sizes=(4,), max_iter=3, random_state=0).fit(
+            rng.random((20, 3)), rng.random(20))
+    est.coefs_[0] = np.ones((3, 4))  # scikit-learn's layout, W_0ᵀ
+    est.intercepts_[1] = [5.0]
+    np.testing.assert_array_equal(est._net.weights[0], np.ones((4, 3)))
+    np.testing.assert_array_equal(est._net.biases[1], [5.0])
+    with pytest.raises(ValueError, match=r"coefs_\[0\] must have shape \(3, 4\)"):
+        est.coefs_[0] = np.ones((4, 3))
+
+
 def test_step_updates_the_views_in_place(xor):
     net = fastprop.Network([2, 3, 1], seed=0, bias=False, loss="sse")
     W0 = net.weights[0]

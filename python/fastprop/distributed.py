@@ -548,9 +548,8 @@ sample_weight, clip_norm, **hyperparameters
         ckpt.seed = seed_value
         saved = comm.bcast(_agree(comm, lambda: ckpt.read() if rank == 0 else None), root=0)
         if saved is not None:
-            _agree(comm, lambda: resume.update(ckpt.resume(saved)))
+            _agree(comm, lambda: resume.update(ckpt.resume(saved)))  # opt's step count too
             seed_value = ckpt.seed
-            opt.steps = state.steps
     best_params = resume.pop("best_params", None)
 
     # ---------------------------------------------------------------- the epoch hook
@@ -604,7 +603,6 @@ sample_weight, clip_norm, **hyperparameters
                                w_val=w_val_all,
                                t_val=t_val, callback=epoch_end, best_params=best_params)
     finally:
-        opt.steps = state.steps
         if progress is not None:
             progress.close()
         stats["row_bytes"] = rows.sent

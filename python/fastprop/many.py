@@ -160,7 +160,10 @@ def _fit_many(networks: Any, X: Any, Y: Any, epochs: Any, lr: Any, indices: Any,
               run: Callable[[list[Any]], Any]) -> FitManyResult:
     """fit_many's work; ``run(jobs)`` trains the jobs (one per network, in their order):
     ``_core.fit_many``, or fastprop.distributed's, which trains a share of them."""
-    if isinstance(networks, Network) or not isinstance(networks, Sequence):
+    if isinstance(networks, Network):
+        raise TypeError("networks must be a list of fastprop.Network, got one Network: give "
+                        "[net] (or call net.fit)")
+    if not isinstance(networks, Sequence):
         raise TypeError(message("networks", "a list of fastprop.Network", typed(networks)))
     networks = list(networks)
     n = len(networks)

@@ -200,19 +200,20 @@ class Network:
         self._core.set_params(self._convert(values))
 
     @property
-    def weights(self) -> list[np.ndarray]:
-        """W_0 … W_{n−1}: writable views of shape (l_{i+1}, l_i) into :attr:`params`."""
+    def weights(self) -> LayerViews:
+        """W_0 … W_{n−1}: writable views of shape (l_{i+1}, l_i) into :attr:`params`;
+        ``net.weights[i] = W`` copies W into W_i (a :class:`LayerViews`)."""
         p = self._core.params
-        return [p[W:W + l_out * l_in].reshape(l_out, l_in)
-                for l_in, l_out, W, _ in self._core.slices]
+        return LayerViews([p[W:W + l_out * l_in].reshape(l_out, l_in)
+                           for l_in, l_out, W, _ in self._core.slices], "weights")
 
     @property
-    def biases(self) -> list[np.ndarray]:
-        """b_0 … b_{n−1}: writable views of shape (l_{i+1},) into :attr:`params`; [] without bias."""
-        if not self._bias:
-            return []
+    def biases(self) -> LayerViews:
+        """b_0 … b_{n−1}: writable views of shape (l_{i+1},) into :attr:`params`, none without
+        bias; ``net.biases[i] = b`` copies b into b_i."""
         p = self._core.params
-        return [p[b:b + l_out] for _, l_out, _, b in self._core.slices]
+        return LayerViews([p[b:b + l_out] for _, l_out, _, b in self._core.slices]
+                          if self._bias else [], "biases")
 
     def init(self, seed: int | None = None) -> None:
         """Draw the parameters again, as a new network with this ``seed`` would have them."""
@@ -422,8 +423,7 @@ class Network:
         X, Y = self._batch(X, Y)
         self._check_targets(Y)
         state = optimizer.state_for(self.n_params, self._dtype)
-        E = self._core.step(X, Y, optimizer=config, state=state)
-        optimizer.steps = state.steps
+        E = self._core.step(X, Y, optimizer=config, state=state)  # counts in optimizer.steps
         return float(E)
 
     def fit(
@@ -589,13 +589,9 @@ class Network:
                 self._core.fit_lm(plan.X, plan.Y, plan.w, options=plan.options,
                                   lm=opt.config(), **data)
             else:
-                state = plan.state
-                try:
-                    self._core.fit(plan.X, plan.Y, plan.w, options=plan.options,
-                                   optimizer=opt.config(plan.lr), state=state,
-                                   best_params=plan.best_params, **data)
-                finally:
-                    opt.steps = state.steps
+                self._core.fit(plan.X, plan.Y, plan.w, options=plan.options,
+                               optimizer=opt.config(plan.lr), state=plan.state,
+                               best_params=plan.best_params, **data)
         finally:
             if progress is not None:
                 progress.close()
@@ -636,6 +632,9 @@ class Network:
         if index is not None:
             index = _check_index(index, len(X))
         self._check_targets(Y, index=index)
+        if isinstance(epochs, (float, np.floating)) and not float(epochs).is_integer():
+            raise TypeError(message("epochs", "an int", typed(epochs)) + " (fit(X, Y, epochs, "
+                            f"lr): to give a learning rate, write lr={float(epochs)!r})")
         epochs = check_count(epochs, "epochs", low=0)
         if lr is not None:
             lr = check_lr(lr)
@@ -719,9 +718,8 @@ class Network:
             ckpt.seed = seed
             saved = ckpt.read()
             if saved is not None:
-                resume = ckpt.resume(saved)
+                resume = ckpt.resume(saved)  # the saved step count too, in opt's state
                 seed = ckpt.seed
-                opt.steps = state.steps
         if dpsgd:  # the noise of the fit's seed, a resumed fit's that of the interrupted one
             opt._seed_noise_from(seed)
         best_params = resume.pop("best_params", None)
@@ -1038,6 +1036,34 @@ class Network:
             return np.require(A, dtype=self._dtype, requirements=("C", "A"))
 
 
+class LayerViews(list):
+    """One writable view per layer into a network's parameters (``net.weights``,
+    ``net.biases``, and the scikit-learn estimators' ``coefs_`` and ``intercepts_``): a list
+    whose item assignment copies the array into that layer's view (``net.weights[0] = W``
+    sets W_0, as ``net.weights[0][...] = W`` does), after checking its shape, where a plain
+    list would take the array and leave the network as it was."""
+
+    def __init__(self, views: Sequence[np.ndarray], name: str) -> None:
+        super().__init__(views)
+        self._name = name
+
+    def __setitem__(self, index: Any, value: ArrayLike) -> None:
+        if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
+            raise TypeError(f"{self._name}[i] = array sets one layer's values, i an int; "
+                            f"got index {index!r}")
+        view = self[index]
+        name = f"{self._name}[{index}]"
+        array = real_array(value, name)
+        if array.shape != view.shape:
+            raise ValueError(message(name, f"shape {view.shape}", str(array.shape),
+                                     verb="have"))
+        with np.errstate(over="ignore"):  # beyond float32's range: ±inf, as params= does
+            view[...] = array
+
+    def __reduce__(self) -> tuple[Any, ...]:  # pickled as a plain list of arrays
+        return list, (list(self),)
+
+
 def _check_index(index: ArrayLike, t: int, name: str = "indices") -> np.ndarray:
     """Row indices into t rows: a non-empty 1-D integer array with values in [0, t)."""
     index = np.asarray(index)
@@ -1152,8 +1178,6 @@ class _FitPlan:
 
     def finish(self, record: Any) -> None:
         """The network's history from the core's record of the fit (None: it never ran)."""
-        if self.state is not None:
-            self.opt.steps = self.state.steps
         if record is None:
             return
         if self.ckpt is not None:

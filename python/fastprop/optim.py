@@ -39,6 +39,7 @@ a callable ``epoch -> lr``                  the rate of each epoch, called betwe
 
 from __future__ import annotations
 
+import copy
 import difflib
 import inspect
 from typing import Any
@@ -54,6 +55,9 @@ __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "Rprop", "DPSGD", "LevenbergMarq
 
 
 _STATES = {np.dtype(np.float64): _core.OptimizerState64, np.dtype(np.float32): _core.OptimizerState32}
+# The most updates an optimiser counts: Adam's t + 1 and every other use stay in the core's
+# unsigned 64 bits, and in NumPy's int64.
+_MAX_STEPS = 2**63 - 1
 
 
 class Optimizer:
@@ -72,13 +76,20 @@ class Optimizer:
     def steps(self) -> int:
         """Updates made so far with this object (Adam's bias correction counts them). Live
         during a fit: a callback reads the count of the updates made before it."""
-        return self._state.steps if self._state is not None else self._steps
+        state = self.__dict__.get("_state")
+        return state.steps if state is not None else self.__dict__.get("_steps", 0)
 
     @steps.setter
     def steps(self, value: int) -> None:
-        self._steps = check_int(value, "steps", low=0)
-        if self._state is not None:
-            self._state.steps = self._steps
+        value = check_int(value, "steps", low=0, high=_MAX_STEPS)
+        self._check_steps(value)
+        state = self.__dict__.get("_state")
+        if state is not None:
+            state.steps = value
+        self._steps = value
+
+    def _check_steps(self, value: int) -> None:
+        """Refuses a step count this optimiser cannot take (DPSGD: one that goes back)."""
 
     def _hyperparameters(self) -> dict[str, Any]:
         """The hyperparameters by the core's names (see OptimizerConfig)."""
@@ -126,17 +137,22 @@ class Optimizer:
         self._state = None
 
     def __getstate__(self) -> dict[str, Any]:
-        """Pickles and copies carry the step count of the state, also when taken during a
-        fit (in its callback)."""
+        """Pickles and copies carry the step count of the state, also when taken in a fit's
+        callback (not from another thread while a fit runs: the state is then changing)."""
         state = self.__dict__.copy()
-        state["_steps"] = self.steps
+        state["_steps"] = state["steps"] = self.steps  # "steps": as earlier versions read it
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         state = dict(state)
-        if "steps" in state:  # pickled before the count became a property
-            state["_steps"] = state.pop("steps")
+        steps = state.pop("steps", None)  # a plain attribute in pickles of earlier releases
+        if "_steps" not in state:
+            state["_steps"] = steps or 0
         self.__dict__.update(state)
+
+    def __copy__(self) -> Optimizer:
+        """A copy with its own state buffers: two optimisers never share moments."""
+        return copy.deepcopy(self)
 
     def _arguments(self) -> dict[str, Any]:
         return {"lr": self.lr, "weight_decay": self.weight_decay}
@@ -296,6 +312,13 @@ class DPSGD(SGD):
         if self.seed is None:
             self._noise_seed = fresh_seed()
 
+    def _check_steps(self, value: int) -> None:
+        if value < self.steps:
+            raise ValueError(
+                f"a DPSGD's step count indexes its noise: setting it back (to {value} from "
+                f"{self.steps}) would add noise already added. reset() forgets the state and, "
+                f"without a seed, draws new noise")
+
     def _seed_noise_from(self, fit_seed: int) -> None:
         """A fit's noise, when no seed was given: from the fit's seed (Network.fit)."""
         if self.seed is None:
@@ -398,6 +421,11 @@ OPTIMIZERS: dict[str, tuple[type, dict[str, Any]]] = {
 def make(name: str, lr: float | None = None,
          **hyperparameters: Any) -> Optimizer | LevenbergMarquardt:
     """An optimiser by name, with keyword hyperparameters (lr None: the optimiser's default)."""
+    if isinstance(name, type) and issubclass(name, (Optimizer, LevenbergMarquardt)):
+        names = [key for key, (cls, preset) in OPTIMIZERS.items() if cls is name and not preset]
+        raise TypeError(f"optimizer must be a name or an Optimizer object, got the class "
+                        f"{name.__name__}: make one, optimizer={name.__name__}(...)"
+                        + (f", or give its name, optimizer={names[0]!r}" if names else ""))
     check_choice(name, "optimizer", list(OPTIMIZERS),
                  expected=f"one of {', '.join(OPTIMIZERS)} (or an Optimizer object)")
     cls, preset = OPTIMIZERS[name]

@@ -134,7 +134,7 @@ from .history import History
 from .ensemble import MLPEnsembleClassifier, MLPEnsembleRegressor
 from .model_selection import GridSearchCV, RandomizedSearchCV, _take_trained, \
     cross_val_score, cross_validate
-from .network import LOSSES, Network
+from .network import LOSSES, LayerViews, Network
 
 __all__ = ["MLPRegressor", "MLPClassifier", "GridSearchCV", "RandomizedSearchCV",
            "cross_validate", "cross_val_score", "MLPEnsembleRegressor", "MLPEnsembleClassifier"]
@@ -234,21 +234,21 @@ class _BaseMLP(BaseEstimator):
 
     # ------------------------------------------------------------------ fitted model
     @property
-    def coefs_(self) -> list[np.ndarray]:
+    def coefs_(self) -> LayerViews:
         """W_iᵀ, shape (l_i, l_{i+1}): scikit-learn's layout; writable views into the network.
         Assigning a list of such arrays copies them into the network, as setting
-        scikit-learn's attribute replaces its weights."""
-        return [W.T for W in self._fitted_net().weights]
+        scikit-learn's attribute replaces its weights; ``coefs_[i] = A`` copies A into W_iᵀ."""
+        return LayerViews([W.T for W in self._fitted_net().weights], "coefs_")
 
     @coefs_.setter
     def coefs_(self, coefs: Sequence[ArrayLike]) -> None:
         self._assign(coefs, "coefs_")
 
     @property
-    def intercepts_(self) -> list[np.ndarray]:
+    def intercepts_(self) -> LayerViews:
         """b_i, shape (l_{i+1},): writable views into the network; assigning a list of such
-        arrays copies them in."""
-        return list(self._fitted_net().biases)
+        arrays copies them in, ``intercepts_[i] = b`` one of them."""
+        return LayerViews(self._fitted_net().biases, "intercepts_")
 
     @intercepts_.setter
     def intercepts_(self, intercepts: Sequence[ArrayLike]) -> None:
@@ -487,8 +487,6 @@ class _BaseMLP(BaseEstimator):
         data = {"X_val": None, "callback": epoch_end}
 
         def keep_record(record: Any) -> None:
-            if state is not None:
-                opt.steps = state.steps
             if record is not None:
                 net.history = History(record.loss, None, record.time, None,
                                       "converged" if record.stop.name == "converged" else "done")
