@@ -154,8 +154,16 @@ def test_the_mistakes_of_a_newcomer_from_pytorch_are_named(net):
     where fit_many takes a list: each message says what to write instead."""
     X, Y = np.zeros((2, 3)), np.zeros((2, 2))
     with pytest.raises(TypeError, match=r"epochs must be an int, got float 0\.01 .*write "
-                                        r"lr=0\.01"):
+                                        r"lr=0\.01\)"):
         net.fit(X, Y, 0.01)
+    with pytest.raises(TypeError, match=r"got float32 .*write lr=0\.1\)"):
+        net.fit(X, Y, np.float32(0.1))
+    with pytest.raises(TypeError, match=r"epochs must be an int, got float -0\.5$"):
+        net.fit(X, Y, -0.5)
+    with pytest.raises(TypeError, match=r"optimizer='adam'"):
+        net.step(X, Y, optimizer=fastprop.optim.Adam)
+    with pytest.raises(TypeError, match=r"base class Optimizer: .*optimizer=Adam\(\)"):
+        net.fit(X, Y, 1, optimizer=fastprop.optim.Optimizer)
     with pytest.raises(TypeError, match=r"got the class Adam: make one, "
                                         r"optimizer=Adam\(\.\.\.\), or give its name, "
                                         r"optimizer='adam'"):

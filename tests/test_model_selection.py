@@ -15,7 +15,7 @@ from sklearn.base import BaseEstimator, TransformerMixin  # noqa: E402
 from sklearn.datasets import load_digits  # noqa: E402
 from sklearn.exceptions import ConvergenceWarning, FitFailedWarning  # noqa: E402
 from sklearn.linear_model import Ridge  # noqa: E402
-from sklearn.pipeline import make_pipeline  # noqa: E402
+from sklearn.pipeline import Pipeline, make_pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 
 import fastprop.sklearn as fs  # noqa: E402
@@ -357,3 +357,89 @@ def test_a_searchs_mean_fit_times_hold_each_candidates_training(digits, monkeypa
     own = np.array(seconds).reshape(3, 3).mean(axis=1)
     assert np.all(own > 0)
     assert np.all(search.cv_results_["mean_fit_time"] >= own)
+
+
+@pytest.mark.parametrize("first", ["fastprop", "ridge"])
+def test_a_grid_that_puts_another_estimator_last_in_a_pipeline(digits, taken, first):
+    """Its fits go to scikit-learn's loop alone, the fastprop ones are still trained ahead,
+    and the results are scikit-learn's."""
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = digits
+    network = fs.MLPClassifier((8,), max_iter=5, random_state=0)
+    other = LogisticRegression(max_iter=50)
+    final = [network, other] if first == "fastprop" else [other, network]
+    base = Pipeline([("scale", StandardScaler()), ("m", network)])
+    ours, theirs = run_both("GridSearchCV", base, {"m": final}, X, y, cv=3)
+    assert_same_results(ours, theirs, X)
+    assert taken.count(True) == 3  # the network's three folds, and the refit when it won
+
+
+def test_a_pipelines_steps_before_the_network_count_once_in_its_fit_time(digits):
+    """The loop's Pipeline.fit runs and times them; the seconds spent ahead are the
+    network's alone."""
+    import time
+
+    class Slow(TransformerMixin, BaseEstimator):
+        def fit(self, X, y=None):
+            time.sleep(0.2)
+            return self
+
+        def transform(self, X):
+            return X
+
+    X, y = digits
+    pipeline = make_pipeline(Slow(), fs.MLPClassifier((4,), max_iter=2, random_state=0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        fit_time = fs.cross_validate(pipeline, X, y, cv=3)["fit_time"]
+    assert np.all(fit_time >= 0.2) and np.all(fit_time < 0.35), fit_time  # not 0.4: twice
+
+
+def test_networks_stepped_together_share_their_clock_in_the_fit_times():
+    """A lane group's networks have one clock, the group's: each fit is given its share."""
+    from types import SimpleNamespace
+
+    class Final:
+        def __init__(self):
+            self._net = SimpleNamespace(history=SimpleNamespace(time=np.array([1.0, 2.0])))
+
+    trained = model_selection._Trained({}, None, None, None, Final)
+    plan = SimpleNamespace(end=lambda: None, job=SimpleNamespace(lanes=4))
+    model_selection._complete(trained, Final(), plan)
+    assert 0.5 <= trained.seconds < 0.6
+    alone = model_selection._Trained({}, None, None, None, Final)
+    model_selection._complete(alone, Final(), SimpleNamespace(end=lambda: None,
+                                                              job=SimpleNamespace(lanes=0)))
+    assert 2.0 <= alone.seconds < 2.1
+
+
+class _Refusing(TransformerMixin, BaseEstimator):
+    """A step that fails on every fold when told to: its candidates never reach the network."""
+
+    def __init__(self, fail=False):
+        self.fail = fail
+
+    def fit(self, X, y=None):
+        if self.fail:
+            raise ValueError("refused")
+        return self
+
+    def transform(self, X):
+        return X
+
+
+def test_many_fits_failing_before_the_network_leave_the_others_taken(digits, taken):
+    """More failed fits in a row than the lookahead: known ahead, skipped without it."""
+    from sklearn.exceptions import FitFailedWarning
+
+    X, y = digits
+    pipe = Pipeline([("f", _Refusing()), ("m", fs.MLPClassifier((8,), max_iter=3,
+                                                                 random_state=0))])
+    grid = {"f__fail": [True, False], "m__alpha": [1e-4, 1e-3]}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FitFailedWarning)
+        warnings.filterwarnings("ignore", "One or more of the test scores are non-finite")
+        ours, theirs = run_both("GridSearchCV", pipe, grid, X, y, cv=6)
+    assert_same_results(ours, theirs, X)
+    assert taken[:12] == [True] * 12  # every fold of the two candidates that train

@@ -327,6 +327,11 @@ def test_a_copy_of_an_optimiser_keeps_its_own_state_and_count(rng):
     assert not np.shares_memory(snapshot.state["m"], opt.state["m"])
     snapshot.steps = 0
     assert opt.steps == 9
+    opt.log = open(__file__)  # a user's attribute that cannot be deep-copied: shared
+    try:
+        assert copy.copy(opt).log is opt.log
+    finally:
+        opt.log.close()
 
 
 def test_step_counts_out_of_range_are_refused_and_the_count_kept():

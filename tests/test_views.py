@@ -60,7 +60,7 @@ def test_assigning_a_layer_copies_into_it(dtype):
     net.weights[0] = [[1, 0], [0, 1]]
     net.weights[-1] = np.array([[2.0, 3.0]])
     net.biases[1] = [1]
-    net.biases[0] = np.zeros(2)
+    net.biases[0] = 0.0  # a number fills the layer, as view[...] = 0.0 does
     np.testing.assert_array_equal(net.forward([5.0, 7.0]), [2 * 5 + 3 * 7 + 1])
     before = net.params.copy()
     with pytest.raises(ValueError, match=r"weights\[0\] must have shape \(2, 2\), got \(2, 3\)"):

@@ -21,10 +21,14 @@ optimiser's state and the best parameters, and the data a Pipeline step made for
 search of large networks keeps one chunk in memory rather than every candidate × fold; small
 networks are one chunk. The loop's first fit of a chunk waits for the whole chunk; the times
 reported (``mean_fit_time`` and ``std_fit_time``, ``cross_validate``'s ``fit_time``) give each
-fit its own share instead: what was spent preparing it, its network's training (the last
-entry of its ``History.time``, measured by the core from the start of that network's epochs)
-and its end, plus what the loop's own fit call took. Two threads training two networks at
-once each count their own seconds, as scikit-learn's ``n_jobs=2`` workers do.
+fit its own seconds instead: what was spent preparing its network, the network's training (the
+last entry of its ``History.time``, measured by the core from the start of that network's
+epochs; networks stepped together in SIMD lanes share that clock, so each counts its share)
+and its end, plus what the loop's own fit call took (a Pipeline's steps before the network
+among it). Two threads training two networks at once each count their own seconds, as
+scikit-learn's ``n_jobs=2`` workers do. When a call of the loop cannot be told its place
+(a step before the network that failed ahead and not in the loop, say), the times are
+scikit-learn's own measurements.
 
 What scikit-learn's loop fits as usual, one fit at a time in this process:
 - the lbfgs solver, and any fit that fails to be set up ahead (it then fails there, as it
@@ -88,6 +92,7 @@ class _Trained:
         self.warnings: list[warnings.WarningMessage] = []
         self.seconds = 0.0  # spent on this fit ahead of the loop: preparing, training, ending
         self.slot = -1  # its place in the loop's order (candidates × folds)
+        self.asked = True  # False: its final step is not fastprop's, so never asked for
 
     def is_slot_of(self, estimator: Any) -> bool:
         """Whether ``estimator`` is this one's fit of the loop, whatever its data (the loop
@@ -203,8 +208,9 @@ class _Queue:
     growing once its fits hold ``budget`` bytes (None: no bound)."""
 
     # How many fits past the first a fit of the loop may find its own among: a fit the loop
-    # never asked for (a Pipeline step before it failed on that fold) is skipped this way,
-    # instead of leaving every later fit of the loop one off.
+    # did not ask for though it was not known ahead (a step before the network that failed in
+    # the loop only) is skipped this way, instead of leaving every later fit one off. Those
+    # known ahead (their step failed there too, another estimator is last) are never asked.
     LOOKAHEAD = 4
 
     def __init__(self, base: Any, todo: list[tuple[dict[str, Any], tuple]], run: Any,
@@ -226,10 +232,16 @@ class _Queue:
         of the few after it (those before it dropped, never to be asked for); else None, and
         the next one dropped when it was ``estimator``'s turn (not trained ahead, say)."""
         waited = 0.0
+        while self.ready and not self.ready[0].asked:  # the loop fitted those before this one
+            self.ready.popleft()
         if not self.ready:
             start = time.perf_counter()
             self.train_next()
             waited = time.perf_counter() - start
+            while self.ready and not self.ready[0].asked:
+                self.ready.popleft()
+        if not self.ready:
+            return None
         for k, trained in enumerate(itertools.islice(self.ready, 1 + self.LOOKAHEAD)):
             if trained.params is not None and matches(trained):  # None: not trained ahead
                 for _ in range(k + 1):
@@ -257,13 +269,16 @@ class _Queue:
     def _train_next(self) -> None:
         pending, held = [], 0
         while self.todo and (self.budget is None or not pending or held < self.budget):
-            start = time.perf_counter()
             params, (X_train, y_train, w_train) = self.todo.popleft()
             estimator = clone(self.base).set_params(**clone(params, safe=False))
             final = _final_estimator(estimator)
-            trained = _Trained(final.get_params(deep=False), None, None, None, type(final))
+            trained = _Trained({} if final is None else final.get_params(deep=False), None,
+                               None, None, type(final))
             trained.slot, self.slots = self.slots, self.slots + 1
             self.ready.append(trained)
+            if final is None:  # the grid put another estimator last: the loop fits it, and
+                trained.params, trained.asked = None, False  # never asks for this slot
+                continue
             if any(isinstance(v, np.random.RandomState) for v in trained.params.values()):
                 # Its fit draws from (and advances) a RandomState object, which the loop's
                 # clone of the estimator holds a fresh copy of: no way to tell the fits apart.
@@ -273,7 +288,14 @@ class _Queue:
                 if isinstance(estimator, Pipeline) and len(estimator.steps) > 1:
                     # The steps before the network fitted on the fold, as Pipeline.fit does.
                     X_train = estimator[:-1].fit_transform(X_train, y_train)
+            except Exception:  # noqa: BLE001  the loop's Pipeline.fit fails there too, before
+                trained.params, trained.asked = None, False  # it reaches the network's fit
+                continue
+            try:
                 trained.X, trained.y, trained.w = X_train, y_train, w_train
+                # The loop's Pipeline.fit runs (and times) the steps before the network again:
+                # the seconds spent ahead are the network's alone.
+                start = time.perf_counter()
                 with warnings.catch_warnings(record=True) as caught:
                     warnings.simplefilter("always")
                     plan = final._fit_job(X_train, y_train, w_train)
@@ -326,8 +348,10 @@ def _complete(trained: _Trained, final: Any, plan: Any) -> None:
     trained.state = dict(vars(final))
     history = getattr(trained.state.get("_net"), "history", None)
     seconds = getattr(history, "time", None)
-    trained.seconds += time.perf_counter() - start + (float(seconds[-1]) if seconds is not None
-                                                      and len(seconds) else 0.0)
+    if seconds is not None and len(seconds):
+        # Networks stepped together in SIMD lanes share one clock: each its share of it.
+        trained.seconds += float(seconds[-1]) / max(1, getattr(plan.job, "lanes", 0))
+    trained.seconds += time.perf_counter() - start
 
 
 class _Ahead:

@@ -417,6 +417,8 @@ class Network:
             if lr is None:
                 raise TypeError("step needs lr (or an optimizer object)")
             optimizer = optim.SGD(lr=check_lr(lr))
+        elif isinstance(optimizer, type) and issubclass(optimizer, optim.Optimizer):
+            raise TypeError(optim._class_given(optimizer))
         elif not isinstance(optimizer, optim.Optimizer):
             raise TypeError(message("optimizer", "a fastprop.optim.Optimizer", typed(optimizer)))
         config = optimizer.config(lr)
@@ -632,9 +634,10 @@ class Network:
         if index is not None:
             index = _check_index(index, len(X))
         self._check_targets(Y, index=index)
-        if isinstance(epochs, (float, np.floating)) and not float(epochs).is_integer():
-            raise TypeError(message("epochs", "an int", typed(epochs)) + " (fit(X, Y, epochs, "
-                            f"lr): to give a learning rate, write lr={float(epochs)!r})")
+        if isinstance(epochs, (float, np.floating)) and 0 < epochs < 1:  # a learning rate?
+            raise TypeError(message("epochs", "an int", typed(epochs)) + " (the argument after "
+                            f"the data is the number of epochs: to give a learning rate, write "
+                            f"lr={epochs!s})")
         epochs = check_count(epochs, "epochs", low=0)
         if lr is not None:
             lr = check_lr(lr)
@@ -1054,7 +1057,7 @@ class LayerViews(list):
         view = self[index]
         name = f"{self._name}[{index}]"
         array = real_array(value, name)
-        if array.shape != view.shape:
+        if array.ndim and array.shape != view.shape:  # a number fills the layer
             raise ValueError(message(name, f"shape {view.shape}", str(array.shape),
                                      verb="have"))
         with np.errstate(over="ignore"):  # beyond float32's range: ±inf, as params= does

@@ -151,8 +151,12 @@ class Optimizer:
         self.__dict__.update(state)
 
     def __copy__(self) -> Optimizer:
-        """A copy with its own state buffers: two optimisers never share moments."""
-        return copy.deepcopy(self)
+        """A copy with its own state buffers (two optimisers never share moments); the rest of
+        its attributes shared, as a shallow copy shares them."""
+        new = type(self).__new__(type(self))
+        new.__setstate__(self.__getstate__())
+        new._state = copy.deepcopy(self.__dict__.get("_state"))
+        return new
 
     def _arguments(self) -> dict[str, Any]:
         return {"lr": self.lr, "weight_decay": self.weight_decay}
@@ -418,14 +422,22 @@ OPTIMIZERS: dict[str, tuple[type, dict[str, Any]]] = {
 }
 
 
+def _class_given(cls: type) -> str:
+    """What to say of an optimiser class given where an object or a name goes."""
+    names = [key for key, (known, preset) in OPTIMIZERS.items() if known is cls and not preset]
+    if cls is Optimizer:
+        return ("optimizer must be a name or an Optimizer object, got the base class "
+                "Optimizer: make an object of one of its subclasses, e.g. optimizer=Adam()")
+    return (f"optimizer must be a name or an Optimizer object, got the class {cls.__name__}: "
+            f"make one, optimizer={cls.__name__}(...)"
+            + (f", or give its name, optimizer={names[0]!r}" if names else ""))
+
+
 def make(name: str, lr: float | None = None,
          **hyperparameters: Any) -> Optimizer | LevenbergMarquardt:
     """An optimiser by name, with keyword hyperparameters (lr None: the optimiser's default)."""
     if isinstance(name, type) and issubclass(name, (Optimizer, LevenbergMarquardt)):
-        names = [key for key, (cls, preset) in OPTIMIZERS.items() if cls is name and not preset]
-        raise TypeError(f"optimizer must be a name or an Optimizer object, got the class "
-                        f"{name.__name__}: make one, optimizer={name.__name__}(...)"
-                        + (f", or give its name, optimizer={names[0]!r}" if names else ""))
+        raise TypeError(_class_given(name))
     check_choice(name, "optimizer", list(OPTIMIZERS),
                  expected=f"one of {', '.join(OPTIMIZERS)} (or an Optimizer object)")
     cls, preset = OPTIMIZERS[name]
