@@ -491,6 +491,24 @@ def _searches() -> None:
                  lambda: distributed.GridSearchCV(base, grid, cv=3).fit(Xr, y))
     expect_raise(distributed.DistributedError, "differ between ranks",
                  lambda: distributed.GridSearchCV(base, grid, cv=KFold(3, shuffle=True)).fit(X, y))
+    # a step before the network that fails on one rank only (a file only rank 0 has, say):
+    # every rank raises, rather than rank 0 waiting for a call rank 1 never makes
+    from sklearn.base import BaseEstimator, TransformerMixin
+    from sklearn.pipeline import Pipeline
+
+    class NeedsAFile(TransformerMixin, BaseEstimator):
+        def fit(self, X, y=None):
+            if rank == 1:
+                raise FileNotFoundError("no such file on this rank")
+            return self
+
+        def transform(self, X):
+            return X
+
+    pipe = Pipeline([("f", NeedsAFile()), ("m", base)])
+    expect_raise(distributed.DistributedError, "failed on some ranks only",
+                 lambda: distributed.GridSearchCV(pipe, {"m__alpha": [1e-4, 1e-3]},
+                                                  cv=3).fit(X, y))
     say("many searches OK")
 
 

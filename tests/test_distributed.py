@@ -393,9 +393,13 @@ def test_fit_many_and_the_searches_over_ranks_are_one_process(ranks):
     result = run_ranks(ranks, "many")
     assert_every_rank(result, ranks, "many OK")
     # every rank reports the same errors, naming the same ranks
-    said = [line.split(": ", 1)[1] for line in result.stdout.splitlines()
-            if "raised" in line or "errors [" in line]
-    assert len(said) == 8 * ranks and len(set(said)) == 8, result.stdout
+    said: dict[str, list[str]] = {}
+    for line in result.stdout.splitlines():
+        if "raised" in line or "errors [" in line:
+            who, what = line.split(": ", 1)
+            said.setdefault(who, []).append(what)
+    assert len(said) == ranks and all(len(lines) == 9 for lines in said.values()), result.stdout
+    assert all(lines == said["rank 0"] for lines in said.values()), result.stdout
     assert f"of {ranks}: KeyError" in result.stdout
 
 

@@ -443,3 +443,31 @@ def test_many_fits_failing_before_the_network_leave_the_others_taken(digits, tak
         ours, theirs = run_both("GridSearchCV", pipe, grid, X, y, cv=6)
     assert_same_results(ours, theirs, X)
     assert taken[:12] == [True] * 12  # every fold of the two candidates that train
+
+
+def test_a_step_that_failed_ahead_only_costs_one_fit(digits, taken):
+    """A step before the network that fails when the fits are prepared but not in the loop
+    (its behaviour depends on state): that one fit trains in the loop, the others are taken
+    as trained."""
+    calls = []
+
+    class FailsOnce(TransformerMixin, BaseEstimator):
+        def __init__(self, scale=1.0):
+            self.scale = scale
+
+        def fit(self, X, y=None):
+            calls.append(1)
+            if len(calls) == 2:  # the first fit prepared ahead (the first call is the loop's)
+                raise RuntimeError("second call")
+            return self
+
+        def transform(self, X):
+            return X * self.scale
+
+    X, y = digits
+    pipe = Pipeline([("f", FailsOnce()), ("m", fs.MLPClassifier((8,), max_iter=3,
+                                                                 random_state=0))])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        fs.GridSearchCV(pipe, {"f__scale": [1.0, 2.0]}, cv=3, refit=False).fit(X, y)
+    assert taken == [False] + [True] * 5

@@ -961,7 +961,8 @@ def _train_ahead_over_ranks(comm: Any, pending: list[tuple[Any, Any, Any]]) -> N
             differ = [q for q, s in enumerate(everyone) if s != everyone[0]]
             raise DistributedError(
                 f"the fits of this search differ between ranks: ranks {differ} have other "
-                f"candidates or folds than rank 0 (the same data, parameters and splits are "
+                f"candidates or folds than rank 0, or a Pipeline step before the network "
+                f"failed on some ranks only (the same data, parameters, splits and steps are "
                 f"needed on every rank: give RandomizedSearchCV, and a cv splitter that "
                 f"shuffles, a random_state)")
     except (ValueError, TypeError) as error:

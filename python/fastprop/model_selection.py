@@ -196,7 +196,8 @@ def _train_ahead(base: Any, candidates: list[dict[str, Any]], splits: list[Any],
     folds = [(*_safe_split(base, X, y, train), None if w is None else np.asarray(w)[train])
              for train, _ in splits]  # each fold's rows, shared by the candidates
     todo = [(params, fold) for params in candidates for fold in folds]
-    queue = _Queue(base, todo, run or _run_here, _CHUNK_BYTES if run is None else None)
+    queue = _Queue(base, todo, run or _run_here, _CHUNK_BYTES if run is None else None,
+                   collective=run is not None)
     if run is not None:  # every rank takes part in one call
         queue.train_next()
     return queue
@@ -214,8 +215,9 @@ class _Queue:
     LOOKAHEAD = 4
 
     def __init__(self, base: Any, todo: list[tuple[dict[str, Any], tuple]], run: Any,
-                 budget: int | None) -> None:
+                 budget: int | None, collective: bool = False) -> None:
         self.base, self.todo, self.run, self.budget = base, deque(todo), run, budget
+        self.collective = collective  # run is a call every rank makes, with or without fits
         self.ready: deque = deque()
         self.folds = {id(fold[0]) for _, fold in todo}  # each fold's X, shared by candidates
         # What to add to the fit time scikit-learn measures for each fit of the loop, in its
@@ -248,10 +250,13 @@ class _Queue:
                     self.ready.popleft()
                 self._shift(trained.slot, trained.seconds - waited)
                 return trained
-        if self.ready[0].is_slot_of(estimator):
+        head = self.ready[0]
+        if head.params is None and head.is_slot_of(estimator):  # its turn, not trained ahead
             self._shift(self.ready.popleft().slot, -waited)
         elif waited:  # the call that waited is not the next fit's: its place is unknown
             self.fit_time_shift = None
+        # A fit trained ahead that is not this one's stays: this call is one the queue did not
+        # expect (a step before the network failed ahead only), and the next finds its own.
         return None
 
     def _shift(self, slot: int, seconds: float) -> None:
@@ -315,7 +320,7 @@ class _Queue:
             held += 6 * net.n_params * net.dtype.itemsize
             if id(X_train) not in self.folds:
                 held += getattr(X_train, "nbytes", 0)
-        if not pending:
+        if not pending and not self.collective:
             return
         try:
             self.run(pending)
