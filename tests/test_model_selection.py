@@ -471,3 +471,15 @@ def test_a_step_that_failed_ahead_only_costs_one_fit(digits, taken):
         warnings.simplefilter("ignore", ConvergenceWarning)
         fs.GridSearchCV(pipe, {"f__scale": [1.0, 2.0]}, cv=3, refit=False).fit(X, y)
     assert taken == [False] + [True] * 5
+
+
+def test_a_step_that_works_in_place_leaves_the_fits_taken(digits, taken):
+    """StandardScaler(copy=False) scales what it is given: each fit prepared ahead gets its
+    own copy of the fold, so the candidates after the first still match the loop's."""
+    X, y = digits
+    pipe = make_pipeline(StandardScaler(copy=False),
+                         fs.MLPClassifier((8,), max_iter=3, random_state=0))
+    ours, theirs = run_both("GridSearchCV", pipe, {"mlpclassifier__alpha": [1e-4, 1e-3, 1e-2]},
+                            X, y, cv=3)
+    assert_same_results(ours, theirs, X)
+    assert taken[:9] == [True] * 9

@@ -291,8 +291,11 @@ class _Queue:
                 continue
             try:
                 if isinstance(estimator, Pipeline) and len(estimator.steps) > 1:
-                    # The steps before the network fitted on the fold, as Pipeline.fit does.
-                    X_train = estimator[:-1].fit_transform(X_train, y_train)
+                    # The steps before the network fitted on the fold, as Pipeline.fit does,
+                    # on a copy: a step that works in place (StandardScaler(copy=False))
+                    # would change the fold every candidate shares.
+                    own = X_train.copy() if hasattr(X_train, "copy") else X_train
+                    X_train = estimator[:-1].fit_transform(own, y_train)
             except Exception:  # noqa: BLE001  the loop's Pipeline.fit fails there too, before
                 trained.params, trained.asked = None, False  # it reaches the network's fit
                 continue
