@@ -483,3 +483,18 @@ def test_a_step_that_works_in_place_leaves_the_fits_taken(digits, taken):
                             X, y, cv=3)
     assert_same_results(ours, theirs, X)
     assert taken[:9] == [True] * 9
+
+
+def test_warnings_of_fits_trained_ahead_point_where_the_fits_own_would(digits):
+    """At the loop's call of fit, as scikit-learn's own search over the same estimator shows
+    them (not at fastprop's internals, each as a warning of its own)."""
+    X, y = digits
+    estimator = fs.MLPClassifier((8,), max_iter=2, random_state=0)
+    places = {}
+    for name, search in (("ours", fs.GridSearchCV), ("theirs", skms.GridSearchCV)):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            search(estimator, {"alpha": [1e-4, 1e-3]}, cv=2, refit=False).fit(X, y)
+        places[name] = {(w.filename, w.lineno) for w in caught
+                        if issubclass(w.category, ConvergenceWarning)}
+    assert places["ours"] == places["theirs"] and len(places["ours"]) == 1, places

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 import reprlib
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -285,3 +287,16 @@ def check_memory(layers: tuple[int, ...], bias: bool, dtype: np.dtype) -> None:
         raise MemoryError(f"layers {layers} need {n_params:,} parameters: {needed / 2**30:.1f} GiB "
                           f"for the parameters and their gradient, but only "
                           f"{available / 2**30:.1f} GiB of memory is available")
+
+
+_PACKAGE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "")
+
+
+def caller_stacklevel() -> int:
+    """The ``stacklevel`` for a ``warnings.warn`` in the calling function that names the first
+    frame outside fastprop: the user's call, or scikit-learn's loop calling an estimator's
+    fit, however many of fastprop's own frames lie between."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
+        frame, level = frame.f_back, level + 1
+    return level

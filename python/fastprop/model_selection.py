@@ -71,6 +71,7 @@ except ImportError as _error:  # pragma: no cover - depends on the environment
                       "pip install scikit-learn") from _error
 
 from . import _core
+from ._validate import caller_stacklevel
 from .distributed import DistributedError
 
 __all__ = ["GridSearchCV", "RandomizedSearchCV", "cross_validate", "cross_val_score"]
@@ -146,7 +147,9 @@ def _take_trained(estimator: Any, X: Any, y: Any, sample_weight: Any) -> bool:
     if trained is None:
         return False
     for caught in trained.warnings:
-        warnings.warn_explicit(caught.message, caught.category, caught.filename, caught.lineno)
+        # Where the estimator's own fit would have warned: at its caller (scikit-learn's
+        # loop), not at fastprop's internals.
+        warnings.warn(caught.message, caught.category, stacklevel=caller_stacklevel())
     if trained.error is not None:
         raise trained.error
     estimator.__dict__.update(trained.state)

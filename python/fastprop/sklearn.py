@@ -127,8 +127,8 @@ except ImportError as _error:  # pragma: no cover - depends on the environment
                       "pip install scikit-learn") from _error
 
 from . import _core, optim
-from ._validate import check_bool, check_choice, check_count, check_dtype, check_int, \
-    check_lr, check_real, check_sample_weight, message, real_array, shown, typed
+from ._validate import caller_stacklevel, check_bool, check_choice, check_count, check_dtype, \
+    check_int, check_lr, check_real, check_sample_weight, message, real_array, shown, typed
 from ._sparse import rows_for_core
 from .history import History
 from .ensemble import MLPEnsembleClassifier, MLPEnsembleRegressor
@@ -411,7 +411,7 @@ class _BaseMLP(BaseEstimator):
         if minibatch and self.batch_size != "auto":
             if self.batch_size > t:
                 warnings.warn(f"batch_size={self.batch_size} is larger than the {t} training "
-                              f"samples; it is clipped to {t}", UserWarning, stacklevel=4)
+                              f"samples; it is clipped to {t}", UserWarning, stacklevel=caller_stacklevel())
             batch = min(self.batch_size, t)
         elif minibatch:
             batch = min(200, t)
@@ -498,7 +498,7 @@ class _BaseMLP(BaseEstimator):
             if reached_max_iter and record.stop.name != "converged":
                 warnings.warn(f"{'Stochastic Optimizer' if minibatch else self.solver}: Maximum "
                               f"iterations ({self.max_iter}) reached and the optimization "
-                              f"hasn't converged yet.", ConvergenceWarning, stacklevel=4)
+                              f"hasn't converged yet.", ConvergenceWarning, stacklevel=caller_stacklevel())
 
         if as_job:  # for fastprop.fit_many's core call (model_selection)
             job_class = _core.FitJob32 if net.dtype == np.float32 else _core.FitJob64
@@ -515,7 +515,7 @@ class _BaseMLP(BaseEstimator):
                 net._core.fit(X, Y, w, options=options, optimizer=opt.config(), state=state,
                               **data)
         except KeyboardInterrupt:  # as scikit-learn: keep what was learnt so far
-            warnings.warn("Training interrupted by user.", stacklevel=4)
+            warnings.warn("Training interrupted by user.", stacklevel=caller_stacklevel())
         finally:
             keep_record(net._core.last_fit)
         finish(net._core.last_fit)
@@ -618,7 +618,7 @@ class _BaseMLP(BaseEstimator):
                           f"(status={result.status}):\n{result.message}\n"
                           + (f"\nIncrease the number of iterations to improve the convergence "
                              f"(max_iter={self.max_iter})." if self.n_iter_ == self.max_iter
-                             else ""), ConvergenceWarning, stacklevel=4)
+                             else ""), ConvergenceWarning, stacklevel=caller_stacklevel())
 
     # ------------------------------------------------------------------ prediction
     def _outputs(self, X: ArrayLike) -> np.ndarray:
