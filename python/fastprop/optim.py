@@ -47,7 +47,7 @@ from typing import Any
 import numpy as np
 
 from . import _core
-from ._validate import check_bool, check_choice, check_int, check_lr, check_pair, \
+from ._validate import check_bool, check_choice, check_count, check_int, check_lr, check_pair, \
     check_real, check_seed, fresh_seed
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "Rprop", "DPSGD", "LevenbergMarquardt", "make",
@@ -55,9 +55,6 @@ __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "Rprop", "DPSGD", "LevenbergMarq
 
 
 _STATES = {np.dtype(np.float64): _core.OptimizerState64, np.dtype(np.float32): _core.OptimizerState32}
-# The most updates an optimiser counts: Adam's t + 1 and every other use stay in the core's
-# unsigned 64 bits, and in NumPy's int64.
-_MAX_STEPS = 2**63 - 1
 
 
 class Optimizer:
@@ -81,7 +78,7 @@ class Optimizer:
 
     @steps.setter
     def steps(self, value: int) -> None:
-        value = check_int(value, "steps", low=0, high=_MAX_STEPS)
+        value = check_count(value, "steps", low=0)  # Adam's t + 1 stays in the core's 64 bits
         self._check_steps(value)
         state = self.__dict__.get("_state")
         if state is not None:
@@ -124,8 +121,7 @@ class Optimizer:
                     f"{m.dtype}; the network has {n_params} of {dtype}. Use a new optimiser "
                     f"(or call reset()) for another network")
             if isinstance(state, _STATES[dtype]) and state.fits(config, n_params):
-                state.steps = self.steps
-                return state
+                return state  # its step count is this object's
         state = _STATES[dtype](config=config, n_params=n_params)
         state.steps = self.steps
         self._state = state

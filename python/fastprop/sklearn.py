@@ -411,7 +411,8 @@ class _BaseMLP(BaseEstimator):
         if minibatch and self.batch_size != "auto":
             if self.batch_size > t:
                 warnings.warn(f"batch_size={self.batch_size} is larger than the {t} training "
-                              f"samples; it is clipped to {t}", UserWarning, stacklevel=caller_stacklevel())
+                              f"samples; it is clipped to {t}", UserWarning,
+                              stacklevel=caller_stacklevel())
             batch = min(self.batch_size, t)
         elif minibatch:
             batch = min(200, t)
@@ -498,7 +499,8 @@ class _BaseMLP(BaseEstimator):
             if reached_max_iter and record.stop.name != "converged":
                 warnings.warn(f"{'Stochastic Optimizer' if minibatch else self.solver}: Maximum "
                               f"iterations ({self.max_iter}) reached and the optimization "
-                              f"hasn't converged yet.", ConvergenceWarning, stacklevel=caller_stacklevel())
+                              f"hasn't converged yet.", ConvergenceWarning,
+                              stacklevel=caller_stacklevel())
 
         if as_job:  # for fastprop.fit_many's core call (model_selection)
             job_class = _core.FitJob32 if net.dtype == np.float32 else _core.FitJob64
@@ -618,7 +620,8 @@ class _BaseMLP(BaseEstimator):
                           f"(status={result.status}):\n{result.message}\n"
                           + (f"\nIncrease the number of iterations to improve the convergence "
                              f"(max_iter={self.max_iter})." if self.n_iter_ == self.max_iter
-                             else ""), ConvergenceWarning, stacklevel=caller_stacklevel())
+                             else ""), ConvergenceWarning,
+                          stacklevel=caller_stacklevel())
 
     # ------------------------------------------------------------------ prediction
     def _outputs(self, X: ArrayLike) -> np.ndarray:
